@@ -1,0 +1,126 @@
+"""Configuration: every setting comes from the environment; classes only pick defaults."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("CONVENE_INSTANCE_PATH", BASE_DIR / "instance"))
+
+# A placeholder that development may use; production refuses it.
+DEV_SECRET_KEY = "dev-not-secret-change-me"
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def database_url(default: str) -> str:
+    """Return DATABASE_URL with the postgres:// spelling some hosts use made SQLAlchemy-ready."""
+    url = os.environ.get("DATABASE_URL") or default
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://"):]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = database_url(f"sqlite:///{INSTANCE_DIR / 'convene.db'}")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None  # a long registration form must not expire mid-way
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+
+    # Public address used in emailed links (the request's host when unset).
+    BASE_URL = os.environ.get("CONVENE_BASE_URL", "")
+
+    # Mail: SMTP when MAIL_SERVER is set, otherwise .eml files under instance/outbox/.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+    MAIL_PORT = _int("MAIL_PORT", 587)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", True)
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Convene <no-reply@convene.local>")
+    MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "outbox"))
+
+    # Attendee self-service.
+    MANAGE_LINK_MAX_AGE_DAYS = _int("MANAGE_LINK_MAX_AGE_DAYS", 120)
+    WAITLIST_HOLD_HOURS = _int("WAITLIST_HOLD_HOURS", 48)
+
+    # Payments (wired by the payments area).
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+
+    ADMIN_PAGE_SIZE = _int("ADMIN_PAGE_SIZE", 50)
+
+
+class DevelopmentConfig(Config):
+    """Local use: SQLite under instance/, outbox files, debug pages."""
+
+    ENV_NAME = "development"
+    DEBUG = True
+
+
+class TestingConfig(Config):
+    """The test suite: a database named by CONVENE_TEST_DATABASE_URL or a temporary SQLite file."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"
+    WTF_CSRF_ENABLED = False
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    MAIL_SERVER = ""
+    SERVER_NAME = "localhost"
+
+
+class ProductionConfig(Config):
+    """Behind gunicorn with PostgreSQL; refuses to start without real secrets."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    PREFERRED_URL_SCHEME = "https"
+
+    @staticmethod
+    def check(settings: dict) -> None:
+        """Raise SystemExit with a one-line reason when production is misconfigured."""
+        key = settings.get("SECRET_KEY") or ""
+        if "SECRET_KEY" not in os.environ or key == DEV_SECRET_KEY or len(key) < 32:
+            raise SystemExit(
+                "Convene refuses to start: set SECRET_KEY to a random string of at least 32 characters."
+            )
+        if not os.environ.get("DATABASE_URL"):
+            raise SystemExit("Convene refuses to start: set DATABASE_URL (e.g. postgresql://user@host/convene).")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None = None) -> type[Config]:
+    """Pick the settings class named by CONVENE_ENV (development by default)."""
+    name = (name or os.environ.get("CONVENE_ENV") or "development").lower()
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise SystemExit(f"Convene refuses to start: CONVENE_ENV must be one of {', '.join(CONFIGS)}, not {name!r}.")

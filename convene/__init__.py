@@ -1,0 +1,95 @@
+"""Convene: registration, site visits, programs and printing for professional convenings."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask, jsonify
+
+from config import INSTANCE_DIR, ProductionConfig, config_for
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: str | dict | None = None) -> Flask:
+    """Build the application; `config` is a settings class name or a dict of overrides on top of it."""
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "static"),
+    )
+    overrides = config if isinstance(config, dict) else {}
+    settings = config_for(config if isinstance(config, str) else overrides.get("ENV_NAME"))
+    app.config.from_object(settings)
+    app.config.update(overrides)
+    if settings is ProductionConfig:
+        ProductionConfig.check(app.config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from convene.extensions import csrf, db, login_manager, migrate
+    from convene.services.db import configure_sqlite
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from convene.models import User
+
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def register_blueprints(app: Flask) -> None:
+    from convene.admin import bp as admin_bp
+    from convene.public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+
+    @app.get("/healthz")
+    def healthz():
+        """Say whether the database answers."""
+        from convene.extensions import db
+
+        try:
+            db.session.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any driver error means "not reachable"
+            db.session.rollback()
+            app.logger.warning("health check failed: %s", exc)
+            return jsonify(status="error", database="unreachable"), 503
+        return jsonify(status="ok", database="ok")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from convene.errors import register_errorhandlers as register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from convene import templating
+
+    templating.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from convene.cli import convene_cli
+
+    app.cli.add_command(convene_cli)

@@ -1,0 +1,35 @@
+"""Back office for organizers and staff; every page needs a login."""
+from flask import Blueprint, abort, request
+from flask_login import current_user
+
+bp = Blueprint("admin", __name__)
+
+PUBLIC_ENDPOINTS = {"admin.login"}
+
+
+@bp.before_request
+def require_login():
+    """Everything under /admin needs a signed-in account (the login page aside)."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        from convene.extensions import login_manager
+
+        return login_manager.unauthorized()
+    return None
+
+
+@bp.after_request
+def no_store(response):
+    """Attendee data must not linger in shared browser caches."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def organizer_required() -> None:
+    """Abort with 403 unless the signed-in account is an organizer."""
+    if not current_user.is_authenticated or not current_user.is_organizer:
+        abort(403)
+
+
+from convene.admin import auth, convenings, registrations  # noqa: E402,F401

@@ -1,0 +1,22 @@
+"""Every model, importable from one place (Alembic reads the metadata through here)."""
+from convene.models.base import Base, utcnow
+from convene.models.convenings import Convening, Delegation, Question, QuestionKind, TicketType
+from convene.models.outbox import OutboxMessage
+from convene.models.registrations import (
+    ACCESSIBILITY_NEEDS,
+    ACTIVE,
+    DIETARY_NEEDS,
+    HOLDING_SEAT,
+    PERSON_FIELDS,
+    Answer,
+    Registration,
+    Role,
+    Status,
+)
+from convene.models.users import User, UserRole
+
+__all__ = [
+    "ACCESSIBILITY_NEEDS", "ACTIVE", "DIETARY_NEEDS", "HOLDING_SEAT", "PERSON_FIELDS", "Answer", "Base", "Convening",
+    "Delegation", "OutboxMessage", "Question", "QuestionKind", "Registration", "Role", "Status",
+    "TicketType", "User", "UserRole", "utcnow",
+]

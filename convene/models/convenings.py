@@ -1,0 +1,178 @@
+"""Convenings and what an organizer defines on them: ticket types, delegations, questions."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from convene.models.base import Base, TimestampMixin, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from convene.models.registrations import Answer, Registration
+
+
+class Convening(TimestampMixin, Base):
+    """A gathering people register for."""
+
+    __tablename__ = "convening"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    city: Mapped[str] = mapped_column(sa.String(120), default="")
+    venue: Mapped[str] = mapped_column(sa.String(200), default="")
+    venue_address: Mapped[str] = mapped_column(sa.String(300), default="")
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    starts_on: Mapped[date] = mapped_column(sa.Date)
+    ends_on: Mapped[date] = mapped_column(sa.Date)
+    registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
+    capacity: Mapped[int | None] = mapped_column(sa.Integer)
+    contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
+    published: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    reference_prefix: Mapped[str] = mapped_column(sa.String(5), default="REG")
+    waitlist_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+
+    ticket_types: Mapped[list[TicketType]] = relationship(
+        back_populates="convening", order_by="TicketType.position, TicketType.id", cascade="all, delete-orphan"
+    )
+    delegations: Mapped[list[Delegation]] = relationship(
+        back_populates="convening", order_by="Delegation.name", cascade="all, delete-orphan"
+    )
+    questions: Mapped[list[Question]] = relationship(
+        back_populates="convening", order_by="Question.position, Question.id", cascade="all, delete-orphan"
+    )
+    registrations: Mapped[list[Registration]] = relationship(back_populates="convening", cascade="all, delete-orphan")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local(self, instant: datetime | None) -> datetime | None:
+        """An instant shown in the convening's own time zone."""
+        return instant.astimezone(self.tz) if instant else None
+
+    def registration_state(self, now: datetime | None = None) -> str:
+        """'not_yet', 'open' or 'closed' at the given instant."""
+        now = now or utcnow()
+        if self.registration_opens_at and now < self.registration_opens_at:
+            return "not_yet"
+        if self.registration_closes_at and now >= self.registration_closes_at:
+            return "closed"
+        return "open"
+
+    def __repr__(self) -> str:
+        return f"<Convening {self.slug}>"
+
+
+class TicketType(Base):
+    """A kind of registration with its own price, capacity and sale window."""
+
+    __tablename__ = "ticket_type"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    convening_id: Mapped[int] = mapped_column(sa.ForeignKey("convening.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    price_cents: Mapped[int] = mapped_column(sa.Integer, default=0)
+    capacity: Mapped[int | None] = mapped_column(sa.Integer)
+    sales_start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sales_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+    convening: Mapped[Convening] = relationship(back_populates="ticket_types")
+
+    __table_args__ = (sa.CheckConstraint("price_cents >= 0", name="price_not_negative"),)
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_cents == 0
+
+    def on_sale(self, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        if self.sales_start_at and now < self.sales_start_at:
+            return False
+        return not (self.sales_end_at and now >= self.sales_end_at)
+
+    def __repr__(self) -> str:
+        return f"<TicketType {self.name}>"
+
+
+class Delegation(Base):
+    """The community or organization a group of delegates comes from."""
+
+    __tablename__ = "delegation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    convening_id: Mapped[int] = mapped_column(sa.ForeignKey("convening.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(160))
+    contact_name: Mapped[str] = mapped_column(sa.String(160), default="")
+    contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
+
+    convening: Mapped[Convening] = relationship(back_populates="delegations")
+
+    __table_args__ = (sa.UniqueConstraint("convening_id", "name"),)
+
+    def __repr__(self) -> str:
+        return f"<Delegation {self.name}>"
+
+
+class QuestionKind(StrEnum):
+    SHORT_TEXT = "short_text"
+    LONG_TEXT = "long_text"
+    SINGLE_CHOICE = "single_choice"
+    MULTIPLE_CHOICE = "multiple_choice"
+    YES_NO = "yes_no"
+
+    @property
+    def label(self) -> str:
+        return QUESTION_KIND_LABELS[self]
+
+    @property
+    def has_choices(self) -> bool:
+        return self in (QuestionKind.SINGLE_CHOICE, QuestionKind.MULTIPLE_CHOICE)
+
+
+QUESTION_KIND_LABELS = {
+    QuestionKind.SHORT_TEXT: "Short text",
+    QuestionKind.LONG_TEXT: "Long text",
+    QuestionKind.SINGLE_CHOICE: "Single choice",
+    QuestionKind.MULTIPLE_CHOICE: "Multiple choice",
+    QuestionKind.YES_NO: "Yes / no",
+}
+
+
+class Question(Base):
+    """An organizer-defined question on the registration form."""
+
+    __tablename__ = "question"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    convening_id: Mapped[int] = mapped_column(sa.ForeignKey("convening.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(sa.String(300))
+    help_text: Mapped[str] = mapped_column(sa.String(500), default="")
+    kind: Mapped[str] = mapped_column(sa.String(20), default=QuestionKind.SHORT_TEXT)
+    required: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    choices: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+
+    convening: Mapped[Convening] = relationship(back_populates="questions")
+    answers: Mapped[list[Answer]] = relationship(back_populates="question", cascade="all, delete-orphan")
+
+    @property
+    def kind_enum(self) -> QuestionKind:
+        return QuestionKind(self.kind)
+
+    @property
+    def field_name(self) -> str:
+        return f"q_{self.id}"
+
+    def __repr__(self) -> str:
+        return f"<Question {self.id} {self.kind}>"

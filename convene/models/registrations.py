@@ -1,0 +1,177 @@
+"""Registrations, their answers, and the statuses and roles they can have."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from convene.models.base import Base, TimestampMixin, UTCDateTime
+from convene.models.convenings import Convening, Delegation, Question, TicketType
+
+
+class Status(StrEnum):
+    """Where a registration stands; HOLDING_SEAT lists those that count against capacity."""
+
+    CONFIRMED = "confirmed"
+    OFFERED = "offered"  # a waitlisted person holding a freed seat until offer_expires_at
+    WAITLISTED = "waitlisted"
+    LAPSED = "lapsed"  # a waitlist offer that was not taken in time
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+
+STATUS_LABELS = {
+    Status.CONFIRMED: "Confirmed",
+    Status.OFFERED: "Seat offered",
+    Status.WAITLISTED: "Waitlisted",
+    Status.LAPSED: "Offer lapsed",
+    Status.CANCELLED: "Cancelled",
+}
+HOLDING_SEAT = (Status.CONFIRMED, Status.OFFERED)
+ACTIVE = (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED)
+
+
+class Role(StrEnum):
+    DELEGATE = "delegate"
+    SPEAKER = "speaker"
+    FACILITATOR = "facilitator"
+    STAFF = "staff"
+    HOST = "host"
+    TA_PROVIDER = "ta_provider"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.DELEGATE: "Delegate",
+    Role.SPEAKER: "Speaker",
+    Role.FACILITATOR: "Facilitator",
+    Role.STAFF: "Staff",
+    Role.HOST: "Host",
+    Role.TA_PROVIDER: "TA provider",
+}
+
+# What a person fills in about themselves (forms, services, CSV all use this list).
+PERSON_FIELDS = (
+    "given_name", "family_name", "badge_name", "pronouns", "email", "phone", "organization", "job_title",
+    "dietary_needs", "dietary_notes", "accessibility_needs", "accessibility_notes",
+)
+
+# Codes stored on registrations, with the labels people see.
+DIETARY_NEEDS = {
+    "vegetarian": "Vegetarian",
+    "vegan": "Vegan",
+    "halal": "Halal",
+    "kosher": "Kosher",
+    "gluten_free": "Gluten-free",
+    "dairy_free": "Dairy-free",
+    "nut_allergy": "Nut allergy",
+}
+ACCESSIBILITY_NEEDS = {
+    "step_free": "Step-free (wheelchair) access",
+    "interpretation": "Sign-language interpretation",
+    "captioning": "Live captioning",
+    "large_print": "Large-print materials",
+    "quiet_room": "Access to a quiet room",
+    "mobility_assistance": "Assistance walking longer distances",
+}
+
+
+class Registration(TimestampMixin, Base):
+    """One person's place (or place in line) at a convening."""
+
+    __tablename__ = "registration"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    convening_id: Mapped[int] = mapped_column(sa.ForeignKey("convening.id", ondelete="CASCADE"))
+    ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_type.id"), index=True)
+    delegation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("delegation.id", ondelete="SET NULL"), index=True)
+    reference: Mapped[str] = mapped_column(sa.String(16), unique=True)
+
+    given_name: Mapped[str] = mapped_column(sa.String(100))
+    family_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    badge_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    pronouns: Mapped[str] = mapped_column(sa.String(40), default="")
+    email: Mapped[str] = mapped_column(sa.String(254))
+    phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    organization: Mapped[str] = mapped_column(sa.String(200), default="")
+    job_title: Mapped[str] = mapped_column(sa.String(200), default="")
+    role: Mapped[str] = mapped_column(sa.String(20), default=Role.DELEGATE)
+    dietary_needs: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    dietary_notes: Mapped[str] = mapped_column(sa.String(500), default="")
+    accessibility_needs: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    accessibility_notes: Mapped[str] = mapped_column(sa.String(500), default="")
+
+    status: Mapped[str] = mapped_column(sa.String(16), default=Status.CONFIRMED)
+    source: Mapped[str] = mapped_column(sa.String(16), default="online")  # online, admin, import
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped to invalidate every manage link sent so far.
+    token_version: Mapped[int] = mapped_column(sa.Integer, default=1)
+
+    convening: Mapped[Convening] = relationship(back_populates="registrations")
+    ticket_type: Mapped[TicketType] = relationship()
+    delegation: Mapped[Delegation | None] = relationship()
+    answers: Mapped[list[Answer]] = relationship(back_populates="registration", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        # One registration per email per convening; emails are stored lower-cased.
+        sa.UniqueConstraint("convening_id", "email"),
+        sa.Index("ix_registration_convening_status", "convening_id", "status"),
+        sa.Index("ix_registration_convening_created", "convening_id", "created_at"),
+        sa.Index("ix_registration_convening_family", "convening_id", "family_name", "given_name"),
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}".strip()
+
+    @property
+    def display_badge_name(self) -> str:
+        return self.badge_name or self.given_name
+
+    @property
+    def status_enum(self) -> Status:
+        return Status(self.status)
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
+
+    @property
+    def needs_step_free_access(self) -> bool:
+        return "step_free" in (self.accessibility_needs or [])
+
+    def answer_for(self, question_id: int):
+        for answer in self.answers:
+            if answer.question_id == question_id:
+                return answer.value
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Registration {self.reference} {self.status}>"
+
+
+class Answer(Base):
+    """A registration's answer to one question: text, a choice, a list of choices or yes/no."""
+
+    __tablename__ = "answer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(sa.ForeignKey("registration.id", ondelete="CASCADE"))
+    question_id: Mapped[int] = mapped_column(sa.ForeignKey("question.id", ondelete="CASCADE"), index=True)
+    value: Mapped[str | list | bool | None] = mapped_column(sa.JSON)
+
+    registration: Mapped[Registration] = relationship(back_populates="answers")
+    question: Mapped[Question] = relationship(back_populates="answers")
+
+    __table_args__ = (sa.UniqueConstraint("registration_id", "question_id"),)

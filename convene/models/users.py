@@ -1,0 +1,48 @@
+"""Back-office accounts: organizers and staff."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from convene.models.base import Base, TimestampMixin, UTCDateTime
+
+
+class UserRole(StrEnum):
+    ORGANIZER = "organizer"  # sets up convenings and changes registrations
+    STAFF = "staff"  # reads registrations, prints and checks people in
+
+
+class User(UserMixin, TimestampMixin, Base):
+    """A person who signs in to /admin."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(160), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16), default=UserRole.ORGANIZER)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.active
+
+    @property
+    def is_organizer(self) -> bool:
+        return self.role == UserRole.ORGANIZER
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"

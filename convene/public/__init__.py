@@ -1,0 +1,6 @@
+"""Public area: convening pages, registration and attendee self-service."""
+from flask import Blueprint
+
+bp = Blueprint("public", __name__)
+
+from convene.public import routes  # noqa: E402,F401  (routes attach themselves to bp)

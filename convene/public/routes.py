@@ -1,0 +1,234 @@
+"""Public pages: what is on, the registration form, the manage page, waitlist offers."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.forms import EmptyForm, add_question_fields, answers_from, answers_to_form_data
+from convene.models import Convening, Registration, Status, utcnow
+from convene.public import bp
+from convene.public.forms import ManageForm, ManageLinkForm, RegistrationForm
+from convene.services import registrations as service
+from convene.services.tokens import manage_max_age, manage_token, read_token
+
+
+def published_convening(slug: str) -> Convening:
+    convening = db.session.execute(sa.select(Convening).where(Convening.slug == slug)).scalar_one_or_none()
+    if convening is None or not convening.published:
+        abort(404)
+    return convening
+
+
+def registration_from_token(convening: Convening, token: str, purpose: str = "manage") -> Registration:
+    """The registration a signed link names; raises ConveneError when the link is bad or stale."""
+    max_age = manage_max_age() if purpose == "manage" else 60 * 86400
+    payload = read_token(purpose, token, max_age)
+    registration = db.session.get(Registration, payload.get("r"))
+    if registration is None or registration.convening_id != convening.id or payload.get("v") != registration.token_version:
+        raise ConveneError("link_invalid")
+    return registration
+
+
+def ticket_rows(convening: Convening, usage: service.SeatUsage, now):
+    """Public ticket types with their state: bookable, waitlist, sold out, not on sale, needs payment."""
+    rows = []
+    for ticket in convening.ticket_types:
+        if ticket.hidden:
+            continue
+        left = usage.seats_left(convening, ticket)
+        if not ticket.on_sale(now):
+            state = "not_on_sale"
+        elif not ticket.is_free:
+            state = "payment_not_set_up"
+        elif left is None or left > 0:
+            state = "available"
+        else:
+            state = "waitlist" if convening.waitlist_enabled else "sold_out"
+        rows.append({"ticket": ticket, "left": left, "state": state})
+    return rows
+
+
+@bp.get("/")
+def index():
+    """List published convenings, upcoming first."""
+    today = utcnow().date()
+    convenings = db.session.execute(
+        sa.select(Convening).where(Convening.published.is_(True)).order_by(Convening.starts_on)
+    ).scalars().all()
+    upcoming = [c for c in convenings if c.ends_on >= today]
+    past = [c for c in convenings if c.ends_on < today][::-1]
+    return render_template("public/index.html", upcoming=upcoming, past=past)
+
+
+@bp.get("/c/<slug>/")
+def convening(slug: str):
+    """Show one convening: dates, venue, tickets with seats left."""
+    convening = published_convening(slug)
+    service.expire_offers(convening.id)
+    now = utcnow()
+    usage = service.seat_usage(convening.id)
+    return render_template(
+        "public/convening.html", convening=convening, tickets=ticket_rows(convening, usage, now),
+        state=convening.registration_state(now),
+    )
+
+
+def _registration_form(convening: Convening, rows, formdata=None):
+    form_class = add_question_fields(RegistrationForm, convening.questions)
+    form = form_class(formdata=formdata) if formdata is not None else form_class()
+    bookable = [r for r in rows if r["state"] in ("available", "waitlist")]
+    form.ticket_type_id.choices = [
+        (r["ticket"].id, r["ticket"].name + (" — waitlist" if r["state"] == "waitlist" else "")) for r in bookable
+    ]
+    if len(bookable) == 1 and form.ticket_type_id.data is None:
+        form.ticket_type_id.data = bookable[0]["ticket"].id
+    return form, bookable
+
+
+@bp.route("/c/<slug>/register", methods=["GET", "POST"])
+def register(slug: str):
+    """The registration form; a full ticket offers the waitlist."""
+    convening = published_convening(slug)
+    now = utcnow()
+    service.expire_offers(convening.id, now=now)
+    state = convening.registration_state(now)
+    usage = service.seat_usage(convening.id)
+    rows = ticket_rows(convening, usage, now)
+    form, bookable = _registration_form(convening, rows)
+    already = None
+    offer_waitlist = any(r["state"] == "waitlist" for r in bookable) and not any(
+        r["state"] == "available" for r in bookable)
+    if state == "open" and bookable and form.validate_on_submit():
+        try:
+            registration = service.register_attendee(
+                convening.id, form.ticket_type_id.data, form.person_data(),
+                answers_from(form, convening.questions), join_waitlist=form.join_waitlist.data == "yes",
+            )
+        except ConveneError as error:
+            if error.code == "already_registered":
+                already = form.email.data
+            elif error.code == "sold_out" and error.details.get("waitlist"):
+                offer_waitlist = True
+                flash("The last seats for this ticket were just taken. You can join the waitlist below; "
+                      "we will email you if a seat frees up.", "warning")
+            elif error.field and hasattr(form, error.field):
+                getattr(form, error.field).errors.append(error.message)
+            else:
+                flash(error.message, "error")
+        else:
+            return redirect(url_for("public.registered", slug=slug, token=manage_token(registration)))
+    chosen = next((r for r in rows if r["ticket"].id == form.ticket_type_id.data), None)
+    if chosen and chosen["state"] == "waitlist":
+        offer_waitlist = True
+    return render_template(
+        "public/register.html", convening=convening, form=form, state=state, tickets=rows, bookable=bookable,
+        offer_waitlist=offer_waitlist, already=already, link_form=ManageLinkForm(email=already) if already else None,
+    ), (409 if already else 200)
+
+
+@bp.get("/c/<slug>/registered/<token>")
+def registered(slug: str, token: str):
+    """Confirmation page with the reference."""
+    convening = published_convening(slug)
+    try:
+        registration = registration_from_token(convening, token)
+    except ConveneError as error:
+        flash(error.message, "error")
+        return redirect(url_for("public.manage_link", slug=slug))
+    return render_template("public/registered.html", convening=convening, registration=registration, token=token)
+
+
+@bp.route("/c/<slug>/manage-link", methods=["GET", "POST"])
+def manage_link(slug: str):
+    """Email the manage link again to someone who lost it."""
+    convening = published_convening(slug)
+    form = ManageLinkForm()
+    if form.validate_on_submit():
+        service.send_manage_link(convening.id, form.email.data)
+        # The same answer either way, so the form does not reveal who is registered.
+        flash(f"If {form.email.data} is registered, a link to manage the registration is on its way.", "success")
+        return redirect(url_for("public.manage_link", slug=slug))
+    return render_template("public/manage_link.html", convening=convening, form=form)
+
+
+def _manage_context(slug: str, token: str):
+    convening = published_convening(slug)
+    try:
+        return convening, registration_from_token(convening, token)
+    except ConveneError as error:
+        flash(error.message, "error")
+        return convening, None
+
+
+@bp.route("/c/<slug>/manage/<token>", methods=["GET", "POST"])
+def manage(slug: str, token: str):
+    """An attendee's own page: see and change details and answers, or cancel."""
+    convening, registration = _manage_context(slug, token)
+    if registration is None:
+        return redirect(url_for("public.manage_link", slug=slug))
+    form_class = add_question_fields(ManageForm, convening.questions)
+    editable = registration.status not in (Status.CANCELLED, Status.LAPSED)
+    if request.method == "POST":
+        form = form_class()
+    else:
+        form = form_class(obj=registration, data=answers_to_form_data(registration, convening.questions))
+    if editable and form.validate_on_submit():
+        try:
+            service.update_registration(registration.id, form.person_data(), answers_from(form, convening.questions))
+        except ConveneError as error:
+            target = getattr(form, error.field, None) if error.field else None
+            if target is not None:
+                target.errors.append(error.message)
+            else:
+                flash(error.message, "error")
+        else:
+            flash("Your changes are saved.", "success")
+            return redirect(url_for("public.manage", slug=slug, token=token))
+    return render_template("public/manage.html", convening=convening, registration=registration, form=form,
+                           token=token, editable=editable, cancel_form=EmptyForm())
+
+
+@bp.route("/c/<slug>/manage/<token>/cancel", methods=["GET", "POST"])
+def cancel(slug: str, token: str):
+    """Ask for confirmation, then cancel and free the seat."""
+    convening, registration = _manage_context(slug, token)
+    if registration is None:
+        return redirect(url_for("public.manage_link", slug=slug))
+    form = EmptyForm()
+    if form.validate_on_submit():
+        try:
+            service.cancel_registration(registration.id)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash("Your registration is cancelled and your seat has been released. A confirmation is on its way.",
+                  "success")
+        return redirect(url_for("public.manage", slug=slug, token=token))
+    return render_template("public/cancel.html", convening=convening, registration=registration, form=form,
+                           token=token)
+
+
+@bp.route("/c/<slug>/offer/<token>", methods=["GET", "POST"])
+def offer(slug: str, token: str):
+    """A waitlisted person takes the seat held for them."""
+    convening = published_convening(slug)
+    service.expire_offers(convening.id)
+    try:
+        registration = registration_from_token(convening, token, purpose="offer")
+    except ConveneError as error:
+        return render_template("public/offer.html", convening=convening, registration=None, error=error.message,
+                               form=None), 400
+    form = EmptyForm()
+    if form.validate_on_submit():
+        try:
+            service.accept_offer(registration.id)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash("The seat is yours. Your confirmation is on its way.", "success")
+            return redirect(url_for("public.registered", slug=slug, token=manage_token(registration)))
+        return redirect(url_for("public.offer", slug=slug, token=token))
+    return render_template("public/offer.html", convening=convening, registration=registration, form=form,
+                           error=None, manage_url=url_for("public.manage", slug=slug, token=manage_token(registration)))

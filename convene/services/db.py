@@ -1,0 +1,74 @@
+"""Write transactions that serialize on SQLite (BEGIN IMMEDIATE) and lock rows on PostgreSQL."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from convene.extensions import db
+
+_write_intent: ContextVar[bool] = ContextVar("convene_write_intent", default=False)
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Take transaction control from pysqlite so a write transaction can start with BEGIN IMMEDIATE."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+@contextmanager
+def unit_of_work() -> Iterator:
+    """One write transaction: everything inside commits together or not at all.
+
+    Any read transaction a view left open is ended first, so the write one starts fresh (and, on
+    SQLite, takes the write lock at its first statement). Nested calls join the outer unit. Email
+    queued inside is delivered once the commit has succeeded, never before.
+    """
+    session = db.session
+    if _write_intent.get():
+        yield session
+        return
+    session.rollback()
+    token = _write_intent.set(True)
+    session.info["queued_email"] = []
+    try:
+        yield session
+        queued = [message.id for message in session.info["queued_email"]]
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.info.pop("queued_email", None)
+        _write_intent.reset(token)
+    if queued:
+        from convene.services.mail import deliver_outbox
+
+        deliver_outbox(ids=queued)
+
+
+def lock(model, *ids: int) -> list:
+    """Lock rows of `model` by id, in id order so concurrent units never deadlock; return them."""
+    rows = db.session.execute(
+        sa.select(model).where(model.id.in_(sorted(set(ids)))).order_by(model.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars().all()
+    return rows

@@ -1,0 +1,100 @@
+"""Email: queued in the outbox inside a unit of work, delivered after it commits."""
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+
+from convene.extensions import db
+from convene.models import OutboxMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def queue_email(kind: str, to: str, subject: str, template: str, registration=None, **context) -> OutboxMessage:
+    """Render templates/email/<template>.txt and .html into an outbox row in the current transaction."""
+    context.setdefault("registration", registration)
+    message = OutboxMessage(
+        kind=kind,
+        registration_id=registration.id if registration is not None else None,
+        to_address=to,
+        subject=subject,
+        text_body=render_template(f"email/{template}.txt", **context),
+        html_body=render_template(f"email/{template}.html", **context),
+    )
+    db.session.add(message)
+    db.session.flush()
+    db.session.info.setdefault("queued_email", []).append(message)
+    return message
+
+
+def deliver_outbox(ids: list[int] | None = None, limit: int = 1000) -> int:
+    """Deliver pending messages (these ids, or the oldest); a conditional update claims each so it goes out once."""
+    from convene.services.db import unit_of_work
+
+    if ids is None:
+        ids = db.session.execute(
+            sa.select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id).limit(limit)
+        ).scalars().all()
+    sent = 0
+    for message_id in ids:
+        with unit_of_work():
+            claimed = db.session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
+                .values(status="sending", attempts=OutboxMessage.attempts + 1)
+            ).rowcount
+        if not claimed:
+            continue
+        message = db.session.get(OutboxMessage, message_id)
+        try:
+            _send(message)
+        except Exception as exc:  # a mail server down must not lose the message
+            log.warning("email %s to %s failed: %s", message.id, message.to_address, exc)
+            status, error = ("pending" if message.attempts < 5 else "failed"), str(exc)[:2000]
+        else:
+            status, error = "sent", ""
+            sent += 1
+        with unit_of_work():
+            db.session.execute(
+                sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
+                .values(status=status, last_error=error, sent_at=utcnow() if status == "sent" else None)
+            )
+    return sent
+
+
+def _build(message: OutboxMessage) -> EmailMessage:
+    config = current_app.config
+    email = EmailMessage()
+    email["Subject"] = message.subject
+    email["From"] = config["MAIL_DEFAULT_SENDER"]
+    email["To"] = message.to_address
+    email["Message-ID"] = make_msgid(idstring=f"convene-{message.id}", domain="convene.local")
+    email.set_content(message.text_body)
+    email.add_alternative(message.html_body, subtype="html")
+    return email
+
+
+def _send(message: OutboxMessage) -> None:
+    config = current_app.config
+    email = _build(message)
+    if not config["MAIL_SERVER"]:
+        outbox = Path(config["MAIL_OUTBOX_DIR"])
+        outbox.mkdir(parents=True, exist_ok=True)
+        path = outbox / f"{utcnow():%Y%m%d-%H%M%S}-{message.id:06d}-{message.kind}.eml"
+        path.write_bytes(bytes(email))
+        log.info("email %s to %s written to %s", message.kind, message.to_address, path)
+        return
+    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
+    with smtp_class(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
+        if config["MAIL_USE_TLS"] and not config["MAIL_USE_SSL"]:
+            smtp.starttls()
+        if config["MAIL_USERNAME"]:
+            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+        smtp.send_message(email)
+    log.info("email %s sent to %s", message.kind, message.to_address)

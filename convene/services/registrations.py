@@ -1,0 +1,459 @@
+"""Registering, editing, cancelling, and moving people through the waitlist.
+
+Every function that writes is one unit of work: lock the convening (then ticket types, by id),
+re-check capacity under the lock, write, commit. Emails are queued in the same transaction and
+delivered after the commit.
+"""
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.models import (
+    ACCESSIBILITY_NEEDS,
+    DIETARY_NEEDS,
+    HOLDING_SEAT,
+    PERSON_FIELDS,
+    Answer,
+    Convening,
+    Delegation,
+    Registration,
+    Role,
+    Status,
+    TicketType,
+    utcnow,
+)
+from convene.services.db import lock, unit_of_work
+from convene.services.mail import queue_email
+from convene.services.tokens import manage_token, offer_token
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a desk
+ADMIN_FIELDS = ("role", "delegation_id", "ticket_type_id")
+
+
+@dataclass(frozen=True)
+class SeatUsage:
+    """How many seats are held, in total and per ticket type, and how many wait."""
+
+    total: int
+    by_ticket: dict[int, int]
+    waitlist: int
+
+    def seats_left(self, convening: Convening, ticket: TicketType) -> int | None:
+        """Seats still free for this ticket type; None when neither limit applies."""
+        limits = []
+        if convening.capacity is not None:
+            limits.append(convening.capacity - self.total)
+        if ticket.capacity is not None:
+            limits.append(ticket.capacity - self.by_ticket.get(ticket.id, 0))
+        return max(0, min(limits)) if limits else None
+
+
+def seat_usage(convening_id: int) -> SeatUsage:
+    """Count seats held per ticket type in one query."""
+    rows = db.session.execute(
+        sa.select(Registration.ticket_type_id, Registration.status, sa.func.count())
+        .where(Registration.convening_id == convening_id)
+        .group_by(Registration.ticket_type_id, Registration.status)
+    ).all()
+    by_ticket: Counter[int] = Counter()
+    waitlist = 0
+    for ticket_id, status, count in rows:
+        if status in HOLDING_SEAT:
+            by_ticket[ticket_id] += count
+        elif status == Status.WAITLISTED:
+            waitlist += count
+    return SeatUsage(total=sum(by_ticket.values()), by_ticket=dict(by_ticket), waitlist=waitlist)
+
+
+def has_seat(usage: SeatUsage, convening: Convening, ticket: TicketType) -> bool:
+    left = usage.seats_left(convening, ticket)
+    return left is None or left > 0
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def new_reference(convening: Convening) -> str:
+    """A short reference like TOR-7K3QX that is not yet taken."""
+    prefix = (convening.reference_prefix or "REG").upper()
+    while True:
+        reference = f"{prefix}-{''.join(secrets.choice(REFERENCE_ALPHABET) for _ in range(5))}"
+        taken = db.session.execute(sa.select(Registration.id).where(Registration.reference == reference)).first()
+        if not taken:
+            return reference
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute URL for an email, on CONVENE_BASE_URL when set."""
+    base = current_app.config.get("BASE_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def manage_url(registration: Registration) -> str:
+    return external_url(
+        "public.manage", slug=registration.convening.slug, token=manage_token(registration)
+    )
+
+
+def _lock_for_seats(convening_id: int, *ticket_ids: int) -> tuple[Convening, dict[int, TicketType]]:
+    """Lock the convening and then its ticket types, always in that order."""
+    convenings = lock(Convening, convening_id)
+    if not convenings:
+        raise ConveneError("convening_not_found", status_code=404)
+    tickets = {t.id: t for t in lock(TicketType, *ticket_ids)} if ticket_ids else {}
+    return convenings[0], tickets
+
+
+def _clean_person(data: dict) -> dict:
+    clean = {k: data[k] for k in PERSON_FIELDS if k in data}
+    for key, value in list(clean.items()):
+        if isinstance(value, str):
+            clean[key] = value.strip()
+    if "email" in clean:
+        clean["email"] = normalize_email(clean["email"])
+    if "dietary_needs" in clean:
+        clean["dietary_needs"] = [c for c in DIETARY_NEEDS if c in (clean["dietary_needs"] or [])]
+    if "accessibility_needs" in clean:
+        clean["accessibility_needs"] = [c for c in ACCESSIBILITY_NEEDS if c in (clean["accessibility_needs"] or [])]
+    return clean
+
+
+def _write_answers(registration: Registration, answers: dict[int, object]) -> None:
+    existing = {a.question_id: a for a in registration.answers}
+    valid_ids = {q.id for q in registration.convening.questions}
+    for question_id, value in answers.items():
+        if question_id not in valid_ids:
+            continue
+        if value in (None, "", []):
+            if question_id in existing:
+                registration.answers.remove(existing[question_id])
+            continue
+        if question_id in existing:
+            existing[question_id].value = value
+        else:
+            registration.answers.append(Answer(question_id=question_id, value=value))
+
+
+def _check_ticket_public(convening: Convening, ticket: TicketType | None, now: datetime) -> TicketType:
+    if ticket is None or ticket.convening_id != convening.id or ticket.hidden:
+        raise ConveneError("ticket_unavailable", field="ticket_type_id")
+    if not ticket.on_sale(now):
+        raise ConveneError("ticket_not_on_sale", field="ticket_type_id")
+    if not ticket.is_free:
+        raise ConveneError("payment_not_set_up", field="ticket_type_id")
+    return ticket
+
+
+def _existing(convening_id: int, email: str) -> Registration | None:
+    return db.session.execute(
+        sa.select(Registration).where(Registration.convening_id == convening_id, Registration.email == email)
+    ).scalar_one_or_none()
+
+
+def register_attendee(
+    convening_id: int,
+    ticket_type_id: int,
+    person: dict,
+    answers: dict[int, object] | None = None,
+    *,
+    join_waitlist: bool = False,
+    now: datetime | None = None,
+) -> Registration:
+    """Register someone from the public form: a seat if one is free, else the waitlist if asked."""
+    now = now or utcnow()
+    with unit_of_work():
+        convening, tickets = _lock_for_seats(convening_id, ticket_type_id)
+        state = convening.registration_state(now)
+        if not convening.published or state == "closed":
+            raise ConveneError("registration_closed")
+        if state == "not_yet":
+            raise ConveneError("registration_not_open")
+        ticket = _check_ticket_public(convening, tickets.get(ticket_type_id), now)
+        registration = _place(convening, ticket, person, answers or {}, now=now, join_waitlist=join_waitlist,
+                              source="online")
+    return registration
+
+
+def add_registration(
+    convening_id: int,
+    ticket_type_id: int,
+    person: dict,
+    answers: dict[int, object] | None = None,
+    *,
+    role: str = Role.DELEGATE,
+    delegation_id: int | None = None,
+    send_email: bool = True,
+    now: datetime | None = None,
+) -> Registration:
+    """Add a registration by hand (comp): any ticket type, no sale window, capacity still enforced."""
+    now = now or utcnow()
+    with unit_of_work():
+        convening, tickets = _lock_for_seats(convening_id, ticket_type_id)
+        ticket = tickets.get(ticket_type_id)
+        if ticket is None or ticket.convening_id != convening.id:
+            raise ConveneError("ticket_unavailable", field="ticket_type_id")
+        registration = _place(convening, ticket, person, answers or {}, now=now, join_waitlist=False,
+                              source="admin", role=role, delegation_id=delegation_id, send_email=send_email,
+                              full_code="comp_over_capacity")
+    return registration
+
+
+def _place(
+    convening: Convening,
+    ticket: TicketType,
+    person: dict,
+    answers: dict[int, object],
+    *,
+    now: datetime,
+    join_waitlist: bool,
+    source: str,
+    role: str = Role.DELEGATE,
+    delegation_id: int | None = None,
+    send_email: bool = True,
+    full_code: str = "sold_out",
+) -> Registration:
+    """Under the convening lock: take a seat or a waitlist place, and queue the email that says so."""
+    _expire_offers(convening, now)
+    _offer_freed_seats(convening, now)  # people already waiting go before newcomers
+    clean = _clean_person(person)
+    registration = _existing(convening.id, clean["email"])
+    if registration is not None and registration.status in (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED):
+        raise ConveneError("already_registered", field="email", registration_id=registration.id)
+
+    usage = seat_usage(convening.id)
+    if has_seat(usage, convening, ticket):
+        status = Status.CONFIRMED
+    elif join_waitlist and convening.waitlist_enabled:
+        status = Status.WAITLISTED
+    else:
+        raise ConveneError(full_code if (source != "online" or convening.waitlist_enabled) else "sold_out_no_waitlist",
+                           field="ticket_type_id", waitlist=convening.waitlist_enabled)
+
+    if registration is None:
+        registration = Registration(convening=convening, reference=new_reference(convening))
+        db.session.add(registration)
+    else:  # a cancelled or lapsed registration comes back to life with the same reference
+        registration.answers.clear()
+        registration.token_version += 1
+        registration.cancelled_at = registration.offer_expires_at = None
+    for key, value in clean.items():
+        setattr(registration, key, value)
+    registration.ticket_type = ticket
+    registration.role = role
+    registration.delegation_id = delegation_id
+    registration.source = source
+    registration.status = status
+    if status == Status.CONFIRMED:
+        registration.confirmed_at = now
+    else:
+        registration.waitlisted_at = now
+    db.session.flush()
+    _write_answers(registration, answers)
+    if send_email:
+        _queue_status_email(registration)
+    return registration
+
+
+def _queue_status_email(registration: Registration) -> None:
+    convening = registration.convening
+    if registration.status == Status.CONFIRMED:
+        subject, template = f"You are registered for {convening.name} ({registration.reference})", "confirmation"
+    else:
+        subject, template = f"You are on the waitlist for {convening.name}", "waitlisted"
+    queue_email(template, registration.email, subject, template, registration=registration,
+                convening=convening, manage_url=manage_url(registration))
+
+
+def update_registration(
+    registration_id: int,
+    person: dict,
+    answers: dict[int, object] | None = None,
+    *,
+    admin_changes: dict | None = None,
+) -> Registration:
+    """Change someone's details and answers; organizers may also change role, delegation and ticket."""
+    with unit_of_work():
+        registration = db.session.get(Registration, registration_id)
+        if registration is None:
+            raise ConveneError("convening_not_found", status_code=404)
+        admin_changes = {k: v for k, v in (admin_changes or {}).items() if k in ADMIN_FIELDS}
+        new_ticket_id = admin_changes.get("ticket_type_id")
+        ticket_ids = [new_ticket_id] if new_ticket_id and new_ticket_id != registration.ticket_type_id else []
+        convening, tickets = _lock_for_seats(registration.convening_id, *ticket_ids)
+        db.session.refresh(registration)
+        clean = _clean_person(person)
+        if "email" in clean and clean["email"] != registration.email:
+            other = _existing(convening.id, clean["email"])
+            if other is not None:
+                raise ConveneError("already_registered", field="email")
+        if ticket_ids:
+            ticket = tickets.get(new_ticket_id)
+            if ticket is None or ticket.convening_id != convening.id:
+                raise ConveneError("ticket_unavailable", field="ticket_type_id")
+            if registration.status in HOLDING_SEAT and not has_seat(seat_usage(convening.id), convening, ticket):
+                raise ConveneError("comp_over_capacity", field="ticket_type_id")
+        for key, value in clean.items():
+            setattr(registration, key, value)
+        for key, value in admin_changes.items():
+            setattr(registration, key, value)
+        _write_answers(registration, answers or {})
+        if ticket_ids:
+            db.session.flush()
+            _offer_freed_seats(convening, utcnow())
+    return registration
+
+
+def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: datetime | None = None) -> Registration:
+    """Cancel a registration, free its seat and offer the seat to the waitlist."""
+    now = now or utcnow()
+    with unit_of_work():
+        registration = db.session.get(Registration, registration_id)
+        if registration is None:
+            raise ConveneError("convening_not_found", status_code=404)
+        convening, _ = _lock_for_seats(registration.convening_id)
+        db.session.refresh(registration)
+        if registration.status in (Status.CANCELLED, Status.LAPSED):
+            raise ConveneError("not_cancellable")
+        registration.status = Status.CANCELLED
+        registration.cancelled_at = now
+        registration.offer_expires_at = None
+        queue_email("cancelled", registration.email, f"Your registration for {convening.name} is cancelled",
+                    "cancelled", registration=registration, convening=convening, by_attendee=by_attendee,
+                    register_url=external_url("public.register", slug=convening.slug))
+        db.session.flush()
+        _offer_freed_seats(convening, now)
+    return registration
+
+
+def accept_offer(registration_id: int, *, now: datetime | None = None) -> Registration:
+    """Turn a held waitlist offer into a confirmed seat, if it has not lapsed."""
+    now = now or utcnow()
+    with unit_of_work():
+        registration = db.session.get(Registration, registration_id)
+        if registration is None:
+            raise ConveneError("offer_not_active", status_code=404)
+        convening, _ = _lock_for_seats(registration.convening_id)
+        _expire_offers(convening, now)
+        db.session.refresh(registration)
+        if registration.status == Status.LAPSED:
+            raise ConveneError("offer_expired")
+        if registration.status != Status.OFFERED:
+            raise ConveneError("offer_not_active")
+        registration.status = Status.CONFIRMED
+        registration.confirmed_at = now
+        registration.offer_expires_at = None
+        _queue_status_email(registration)
+    return registration
+
+
+def expire_offers(convening_id: int | None = None, *, now: datetime | None = None) -> int:
+    """Lapse waitlist offers past their deadline and pass the seats on; returns how many lapsed."""
+    now = now or utcnow()
+    query = sa.select(Registration.convening_id).where(
+        Registration.status == Status.OFFERED, Registration.offer_expires_at <= now
+    ).distinct()
+    if convening_id is not None:
+        query = query.where(Registration.convening_id == convening_id)
+    lapsed = 0
+    for cid in sorted(db.session.execute(query).scalars()):
+        with unit_of_work():
+            convening, _ = _lock_for_seats(cid)
+            lapsed += _expire_offers(convening, now)
+    return lapsed
+
+
+def _expire_offers(convening: Convening, now: datetime) -> int:
+    """Under the lock: lapse overdue offers, then offer their seats on."""
+    overdue = db.session.execute(
+        sa.select(Registration).where(
+            Registration.convening_id == convening.id,
+            Registration.status == Status.OFFERED,
+            Registration.offer_expires_at <= now,
+        )
+    ).scalars().all()
+    for registration in overdue:
+        registration.status = Status.LAPSED
+        queue_email("offer_lapsed", registration.email, f"Your held seat at {convening.name} was released",
+                    "offer_lapsed", registration=registration, convening=convening,
+                    register_url=external_url("public.register", slug=convening.slug))
+    if overdue:
+        db.session.flush()
+        _offer_freed_seats(convening, now)
+    return len(overdue)
+
+
+def _offer_freed_seats(convening: Convening, now: datetime) -> list[Registration]:
+    """Under the lock: offer free seats to waitlisted people, first come first offered."""
+    if not convening.waitlist_enabled:
+        return []
+    waiting = db.session.execute(
+        sa.select(Registration)
+        .where(Registration.convening_id == convening.id, Registration.status == Status.WAITLISTED)
+        .order_by(Registration.waitlisted_at, Registration.id)
+    ).scalars().all()
+    if not waiting:
+        return []
+    usage = seat_usage(convening.id)
+    total, by_ticket = usage.total, dict(usage.by_ticket)
+    hold = timedelta(hours=current_app.config["WAITLIST_HOLD_HOURS"])
+    offered = []
+    for registration in waiting:
+        if convening.capacity is not None and total >= convening.capacity:
+            break
+        ticket = registration.ticket_type
+        if ticket.capacity is not None and by_ticket.get(ticket.id, 0) >= ticket.capacity:
+            continue
+        registration.status = Status.OFFERED
+        registration.offer_expires_at = now + hold
+        total += 1
+        by_ticket[ticket.id] = by_ticket.get(ticket.id, 0) + 1
+        offered.append(registration)
+        queue_email("offer", registration.email, f"A seat at {convening.name} is held for you", "offer",
+                    registration=registration, convening=convening,
+                    offer_url=external_url("public.offer", slug=convening.slug, token=offer_token(registration)),
+                    expires_local=convening.local(registration.offer_expires_at))
+    return offered
+
+
+def offer_freed_seats(convening_id: int) -> list[Registration]:
+    """Offer seats freed by a capacity increase to the waitlist."""
+    with unit_of_work():
+        convening, _ = _lock_for_seats(convening_id)
+        return _offer_freed_seats(convening, utcnow())
+
+
+def send_manage_link(convening_id: int, email: str) -> bool:
+    """Email the manage link to a registered address; False when nobody with it is registered."""
+    with unit_of_work():
+        registration = _existing(convening_id, normalize_email(email))
+        if registration is None or registration.status in (Status.CANCELLED,):
+            return False
+        convening = registration.convening
+        queue_email("manage_link", registration.email, f"Your registration for {convening.name}",
+                    "manage_link", registration=registration, convening=convening,
+                    manage_url=manage_url(registration))
+    return True
+
+
+def find_or_create_delegation(convening_id: int, name: str) -> Delegation:
+    """Inside a unit of work: the delegation of that name, made if new."""
+    name = name.strip()
+    delegation = db.session.execute(
+        sa.select(Delegation).where(Delegation.convening_id == convening_id, sa.func.lower(Delegation.name) == name.lower())
+    ).scalar_one_or_none()
+    if delegation is None:
+        delegation = Delegation(convening_id=convening_id, name=name)
+        db.session.add(delegation)
+        db.session.flush()
+    return delegation

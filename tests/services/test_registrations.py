@@ -1,0 +1,220 @@
+"""Registration rules against the real database: capacity, waitlist, offers, cancel, edits."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.models import Registration, Status, utcnow
+from convene.services import registrations as service
+from tests.factories import make_convening, make_question, make_registration, make_ticket, person
+
+
+def statuses(convening_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        sa.select(Registration.status, sa.func.count()).where(Registration.convening_id == convening_id)
+        .group_by(Registration.status)
+    ).all()
+    return dict(rows)
+
+
+def test_registering_confirms_and_emails_the_manage_link(app, outbox):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    registration = service.register_attendee(convening.id, ticket.id, person(1, email="Amina1@Example.org "))
+    assert registration.status == Status.CONFIRMED
+    assert registration.email == "amina1@example.org"
+    assert registration.reference.startswith("TOR-") and len(registration.reference) == 9
+    [message] = outbox.to("amina1@example.org")
+    assert registration.reference in outbox.text(message)
+    assert f"/c/{convening.slug}/manage/" in outbox.text(message)
+    assert f"/c/{convening.slug}/manage/" in outbox.html(message)
+
+
+def test_second_registration_with_same_email_is_refused(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    service.register_attendee(convening.id, ticket.id, person(1))
+    with pytest.raises(ConveneError) as caught:
+        service.register_attendee(convening.id, ticket.id, person(1, given_name="Other"))
+    assert caught.value.code == "already_registered"
+    assert statuses(convening.id) == {"confirmed": 1}
+
+
+def test_ticket_capacity_and_convening_capacity_both_bind(app):
+    convening = make_convening(capacity=3)
+    small = make_ticket(convening, name="Speaker", capacity=1)
+    big = make_ticket(convening, name="Delegate", capacity=10)
+    service.register_attendee(convening.id, small.id, person(1))
+    with pytest.raises(ConveneError) as caught:
+        service.register_attendee(convening.id, small.id, person(2))
+    assert caught.value.code == "sold_out"
+    service.register_attendee(convening.id, big.id, person(3))
+    service.register_attendee(convening.id, big.id, person(4))
+    with pytest.raises(ConveneError):
+        service.register_attendee(convening.id, big.id, person(5))
+    assert statuses(convening.id) == {"confirmed": 3}
+
+
+def test_full_convening_puts_people_on_the_waitlist_when_they_ask(app, outbox):
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening)
+    service.register_attendee(convening.id, ticket.id, person(1))
+    waiting = service.register_attendee(convening.id, ticket.id, person(2), join_waitlist=True)
+    assert waiting.status == Status.WAITLISTED
+    [message] = outbox.to("amina2@example.org")
+    assert "waitlist" in outbox.text(message)
+
+
+def test_cancelling_offers_the_seat_to_the_first_waitlisted_and_holds_it(app, outbox):
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening)
+    first = service.register_attendee(convening.id, ticket.id, person(1))
+    second = service.register_attendee(convening.id, ticket.id, person(2), join_waitlist=True)
+    third = service.register_attendee(convening.id, ticket.id, person(3), join_waitlist=True)
+    service.cancel_registration(first.id)
+    second, third = db.session.get(Registration, second.id), db.session.get(Registration, third.id)
+    assert second.status == Status.OFFERED and third.status == Status.WAITLISTED
+    hold = second.offer_expires_at - utcnow()
+    assert timedelta(hours=47, minutes=59) < hold <= timedelta(hours=48)
+    offers = [m for m in outbox.to("amina2@example.org") if "held for you" in m["Subject"]]
+    assert len(offers) == 1 and f"/c/{convening.slug}/offer/" in outbox.text(offers[0])
+    # The held seat counts: a newcomer cannot take it.
+    with pytest.raises(ConveneError):
+        service.register_attendee(convening.id, ticket.id, person(4))
+    accepted = service.accept_offer(second.id)
+    assert accepted.status == Status.CONFIRMED
+
+
+def test_an_offer_not_taken_in_time_passes_to_the_next_person(app, outbox):
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening)
+    first = service.register_attendee(convening.id, ticket.id, person(1))
+    second = service.register_attendee(convening.id, ticket.id, person(2), join_waitlist=True)
+    third = service.register_attendee(convening.id, ticket.id, person(3), join_waitlist=True)
+    service.cancel_registration(first.id)
+    later = utcnow() + timedelta(hours=49)
+    assert service.expire_offers(convening.id, now=later) == 1
+    assert db.session.get(Registration, second.id).status == Status.LAPSED
+    assert db.session.get(Registration, third.id).status == Status.OFFERED
+    with pytest.raises(ConveneError) as caught:
+        service.accept_offer(second.id, now=later)
+    assert caught.value.code == "offer_expired"
+    assert any("released" in m["Subject"] for m in outbox.to("amina2@example.org"))
+
+
+def test_cancelled_person_can_register_again_with_the_same_reference(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    first = service.register_attendee(convening.id, ticket.id, person(1))
+    reference = first.reference
+    service.cancel_registration(first.id)
+    again = service.register_attendee(convening.id, ticket.id, person(1, organization="New org"))
+    assert again.id == first.id and again.reference == reference
+    assert again.status == Status.CONFIRMED and again.organization == "New org"
+
+
+def test_closed_unpublished_and_paid_tickets_are_refused(app):
+    now = utcnow()
+    closed = make_convening(registration_closes_at=now - timedelta(minutes=1))
+    unpublished = make_convening(published=False)
+    not_yet = make_convening(registration_opens_at=now + timedelta(days=1))
+    paid_convening = make_convening()
+    paid = make_ticket(paid_convening, price_cents=25000)
+    hidden = make_ticket(paid_convening, hidden=True)
+    off_sale = make_ticket(paid_convening, sales_end_at=now - timedelta(seconds=1))
+    cases = [
+        (closed, make_ticket(closed), "registration_closed"),
+        (unpublished, make_ticket(unpublished), "registration_closed"),
+        (not_yet, make_ticket(not_yet), "registration_not_open"),
+        (paid_convening, paid, "payment_not_set_up"),
+        (paid_convening, hidden, "ticket_unavailable"),
+        (paid_convening, off_sale, "ticket_not_on_sale"),
+    ]
+    for convening, ticket, code in cases:
+        with pytest.raises(ConveneError) as caught:
+            service.register_attendee(convening.id, ticket.id, person())
+        assert caught.value.code == code
+    assert db.session.scalar(sa.select(sa.func.count(Registration.id))) == 0
+
+
+def test_answers_are_saved_typed_and_edited(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    dinner = make_question(convening, "Networking dinner?", "yes_no", required=True)
+    topics = make_question(convening, "Working groups", "multiple_choice", choices=["Refugee strategies", "WIOA"])
+    registration = service.register_attendee(
+        convening.id, ticket.id, person(1), {dinner.id: True, topics.id: ["WIOA"]}
+    )
+    assert registration.answer_for(dinner.id) is True
+    assert registration.answer_for(topics.id) == ["WIOA"]
+    service.update_registration(registration.id, {"organization": "Maryland DOL"}, {dinner.id: False, topics.id: []})
+    registration = db.session.get(Registration, registration.id)
+    assert registration.organization == "Maryland DOL"
+    assert registration.answer_for(dinner.id) is False
+    assert registration.answer_for(topics.id) is None
+
+
+def test_changing_email_to_one_already_registered_is_refused(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    service.register_attendee(convening.id, ticket.id, person(1))
+    other = service.register_attendee(convening.id, ticket.id, person(2))
+    with pytest.raises(ConveneError) as caught:
+        service.update_registration(other.id, {"email": "AMINA1@example.org"})
+    assert caught.value.field == "email"
+    assert db.session.get(Registration, other.id).email == "amina2@example.org"
+
+
+def test_comp_registration_takes_hidden_ticket_but_respects_capacity(app):
+    convening = make_convening(capacity=2)
+    comp = make_ticket(convening, name="Host (comp)", hidden=True)
+    make_registration(convening, comp, 1)
+    added = service.add_registration(convening.id, comp.id, person(2), role="host")
+    assert added.status == Status.CONFIRMED and added.role == "host" and added.source == "admin"
+    with pytest.raises(ConveneError) as caught:
+        service.add_registration(convening.id, comp.id, person(3))
+    assert caught.value.code == "comp_over_capacity"
+
+
+def test_last_three_seats_go_to_exactly_three_of_twenty_racers(app, backend):
+    convening = make_convening(capacity=10)
+    ticket = make_ticket(convening)
+    for n in range(7):
+        make_registration(convening, ticket, 100 + n)
+    convening_id, ticket_id = convening.id, ticket.id  # objects of this session stay in this thread
+    barrier = threading.Barrier(20)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def race(n: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                registration = service.register_attendee(convening_id, ticket_id, person(n), join_waitlist=n % 2 == 0)
+                result = registration.status
+            except ConveneError as error:
+                result = error.code
+            finally:
+                db.session.remove()
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(outcomes) == 20
+    assert outcomes.count("confirmed") == 3
+    assert set(outcomes) <= {"confirmed", "waitlisted", "sold_out"}
+    db.session.rollback()  # end this thread's snapshot to read what the racers wrote
+    counts = statuses(convening_id)
+    assert counts["confirmed"] == 10
+    assert counts.get("waitlisted", 0) == outcomes.count("waitlisted")
+    print(f"[{backend}] 20 racers for 3 seats: {outcomes.count('confirmed')} confirmed, "
+          f"{outcomes.count('waitlisted')} waitlisted, {outcomes.count('sold_out')} refused")
