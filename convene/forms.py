@@ -14,11 +14,17 @@ from wtforms import (
     TextAreaField,
     widgets,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp
 
 from convene.models import ACCESSIBILITY_NEEDS, DIETARY_NEEDS, PERSON_FIELDS, Question, QuestionKind
 
 PHONE = Regexp(r"^[0-9+().\-\s/x]{5,40}$", message="Enter a phone number with digits, spaces and + ( ) - only.")
+
+
+def choice_list(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms choices (tuples are deprecated since WTForms 3.3)."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -53,10 +59,10 @@ class PersonForm(FlaskForm):
     phone = TelField("Phone", [Optional(), PHONE])
     organization = StringField("Organization", [required("organization"), Length(max=200)])
     job_title = StringField("Job title", [Optional(), Length(max=200)])
-    dietary_needs = MultiCheckboxField("Dietary needs", choices=list(DIETARY_NEEDS.items()), validate_choice=True)
+    dietary_needs = MultiCheckboxField("Dietary needs", choices=choice_list(DIETARY_NEEDS.items()), validate_choice=True)
     dietary_notes = StringField("Other dietary needs or allergies", [Optional(), Length(max=500)])
     accessibility_needs = MultiCheckboxField(
-        "Accessibility needs", choices=list(ACCESSIBILITY_NEEDS.items()),
+        "Accessibility needs", choices=choice_list(ACCESSIBILITY_NEEDS.items()),
         description="We use this to plan rooms and site visits; only organizers see it.",
     )
     accessibility_notes = StringField("Anything else we should know to make you welcome", [Optional(), Length(max=500)])
@@ -74,13 +80,13 @@ def question_field(question: Question) -> Field:
         return StringField(label, need + [Length(max=500)], description=description)
     if kind == QuestionKind.LONG_TEXT:
         return TextAreaField(label, need + [Length(max=5000)], description=description)
-    choices = [(c, c) for c in question.choices]
+    choices = choice_list((c, c) for c in question.choices)
     if kind == QuestionKind.SINGLE_CHOICE:
         return RadioField(label, need, choices=choices, description=description, validate_choice=True)
     if kind == QuestionKind.MULTIPLE_CHOICE:
         validators = [DataRequired(message="Choose at least one.")] if question.required else [Optional()]
         return MultiCheckboxField(label, validators, choices=choices, description=description)
-    return RadioField(label, need, choices=[("yes", "Yes"), ("no", "No")], description=description)
+    return RadioField(label, need, choices=choice_list([("yes", "Yes"), ("no", "No")]), description=description)
 
 
 def add_question_fields(form_class: type[FlaskForm], questions: list[Question]) -> type[FlaskForm]:

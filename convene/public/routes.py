@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from convene.errors import ConveneError
 from convene.extensions import db
-from convene.forms import EmptyForm, add_question_fields, answers_from, answers_to_form_data
+from convene.forms import EmptyForm, add_question_fields, answers_from, answers_to_form_data, choice_list
 from convene.models import Convening, Registration, Status, utcnow
 from convene.public import bp
 from convene.public.forms import ManageForm, ManageLinkForm, RegistrationForm
@@ -79,9 +79,9 @@ def _registration_form(convening: Convening, rows, formdata=None):
     form_class = add_question_fields(RegistrationForm, convening.questions)
     form = form_class(formdata=formdata) if formdata is not None else form_class()
     bookable = [r for r in rows if r["state"] in ("available", "waitlist")]
-    form.ticket_type_id.choices = [
+    form.ticket_type_id.choices = choice_list(
         (r["ticket"].id, r["ticket"].name + (" — waitlist" if r["state"] == "waitlist" else "")) for r in bookable
-    ]
+    )
     if len(bookable) == 1 and form.ticket_type_id.data is None:
         form.ticket_type_id.data = bookable[0]["ticket"].id
     return form, bookable

@@ -1,0 +1,98 @@
+"""Application-wide behaviour: health, CSRF, configuration, migrations, error pages."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from convene import create_app
+from convene.extensions import db
+from tests.factories import make_convening, make_ticket, person
+
+
+def test_health_check_says_the_database_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_check_answers_503_when_the_database_is_unreachable(tmp_path):
+    app = create_app({"ENV_NAME": "testing",
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/convene.db"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_models_and_migrations_agree(app):
+    """The migrated schema matches the models: autogenerate would write nothing."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, db.metadata)
+    assert diff == []
+
+
+@pytest.fixture
+def csrf_app_config(app_config):
+    app_config["WTF_CSRF_ENABLED"] = True
+    return app_config
+
+
+@pytest.mark.usefixtures("csrf_app_config")
+def test_post_without_csrf_token_is_refused(app, client):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    data = {k: v for k, v in person(1).items() if not isinstance(v, list)} | {"ticket_type_id": ticket.id}
+    response = client.post(f"/c/{convening.slug}/register", data=data)
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert client.post("/admin/login", data={"email": "a@b.org", "password": "x"}).status_code == 400
+
+
+@pytest.mark.usefixtures("csrf_app_config")
+def test_post_with_csrf_token_from_the_form_is_accepted(app, client):
+    import re
+
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    page = client.get(f"/c/{convening.slug}/register").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = {k: v for k, v in person(1).items() if not isinstance(v, list)}
+    data |= {"ticket_type_id": ticket.id, "csrf_token": token}
+    assert client.post(f"/c/{convening.slug}/register", data=data).status_code == 302
+
+
+@pytest.mark.parametrize("env, message", [
+    ({}, "set SECRET_KEY"),
+    ({"SECRET_KEY": "short"}, "set SECRET_KEY"),
+    ({"SECRET_KEY": "x" * 40}, "set DATABASE_URL"),
+])
+def test_production_refuses_to_start_without_real_secrets(env, message):
+    script = "from convene import create_app; create_app('production')"
+    clean_env = {"PATH": "/usr/bin:/bin", "CONVENE_ENV": "production", **env}
+    result = subprocess.run([sys.executable, "-c", script], env=clean_env, capture_output=True, text=True,
+                            cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]), timeout=60)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Convene refuses to start")
+
+
+def test_unknown_page_renders_a_404_page(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404 and "Page not found" in response.get_data(as_text=True)
+
+
+def test_migrations_build_an_empty_database_from_scratch(tmp_path):
+    """`flask db upgrade` on a new SQLite file creates every table."""
+    from flask_migrate import upgrade
+
+    app = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/fresh.db"})
+    with app.app_context():
+        upgrade()
+        tables = set(sa.inspect(db.engine).get_table_names())
+        db.engine.dispose()
+    assert {"convening", "ticket_type", "registration", "answer", "question", "delegation"} <= tables
