@@ -11,7 +11,7 @@ from convene.models import Convening, Registration, Status, utcnow
 from convene.public import bp
 from convene.public.forms import ManageForm, ManageLinkForm, RegistrationForm
 from convene.services import registrations as service
-from convene.services.tokens import manage_max_age, manage_token, read_token
+from convene.services.tokens import manage_max_age, manage_token, offer_token, read_token
 
 
 def published_convening(slug: str) -> Convening:
@@ -186,8 +186,10 @@ def manage(slug: str, token: str):
         else:
             flash("Your changes are saved.", "success")
             return redirect(url_for("public.manage", slug=slug, token=token))
+    offer_url = (url_for("public.offer", slug=slug, token=offer_token(registration))
+                 if registration.status == Status.OFFERED else None)
     return render_template("public/manage.html", convening=convening, registration=registration, form=form,
-                           token=token, editable=editable, cancel_form=EmptyForm())
+                           token=token, editable=editable, offer_url=offer_url)
 
 
 @bp.route("/c/<slug>/manage/<token>/cancel", methods=["GET", "POST"])

@@ -42,37 +42,38 @@ def deliver_outbox(ids: list[int] | None = None, limit: int = 1000) -> int:
             sa.select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id).limit(limit)
         ).scalars().all()
     sent = 0
-    for message_id in ids:
-        with unit_of_work():
-            claimed = db.session.execute(
-                sa.update(OutboxMessage)
-                .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
-                .values(status="sending", attempts=OutboxMessage.attempts + 1)
-            ).rowcount
-        if not claimed:
-            continue
-        message = db.session.get(OutboxMessage, message_id)
-        try:
-            _send(message)
-        except Exception as exc:  # a mail server down must not lose the message
-            log.warning("email %s to %s failed: %s", message.id, message.to_address, exc)
-            status, error = ("pending" if message.attempts < 5 else "failed"), str(exc)[:2000]
-        else:
-            status, error = "sent", ""
-            sent += 1
-        with unit_of_work():
-            db.session.execute(
-                sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
-                .values(status=status, last_error=error, sent_at=utcnow() if status == "sent" else None)
-            )
+    with _Transport() as transport:
+        for message_id in ids:
+            with unit_of_work():
+                claimed = db.session.execute(
+                    sa.update(OutboxMessage)
+                    .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
+                    .values(status="sending", attempts=OutboxMessage.attempts + 1)
+                ).rowcount
+            if not claimed:
+                continue
+            message = db.session.get(OutboxMessage, message_id)
+            try:
+                transport.send(message)
+            except Exception as exc:  # a mail server down must not lose the message
+                log.warning("email %s to %s failed: %s", message.id, message.to_address, exc)
+                status, error = ("pending" if message.attempts < 5 else "failed"), str(exc)[:2000]
+            else:
+                status, error = "sent", ""
+                sent += 1
+            with unit_of_work():
+                db.session.execute(
+                    sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
+                    .values(status=status, last_error=error, sent_at=utcnow() if status == "sent" else None)
+                )
     return sent
 
 
-def _build(message: OutboxMessage) -> EmailMessage:
-    config = current_app.config
+def build_email(message: OutboxMessage) -> EmailMessage:
+    """The MIME message (plain text with an HTML alternative) for an outbox row."""
     email = EmailMessage()
     email["Subject"] = message.subject
-    email["From"] = config["MAIL_DEFAULT_SENDER"]
+    email["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
     email["To"] = message.to_address
     email["Message-ID"] = make_msgid(idstring=f"convene-{message.id}", domain="convene.local")
     email.set_content(message.text_body)
@@ -80,21 +81,47 @@ def _build(message: OutboxMessage) -> EmailMessage:
     return email
 
 
-def _send(message: OutboxMessage) -> None:
-    config = current_app.config
-    email = _build(message)
-    if not config["MAIL_SERVER"]:
-        outbox = Path(config["MAIL_OUTBOX_DIR"])
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / f"{utcnow():%Y%m%d-%H%M%S}-{message.id:06d}-{message.kind}.eml"
-        path.write_bytes(bytes(email))
-        log.info("email %s to %s written to %s", message.kind, message.to_address, path)
-        return
-    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
-    with smtp_class(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
+class _Transport:
+    """SMTP when MAIL_SERVER is set (one connection per batch, opened on first use), else .eml files."""
+
+    def __init__(self):
+        self.config = current_app.config
+        self.smtp: smtplib.SMTP | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except smtplib.SMTPException:
+                pass
+
+    def send(self, message: OutboxMessage) -> None:
+        email = build_email(message)
+        if not self.config["MAIL_SERVER"]:
+            outbox = Path(self.config["MAIL_OUTBOX_DIR"])
+            outbox.mkdir(parents=True, exist_ok=True)
+            path = outbox / f"{utcnow():%Y%m%d-%H%M%S}-{message.id:06d}-{message.kind}.eml"
+            path.write_bytes(bytes(email))
+            log.info("email %s to %s written to %s", message.kind, message.to_address, path)
+            return
+        if self.smtp is None:
+            self.smtp = self._connect()
+        try:
+            self.smtp.send_message(email)
+        except smtplib.SMTPServerDisconnected:
+            self.smtp = self._connect()
+            self.smtp.send_message(email)
+        log.info("email %s sent to %s", message.kind, message.to_address)
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
+        smtp = smtp_class(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30)
         if config["MAIL_USE_TLS"] and not config["MAIL_USE_SSL"]:
             smtp.starttls()
         if config["MAIL_USERNAME"]:
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-        smtp.send_message(email)
-    log.info("email %s sent to %s", message.kind, message.to_address)
+        return smtp

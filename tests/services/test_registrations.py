@@ -218,3 +218,56 @@ def test_last_three_seats_go_to_exactly_three_of_twenty_racers(app, backend):
     assert counts.get("waitlisted", 0) == outcomes.count("waitlisted")
     print(f"[{backend}] 20 racers for 3 seats: {outcomes.count('confirmed')} confirmed, "
           f"{outcomes.count('waitlisted')} waitlisted, {outcomes.count('sold_out')} refused")
+
+
+def test_email_goes_through_smtp_when_configured_and_waits_when_the_server_is_down(app, outbox):
+    """A real SMTP conversation with a server on loopback; a refused connection keeps the message."""
+    import socket
+    import socketserver
+
+    from convene.models import OutboxMessage
+
+    received: list[bytes] = []
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(b"220 test ESMTP\r\n")
+            data = False
+            while line := self.rfile.readline():
+                if data:
+                    if line == b".\r\n":
+                        data = False
+                        self.wfile.write(b"250 queued\r\n")
+                    else:
+                        received.append(line)
+                    continue
+                verb = line[:4].upper()
+                if verb == b"DATA":
+                    data = True
+                    self.wfile.write(b"354 go on\r\n")
+                elif verb == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.server_address[1], MAIL_USE_TLS=False)
+        convening = make_convening()
+        registration = service.register_attendee(convening.id, make_ticket(convening).id, person(1))
+        body = b"".join(received).decode()
+        assert "To: amina1@example.org" in body and registration.reference in body
+        assert outbox.messages() == []  # SMTP, not files
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    app.config["MAIL_PORT"] = dead_port
+    service.send_manage_link(convening.id, "amina1@example.org")
+    message = db.session.execute(sa.select(OutboxMessage).where(OutboxMessage.kind == "manage_link")).scalar_one()
+    assert message.status == "pending" and message.attempts == 1 and message.last_error
