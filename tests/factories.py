@@ -83,3 +83,36 @@ def make_registration(convening: Convening, ticket: TicketType, n: int | None = 
     db.session.add(registration)
     db.session.commit()
     return registration
+
+
+def make_host(convening: Convening, name: str, *, accessible: bool = True, **overrides):
+    from convene.models import HostOrganization
+
+    host = HostOrganization(convening_id=convening.id, name=name, accessible=accessible,
+                            address=overrides.pop("address", f"{name} St, Toronto"), **overrides)
+    db.session.add(host)
+    db.session.commit()
+    return host
+
+
+def make_slot(convening: Convening, label: str, hour: int, *, hours: int = 2):
+    from datetime import datetime, time, timezone
+
+    from convene.models import VisitSlot
+
+    day = datetime.combine(convening.starts_on + timedelta(days=1), time(hour), tzinfo=convening.tz)
+    slot = VisitSlot(convening_id=convening.id, label=label, starts_at=day.astimezone(timezone.utc),
+                     ends_at=(day + timedelta(hours=hours)).astimezone(timezone.utc))
+    db.session.add(slot)
+    db.session.commit()
+    return slot
+
+
+def make_visit(host, slot, capacity: int, **overrides):
+    from convene.models import SiteVisit
+
+    visit = SiteVisit(convening_id=host.convening_id, host_id=host.id, slot_id=slot.id, capacity=capacity,
+                      meeting_point=overrides.pop("meeting_point", "Hotel lobby"), **overrides)
+    db.session.add(visit)
+    db.session.commit()
+    return visit

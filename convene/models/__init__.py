@@ -14,9 +14,18 @@ from convene.models.registrations import (
     Status,
 )
 from convene.models.users import User, UserRole
+from convene.models.visits import (
+    AssignmentRun,
+    HostOrganization,
+    SiteVisit,
+    VisitAssignment,
+    VisitPreference,
+    VisitSlot,
+)
 
 __all__ = [
     "ACCESSIBILITY_NEEDS", "ACTIVE", "DIETARY_NEEDS", "HOLDING_SEAT", "PERSON_FIELDS", "Answer", "Base", "Convening",
     "Delegation", "OutboxMessage", "Question", "QuestionKind", "Registration", "Role", "Status",
-    "TicketType", "User", "UserRole", "utcnow",
+    "TicketType", "User", "UserRole", "utcnow", "AssignmentRun", "HostOrganization", "SiteVisit",
+    "VisitAssignment", "VisitPreference", "VisitSlot",
 ]

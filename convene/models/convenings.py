@@ -38,6 +38,10 @@ class Convening(TimestampMixin, Base):
     published: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     reference_prefix: Mapped[str] = mapped_column(sa.String(5), default="REG")
     waitlist_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    # Site visits: how many each person makes, whether attendees may rank hosts, when the plan went out.
+    visits_per_person: Mapped[int] = mapped_column(sa.Integer, default=2, server_default="2")
+    visit_preferences_open: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    visits_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="convening", order_by="TicketType.position, TicketType.id", cascade="all, delete-orphan"
