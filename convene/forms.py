@@ -119,6 +119,45 @@ def answers_to_form_data(registration, questions: list[Question]) -> dict[str, o
     return data
 
 
+ORDINALS = ("1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th", "10th")
+
+
+def rank_field_names(hosts) -> list[str]:
+    return [f"rank_{n}" for n in range(1, min(len(hosts), len(ORDINALS)) + 1)]
+
+
+def add_ranking_fields(form_class: type[FlaskForm], hosts) -> type[FlaskForm]:
+    """One select per rank ("1st choice", "2nd choice"...), so ranking works without JavaScript."""
+    options = choice_list([("", "— no preference —")] + [(str(h.id), h.name) for h in hosts])
+    fields = {
+        name: SelectField(f"{ORDINALS[n]} choice", choices=options, validators=[Optional()], validate_choice=True)
+        for n, name in enumerate(rank_field_names(hosts))
+    }
+
+    def validate(self, extra_validators=None):
+        ok = super(form, self).validate(extra_validators)
+        seen: set[str] = set()
+        for name in rank_field_names(hosts):
+            value = getattr(self, name).data
+            if value and value in seen:
+                getattr(self, name).errors.append("You chose this host already; pick each host once.")
+                ok = False
+            seen.add(value)
+        return ok
+
+    form = type(form_class.__name__, (form_class,), {**fields, "validate": validate})
+    return form
+
+
+def ranking_from(form: FlaskForm, hosts) -> list[int]:
+    """Chosen host ids, best first, skipping "no preference"."""
+    return [int(v) for name in rank_field_names(hosts) if (v := getattr(form, name).data)]
+
+
+def ranking_to_form_data(host_ids: list[int], hosts) -> dict[str, str]:
+    return {name: str(host_id) for name, host_id in zip(rank_field_names(hosts), host_ids)}
+
+
 def ticket_select(label: str = "Ticket") -> SelectField:
     return SelectField(label, coerce=int, validators=[InputRequired(message="Choose a ticket.")])
 

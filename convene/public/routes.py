@@ -6,11 +6,22 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from convene.errors import ConveneError
 from convene.extensions import db
-from convene.forms import EmptyForm, add_question_fields, answers_from, answers_to_form_data, choice_list
+from convene.forms import (
+    EmptyForm,
+    add_question_fields,
+    add_ranking_fields,
+    answers_from,
+    answers_to_form_data,
+    choice_list,
+    rank_field_names,
+    ranking_from,
+    ranking_to_form_data,
+)
 from convene.models import Convening, Registration, Status, utcnow
 from convene.public import bp
 from convene.public.forms import ManageForm, ManageLinkForm, RegistrationForm
 from convene.services import registrations as service
+from convene.services import visits as visit_service
 from convene.services.tokens import manage_max_age, manage_token, offer_token, read_token
 
 
@@ -75,9 +86,16 @@ def convening(slug: str):
     )
 
 
-def _registration_form(convening: Convening, rows, formdata=None):
+def ranked_hosts(convening: Convening):
+    """Hosts attendees may rank now (none while preferences are closed)."""
+    return visit_service.hosts_of(convening.id) if convening.visit_preferences_open else []
+
+
+def _registration_form(convening: Convening, rows, hosts):
     form_class = add_question_fields(RegistrationForm, convening.questions)
-    form = form_class(formdata=formdata) if formdata is not None else form_class()
+    if hosts:
+        form_class = add_ranking_fields(form_class, hosts)
+    form = form_class()
     bookable = [r for r in rows if r["state"] in ("available", "waitlist")]
     form.ticket_type_id.choices = choice_list(
         (r["ticket"].id, r["ticket"].name + (" — waitlist" if r["state"] == "waitlist" else "")) for r in bookable
@@ -96,7 +114,8 @@ def register(slug: str):
     state = convening.registration_state(now)
     usage = service.seat_usage(convening.id)
     rows = ticket_rows(convening, usage, now)
-    form, bookable = _registration_form(convening, rows)
+    hosts = ranked_hosts(convening)
+    form, bookable = _registration_form(convening, rows, hosts)
     already = None
     offer_waitlist = any(r["state"] == "waitlist" for r in bookable) and not any(
         r["state"] == "available" for r in bookable)
@@ -105,6 +124,7 @@ def register(slug: str):
             registration = service.register_attendee(
                 convening.id, form.ticket_type_id.data, form.person_data(),
                 answers_from(form, convening.questions), join_waitlist=form.join_waitlist.data == "yes",
+                host_ranking=ranking_from(form, hosts) if hosts else None,
             )
         except ConveneError as error:
             if error.code == "already_registered":
@@ -125,6 +145,7 @@ def register(slug: str):
     return render_template(
         "public/register.html", convening=convening, form=form, state=state, tickets=rows, bookable=bookable,
         offer_waitlist=offer_waitlist, already=already, link_form=ManageLinkForm(email=already) if already else None,
+        hosts=hosts, rank_fields=rank_field_names(hosts),
     ), (409 if already else 200)
 
 
@@ -189,7 +210,54 @@ def manage(slug: str, token: str):
     offer_url = (url_for("public.offer", slug=slug, token=offer_token(registration))
                  if registration.status == Status.OFFERED else None)
     return render_template("public/manage.html", convening=convening, registration=registration, form=form,
-                           token=token, editable=editable, offer_url=offer_url)
+                           token=token, editable=editable, offer_url=offer_url,
+                           **_visits_context(convening, registration))
+
+
+def _ranking_form(convening: Convening, registration: Registration, hosts, formdata=True):
+    form_class = add_ranking_fields(EmptyForm, hosts)
+    if formdata:
+        return form_class()
+    return form_class(data=ranking_to_form_data(visit_service.ranking_for(registration.id), hosts))
+
+
+def _visits_context(convening: Convening, registration: Registration, ranking_form=None) -> dict:
+    """What the manage page shows about site visits: the published plan, or the ranking form."""
+    hosts = ranked_hosts(convening) if registration.status in (Status.CONFIRMED, Status.OFFERED,
+                                                                Status.WAITLISTED) else []
+    if hosts and ranking_form is None:
+        ranking_form = _ranking_form(convening, registration, hosts, formdata=False)
+    return {
+        "my_visits": visit_service.published_visits_for(registration.id) if convening.visits_published_at else [],
+        "visit_hosts": hosts, "ranking_form": ranking_form if hosts else None,
+        "rank_fields": rank_field_names(hosts),
+    }
+
+
+@bp.post("/c/<slug>/manage/<token>/visits")
+def rank_hosts(slug: str, token: str):
+    """Save an attendee's ranking of the host organizations."""
+    convening, registration = _manage_context(slug, token)
+    if registration is None:
+        return redirect(url_for("public.manage_link", slug=slug))
+    hosts = ranked_hosts(convening)
+    if not hosts:
+        flash("Site-visit preferences are not open.", "error")
+        return redirect(url_for("public.manage", slug=slug, token=token))
+    form = _ranking_form(convening, registration, hosts)
+    if form.validate_on_submit():
+        try:
+            visit_service.set_visit_preferences(registration.id, ranking_from(form, hosts))
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash("Your site-visit preferences are saved.", "success")
+            return redirect(url_for("public.manage", slug=slug, token=token) + "#site-visits")
+    manage_form = add_question_fields(ManageForm, convening.questions)(
+        obj=registration, data=answers_to_form_data(registration, convening.questions))
+    return render_template("public/manage.html", convening=convening, registration=registration, form=manage_form,
+                           token=token, editable=registration.status not in (Status.CANCELLED, Status.LAPSED),
+                           offer_url=None, **_visits_context(convening, registration, ranking_form=form))
 
 
 @bp.route("/c/<slug>/manage/<token>/cancel", methods=["GET", "POST"])

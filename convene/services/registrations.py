@@ -168,6 +168,7 @@ def register_attendee(
     answers: dict[int, object] | None = None,
     *,
     join_waitlist: bool = False,
+    host_ranking: list[int] | None = None,
     now: datetime | None = None,
 ) -> Registration:
     """Register someone from the public form: a seat if one is free, else the waitlist if asked."""
@@ -182,6 +183,10 @@ def register_attendee(
         ticket = _check_ticket_public(convening, tickets.get(ticket_type_id), now)
         registration = _place(convening, ticket, person, answers or {}, now=now, join_waitlist=join_waitlist,
                               source="online")
+        if host_ranking and convening.visit_preferences_open:
+            from convene.services.visits import write_preferences
+
+            write_preferences(registration, host_ranking)
     return registration
 
 

@@ -168,18 +168,23 @@ def set_visit_preferences(registration_id: int, host_ids: list[int]) -> None:
         convening = registration.convening
         if not convening.visit_preferences_open:
             raise ConveneError("preferences_closed", "Site-visit preferences are not open.")
-        valid = {h.id for h in hosts_of(convening.id)}
-        ordered: list[int] = []
-        for host_id in host_ids:
-            if host_id not in valid:
-                raise ConveneError("unknown_host", "That host organization is not part of this convening.")
-            if host_id in ordered:
-                raise ConveneError("duplicate_rank", "Each host can be ranked only once.")
-            ordered.append(host_id)
-        db.session.execute(sa.delete(VisitPreference).where(VisitPreference.registration_id == registration_id))
-        db.session.flush()
-        for rank, host_id in enumerate(ordered, start=1):
-            db.session.add(VisitPreference(registration_id=registration_id, host_id=host_id, rank=rank))
+        write_preferences(registration, host_ids)
+
+
+def write_preferences(registration: Registration, host_ids: list[int]) -> None:
+    """Inside a unit of work: replace the registration's ranking after checking it."""
+    valid = {h.id for h in hosts_of(registration.convening_id)}
+    ordered: list[int] = []
+    for host_id in host_ids:
+        if host_id not in valid:
+            raise ConveneError("unknown_host", "That host organization is not part of this convening.")
+        if host_id in ordered:
+            raise ConveneError("duplicate_rank", "Each host can be ranked only once.")
+        ordered.append(host_id)
+    db.session.execute(sa.delete(VisitPreference).where(VisitPreference.registration_id == registration.id))
+    db.session.flush()
+    for rank, host_id in enumerate(ordered, start=1):
+        db.session.add(VisitPreference(registration_id=registration.id, host_id=host_id, rank=rank))
 
 
 @dataclass
