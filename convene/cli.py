@@ -83,3 +83,55 @@ def expire_offers() -> None:
     lapsed = expire()
     deliver_outbox()
     click.echo(f"{lapsed} offer(s) lapsed.")
+
+
+def _convening_by_slug(slug: str):
+    from convene.models import Convening
+
+    convening = db.session.execute(sa.select(Convening).where(Convening.slug == slug)).scalar_one_or_none()
+    if convening is None:
+        raise click.ClickException(f"No convening with slug {slug!r}.")
+    return convening
+
+
+@convene_cli.command("assign")
+@click.argument("slug")
+@click.option("--dry-run", is_flag=True, help="Solve and report, but save nothing.")
+@click.option("--fresh", is_flag=True, help="Ignore the published plan (by default a re-run moves as few people as it can).")
+@click.option("--mix-limit", type=int, default=None, help="At most this many of one delegation per visit (soft).")
+def assign(slug: str, dry_run: bool, fresh: bool, mix_limit: int | None) -> None:
+    """Assign people to site-visit groups from their ranked preferences, optimally."""
+    from convene.services.visits import assign_site_visits
+
+    convening = _convening_by_slug(slug)
+    try:
+        result = assign_site_visits(convening.id, dry_run=dry_run, keep_published=not fresh, mix_limit=mix_limit,
+                                    run_by="command line")
+    except ConveneError as error:
+        raise click.ClickException(error.message) from None
+    solution = result.solution
+    profile = solution.rank_profile
+    labels = [f"rank {n}" for n in range(1, len(profile))] + ["unranked"]
+    click.echo(f"{result.run.people} people, {convening.visits_per_person} visits each "
+               f"({'dry run, nothing saved' if dry_run else 'saved as the working plan'}).")
+    click.echo("Visits by rank: " + ", ".join(f"{label}: {count}" for label, count in zip(labels, profile) if count))
+    status = "proven optimal" if solution.optimal else f"within {solution.cost - solution.lower_bound} of the best possible"
+    click.echo(f"Cost {solution.cost} (lower bound {solution.lower_bound}), {status}; "
+               f"{solution.method}, {solution.solve_seconds:.2f} s; {result.changed} place(s) changed.")
+    for person_id, reason in sorted(solution.unassigned.items(), key=lambda kv: int(kv[0])):
+        from convene.models import Registration
+
+        registration = db.session.get(Registration, int(person_id))
+        click.echo(f"Not placed: {registration.full_name} ({registration.reference}): {reason}")
+    if not dry_run:
+        click.echo("Publish from the back office (or `flask convene publish-visits SLUG`) to email everyone.")
+
+
+@convene_cli.command("publish-visits")
+@click.argument("slug")
+def publish_visits(slug: str) -> None:
+    """Publish the working site-visit plan and email everyone whose visits changed."""
+    from convene.services.visits import publish_site_visits
+
+    convening = _convening_by_slug(slug)
+    click.echo(f"Published; emailed {publish_site_visits(convening.id)} attendee(s).")

@@ -1,0 +1,43 @@
+"""The `flask convene` commands through Click's runner."""
+from __future__ import annotations
+
+from tests.factories import make_convening, make_host, make_registration, make_slot, make_ticket, make_visit
+
+
+def test_create_organizer_makes_an_account_that_can_sign_in(runner, client):
+    result = runner.invoke(args=["convene", "create-organizer", "lead@example.org", "--password", "long-enough-pw"])
+    assert result.exit_code == 0 and "Created organizer account lead@example.org" in result.output
+    again = runner.invoke(args=["convene", "create-organizer", "lead@example.org", "--password", "long-enough-pw"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    response = client.post("/admin/login", data={"email": "lead@example.org", "password": "long-enough-pw"})
+    assert response.status_code == 302
+
+
+def test_create_organizer_generates_a_password_for_staff(runner):
+    result = runner.invoke(args=["convene", "create-organizer", "desk@example.org", "--generate", "--staff"])
+    assert result.exit_code == 0 and "Created staff account" in result.output and "Password: " in result.output
+
+
+def test_assign_dry_run_reports_and_saves_nothing_then_assign_saves(runner, db):
+    from convene.services.visits import assignments_of
+
+    convening = make_convening(slug="toronto", visits_per_person=1)
+    ticket = make_ticket(convening)
+    for n in range(3):
+        make_registration(convening, ticket, n)
+    make_visit(make_host(convening, "Magnet"), make_slot(convening, "Morning", 9), 5)
+    dry = runner.invoke(args=["convene", "assign", "toronto", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "3 people" in dry.output and "dry run" in dry.output and "proven optimal" in dry.output
+    assert [a for a in assignments_of(convening.id) if a.site_visit_id] == []
+    real = runner.invoke(args=["convene", "assign", "toronto"])
+    assert real.exit_code == 0 and "saved as the working plan" in real.output
+    db.session.expire_all()
+    assert len([a for a in assignments_of(convening.id) if a.site_visit_id]) == 3
+    published = runner.invoke(args=["convene", "publish-visits", "toronto"])
+    assert "emailed 3 attendee(s)" in published.output
+
+
+def test_assign_unknown_slug_says_so(runner):
+    result = runner.invoke(args=["convene", "assign", "nowhere"])
+    assert result.exit_code != 0 and "No convening with slug 'nowhere'" in result.output
