@@ -2,10 +2,12 @@
 from convene.models.base import Base, utcnow
 from convene.models.convenings import Convening, Delegation, Question, QuestionKind, TicketType
 from convene.models.outbox import OutboxMessage
+from convene.models.printing import PrintJob
 from convene.models.registrations import (
     ACCESSIBILITY_NEEDS,
     ACTIVE,
     DIETARY_NEEDS,
+    BADGE_FIELDS,
     HOLDING_SEAT,
     PERSON_FIELDS,
     Answer,
@@ -27,5 +29,5 @@ __all__ = [
     "ACCESSIBILITY_NEEDS", "ACTIVE", "DIETARY_NEEDS", "HOLDING_SEAT", "PERSON_FIELDS", "Answer", "Base", "Convening",
     "Delegation", "OutboxMessage", "Question", "QuestionKind", "Registration", "Role", "Status",
     "TicketType", "User", "UserRole", "utcnow", "AssignmentRun", "HostOrganization", "SiteVisit",
-    "VisitAssignment", "VisitPreference", "VisitSlot",
+    "VisitAssignment", "VisitPreference", "VisitSlot", "PrintJob", "BADGE_FIELDS",
 ]

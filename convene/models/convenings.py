@@ -42,6 +42,8 @@ class Convening(TimestampMixin, Base):
     visits_per_person: Mapped[int] = mapped_column(sa.Integer, default=2, server_default="2")
     visit_preferences_open: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     visits_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Badge ribbon colour per role code (e.g. {"speaker": "#b42318"}); roles not listed use the defaults.
+    role_colours: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="convening", order_by="TicketType.position, TicketType.id", cascade="all, delete-orphan"

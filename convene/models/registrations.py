@@ -1,6 +1,7 @@
 """Registrations, their answers, and the statuses and roles they can have."""
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
@@ -57,6 +58,9 @@ ROLE_LABELS = {
     Role.HOST: "Host",
     Role.TA_PROVIDER: "TA provider",
 }
+
+# What a badge shows: changing any of these marks the badge for reprinting.
+BADGE_FIELDS = ("given_name", "family_name", "badge_name", "pronouns", "organization", "role", "delegation_id")
 
 # What a person fills in about themselves (forms, services, CSV all use this list).
 PERSON_FIELDS = (
@@ -117,6 +121,10 @@ class Registration(TimestampMixin, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Bumped to invalidate every manage link sent so far.
     token_version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    # Carried by the badge's QR code and scanned at check-in; random, not guessable from the reference.
+    checkin_token: Mapped[str] = mapped_column(sa.String(32), unique=True, default=lambda: secrets.token_urlsafe(16))
+    badge_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    badge_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     convening: Mapped[Convening] = relationship(back_populates="registrations")
     ticket_type: Mapped[TicketType] = relationship()

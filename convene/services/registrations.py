@@ -18,6 +18,7 @@ from convene.errors import ConveneError
 from convene.extensions import db
 from convene.models import (
     ACCESSIBILITY_NEEDS,
+    BADGE_FIELDS,
     DIETARY_NEEDS,
     HOLDING_SEAT,
     PERSON_FIELDS,
@@ -308,10 +309,13 @@ def update_registration(
                 raise ConveneError("ticket_unavailable", field="ticket_type_id")
             if registration.status in HOLDING_SEAT and not has_seat(seat_usage(convening.id), convening, ticket):
                 raise ConveneError("comp_over_capacity", field="ticket_type_id")
+        badge_before = [getattr(registration, f) for f in BADGE_FIELDS]
         for key, value in clean.items():
             setattr(registration, key, value)
         for key, value in admin_changes.items():
             setattr(registration, key, value)
+        if [getattr(registration, f) for f in BADGE_FIELDS] != badge_before:
+            registration.badge_changed_at = utcnow()
         _write_answers(registration, answers or {})
         if ticket_ids:
             db.session.flush()

@@ -271,3 +271,13 @@ def test_email_goes_through_smtp_when_configured_and_waits_when_the_server_is_do
     service.send_manage_link(convening.id, "amina1@example.org")
     message = db.session.execute(sa.select(OutboxMessage).where(OutboxMessage.kind == "manage_link")).scalar_one()
     assert message.status == "pending" and message.attempts == 1 and message.last_error
+
+
+def test_editing_a_badge_field_marks_the_badge_changed_but_other_fields_do_not(app):
+    convening = make_convening()
+    registration = make_registration(convening, make_ticket(convening), 1)
+    assert registration.badge_changed_at is None and len(registration.checkin_token) >= 20
+    service.update_registration(registration.id, {"phone": "+1 416 555 0100", "dietary_needs": ["vegan"]})
+    assert db.session.get(Registration, registration.id).badge_changed_at is None
+    service.update_registration(registration.id, {"badge_name": "Mimi"})
+    assert db.session.get(Registration, registration.id).badge_changed_at is not None
