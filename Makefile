@@ -5,7 +5,21 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: run test install install-test system-test-deps db demo clean
+.PHONY: run test install install-test system-deps system-test-deps db demo clean
+
+# Debian packages the app needs: Pango and HarfBuzz for WeasyPrint (badges, agendas, receipts),
+# and Noto fonts so names in every script print. The tests add Chromium.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-core fonts-noto-cjk
+TEST_SYSTEM_PACKAGES := chromium
+define apt_install_missing
+	@missing=""; for pkg in $(1); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -25,13 +39,14 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# What the browser tests need from the system: Debian's Chromium (Playwright drives it).
-system-test-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "Installing Chromium for the browser tests"; \
-		$(APT_GET) update -qq && $(APT_GET) install -y -qq chromium >/dev/null; }
+system-deps:
+	$(call apt_install_missing,$(SYSTEM_PACKAGES))
 
-db: install
+# What the browser tests need from the system: Debian's Chromium (Playwright drives it).
+system-test-deps: system-deps
+	$(call apt_install_missing,$(TEST_SYSTEM_PACKAGES))
+
+db: install system-deps
 	$(BIN)/flask db upgrade
 
 demo: db
