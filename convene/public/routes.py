@@ -142,6 +142,8 @@ def register(slug: str):
     chosen = next((r for r in rows if r["ticket"].id == form.ticket_type_id.data), None)
     if chosen and chosen["state"] == "waitlist":
         offer_waitlist = True
+    # The form's own hidden field says "yes", so the next submit joins the waitlist.
+    form.join_waitlist.data = "yes" if offer_waitlist else ""
     return render_template(
         "public/register.html", convening=convening, form=form, state=state, tickets=rows, bookable=bookable,
         offer_waitlist=offer_waitlist, already=already, link_form=ManageLinkForm(email=already) if already else None,
