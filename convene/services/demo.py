@@ -22,6 +22,10 @@ import sqlalchemy as sa
 from convene.extensions import db
 from convene.models import (
     Answer,
+    HostOrganization,
+    SiteVisit,
+    VisitPreference,
+    VisitSlot,
     Convening,
     Delegation,
     Question,
@@ -406,6 +410,24 @@ ACCOUNTS = (
     (DEMO_STAFF_EMAIL, UserRole.STAFF, "Demo Staff"),
 )
 
+# Day two: every visitor sees two hosts, one in the morning and one in the afternoon.
+VISIT_SLOTS = (
+    ("Morning site visits", time(9, 30), time(12, 0), time(9, 0)),
+    ("Afternoon site visits", time(13, 45), time(16, 15), time(13, 15)),
+)
+# Places per host and slot (morning, afternoon): the loan fund's room is smaller after lunch.
+VISIT_CAPACITY = {
+    "George Brown College": (16, 16), "Magnet": (14, 14), "Toronto Newcomer Office": (14, 14),
+    "Immigrant Access Fund": (12, 9), "ACCES Employment": (16, 16),
+}
+MEETING_POINTS = {
+    "George Brown College": ("Conference centre lobby, Front Street doors", "A 10-minute walk east; staff lead."),
+    "Magnet": ("Conference centre lobby, Front Street doors", "TTC Line 1 from King to Dundas, then a 5-minute walk."),
+    "Toronto Newcomer Office": ("Lobby, beside the registration desk", "Chartered bus, leaves on time."),
+    "Immigrant Access Fund": ("Lobby, beside the registration desk", "Streetcar 510 Spadina; staff carry fares."),
+    "ACCES Employment": ("Conference centre lobby, Front Street doors", "Chartered bus, leaves on time."),
+}
+
 REGISTRATION_WINDOW = timedelta(days=42)  # registrations spread over the six weeks before today
 _TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ø": "o", "ß": "ss", "ı": "i"})
 
@@ -422,6 +444,7 @@ def load_demo(now: datetime | None = None) -> tuple[Convening, bool]:
         convening = _build_convening(now)
         db.session.add(convening)
         _add_registrations(convening, rng, now)
+        _add_site_visits(convening, rng)
     return convening, True
 
 
@@ -567,3 +590,48 @@ def _person_fields(person: Person) -> dict:
         dietary_needs=list(person.diet), dietary_notes=person.diet_notes,
         accessibility_needs=list(person.access), accessibility_notes=person.access_notes,
     )
+
+
+def _add_site_visits(convening: Convening, rng: random.Random) -> None:
+    """Hosts, two visit slots on day two, and rankings in which a delegation's members share tastes."""
+    from convene.models.visits import VISITING_ROLES
+
+    db.session.flush()  # ids for the rows below
+    tz = ZoneInfo(TIMEZONE)
+    day = convening.starts_on + timedelta(days=1)
+    convening.visits_per_person = 2
+    convening.visit_preferences_open = True
+    hosts = [HostOrganization(convening=convening, **values) for values in HOST_ORGANIZATIONS]
+    slots = [
+        VisitSlot(convening_id=convening.id, label=label,
+                  starts_at=datetime.combine(day, start, tz).astimezone(timezone.utc),
+                  ends_at=datetime.combine(day, end, tz).astimezone(timezone.utc))
+        for label, start, end, _ in VISIT_SLOTS
+    ]
+    db.session.add_all(hosts + slots)
+    db.session.flush()
+    for host in hosts:
+        meeting_point, transport = MEETING_POINTS[host.name]
+        for slot, capacity, (_, _, _, departs) in zip(slots, VISIT_CAPACITY[host.name], VISIT_SLOTS):
+            db.session.add(SiteVisit(
+                convening_id=convening.id, host_id=host.id, slot_id=slot.id, capacity=capacity,
+                meeting_point=meeting_point, transport_notes=transport,
+                departs_at=datetime.combine(day, departs, tz).astimezone(timezone.utc),
+            ))
+    visitors = db.session.execute(
+        sa.select(Registration).where(Registration.convening_id == convening.id,
+                                      Registration.status == Status.CONFIRMED, Registration.role.in_(VISITING_ROLES))
+        .order_by(Registration.id)
+    ).scalars().all()
+    tastes = {}
+    for registration in visitors:
+        # A shared taste per delegation, nudged for each person; one in eight has not ranked yet.
+        taste = tastes.setdefault(registration.delegation_id, rng.sample(hosts, len(hosts)))
+        if rng.random() < 0.125:
+            continue
+        mine = list(taste)
+        if rng.random() < 0.5:
+            i = rng.randrange(len(mine) - 1)
+            mine[i], mine[i + 1] = mine[i + 1], mine[i]
+        for rank, host in enumerate(mine[: rng.choice((2, 3, 3, 4))], start=1):
+            db.session.add(VisitPreference(registration_id=registration.id, host_id=host.id, rank=rank))

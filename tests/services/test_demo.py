@@ -232,3 +232,17 @@ def test_demo_if_empty_leaves_a_database_with_other_convenings_alone(app, runner
     result = runner.invoke(args=["convene", "demo-if-empty"])
     assert result.exit_code == 0 and "Loaded" not in result.output
     assert count(Convening) == 1 and count(Registration) == 0
+
+
+def test_demo_has_hosts_slots_and_rankings_and_the_assigner_places_everyone(app):
+    from convene.models import HostOrganization, SiteVisit, VisitPreference
+    from convene.services.visits import assign_site_visits
+
+    convening, _ = demo.load_demo()
+    hosts = db.session.scalars(sa.select(HostOrganization).where(HostOrganization.convening_id == convening.id)).all()
+    assert len(hosts) == 5 and sum(not h.accessible for h in hosts) == 1
+    assert db.session.scalar(sa.select(sa.func.count(SiteVisit.id))) == 10
+    assert db.session.scalar(sa.select(sa.func.count(VisitPreference.id))) > 100
+    result = assign_site_visits(convening.id)
+    assert result.solution.optimal and not result.solution.unassigned
+    assert result.run.people >= 60
