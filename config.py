@@ -58,6 +58,8 @@ class Config:
     MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Convene <no-reply@convene.local>")
     MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "outbox"))
+    # More emails than this from one action (an import, a publish) are sent in the background.
+    MAIL_INLINE_LIMIT = _int("MAIL_INLINE_LIMIT", 25)
 
     # Attendee self-service.
     MANAGE_LINK_MAX_AGE_DAYS = _int("MANAGE_LINK_MAX_AGE_DAYS", 120)
@@ -87,6 +89,7 @@ class TestingConfig(Config):
     WTF_CSRF_ENABLED = False
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     MAIL_SERVER = ""
+    MAIL_INLINE_LIMIT = 10_000  # tests read the outbox right after the action
     SERVER_NAME = "localhost"
 
 

@@ -33,6 +33,7 @@ def create_app(config: str | dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_request_guards(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -81,6 +82,18 @@ def register_errorhandlers(app: Flask) -> None:
     from convene.errors import register_errorhandlers as register
 
     register(app)
+
+
+def register_request_guards(app: Flask) -> None:
+    """Refuse input no database can store, before any view sees it (PostgreSQL rejects NUL in text)."""
+    from flask import abort, request
+
+    @app.before_request
+    def refuse_nul_characters():
+        values = [request.path] + [v for _, vs in request.values.lists() for v in vs]
+        if any("\x00" in value for value in values):
+            abort(400, description="The request contained a NUL character, which cannot be stored. "
+                                   "Please retype the text and try again.")
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -26,6 +26,35 @@ MESSAGES = {
     "import_invalid": "Nothing was imported: fix the rows listed below and upload the file again.",
     "import_over_capacity": "Nothing was imported: the file has more people than the seats left.",
     "status_change_not_allowed": "That change of status is not allowed.",
+    # Setting up convenings, tickets, questions and delegations.
+    "name_required": "Enter a name.",
+    "label_required": "Enter the question.",
+    "dates_missing": "Enter the first and last day.",
+    "local_time_missing": "{when} does not exist in {zone}: the clocks move forward then. "
+    "Choose a time outside the change.",
+    "capacity_invalid": "Enter a whole number of seats.",
+    "slug_invalid": "Use only lowercase letters, digits and hyphens, for example summit-2025.",
+    "timezone_invalid": "Enter a time zone from the IANA list, for example America/Toronto or Europe/Berlin.",
+    "dates_out_of_order": "The last day cannot be before the first day.",
+    "window_out_of_order": "Registration must close after it opens.",
+    "currency_invalid": "Enter a three-letter currency code, for example CAD or EUR.",
+    "capacity_negative": "Capacity cannot be negative; leave it empty for no limit.",
+    "reference_prefix_invalid": "Use 2 to 5 capital letters or digits, for example TOR or SUM25.",
+    "price_invalid": "Enter a price as a number, for example 150 or 149.99.",
+    "price_negative": "The price cannot be negative; use 0 for a free ticket.",
+    "price_too_precise": "Use at most two decimals, for example 149.99.",
+    "price_too_large": "That price is too large.",
+    "sales_out_of_order": "Sales must end after they start.",
+    "question_kind_invalid": "Choose what kind of answer the question takes.",
+    "choices_needed": "List at least two choices, one per line.",
+    "choices_duplicate": "Each choice must be different: “{choice}” is listed twice.",
+    "question_kind_locked": "People have already answered this question, so its kind cannot change; "
+    "add a new question instead.",
+    "delegation_exists": "A delegation with that name already exists.",
+    "bad_direction": "A question moves up or down.",
+    "ticket_not_found": "That ticket type does not exist.",
+    "question_not_found": "That question does not exist.",
+    "delegation_not_found": "That delegation does not exist.",
 }
 
 
@@ -41,7 +70,7 @@ class ConveneError(Exception):
         self.code = code
         if status_code is not None:
             self.status_code = status_code
-        self.message = message or MESSAGES.get(code, code)
+        self.message = message or MESSAGES.get(code, code).format(**details)
         self.field = field
         self.details = details
         super().__init__(self.message)

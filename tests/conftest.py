@@ -1,6 +1,7 @@
 """Fixtures: an app on a real database (SQLite always, PostgreSQL when CONVENE_TEST_DATABASE_URL is set)."""
 from __future__ import annotations
 
+import contextvars
 import email
 import os
 from email import policy
@@ -8,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from flask import has_app_context
+from flask.testing import FlaskClient
 
 from convene import create_app
 from convene.extensions import db as _db
@@ -48,6 +52,21 @@ def _empty_tables(app) -> None:
                     conn.execute(sa.text(f"DELETE FROM {table}"))
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production.
+
+    Flask reuses an app context that is already pushed (the test's own), which would let `g`
+    (Flask-Login's user) and the database session leak from one request to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        if not has_app_context():  # a redirect being followed, already isolated
+            return super().open(*args, **kwargs)
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        _db.session.rollback()  # the test's own reads start afresh and see what the request wrote
+        return response
+
+
 @pytest.fixture(scope="session")
 def tmp_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("convene")
@@ -71,6 +90,7 @@ def app_config(backend, tmp_root, tmp_path) -> dict:
 @pytest.fixture
 def app(app_config, backend):
     app = create_app(app_config)
+    app.test_client_class = IsolatedClient
     if backend not in _schema_ready:
         _build_schema(app)
         _schema_ready.add(backend)

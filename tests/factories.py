@@ -50,7 +50,8 @@ def make_delegation(convening: Convening, name: str = "Maryland") -> Delegation:
 
 
 def make_question(convening: Convening, label: str, kind: str = "short_text", **overrides) -> Question:
-    question = Question(convening_id=convening.id, label=label, kind=kind, position=next(_seq), **overrides)
+    overrides.setdefault("position", next(_seq))
+    question = Question(convening_id=convening.id, label=label, kind=kind, **overrides)
     db.session.add(question)
     db.session.commit()
     return question

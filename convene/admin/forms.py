@@ -2,11 +2,192 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField
-from wtforms.validators import DataRequired, Email
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+
+from convene.errors import ConveneError
+from convene.models import Convening, Delegation, Question, QuestionKind, TicketType
+from convene.services.convenings import (
+    CONVENING_FIELDS,
+    DELEGATION_FIELDS,
+    QUESTION_FIELDS,
+    TICKET_FIELDS,
+    cents_to_price,
+    price_to_cents,
+    utc_to_local,
+)
+
+# Offered as suggestions; any IANA name is accepted.
+COMMON_TIMEZONES = (
+    "UTC", "America/St_Johns", "America/Halifax", "America/Toronto", "America/New_York", "America/Chicago",
+    "America/Winnipeg", "America/Denver", "America/Edmonton", "America/Phoenix", "America/Los_Angeles",
+    "America/Vancouver", "America/Anchorage", "Pacific/Honolulu", "America/Mexico_City", "America/Bogota",
+    "America/Sao_Paulo", "America/Argentina/Buenos_Aires", "Europe/London", "Europe/Dublin", "Europe/Lisbon",
+    "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Rome", "Europe/Amsterdam", "Europe/Brussels",
+    "Europe/Stockholm", "Europe/Warsaw", "Europe/Athens", "Europe/Istanbul", "Africa/Lagos", "Africa/Nairobi",
+    "Africa/Johannesburg", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Manila", "Asia/Tokyo",
+    "Australia/Perth", "Australia/Sydney", "Pacific/Auckland",
+)
+LOCAL_TIME_HINT = "In the convening's own time zone."
+COUNT = "Enter a whole number."
 
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", [DataRequired(message="Enter your email."), Email(message="Enter a valid email.")])
     password = PasswordField("Password", [DataRequired(message="Enter your password.")])
     remember = BooleanField("Keep me signed in on this device")
+
+
+def _optional_email():
+    return [Optional(), Email(message="Enter an email address like name@example.org."), Length(max=254)]
+
+
+def _capacity(label: str, description: str) -> IntegerField:
+    return IntegerField(
+        label, [Optional(), NumberRange(min=0, message="Capacity cannot be negative; leave it empty for no limit.")],
+        description=description, invalid_value_message=COUNT,
+    )
+
+
+def _local_datetime(label: str) -> DateTimeLocalField:
+    # The first format is what browsers' datetime-local inputs need to show a stored value.
+    return DateTimeLocalField(
+        label, [Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        description=LOCAL_TIME_HINT, invalid_value_message="Enter a date and time, like 2025-03-01T09:00.",
+    )
+
+
+class ConveningForm(FlaskForm):
+    """A convening's settings; registration opens/closes are wall-clock times in its zone."""
+
+    name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=200)])
+    slug = StringField(
+        "Web address", [DataRequired(message="Enter a web address."), Length(max=64)],
+        description="Lowercase letters, digits and hyphens: it becomes /c/<address>/.",
+    )
+    description = TextAreaField("Description", [Optional(), Length(max=20000)])
+    city = StringField("City", [Optional(), Length(max=120)])
+    venue = StringField("Venue", [Optional(), Length(max=200)])
+    venue_address = StringField("Venue address", [Optional(), Length(max=300)])
+    timezone = StringField(
+        "Time zone", [DataRequired(message="Enter a time zone."), Length(max=64)],
+        description="An IANA name such as America/Toronto; the times below are read in it.",
+        render_kw={"list": "timezones", "autocomplete": "off", "spellcheck": "false"},
+    )
+    starts_on = DateField("First day", [InputRequired(message="Enter the first day.")],
+                          invalid_value_message="Enter a date.")
+    ends_on = DateField("Last day", [InputRequired(message="Enter the last day.")],
+                        invalid_value_message="Enter a date.")
+    registration_opens_at = _local_datetime("Registration opens")
+    registration_closes_at = _local_datetime("Registration closes")
+    currency = StringField("Currency", [DataRequired(message="Enter a currency."), Length(max=3)],
+                           description="Three letters, like CAD or EUR.", default="USD")
+    capacity = _capacity("Capacity", "Seats across all ticket types; leave empty for no limit.")
+    contact_email = EmailField("Contact email", _optional_email())
+    reference_prefix = StringField(
+        "Reference prefix", [DataRequired(message="Enter a prefix."), Length(max=5)], default="REG",
+        description="2 to 5 capital letters or digits that start each registration reference, like TOR.",
+    )
+    waitlist_enabled = BooleanField("Offer a waitlist when seats run out", default=True)
+    published = BooleanField("Published (listed publicly and open to registration in its window)")
+
+    @classmethod
+    def for_convening(cls, convening: Convening) -> ConveningForm:
+        """A form filled from a convening, its instants shown as local times."""
+        data = {key: getattr(convening, key) for key in CONVENING_FIELDS}
+        for key in ("registration_opens_at", "registration_closes_at"):
+            data[key] = utc_to_local(data[key], convening.tz)
+        return cls(data=data)
+
+    def convening_data(self) -> dict:
+        return {key: getattr(self, key).data for key in CONVENING_FIELDS}
+
+
+class PriceField(StringField):
+    """A price typed as a decimal in the convening's currency; its data is in cents."""
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return cents_to_price(self.data)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        try:
+            self.data = price_to_cents(valuelist[0])
+        except ConveneError as error:
+            self.data = None
+            raise ValueError(error.message) from None
+
+
+class TicketTypeForm(FlaskForm):
+    """A ticket type; its sale window is in the convening's time zone."""
+
+    name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=120)])
+    description = TextAreaField("Description", [Optional(), Length(max=5000)])
+    price_cents = PriceField("Price", description="Leave empty or 0 for a free ticket.")
+    capacity = _capacity("Capacity", "Seats for this ticket type; leave empty for no limit.")
+    sales_start_at = _local_datetime("On sale from")
+    sales_end_at = _local_datetime("On sale until")
+    hidden = BooleanField("Hidden: not offered publicly (complimentary, added by organizers)")
+    position = IntegerField("Position in lists", [Optional()], invalid_value_message=COUNT,
+                            description="Lower numbers come first; leave empty to keep the current place.")
+
+    @classmethod
+    def for_ticket(cls, ticket: TicketType, convening: Convening) -> TicketTypeForm:
+        data = {key: getattr(ticket, key) for key in TICKET_FIELDS}
+        for key in ("sales_start_at", "sales_end_at"):
+            data[key] = utc_to_local(data[key], convening.tz)
+        return cls(data=data)
+
+    def ticket_data(self) -> dict:
+        return {key: getattr(self, key).data for key in TICKET_FIELDS}
+
+
+class QuestionForm(FlaskForm):
+    """An organizer-defined question on the registration form."""
+
+    label = StringField("Question", [DataRequired(message="Enter the question."), Length(max=300)])
+    help_text = StringField("Help text", [Optional(), Length(max=500)], description="Shown under the question.")
+    kind = SelectField("Kind of answer", choices={k.value: k.label for k in QuestionKind},
+                       default=QuestionKind.SHORT_TEXT.value)
+    required = BooleanField("An answer is required")
+    choices = TextAreaField(
+        "Choices", [Optional(), Length(max=10000)],
+        description="One per line; used only for single and multiple choice questions (at least two).",
+    )
+
+    @classmethod
+    def for_question(cls, question: Question) -> QuestionForm:
+        data = {key: getattr(question, key) for key in QUESTION_FIELDS}
+        data["choices"] = "\n".join(question.choices or [])
+        return cls(data=data)
+
+    def question_data(self) -> dict:
+        return {key: getattr(self, key).data for key in QUESTION_FIELDS}
+
+
+class DelegationForm(FlaskForm):
+    """The community or organization a group of delegates comes from."""
+
+    name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=160)])
+    contact_name = StringField("Contact name", [Optional(), Length(max=160)])
+    contact_email = EmailField("Contact email", _optional_email())
+
+    @classmethod
+    def for_delegation(cls, delegation: Delegation) -> DelegationForm:
+        return cls(data={key: getattr(delegation, key) for key in DELEGATION_FIELDS})
+
+    def delegation_data(self) -> dict:
+        return {key: getattr(self, key).data for key in DELEGATION_FIELDS}

@@ -1,16 +1,329 @@
 """Registrations: list, detail, edit, cancel, add by hand, CSV export and import."""
 from __future__ import annotations
 
-from flask import abort
+import re
+from dataclasses import dataclass, field
 
-from convene.admin import bp
+import sqlalchemy as sa
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import joinedload
+
+from convene.admin import bp, organizer_required
+from convene.admin.registration_forms import ImportForm, NewRegistrationForm, RegistrationAdminForm, fill_choices
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.forms import EmptyForm, add_question_fields, answers_from, answers_to_form_data, format_answer
+from convene.models import ACTIVE, Convening, OutboxMessage, Registration, Role, Status
+from convene.services import exports
+from convene.services import imports as import_service
+from convene.services import registrations as service
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_PAGE = 100_000  # beyond any real list; keeps OFFSET inside a bigint
+
+SORTS = {
+    "name": (Registration.family_name, Registration.given_name, Registration.id),
+    "created": (Registration.created_at, Registration.id),
+    "organization": (Registration.organization, Registration.family_name, Registration.given_name, Registration.id),
+    "status": (Registration.status, Registration.family_name, Registration.given_name, Registration.id),
+    "reference": (Registration.reference,),
+}
+STATUS_FILTERS = {"active": "Active (confirmed, offered, waitlisted)", **{s.value: s.label for s in Status}}
+
+
+@dataclass
+class ListArgs:
+    """The list's search, filters, sort and page, read leniently from the query string."""
+
+    q: str = ""
+    status: str = ""
+    ticket: int | None = None
+    delegation: int | str | None = None  # an id, or "none" for people without one
+    role: str = ""
+    sort: str = "name"
+    direction: str = "asc"
+    page: int = 1
+    ignored: list[str] = field(default_factory=list)
+
+    def conditions(self, *, with_status: bool = True) -> list:
+        """WHERE clauses on Registration for everything but the convening."""
+        where = []
+        for term in self.q.split()[:6]:
+            pattern = f"%{_escape_like(term.lower())}%"
+            where.append(sa.or_(*(
+                sa.func.lower(column).like(pattern, escape="\\")
+                for column in (Registration.given_name, Registration.family_name, Registration.email,
+                               Registration.organization, Registration.reference)
+            )))
+        if with_status and self.status == "active":
+            where.append(Registration.status.in_(ACTIVE))
+        elif with_status and self.status:
+            where.append(Registration.status == self.status)
+        if self.ticket is not None:
+            where.append(Registration.ticket_type_id == self.ticket)
+        if self.delegation == "none":
+            where.append(Registration.delegation_id.is_(None))
+        elif self.delegation is not None:
+            where.append(Registration.delegation_id == self.delegation)
+        if self.role:
+            where.append(Registration.role == self.role)
+        return where
+
+    def order_by(self) -> list:
+        columns = SORTS[self.sort]
+        return [c.desc() for c in columns] if self.direction == "desc" else list(columns)
+
+    @property
+    def filtering(self) -> bool:
+        return bool(self.q or self.status or self.ticket is not None or self.delegation is not None or self.role)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _int_arg(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None
+
+
+def _list_args(convening: Convening) -> ListArgs:
+    """Read the query string; a value that makes no sense is dropped and named, never an error."""
+    args, parsed = request.args, ListArgs()
+    # Control characters match nothing, and PostgreSQL refuses a NUL in any text parameter.
+    parsed.q = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", args.get("q", "")).split())[:200]
+    status = args.get("status", "")
+    if status in STATUS_FILTERS:
+        parsed.status = status
+    elif status:
+        parsed.ignored.append("status")
+    raw = args.get("ticket", "")
+    if raw:
+        parsed.ticket = _int_arg(raw)
+        if parsed.ticket not in {t.id for t in convening.ticket_types}:
+            parsed.ticket = None
+            parsed.ignored.append("ticket type")
+    raw = args.get("delegation", "")
+    if raw == "none":
+        parsed.delegation = "none"
+    elif raw:
+        parsed.delegation = _int_arg(raw)
+        if parsed.delegation not in {d.id for d in convening.delegations}:
+            parsed.delegation = None
+            parsed.ignored.append("delegation")
+    role = args.get("role", "")
+    if role in {r.value for r in Role}:
+        parsed.role = role
+    elif role:
+        parsed.ignored.append("role")
+    sort = args.get("sort", "")
+    if sort in SORTS:
+        parsed.sort = sort
+    elif sort:
+        parsed.ignored.append("sort")
+    direction = args.get("dir", "")
+    if direction in ("asc", "desc"):
+        parsed.direction = direction
+    elif direction:
+        parsed.ignored.append("sort direction")
+    raw = args.get("page", "")
+    page = _int_arg(raw)
+    if raw and (page is None or not 1 <= page <= MAX_PAGE):
+        parsed.ignored.append("page")
+    parsed.page = page if page and 1 <= page <= MAX_PAGE else 1
+    return parsed
+
+
+def _convening(convening_id: int) -> Convening:
+    return db.get_or_404(Convening, convening_id)
+
+
+def _registration(convening: Convening, registration_id: int) -> Registration:
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or registration.convening_id != convening.id:
+        abort(404)
+    return registration
+
+
+def _show_error(form, error: ConveneError) -> None:
+    """A service's refusal beside the field it is about, or as a flash."""
+    target = getattr(form, error.field, None) if error.field else None
+    if target is not None:
+        target.errors = [*target.errors, error.message]
+    else:
+        flash(error.message, "error")
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "-", filename)
+    return Response(text.encode("utf-8"), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename={safe}"})
 
 
 @bp.get("/c/<int:convening_id>/registrations")
 def registrations(convening_id: int):
-    abort(501)
+    """Search, filter, sort and page through a convening's registrations."""
+    convening = _convening(convening_id)
+    args = _list_args(convening)
+    base = [Registration.convening_id == convening.id]
+    page = db.paginate(
+        sa.select(Registration)
+        .options(joinedload(Registration.ticket_type), joinedload(Registration.delegation))
+        .where(*base, *args.conditions())
+        .order_by(*args.order_by()),
+        page=args.page, per_page=current_app.config["ADMIN_PAGE_SIZE"], error_out=False, count=True,
+    )
+    by_status = dict(db.session.execute(
+        sa.select(Registration.status, sa.func.count())
+        .where(*base, *args.conditions(with_status=False))
+        .group_by(Registration.status)
+    ).all())
+    export_args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template(
+        "admin/registrations/list.html", convening=convening, page=page, args=args, by_status=by_status,
+        status_filters=STATUS_FILTERS, statuses=list(Status), roles=list(Role), export_args=export_args,
+    )
 
 
-@bp.get("/c/<int:convening_id>/import")
+@bp.get("/c/<int:convening_id>/registrations/<int:registration_id>")
+def registration(convening_id: int, registration_id: int):
+    """Everything about one registration: details, answers, history, emails sent."""
+    convening = _convening(convening_id)
+    registration = _registration(convening, registration_id)
+    answers = [(q, format_answer(registration.answer_for(q.id))) for q in convening.questions]
+    emails = db.session.execute(
+        sa.select(OutboxMessage).where(OutboxMessage.registration_id == registration.id)
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+    ).scalars().all()
+    return render_template("admin/registrations/detail.html", convening=convening, registration=registration,
+                           answers=answers, emails=emails, button_form=EmptyForm())
+
+
+@bp.route("/c/<int:convening_id>/registrations/<int:registration_id>/edit", methods=["GET", "POST"])
+def edit_registration(convening_id: int, registration_id: int):
+    """Change someone's details, answers, role, delegation or ticket type."""
+    organizer_required()
+    convening = _convening(convening_id)
+    registration = _registration(convening, registration_id)
+    questions = convening.questions
+    form_class = add_question_fields(RegistrationAdminForm, questions)
+    if request.method == "POST":
+        form = form_class()
+    else:
+        form = form_class(obj=registration, data=answers_to_form_data(registration, questions))
+        form.delegation_id.data = registration.delegation_id or 0
+    fill_choices(form, convening)
+    if form.validate_on_submit():
+        try:
+            service.update_registration(registration.id, form.person_data(), answers_from(form, questions),
+                                        admin_changes=form.admin_changes())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash("The changes are saved.", "success")
+            return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
+    return render_template("admin/registrations/form.html", convening=convening, registration=registration,
+                           form=form, questions=questions), (400 if form.errors else 200)
+
+
+@bp.route("/c/<int:convening_id>/registrations/new", methods=["GET", "POST"])
+def new_registration(convening_id: int):
+    """Add someone by hand (a comp), on any ticket type, hidden ones included."""
+    organizer_required()
+    convening = _convening(convening_id)
+    questions = convening.questions
+    form = add_question_fields(NewRegistrationForm, questions)()
+    fill_choices(form, convening)
+    if form.validate_on_submit():
+        try:
+            registration = service.add_registration(
+                convening.id, form.ticket_type_id.data, form.person_data(), answers_from(form, questions),
+                role=form.role.data, delegation_id=form.delegation_id.data or None, send_email=form.send_email.data,
+            )
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{registration.full_name} is registered ({registration.reference}).", "success")
+            return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
+    return render_template("admin/registrations/form.html", convening=convening, registration=None, form=form,
+                           questions=questions), (400 if form.errors else 200)
+
+
+@bp.route("/c/<int:convening_id>/registrations/<int:registration_id>/cancel", methods=["GET", "POST"])
+def cancel_registration(convening_id: int, registration_id: int):
+    """Ask for confirmation, then cancel, free the seat and offer it to the waitlist."""
+    organizer_required()
+    convening = _convening(convening_id)
+    registration = _registration(convening, registration_id)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        name = registration.full_name
+        try:
+            service.cancel_registration(registration.id, by_attendee=False)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"{name} is cancelled and the seat is released; they have been emailed.", "success")
+        return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration_id))
+    return render_template("admin/registrations/cancel.html", convening=convening, registration=registration,
+                           form=form)
+
+
+@bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/resend")
+def resend_manage_link(convening_id: int, registration_id: int):
+    """Email the person their manage link again."""
+    organizer_required()
+    convening = _convening(convening_id)
+    registration = _registration(convening, registration_id)
+    if not EmptyForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+    elif service.send_manage_link(convening.id, registration.email):
+        flash(f"The link to manage the registration was sent to {registration.email}.", "success")
+    else:
+        flash("Nothing was sent: this registration is cancelled.", "error")
+    return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration_id))
+
+
+@bp.get("/c/<int:convening_id>/registrations.csv")
+def export_registrations(convening_id: int):
+    """Download the registrations (filtered like the list) as a spreadsheet."""
+    organizer_required()
+    convening = _convening(convening_id)
+    args = _list_args(convening)
+    text = exports.registrations_csv(convening, args.conditions(), args.order_by())
+    return _csv_response(text, f"{convening.slug}-registrations.csv")
+
+
+@bp.route("/c/<int:convening_id>/import", methods=["GET", "POST"])
 def import_registrations(convening_id: int):
-    abort(501)
+    """Upload a spreadsheet of delegates; every row is imported, or none and the problems are listed."""
+    organizer_required()
+    convening = _convening(convening_id)
+    form = ImportForm()
+    fill_choices(form, convening)
+    report = None
+    if form.validate_on_submit():
+        data = form.file.data.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            form.file.errors = [*form.file.errors, "The file is larger than 5 MB; split it into smaller files."]
+        else:
+            defaults = import_service.ImportDefaults(
+                ticket_type_id=form.ticket_type_id.data, delegation_id=form.delegation_id.data or None,
+                new_delegation_name=form.new_delegation_name.data or "", role=form.role.data,
+            )
+            try:
+                report = import_service.import_registrations(convening.id, data, defaults,
+                                                             send_emails=form.send_emails.data)
+            except ConveneError as error:
+                _show_error(form, error)
+    status = 400 if form.errors or (report is not None and not report.ok) else 200
+    return render_template("admin/registrations/import.html", convening=convening, form=form, report=report,
+                           columns=import_service.COLUMNS), status
+
+
+@bp.get("/c/<int:convening_id>/import/template.csv")
+def import_template(convening_id: int):
+    """An empty spreadsheet with the columns the import reads."""
+    organizer_required()
+    convening = _convening(convening_id)
+    return _csv_response(import_service.template_csv(), f"{convening.slug}-import-template.csv")

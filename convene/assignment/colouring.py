@@ -47,11 +47,12 @@ def assign_slots(inst: Instance, active: np.ndarray, chosen: np.ndarray) -> np.n
 
 
 def _bins_for_site(inst: Instance, s: int, visitors: np.ndarray) -> list[list[Member]]:
-    """At most cap bins of at most S members, shaped to keep churn and group clumps low.
+    """At most cap bins of at most S members, shaped so the colouring keeps churn and clumps low.
 
-    People returning to their previous slot here are spread one per slot per
-    bin so that slot can be pre-coloured; the rest fill bins sorted by group,
-    because members of one bin always land in different slots.
+    Members of one bin always land in different slots. So people returning
+    to their previous slot here go one per slot per bin and are pre-coloured;
+    and each delegation fills whole bins, its remainder kept in one bin where
+    possible, which spreads it over slots as evenly as the slots allow.
     """
     n_slots = len(inst.slots)
     capacity = int(inst.cap[s, 0])
@@ -65,6 +66,10 @@ def _bins_for_site(inst: Instance, s: int, visitors: np.ndarray) -> list[list[Me
         [(q[b], t) for t, q in enumerate(queues) if b < len(q)] for b in range(n_pref_bins)
     ]
     rest += [p for q in queues for p in q[n_pref_bins:]]
+    if not bins and inst.problem.mix_limit is not None:
+        packed = _pack_groups(inst, rest, n_slots)
+        if len(packed) <= capacity:
+            return packed
     rest.sort(key=lambda p: (int(inst.group[p]), p))
     members = iter(rest)
     for b in bins:
@@ -75,6 +80,31 @@ def _bins_for_site(inst: Instance, s: int, visitors: np.ndarray) -> list[list[Me
     if len(bins) > capacity:
         raise RuntimeError(f"site {inst.sites[s]} over capacity in the flow solution")
     return bins
+
+
+def _pack_groups(inst: Instance, people: list[int], size: int) -> list[list[Member]]:
+    """Whole bins per group, then each group's remainder packed first-fit decreasing."""
+    by_group: dict[int, list[int]] = {}
+    for p in sorted(people):
+        by_group.setdefault(int(inst.group[p]), []).append(p)
+    bins: list[list[Member]] = []
+    remainders: list[list[int]] = []
+    for g, members in sorted(by_group.items()):
+        if g < 0:  # no delegation: anywhere
+            remainders += [[p] for p in members]
+            continue
+        full = len(members) - len(members) % size
+        bins += [[(p, -1) for p in members[i:i + size]] for i in range(0, full, size)]
+        if full < len(members):
+            remainders.append(members[full:])
+    open_bins: list[list[Member]] = []
+    for part in sorted(remainders, key=len, reverse=True):
+        target = next((b for b in open_bins if len(b) + len(part) <= size), None)
+        if target is None:
+            target = []
+            open_bins.append(target)
+        target.extend((p, -1) for p in part)
+    return bins + open_bins
 
 
 def edge_colouring(
@@ -99,32 +129,44 @@ def edge_colouring(
         at_left[left[e]][c] = e
         at_right[right[e]][c] = e
 
-    if preferred is not None:
-        for e, c in enumerate(preferred):
-            if c >= 0:
-                paint(e, c)
-
-    for e, c in enumerate(colour):
-        if c >= 0:
-            continue
-        u_slots, v_slots = at_left[left[e]], at_right[right[e]]
-        a = u_slots.index(-1)
-        if v_slots[a] < 0:
-            paint(e, a)
-            continue
-        b = v_slots.index(-1)
-        if u_slots[b] < 0:
-            paint(e, b)
-            continue
-        # Swap a/b along the alternating path from v; it cannot reach u
-        # (u has no a-edge and the path enters left vertices on a-edges).
+    def alternating_path(start: int, a: int, b: int) -> list[int]:
         path = []
-        node, on_right, c = right[e], True, a
+        node, on_right, c = start, True, a
         while (f := (at_right if on_right else at_left)[node][c]) >= 0:
             path.append(f)
             node = left[f] if on_right else right[f]
             on_right = not on_right
             c = b if c == a else a
+        return path
+
+    wants = list(preferred) if preferred is not None else [-1] * len(left)
+
+    def harm(path: list[int]) -> tuple[int, int]:
+        return sum(colour[f] == wants[f] for f in path), len(path)
+
+    for e, c in enumerate(wants):
+        if c >= 0:
+            paint(e, c)
+
+    for e in range(len(left)):
+        if colour[e] >= 0:
+            continue
+        u_slots, v_slots = at_left[left[e]], at_right[right[e]]
+        both = next((c for c in range(n_colours) if u_slots[c] < 0 and v_slots[c] < 0), None)
+        if both is not None:
+            paint(e, both)
+            continue
+        # Swap a/b along the alternating path from v (it cannot reach u: u
+        # has no a-edge and the path enters left vertices on a-edges), picking
+        # the pair whose path undoes the fewest preferred colours.
+        a, b, path = min(
+            (
+                (a, b, alternating_path(right[e], a, b))
+                for a in range(n_colours) if u_slots[a] < 0
+                for b in range(n_colours) if v_slots[b] < 0
+            ),
+            key=lambda option: harm(option[2]),
+        )
         for f in path:
             at_left[left[f]][colour[f]] = -1
             at_right[right[f]][colour[f]] = -1

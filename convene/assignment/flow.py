@@ -25,29 +25,36 @@ class FlowResult:
     active: np.ndarray  # people placed, registration order
     chosen: np.ndarray  # chosen[p, s] over all people: p visits s (locks included)
     lower_bound: int
-    dropped: dict[int, str]
 
 
-def place_sites(inst: Instance, active: np.ndarray) -> FlowResult:
-    """Optimal site sets; people who do not fit are dropped, latest registrations first."""
-    dropped: dict[int, str] = {}
+def relax(inst: Instance, active: np.ndarray) -> FlowResult | None:
+    """Optimal site sets for everyone in `active`, or None when they cannot all fit."""
+    graph = _Graph(inst, np.asarray(active, dtype=np.int64))
+    if not graph.solve():
+        return None
+    return FlowResult(graph.active, graph.chosen(), graph.lower_bound())
+
+
+def greedy_drops(inst: Instance, active: np.ndarray) -> tuple[list[int], int]:
+    """People to leave out until the rest fit the relaxation, latest registrations first.
+
+    Also returns the fewest unplaceable units of the first round: at least
+    ceil(units / K) people must be left out for the rest to fit.
+    """
+    dropped: list[int] = []
+    shortage = 0
     active = np.asarray(active, dtype=np.int64)
     while True:
         graph = _Graph(inst, active)
         if graph.solve():
-            return FlowResult(active, graph.chosen(), graph.lower_bound(), dropped)
-        short = graph.solve_with_dummy()
+            return dropped, shortage
+        if not dropped:
+            shortage = sum(units for units, _ in graph.solve_with_dummy(gather=False).values())
+        short = graph.solve_with_dummy(gather=True)
         # Fully unplaced people go at once; otherwise the latest partial one.
-        full = [p for p, (units, supply) in short.items() if units == supply]
-        for p in full or [max(short)]:
-            dropped[p] = _no_room_reason(inst, p)
-        active = active[~np.isin(active, list(dropped))]
-
-
-def _no_room_reason(inst: Instance, p: int) -> str:
-    if inst.needs[p]:
-        return "needs step-free access but the accessible sites have no room left"
-    return "no room left at the sites open to them alongside everyone else"
+        out = [p for p, (units, supply) in short.items() if units == supply] or [max(short)]
+        dropped += out
+        active = active[~np.isin(active, out)]
 
 
 class _Graph:
@@ -62,11 +69,8 @@ class _Graph:
         self.supply = inst.k - locked_t.sum(axis=1)
 
         # allowed[i, s]: a usable visit at s in a slot i has not locked.
-        allowed = np.where(
-            inst.needs[active][:, None],
-            inst.usable(True).any(axis=1)[None, :],
-            inst.usable(False).any(axis=1)[None, :],
-        )
+        allowed = np.where(inst.needs[active][:, None], inst.usable_sites(True)[None, :],
+                           inst.usable_sites(False)[None, :])
         constant = 0
         locked_sites = np.zeros((n_act, n_sites), dtype=bool)
         for i in np.flatnonzero(locked_t.any(axis=1)):
@@ -91,12 +95,15 @@ class _Graph:
         arc_cost = inst.cost[active] - churn * refund
 
         self.person_i, self.site_s = np.nonzero(allowed)
-        tails = [self.person_i]
-        costs = [arc_cost[self.person_i, self.site_s]]
+        tails: list[np.ndarray] = [self.person_i]
+        costs: list[np.ndarray] = [arc_cost[self.person_i, self.site_s]]
         site_node0 = n_act
-        heads_site = site_node0 + self.site_s
+        heads_site: np.ndarray = site_node0 + self.site_s
         next_node = site_node0 + n_sites
-        extra_tails, extra_heads, extra_caps, extra_costs = [], [], [], []
+        extra_tails: list[np.ndarray] = []
+        extra_heads: list[np.ndarray] = []
+        extra_caps: list[np.ndarray] = []
+        extra_costs: list[np.ndarray] = []
 
         limit = problem.mix_limit
         group = inst.group[active]
@@ -112,9 +119,8 @@ class _Graph:
             locked_gs = np.zeros((n_groups, n_sites), dtype=np.int64)
             for i, t in zip(*np.nonzero(locked_t & (group[:, None] >= 0))):
                 locked_gs[group[i], lock[i, t]] += 1
-            g_idx, s_idx = np.meshgrid(np.arange(n_groups), np.arange(n_sites), indexing="ij")
-            g_idx, s_idx = g_idx.ravel(), s_idx.ravel()
-            nodes = gs_node0 + g_idx * n_sites + s_idx
+            s_idx = np.tile(np.arange(n_sites), n_groups)
+            nodes = gs_node0 + np.arange(n_groups * n_sites)
             free = np.maximum(0, free_room[s_idx] - locked_gs.ravel())
             constant += problem.mix_penalty * int(
                 np.maximum(0, locked_gs.ravel() - free_room[s_idx]).sum()
@@ -166,17 +172,23 @@ class _Graph:
         self.person_flow = smcf.flows(arcs[: len(self.person_i)])
         return True
 
-    def solve_with_dummy(self) -> dict[int, tuple[int, int]]:
-        """Unplaceable units per person id: {p: (units, supply)}."""
+    def solve_with_dummy(self, gather: bool) -> dict[int, tuple[int, int]]:
+        """Unplaceable units per person id: {p: (units, supply)}.
+
+        Any rearrangement of real flow changes cost by less than
+        n_nodes * max_cost, so a dummy unit costing more keeps their number
+        minimal. With `gather`, later registrations are cheaper to leave out
+        by a whole person's cost range per place in the queue, so the units
+        gather on few, late people (their number may then exceed the minimum).
+        """
         n_act = len(self.active)
         smcf, _ = self._new_solver()
         dummy = self.n_nodes
-        # Any real rearrangement changes cost by < n_nodes * max_cost, so a
-        # dummy unit costs more than that; later registrations are cheaper.
-        big = (self.n_nodes + 2) * (self.max_cost + 1) + n_act
+        big = (self.n_nodes + 2) * (self.max_cost + 1)
+        step = self.inst.k * (self.max_cost + 1) if gather else 0
         later = n_act - 1 - np.arange(n_act)
         dummy_arcs = smcf.add_arcs_with_capacity_and_unit_cost(
-            np.arange(n_act), np.full(n_act, dummy), self.supply, big + later
+            np.arange(n_act), np.full(n_act, dummy), self.supply, big + step * later
         )
         smcf.add_arc_with_capacity_and_unit_cost(dummy, self.sink, int(self.supply.sum()), 0)
         self._set_supplies(smcf)

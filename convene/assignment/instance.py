@@ -93,7 +93,7 @@ class Instance:
             cap=cap,
             acc=acc,
             needs=np.array([p.needs_access for p in people], dtype=bool),
-            group=np.array([group_ix.get(p.group, -1) for p in people], dtype=np.int64),
+            group=np.array([-1 if p.group is None else group_ix[p.group] for p in people], dtype=np.int64),
             lock=lock,
             prev=prev,
             prev_lost=prev_lost,
@@ -116,6 +116,10 @@ class Instance:
         """usable[s, t] for a person with or without step-free needs."""
         return self.open & self.acc if needs_access else self.open
 
+    def usable_sites(self, needs_access: bool) -> np.ndarray:
+        """usable_sites[s]: some slot of s is usable."""
+        return np.asarray(self.usable(needs_access).any(axis=1))
+
     @cached_property
     def has_locks(self) -> np.ndarray:
         return (self.lock != NO_SITE).any(axis=1)
@@ -125,16 +129,14 @@ class Instance:
         if not (self.cap == self.cap[:, :1]).all():
             return False
         step_free = self.acc & self.open
-        if self.needs[active].any() and not (step_free == step_free[:, :1]).all():
-            return False
-        return True
+        return not self.needs[active].any() or bool((step_free == step_free[:, :1]).all())
 
 
 def screen(inst: Instance) -> dict[int, str]:
     """People who cannot be placed whatever the others do, with the reason."""
     k, n_slots = inst.k, len(inst.slots)
     if n_slots < k:
-        reason = f"only {_count(n_slots, 'slot')} for {k} visits per person"
+        reason = f"only {_count(n_slots, 'slot')} for {_count(k, 'visit')} per person"
         return {p: reason for p in range(inst.n_people)}
 
     out: dict[int, str] = {}
@@ -145,8 +147,9 @@ def screen(inst: Instance) -> dict[int, str]:
         key = (needs, locks)
         if key not in cache:
             cache[key] = _personal_obstacle(inst, needs, locks)
-        if cache[key] is not None:
-            out[p] = cache[key]
+        obstacle = cache[key]
+        if obstacle is not None:
+            out[p] = obstacle
 
     # Locks beyond a visit's capacity: earlier registrations keep their lock.
     taken = np.zeros_like(inst.cap)
@@ -168,7 +171,7 @@ def _personal_obstacle(inst: Instance, needs: bool, locks: tuple[int, ...]) -> s
     k = inst.k
     locked = {t: s for t, s in enumerate(locks) if s != NO_SITE}
     if len(locked) > k:
-        return f"{len(locked)} locked visits but only {k} visits per person"
+        return f"{len(locked)} locked visits but only {_count(k, 'visit')} per person"
     if len(set(locked.values())) < len(locked):
         return "locked to the same site in two slots"
     usable = inst.usable(needs)
@@ -191,7 +194,7 @@ def _personal_obstacle(inst: Instance, needs: bool, locks: tuple[int, ...]) -> s
             return f"needs step-free access but only {_count(n_sites, 'accessible site')}"
         return f"needs step-free access but accessible visits cannot fill {k} different slots"
     if n_sites < k:
-        return f"only {_count(n_sites, 'site')} with room for {k} visits per person"
+        return f"only {_count(n_sites, 'site')} with room for {_count(k, 'visit')} per person"
     return f"open visits cannot fill {k} different slots at different sites"
 
 

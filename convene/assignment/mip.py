@@ -47,13 +47,12 @@ class _Model:
         return len(self.person) + self.n_extra
 
     def add_rows(self, keys: np.ndarray, cols: np.ndarray, coefs: np.ndarray,
-                 low: np.ndarray | float, high: np.ndarray | float) -> np.ndarray:
-        """One row per distinct key summing coefs * var[cols]; returns the distinct keys."""
+                 low: np.ndarray | float, high: np.ndarray | float) -> None:
+        """One row per distinct key (in sorted order) summing coefs * var[cols]."""
         uniq, row = np.unique(keys, return_inverse=True)
         self.rows.append(coo_array((coefs, (row, cols)), shape=(len(uniq), self.n_vars)))
         self.row_low.append(np.broadcast_to(low, len(uniq)).astype(float))
         self.row_high.append(np.broadcast_to(high, len(uniq)).astype(float))
-        return uniq
 
     def solve(self, time_limit: float) -> tuple[str, np.ndarray | None, float | None]:
         matrix = vstack(self.rows).tocsr()
@@ -82,14 +81,16 @@ def solve_slots(
     time_limit: float,
     choices: np.ndarray | None = None,
     exact_sites: bool = False,
+    pinned: np.ndarray | None = None,
 ) -> MipResult:
     """Optimal plan over x restricted to choices[p, s] (all usable visits when None).
 
     With exact_sites every chosen site must be visited, which turns the
-    model into "fit these site sets into slots" and its bound into a bound
-    for that restriction only.
+    model into "fit these site sets into slots". pinned[p, t] fixes people's
+    visits (NO_SITE rows are free). Either way the bound then holds for the
+    restricted model only.
     """
-    model = _build(inst, active, choices, exact_sites, slack=False)
+    model = _build(inst, active, choices, exact_sites, slack=False, pinned=pinned)
     status, x, bound = model.solve(time_limit)
     plan = None if x is None else _plan(inst, model, x)
     lower = None if bound is None else math.ceil(bound + model.constant - 1e-6)
@@ -99,7 +100,7 @@ def solve_slots(
 def fewest_dropped(inst: Instance, active: np.ndarray, time_limit: float) -> list[int] | None:
     """The fewest people (latest registrations on ties) whose removal makes the rest fit."""
     model = _build(inst, active, None, False, slack=True)
-    status, x, _ = model.solve(time_limit)
+    _, x, _ = model.solve(time_limit)
     if x is None:
         return None
     slack = x[len(model.person):][-len(active):]
@@ -107,7 +108,7 @@ def fewest_dropped(inst: Instance, active: np.ndarray, time_limit: float) -> lis
 
 
 def _build(inst: Instance, active: np.ndarray, choices: np.ndarray | None,
-           exact_sites: bool, slack: bool) -> _Model:
+           exact_sites: bool, slack: bool, pinned: np.ndarray | None = None) -> _Model:
     problem = inst.problem
     n_act, n_sites, n_slots = len(active), len(inst.sites), len(inst.slots)
     k = inst.k
@@ -115,14 +116,17 @@ def _build(inst: Instance, active: np.ndarray, choices: np.ndarray | None,
                     inst.usable(True)[None], inst.usable(False)[None])
     if choices is not None:
         mask &= choices[active][:, :, None]
-    lock = inst.lock[active]
     forced = np.zeros_like(mask)
-    for i in np.flatnonzero((lock != NO_SITE).any(axis=1)):
-        for t in np.flatnonzero(lock[i] != NO_SITE):
-            s = lock[i, t]
-            mask[i, :, t] = False
-            mask[i, s, :] = False
-            mask[i, s, t] = forced[i, s, t] = True
+    pins = inst.lock[active]
+    if pinned is not None:
+        whole = (pinned[active] != NO_SITE).any(axis=1)
+        mask[whole] = False
+        pins = np.where(whole[:, None], pinned[active], pins)
+    for i, t in zip(*np.nonzero(pins != NO_SITE)):
+        s = pins[i, t]
+        mask[i, :, t] = False
+        mask[i, s, :] = False
+        mask[i, s, t] = forced[i, s, t] = True
     ii, ss, tt = np.nonzero(mask)
     pp = active[ii]
     n_x = len(ii)
@@ -179,9 +183,8 @@ def _build(inst: Instance, active: np.ndarray, choices: np.ndarray | None,
     model.add_rows(ii * n_slots + tt, cols, ones, 0, 1)
     model.add_rows(ii * n_sites + ss, cols, ones, 1 if exact_sites else 0, 1)
     visit = ss * n_slots + tt
-    uniq = np.unique(visit)
-    model.add_rows(visit, cols, ones, 0, inst.cap.ravel()[uniq])
-    if n_mix:
+    model.add_rows(visit, cols, ones, 0, inst.cap.ravel()[np.unique(visit)])
+    if n_mix and limit is not None:
         model.add_rows(
             np.concatenate([mix_keys, np.unique(mix_keys)]),
             np.concatenate([mix_cols, n_x + np.arange(n_mix)]),

@@ -113,7 +113,8 @@ class Problem:
 
 def _require_int(name: str, value: object, minimum: int | None = 0) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        # ValueError like every other input problem, so callers catch one type.
+        raise ValueError(f"{name} must be an integer, got {value!r}")  # noqa: TRY004
     if minimum is not None and value < minimum:
         adjective = "non-negative" if minimum == 0 else f">= {minimum}"
         raise ValueError(f"{name} must be {adjective}, got {value}")
@@ -123,9 +124,11 @@ def _require_int(name: str, value: object, minimum: int | None = 0) -> None:
 class Evaluation:
     """A plan's cost under a problem's costs, with the numbers organizers look at.
 
-    rank_profile[i] counts visits at rank i + 1; the last entry counts
-    unranked visits. regret is a person's rank cost minus the cost of the K
-    cheapest sites they could use if every visit were empty.
+    rank_profile[i] counts visits at rank i + 1 (up to the longest ranking);
+    the last entry counts unranked visits. person_costs are rank plus churn
+    costs; mix penalties belong to visits, so they appear only in cost.
+    regret is a person's rank cost minus the cost of the K cheapest sites
+    they could use if every visit were empty.
     """
 
     cost: int
@@ -152,8 +155,9 @@ class Solution:
     """The assigner's answer.
 
     status is "optimal" (cost == lower_bound for everyone placed) or
-    "time_limit" (the MIP budget ran out; the plan is the best found and the
-    gap is cost - lower_bound). unassigned maps person id -> reason.
+    "feasible" (the best plan found when the MIP budget ran out or the
+    instance was too large to prove it; the gap is cost - lower_bound).
+    unassigned maps person id -> reason.
     method is "flow" when min-cost flow + edge colouring proved the plan,
     "mip" when a HiGHS model was needed.
     """
@@ -208,16 +212,21 @@ def site_costs(problem: Problem, person: Person) -> dict[str, tuple[int, int | N
 
 def best_cost(problem: Problem, person: Person) -> int:
     """Cost of the K cheapest sites the person could use if every visit were empty."""
-    usable = {
-        v.site for v in problem.visits if v.capacity > 0 and (v.accessible or not person.needs_access)
-    }
-    costs = site_costs(problem, person)
+    return _ideal(problem, site_costs(problem, person), _usable_sites(problem, person.needs_access))
+
+
+def _usable_sites(problem: Problem, needs_access: bool) -> set[str]:
+    return {v.site for v in problem.visits if v.capacity > 0 and (v.accessible or not needs_access)}
+
+
+def _ideal(problem: Problem, costs: Mapping[str, tuple[int, int | None]], usable: set[str]) -> int:
     return sum(sorted(costs[s][0] for s in usable)[: problem.visits_per_person])
 
 
 def evaluate(problem: Problem, plan: Mapping[str, Mapping[int, str]]) -> Evaluation:
     """Score a plan (person id -> {slot: site}); people missing from it are not scored."""
     by_id = {p.id: p for p in problem.people}
+    usable = {needs: _usable_sites(problem, needs) for needs in (False, True)}
     ranked_counts: Counter[int] = Counter()
     unranked = 0
     person_costs: dict[str, int] = {}
@@ -241,11 +250,9 @@ def evaluate(problem: Problem, plan: Mapping[str, Mapping[int, str]]) -> Evaluat
         churn = problem.churn_cost * sum(visits.get(slot) != site for slot, site in prev.items())
         churn_total += churn
         person_costs[pid] = rank_cost + churn
-        regret[pid] = rank_cost - best_cost(problem, person)
-    longest = max(
-        (sum(r is not None for _, r in site_costs(problem, p).values()) for p in problem.people),
-        default=0,
-    )
+        regret[pid] = rank_cost - _ideal(problem, costs, usable[person.needs_access])
+    known = {v.site for v in problem.visits}
+    longest = max((len(set(p.ranking) & known) for p in problem.people), default=0)
     profile = tuple(ranked_counts[r] for r in range(1, longest + 1)) + (unranked,)
     mix_cost = 0
     if problem.mix_limit is not None:

@@ -60,9 +60,9 @@ def unit_of_work() -> Iterator:
         session.info.pop("queued_email", None)
         _write_intent.reset(token)
     if queued:
-        from convene.services.mail import deliver_outbox
+        from convene.services.mail import deliver_after_commit
 
-        deliver_outbox(ids=queued)
+        deliver_after_commit(queued)
 
 
 def lock(model, *ids: int) -> list:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -34,39 +35,63 @@ def queue_email(kind: str, to: str, subject: str, template: str, registration=No
 
 
 def deliver_outbox(ids: list[int] | None = None, limit: int = 1000) -> int:
-    """Deliver pending messages (these ids, or the oldest); a conditional update claims each so it goes out once."""
+    """Deliver pending messages (these ids, or the oldest); returns how many went out.
+
+    One conditional UPDATE claims the whole batch, so two deliverers racing never send a message
+    twice; a message that fails goes back to pending (and to failed after five attempts).
+    """
     from convene.services.db import unit_of_work
 
     if ids is None:
         ids = db.session.execute(
             sa.select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id).limit(limit)
         ).scalars().all()
-    sent = 0
+    if not ids:
+        return 0
+    with unit_of_work():
+        claimed = db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
+            .values(status="sending", attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id)
+        ).scalars().all()
+    messages = db.session.execute(
+        sa.select(OutboxMessage).where(OutboxMessage.id.in_(claimed)).order_by(OutboxMessage.id)
+    ).scalars().all()
+    sent: list[int] = []
+    failed: dict[int, tuple[str, str]] = {}
     with _Transport() as transport:
-        for message_id in ids:
-            with unit_of_work():
-                claimed = db.session.execute(
-                    sa.update(OutboxMessage)
-                    .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
-                    .values(status="sending", attempts=OutboxMessage.attempts + 1)
-                ).rowcount
-            if not claimed:
-                continue
-            message = db.session.get(OutboxMessage, message_id)
+        for message in messages:
             try:
                 transport.send(message)
             except Exception as exc:  # a mail server down must not lose the message
                 log.warning("email %s to %s failed: %s", message.id, message.to_address, exc)
-                status, error = ("pending" if message.attempts < 5 else "failed"), str(exc)[:2000]
+                failed[message.id] = ("pending" if message.attempts < 5 else "failed", str(exc)[:2000])
             else:
-                status, error = "sent", ""
-                sent += 1
-            with unit_of_work():
-                db.session.execute(
-                    sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
-                    .values(status=status, last_error=error, sent_at=utcnow() if status == "sent" else None)
-                )
-    return sent
+                sent.append(message.id)
+    with unit_of_work():
+        if sent:
+            db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                               .values(status="sent", sent_at=utcnow(), last_error=""))
+        for message_id, (status, error) in failed.items():
+            db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
+                               .values(status=status, last_error=error))
+    return len(sent)
+
+
+def deliver_after_commit(ids: list[int]) -> None:
+    """Deliver what a unit of work queued: at once when few, in a background thread when many."""
+    app = current_app._get_current_object()
+    if len(ids) <= app.config["MAIL_INLINE_LIMIT"]:
+        deliver_outbox(ids=ids)
+        return
+
+    def work():  # the request returns now; `flask convene send-mail` picks up anything left behind
+        with app.app_context():
+            for start in range(0, len(ids), 200):
+                deliver_outbox(ids=ids[start:start + 200])
+
+    threading.Thread(target=work, name="convene-mail", daemon=True).start()
 
 
 def build_email(message: OutboxMessage) -> EmailMessage:

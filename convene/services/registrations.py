@@ -230,8 +230,8 @@ def _place(
     full_code: str = "sold_out",
 ) -> Registration:
     """Under the convening lock: take a seat or a waitlist place, and queue the email that says so."""
-    _expire_offers(convening, now)
-    _offer_freed_seats(convening, now)  # people already waiting go before newcomers
+    lapse_overdue_offers(convening, now)
+    offer_seats_locked(convening, now)  # people already waiting go before newcomers
     clean = _clean_person(person)
     registration = _existing(convening.id, clean["email"])
     if registration is not None and registration.status in (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED):
@@ -267,11 +267,11 @@ def _place(
     db.session.flush()
     _write_answers(registration, answers)
     if send_email:
-        _queue_status_email(registration)
+        queue_status_email(registration)
     return registration
 
 
-def _queue_status_email(registration: Registration) -> None:
+def queue_status_email(registration: Registration) -> None:
     convening = registration.convening
     if registration.status == Status.CONFIRMED:
         subject, template = f"You are registered for {convening.name} ({registration.reference})", "confirmation"
@@ -319,7 +319,7 @@ def update_registration(
         _write_answers(registration, answers or {})
         if ticket_ids:
             db.session.flush()
-            _offer_freed_seats(convening, utcnow())
+            offer_seats_locked(convening, utcnow())
     return registration
 
 
@@ -341,7 +341,7 @@ def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: 
                     "cancelled", registration=registration, convening=convening, by_attendee=by_attendee,
                     register_url=external_url("public.register", slug=convening.slug))
         db.session.flush()
-        _offer_freed_seats(convening, now)
+        offer_seats_locked(convening, now)
     return registration
 
 
@@ -353,7 +353,7 @@ def accept_offer(registration_id: int, *, now: datetime | None = None) -> Regist
         if registration is None:
             raise ConveneError("offer_not_active", status_code=404)
         convening, _ = _lock_for_seats(registration.convening_id)
-        _expire_offers(convening, now)
+        lapse_overdue_offers(convening, now)
         db.session.refresh(registration)
         if registration.status == Status.LAPSED:
             raise ConveneError("offer_expired")
@@ -362,7 +362,7 @@ def accept_offer(registration_id: int, *, now: datetime | None = None) -> Regist
         registration.status = Status.CONFIRMED
         registration.confirmed_at = now
         registration.offer_expires_at = None
-        _queue_status_email(registration)
+        queue_status_email(registration)
     return registration
 
 
@@ -378,11 +378,11 @@ def expire_offers(convening_id: int | None = None, *, now: datetime | None = Non
     for cid in sorted(db.session.execute(query).scalars()):
         with unit_of_work():
             convening, _ = _lock_for_seats(cid)
-            lapsed += _expire_offers(convening, now)
+            lapsed += lapse_overdue_offers(convening, now)
     return lapsed
 
 
-def _expire_offers(convening: Convening, now: datetime) -> int:
+def lapse_overdue_offers(convening: Convening, now: datetime) -> int:
     """Under the lock: lapse overdue offers, then offer their seats on."""
     overdue = db.session.execute(
         sa.select(Registration).where(
@@ -398,11 +398,11 @@ def _expire_offers(convening: Convening, now: datetime) -> int:
                     register_url=external_url("public.register", slug=convening.slug))
     if overdue:
         db.session.flush()
-        _offer_freed_seats(convening, now)
+        offer_seats_locked(convening, now)
     return len(overdue)
 
 
-def _offer_freed_seats(convening: Convening, now: datetime) -> list[Registration]:
+def offer_seats_locked(convening: Convening, now: datetime) -> list[Registration]:
     """Under the lock: offer free seats to waitlisted people, first come first offered."""
     if not convening.waitlist_enabled:
         return []
@@ -439,7 +439,7 @@ def offer_freed_seats(convening_id: int) -> list[Registration]:
     """Offer seats freed by a capacity increase to the waitlist."""
     with unit_of_work():
         convening, _ = _lock_for_seats(convening_id)
-        return _offer_freed_seats(convening, utcnow())
+        return offer_seats_locked(convening, utcnow())
 
 
 def send_manage_link(convening_id: int, email: str) -> bool:

@@ -1,0 +1,82 @@
+"""Registrations as a CSV spreadsheet: one row per person, one column per question."""
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from convene.extensions import db
+from convene.forms import format_answer
+from convene.models import ACCESSIBILITY_NEEDS, DIETARY_NEEDS, Answer, Convening, Registration
+from convene.models.registrations import ROLE_LABELS, STATUS_LABELS
+
+BOM = "\ufeff"  # Excel reads the file as UTF-8 only with it
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+HEADERS = (
+    "Reference", "Status", "Given name", "Family name", "Badge name", "Pronouns", "Email", "Phone", "Organization",
+    "Job title", "Role", "Delegation", "Ticket type", "Dietary needs", "Dietary notes", "Accessibility needs",
+    "Accessibility notes", "Registered at",
+)
+
+
+def csv_safe(value: object) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _labels(codes: list[str] | None, labels: dict[str, str]) -> str:
+    return "; ".join(labels.get(code, code) for code in codes or [])
+
+
+def question_headers(labels: Iterable[str]) -> list[str]:
+    """Question labels as headers, numbered when two questions share a label."""
+    seen: dict[str, int] = defaultdict(int)
+    headers = []
+    for label in labels:
+        seen[label] += 1
+        headers.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return headers
+
+
+def registrations_csv(convening: Convening, where: Iterable = (), order_by: Iterable = ()) -> str:
+    """The CSV text (with BOM) of the convening's registrations matching `where`, in three queries."""
+    where = [Registration.convening_id == convening.id, *where]
+    registrations = db.session.execute(
+        sa.select(Registration)
+        .options(joinedload(Registration.ticket_type), joinedload(Registration.delegation))
+        .where(*where)
+        .order_by(*(order_by or (Registration.family_name, Registration.given_name, Registration.id)))
+    ).scalars().all()
+    questions = convening.questions
+    # One query for every answer, instead of selectinload's batches of 500 registrations.
+    answers: dict[int, dict[int, object]] = defaultdict(dict)
+    for registration_id, question_id, value in db.session.execute(
+        sa.select(Answer.registration_id, Answer.question_id, Answer.value)
+        .join(Registration, Answer.registration_id == Registration.id)
+        .where(*where)
+    ):
+        answers[registration_id][question_id] = value
+
+    buffer = io.StringIO()
+    buffer.write(BOM)
+    writer = csv.writer(buffer)
+    writer.writerow([csv_safe(h) for h in (*HEADERS, *question_headers(q.label for q in questions))])
+    for r in registrations:
+        mine = answers.get(r.id, {})
+        row = [
+            r.reference, STATUS_LABELS.get(r.status, r.status), r.given_name, r.family_name, r.badge_name, r.pronouns,
+            r.email, r.phone, r.organization, r.job_title, ROLE_LABELS.get(r.role, r.role),
+            r.delegation.name if r.delegation else "", r.ticket_type.name,
+            _labels(r.dietary_needs, DIETARY_NEEDS), r.dietary_notes,
+            _labels(r.accessibility_needs, ACCESSIBILITY_NEEDS), r.accessibility_notes,
+            convening.local(r.created_at).isoformat(timespec="seconds"),
+            *(format_answer(mine.get(q.id)) for q in questions),
+        ]
+        writer.writerow([csv_safe(cell) for cell in row])
+    return buffer.getvalue()

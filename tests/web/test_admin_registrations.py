@@ -1,0 +1,613 @@
+"""The back office's registrations through the test client: list, detail, edit, cancel, add, export, import."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from flask import g
+from sqlalchemy import event
+
+from convene.extensions import db
+from convene.models import Delegation, OutboxMessage, Registration, Status, utcnow
+from convene.services import registrations as service
+from convene.services.registrations import new_reference
+from tests.factories import (
+    make_convening,
+    make_delegation,
+    make_question,
+    make_registration,
+    make_ticket,
+    person,
+)
+
+
+@pytest.fixture
+def scene(app):
+    """A convening with a ticket type, a hidden comp ticket, a delegation, a question and one registration."""
+    convening = make_convening(name="Toronto Cohort Convening")
+    ticket = make_ticket(convening, name="Delegate")
+    comp = make_ticket(convening, name="Host (comp)", hidden=True)
+    delegation = make_delegation(convening, "Maryland")
+    question = make_question(convening, "Networking dinner?", "yes_no")
+    registration = service.add_registration(convening.id, ticket.id, person(1), {question.id: True},
+                                            delegation_id=delegation.id, send_email=False)
+    return type("Scene", (), dict(convening=convening, ticket=ticket, comp=comp, delegation=delegation,
+                                  question=question, registration=registration))
+
+
+def url(scene, path: str) -> str:
+    return "/admin/c/{c}".format(c=scene.convening.id) + path.format(r=scene.registration.id)
+
+
+def bulk_registrations(convening, ticket, count: int, start: int = 1, **overrides) -> None:
+    """Many registrations in one commit (the factory commits each)."""
+    now = utcnow()
+    for n in range(start, start + count):
+        data = person(n)
+        data.update(overrides)
+        db.session.add(Registration(convening_id=convening.id, ticket_type_id=ticket.id,
+                                    reference=new_reference(convening), status=Status.CONFIRMED, confirmed_at=now,
+                                    **data))
+    db.session.commit()
+
+
+def names_in(page: str) -> list[str]:
+    """'Family, Given' names in the order the list shows them."""
+    return re.findall(r'/registrations/\d+">([^<]+, [^<]+)</a>', page)
+
+
+def form_data(n: int = 1, **overrides) -> dict:
+    data = {k: v for k, v in person(n).items() if not isinstance(v, list)}
+    data.update(overrides)
+    return data
+
+
+def count_statements():
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    class Counting:
+        def __enter__(self):
+            event.listen(db.engine, "before_cursor_execute", before)
+            return statements
+
+        def __exit__(self, *exc):
+            event.remove(db.engine, "before_cursor_execute", before)
+
+    return Counting()
+
+
+def fresh(registration_id: int) -> Registration:
+    db.session.rollback()
+    return db.session.get(Registration, registration_id)
+
+
+# Access ---------------------------------------------------------------------------------------------------------
+
+PAGES = [  # method, path, staff may open it
+    ("get", "/registrations", True),
+    ("get", "/registrations/{r}", True),
+    ("get", "/registrations/{r}/edit", False),
+    ("post", "/registrations/{r}/edit", False),
+    ("get", "/registrations/new", False),
+    ("post", "/registrations/new", False),
+    ("get", "/registrations/{r}/cancel", False),
+    ("post", "/registrations/{r}/cancel", False),
+    ("post", "/registrations/{r}/resend", False),
+    ("get", "/registrations.csv", False),
+    ("get", "/import", False),
+    ("post", "/import", False),
+    ("get", "/import/template.csv", False),
+]
+
+
+@pytest.mark.parametrize("method,path,staff_allowed", PAGES)
+@pytest.mark.parametrize("role", ["anonymous", "staff", "organizer"])
+def test_registrations_pages_need_a_login_and_changes_need_an_organizer(request, scene, method, path, staff_allowed,
+                                                                        role):
+    client = request.getfixturevalue({"anonymous": "client", "staff": "staff_client",
+                                      "organizer": "organizer_client"}[role])
+    response = getattr(client, method)(url(scene, path))
+    if role == "anonymous":
+        assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+    elif role == "staff" and not staff_allowed:
+        assert response.status_code == 403
+    elif method == "get":
+        assert response.status_code == 200
+    else:  # an empty POST from someone allowed: refused as a form, or done and redirected, never 403/500
+        assert response.status_code in (200, 302, 400)
+    assert fresh(scene.registration.id).status == (
+        Status.CANCELLED if (role == "organizer" and path.endswith("/cancel") and method == "post")
+        else Status.CONFIRMED)
+
+
+def test_staff_see_no_buttons_that_change_things(staff_client, scene):
+    page = staff_client.get(url(scene, "/registrations/{r}")).get_data(as_text=True)
+    assert scene.registration.reference in page
+    assert "/edit" not in page and "/cancel" not in page and "/resend" not in page
+    listing = staff_client.get(url(scene, "/registrations")).get_data(as_text=True)
+    assert "registrations.csv" not in listing and "/registrations/new" not in listing
+
+
+def test_other_conventions_registrations_are_not_found(organizer_client, scene):
+    other = make_convening()
+    assert organizer_client.get(f"/admin/c/{other.id}/registrations/{scene.registration.id}").status_code == 404
+    assert organizer_client.get(f"/admin/c/{other.id}/registrations/{scene.registration.id}/edit").status_code == 404
+    assert organizer_client.get("/admin/c/999999/registrations").status_code == 404
+
+
+# List -----------------------------------------------------------------------------------------------------------
+
+def test_search_matches_names_email_organization_and_reference_ignoring_case(organizer_client, app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    ana = make_registration(convening, ticket, given_name="Ana", family_name="Ruiz", email="ana@ruiz.example",
+                            organization="City of Dayton")
+    make_registration(convening, ticket, given_name="Ben", family_name="Okafor", email="ben@metro.example",
+                      organization="Metro_Works 100%")
+    make_registration(convening, ticket, given_name="Cy", family_name="Dee", email="cy@example.org",
+                      organization="Ohio DOL")
+
+    def search(q: str) -> list[str]:
+        page = organizer_client.get(f"/admin/c/{convening.id}/registrations", query_string={"q": q})
+        assert page.status_code == 200
+        return names_in(page.get_data(as_text=True))
+
+    assert search("ana") == ["Ruiz, Ana"]
+    assert search("OKAFOR") == ["Okafor, Ben"]
+    assert search("metro.EXAMPLE") == ["Okafor, Ben"]
+    assert search("dayton") == ["Ruiz, Ana"]
+    assert search(ana.reference.lower()) == ["Ruiz, Ana"]
+    assert search("ana ruiz") == ["Ruiz, Ana"]  # every word must match somewhere
+    assert search("_") == ["Okafor, Ben"]  # LIKE wildcards are searched for literally
+    assert search("100%") == ["Okafor, Ben"]
+    assert search("%") == ["Okafor, Ben"]
+    assert search("nobody") == []
+
+
+def test_filters_by_status_ticket_delegation_and_role_and_shows_counts(organizer_client, app):
+    convening = make_convening()
+    ticket = make_ticket(convening, name="Delegate")
+    comp = make_ticket(convening, name="Comp", hidden=True)
+    maryland = make_delegation(convening, "Maryland")
+    make_registration(convening, ticket, 1, family_name="Alpha", delegation_id=maryland.id)
+    make_registration(convening, ticket, 2, family_name="Bravo", status=Status.WAITLISTED)
+    make_registration(convening, comp, 3, family_name="Charlie", role="speaker")
+    make_registration(convening, ticket, 4, family_name="Delta", status=Status.CANCELLED)
+
+    def listed(**args) -> tuple[list[str], str]:
+        page = organizer_client.get(f"/admin/c/{convening.id}/registrations", query_string=args)
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        return [n.split(",")[0] for n in names_in(text)], text
+
+    names, page = listed()
+    assert names == ["Alpha", "Bravo", "Charlie", "Delta"]
+    assert "<strong>4</strong> registrations" in page and "Confirmed: 2" in page and "Waitlisted: 1" in page
+    assert listed(status="waitlisted")[0] == ["Bravo"]
+    assert listed(status="active")[0] == ["Alpha", "Bravo", "Charlie"]
+    assert listed(ticket=comp.id)[0] == ["Charlie"]
+    assert listed(delegation=maryland.id)[0] == ["Alpha"]
+    assert listed(delegation="none")[0] == ["Bravo", "Charlie", "Delta"]
+    assert listed(role="speaker")[0] == ["Charlie"]
+    names, page = listed(ticket=ticket.id, status="confirmed")
+    assert names == ["Alpha"] and "<strong>1</strong> registration match" in page
+
+
+def test_sorts_by_clickable_columns_both_ways(organizer_client, app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    make_registration(convening, ticket, 1, family_name="Bravo", organization="Zulu Org", status=Status.WAITLISTED)
+    make_registration(convening, ticket, 2, family_name="Alpha", organization="Mike Org")
+    make_registration(convening, ticket, 3, family_name="Charlie", organization="Alpha Org",
+                      status=Status.CANCELLED)
+
+    def order(**args) -> list[str]:
+        page = organizer_client.get(f"/admin/c/{convening.id}/registrations", query_string=args)
+        return [n.split(",")[0] for n in names_in(page.get_data(as_text=True))]
+
+    assert order() == ["Alpha", "Bravo", "Charlie"]
+    assert order(sort="name", dir="desc") == ["Charlie", "Bravo", "Alpha"]
+    assert order(sort="organization") == ["Charlie", "Alpha", "Bravo"]
+    assert order(sort="created", dir="desc") == ["Charlie", "Alpha", "Bravo"]
+    assert order(sort="status") == ["Charlie", "Alpha", "Bravo"]  # cancelled, confirmed, waitlisted
+    page = organizer_client.get(f"/admin/c/{convening.id}/registrations?sort=organization&q=org").get_data(
+        as_text=True)
+    link = re.search(r'<a href="([^"]+)">Organization', page).group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(link).query) == {"sort": ["organization"], "dir": ["desc"], "q": ["org"]}
+
+
+def test_pages_keep_the_filters_in_their_links(organizer_client, app):
+    app.config["ADMIN_PAGE_SIZE"] = 3
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    bulk_registrations(convening, ticket, 7, organization="Ohio DOL")
+    bulk_registrations(convening, ticket, 2, start=50, organization="Elsewhere")
+    first = organizer_client.get(f"/admin/c/{convening.id}/registrations?q=ohio").get_data(as_text=True)
+    assert len(names_in(first)) == 3 and "Page 1 of 3 (7 in all)" in first
+    next_link = re.search(r'<a href="([^"]+)">Next', first).group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(next_link).query) == {"q": ["ohio"], "page": ["2"]}
+    last = organizer_client.get(f"/admin/c/{convening.id}/registrations?q=ohio&page=3").get_data(as_text=True)
+    assert len(names_in(last)) == 1 and "Page 3 of 3" in last
+    beyond = organizer_client.get(f"/admin/c/{convening.id}/registrations?q=ohio&page=9")
+    assert beyond.status_code == 200 and "There is nothing on page 9" in beyond.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", [
+    "status=nonsense&page=abc&ticket=xyz",
+    "ticket=999999&delegation=12abc&role=emperor&sort=drop+table&dir=sideways",
+    "page=-3", "page=0", "page=99999999999999999999999", "page=1e9", "ticket=-1", "delegation=0x1F",
+    "q=" + "%25" * 300, "q=%00", "q=%27%3B--", "status=", "sort=&dir=",
+])
+def test_garbage_in_the_query_string_never_breaks_the_list(organizer_client, scene, query):
+    response = organizer_client.get(url(scene, "/registrations?") + query)
+    assert response.status_code == 200
+    export = organizer_client.get(url(scene, "/registrations.csv?") + query)
+    assert export.status_code == 200
+
+
+def test_ignored_filters_are_named_on_the_page(organizer_client, scene):
+    page = organizer_client.get(url(scene, "/registrations?status=nonsense&page=abc&ticket=xyz")).get_data(
+        as_text=True)
+    assert "Ignored a status, ticket type, page value" in page
+    assert scene.registration.reference in page  # and the list still shows everyone
+
+
+LIST_QUERIES = ("", "?q=amina&sort=created&dir=desc", "?status=confirmed&sort=organization&page=2",
+                "?delegation=none&role=delegate")
+
+
+def list_statements(client, convening_id: int, query: str) -> int:
+    """Statements one list request sends, starting from an empty session (as a real request does)."""
+    # Start cold, like a real request, even where the client shares the test's app context.
+    db.session.remove()
+    g.pop("_login_user", None)  # Flask-Login's cached user would belong to the removed session
+    with count_statements() as statements:
+        response = client.get(f"/admin/c/{convening_id}/registrations{query}")
+    assert response.status_code == 200
+    return len(statements)
+
+
+def test_the_list_takes_the_same_number_of_queries_for_10_or_200_registrations(organizer_client, app, backend):
+    convening = make_convening()
+    convening_id = convening.id
+    ticket_ids = [make_ticket(convening, name=f"Ticket {n}").id for n in range(3)]
+    counts = {}
+    for total in (10, 200):
+        convening = db.session.get(type(convening), convening_id)
+        have = db.session.scalar(sa.select(sa.func.count()).select_from(Registration))
+        for n in range(have, total):  # a delegation each, so a lazy load per row could not hide in the cache
+            delegation = Delegation(convening_id=convening_id, name=f"Delegation {n}")
+            db.session.add(Registration(
+                convening_id=convening_id, ticket_type_id=ticket_ids[n % 3], delegation=delegation,
+                reference=new_reference(convening), status=Status.CONFIRMED, **person(1000 + n)))
+        db.session.commit()
+        for query in LIST_QUERIES:
+            counts[(total, query)] = list_statements(organizer_client, convening_id, query)
+    for query in LIST_QUERIES:
+        assert counts[(10, query)] == counts[(200, query)] <= 10, counts
+    print(f"[{backend}] statements per list request: {sorted(set(counts.values()))}")
+
+
+# Detail ---------------------------------------------------------------------------------------------------------
+
+def test_detail_shows_every_field_answers_history_and_emails_sent(organizer_client, scene, outbox):
+    service.update_registration(scene.registration.id, {"dietary_needs": ["vegan", "halal"], "pronouns": "she/her",
+                                                        "accessibility_notes": "Needs a ramp"})
+    service.send_manage_link(scene.convening.id, scene.registration.email)
+    page = organizer_client.get(url(scene, "/registrations/{r}")).get_data(as_text=True)
+    r = fresh(scene.registration.id)
+    for text in (r.reference, r.given_name, r.family_name, r.email, r.organization, r.job_title, "she/her",
+                 "Vegan; Halal", "Needs a ramp", "Maryland", "Delegate", "Added by an organizer",
+                 "Networking dinner?", "Yes", "manage_link", f"Your registration for {scene.convening.name}"):
+        assert text in page, text
+    local = r.confirmed_at.astimezone(scene.convening.tz).strftime("%H:%M")
+    assert local in page and ("EST" in page or "EDT" in page)  # America/Toronto, not UTC
+
+
+def test_detail_lists_the_offer_deadline_and_cancellation_time(organizer_client, app):
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening)
+    first = service.register_attendee(convening.id, ticket.id, person(1))
+    waiting = service.register_attendee(convening.id, ticket.id, person(2), join_waitlist=True)
+    service.cancel_registration(first.id)
+    page = organizer_client.get(f"/admin/c/{convening.id}/registrations/{waiting.id}").get_data(as_text=True)
+    assert "Joined the waitlist" in page and "Seat held until" in page and "offer" in page
+    page = organizer_client.get(f"/admin/c/{convening.id}/registrations/{first.id}").get_data(as_text=True)
+    assert "Cancelled" in page and "Cancel registration" not in page
+
+
+# Edit -----------------------------------------------------------------------------------------------------------
+
+def test_edit_form_is_filled_and_saves_details_answers_role_delegation_and_ticket(organizer_client, scene):
+    form = organizer_client.get(url(scene, "/registrations/{r}/edit")).get_data(as_text=True)
+    assert 'value="amina1@example.org"' in form
+    assert re.search(rf'<select id="delegation_id".*?<option selected value="{scene.delegation.id}">Maryland', form,
+                     re.S)
+    assert re.search(r'<input checked id="q_\d+-0" name="q_\d+" type="radio" value="yes">', form)
+    ohio = make_delegation(scene.convening, "Ohio")
+    response = organizer_client.post(url(scene, "/registrations/{r}/edit"), data=form_data(
+        1, organization="Maryland DOL", ticket_type_id=scene.comp.id, role="host", delegation_id=ohio.id,
+        **{scene.question.field_name: "no"}))
+    assert response.status_code == 302
+    r = fresh(scene.registration.id)
+    assert (r.organization, r.ticket_type_id, r.role, r.delegation_id) == ("Maryland DOL", scene.comp.id, "host",
+                                                                           ohio.id)
+    assert r.answer_for(scene.question.id) is False
+    organizer_client.post(url(scene, "/registrations/{r}/edit"), data=form_data(
+        1, ticket_type_id=scene.ticket.id, role="delegate", delegation_id=0))
+    assert fresh(scene.registration.id).delegation_id is None
+
+
+def test_edit_to_an_email_already_registered_shows_the_message_beside_the_field_and_changes_nothing(
+        organizer_client, scene):
+    other = make_registration(scene.convening, scene.ticket, 2)
+    response = organizer_client.post(url(scene, "/registrations/{r}/edit"), data=form_data(
+        1, email=other.email.upper(), organization="Changed", ticket_type_id=scene.ticket.id, role="delegate",
+        delegation_id=scene.delegation.id))
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert re.search(r'id="email-error">This email address is already registered', page)
+    r = fresh(scene.registration.id)
+    assert r.email == "amina1@example.org" and r.organization == "City of Dayton"
+
+
+def test_edit_refuses_a_full_ticket_type_beside_the_ticket_field(organizer_client, scene):
+    full = make_ticket(scene.convening, name="Speaker", capacity=1)
+    make_registration(scene.convening, full, 9)
+    response = organizer_client.post(url(scene, "/registrations/{r}/edit"), data=form_data(
+        1, ticket_type_id=full.id, role="delegate", delegation_id=0))
+    assert response.status_code == 400
+    assert 'id="ticket_type_id-error">There are not enough seats' in response.get_data(as_text=True)
+    assert fresh(scene.registration.id).ticket_type_id == scene.ticket.id
+
+
+def test_edit_shows_form_errors_for_bad_input(organizer_client, scene):
+    response = organizer_client.post(url(scene, "/registrations/{r}/edit"), data=form_data(
+        1, email="nope", given_name="", ticket_type_id="abc", role="emperor", delegation_id="x"))
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'id="email-error"' in page and 'id="given_name-error"' in page and 'id="role-error"' in page
+    assert fresh(scene.registration.id).given_name == "Amina1"
+
+
+# Cancel and resend ----------------------------------------------------------------------------------------------
+
+def test_cancel_asks_first_then_frees_the_seat_for_the_waitlist(organizer_client, outbox, app):
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening)
+    first = service.register_attendee(convening.id, ticket.id, person(1))
+    waiting = service.register_attendee(convening.id, ticket.id, person(2), join_waitlist=True)
+    path = f"/admin/c/{convening.id}/registrations/{first.id}/cancel"
+    page = organizer_client.get(path).get_data(as_text=True)
+    assert "Cancel this registration?" in page and first.reference in page
+    assert fresh(first.id).status == Status.CONFIRMED
+    response = organizer_client.post(path)
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/registrations/{first.id}")
+    assert fresh(first.id).status == Status.CANCELLED
+    assert fresh(waiting.id).status == Status.OFFERED
+    assert any("held for you" in m["Subject"] for m in outbox.to("amina2@example.org"))
+    cancelled = [m for m in outbox.to("amina1@example.org") if "cancelled" in m["Subject"]]
+    assert len(cancelled) == 1 and "The organizers cancelled" in outbox.text(cancelled[0])
+    again = organizer_client.post(path, follow_redirects=True).get_data(as_text=True)
+    assert "already cancelled" in again
+
+
+def test_resend_emails_the_manage_link(organizer_client, scene, outbox):
+    response = organizer_client.post(url(scene, "/registrations/{r}/resend"), follow_redirects=True)
+    assert "was sent to amina1@example.org" in response.get_data(as_text=True)
+    [message] = outbox.to("amina1@example.org")
+    assert f"/c/{scene.convening.slug}/manage/" in outbox.text(message)
+    assert db.session.scalar(sa.select(OutboxMessage.kind).where(
+        OutboxMessage.registration_id == scene.registration.id)) == "manage_link"
+
+
+# Add by hand ----------------------------------------------------------------------------------------------------
+
+def test_add_by_hand_takes_a_hidden_comp_ticket_and_emails_the_confirmation(organizer_client, scene, outbox):
+    form = organizer_client.get(url(scene, "/registrations/new")).get_data(as_text=True)
+    assert "Host (comp) (hidden)" in form and re.search(r'<input checked id="send_email"', form)
+    response = organizer_client.post(url(scene, "/registrations/new"), data=form_data(
+        5, ticket_type_id=scene.comp.id, role="host", delegation_id=scene.delegation.id, send_email="y",
+        **{scene.question.field_name: "yes"}))
+    assert response.status_code == 302
+    added = db.session.execute(sa.select(Registration).where(Registration.email == "amina5@example.org")).scalar_one()
+    assert response.headers["Location"].endswith(f"/registrations/{added.id}")
+    assert (added.ticket_type_id, added.role, added.source, added.status, added.delegation_id) == (
+        scene.comp.id, "host", "admin", Status.CONFIRMED, scene.delegation.id)
+    assert added.answer_for(scene.question.id) is True
+    [message] = outbox.to("amina5@example.org")
+    assert added.reference in message["Subject"]
+
+
+def test_add_by_hand_without_email_sends_nothing_and_refuses_a_full_ticket(organizer_client, scene, outbox):
+    organizer_client.post(url(scene, "/registrations/new"), data=form_data(
+        6, ticket_type_id=scene.ticket.id, role="delegate", delegation_id=0))
+    assert fresh(scene.registration.id) and outbox.to("amina6@example.org") == []
+    source = sa.select(Registration.source).where(Registration.email == "amina6@example.org")
+    assert db.session.scalar(source) == "admin"
+    full = make_ticket(scene.convening, name="Speaker", capacity=1)
+    make_registration(scene.convening, full, 9)
+    response = organizer_client.post(url(scene, "/registrations/new"), data=form_data(
+        7, ticket_type_id=full.id, role="speaker", delegation_id=0))
+    assert response.status_code == 400
+    assert 'id="ticket_type_id-error">There are not enough seats' in response.get_data(as_text=True)
+    response = organizer_client.post(url(scene, "/registrations/new"), data=form_data(
+        1, ticket_type_id=scene.ticket.id, role="delegate", delegation_id=0))
+    assert 'id="email-error">This email address is already registered' in response.get_data(as_text=True)
+
+
+# Export ---------------------------------------------------------------------------------------------------------
+
+def read_csv(response) -> list[dict]:
+    raw = response.data
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+
+
+def test_export_has_every_field_and_every_answer_and_reads_back(organizer_client, scene):
+    topics = make_question(scene.convening, "Working groups", "multiple_choice", choices=["WIOA", "Refugees"])
+    notes = make_question(scene.convening, "Anything else?", "long_text")
+    service.update_registration(scene.registration.id, {"dietary_needs": ["vegan", "nut_allergy"],
+                                                        "accessibility_needs": ["step_free"]},
+                                {topics.id: ["WIOA", "Refugees"], notes.id: "Line one,\n\"quoted\" line two"})
+    service.add_registration(scene.convening.id, scene.comp.id, person(2, organization="=HYPERLINK(\"http://x\")",
+                                                                       given_name="@Zoë", family_name="-Ångström"),
+                             {scene.question.id: False}, role="ta_provider", send_email=False)
+    response = organizer_client.get(url(scene, "/registrations.csv"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename={scene.convening.slug}-registrations.csv")
+    rows = read_csv(response)
+    assert list(rows[0])[-3:] == ["Networking dinner?", "Working groups", "Anything else?"]
+    amina, zoe = sorted(rows, key=lambda row: row["Email"])
+    assert amina["Reference"] == scene.registration.reference and amina["Status"] == "Confirmed"
+    assert amina["Delegation"] == "Maryland" and amina["Ticket type"] == "Delegate"
+    assert amina["Dietary needs"] == "Vegan; Nut allergy"
+    assert amina["Accessibility needs"] == "Step-free (wheelchair) access"
+    assert amina["Networking dinner?"] == "Yes" and amina["Working groups"] == "WIOA; Refugees"
+    assert amina["Anything else?"] == "Line one,\n\"quoted\" line two"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-0[45]:00", amina["Registered at"])  # Toronto time
+    assert zoe["Organization"] == "'=HYPERLINK(\"http://x\")"  # formula injection defused
+    assert zoe["Given name"] == "'@Zoë" and zoe["Family name"] == "'-Ångström"
+    assert zoe["Role"] == "TA provider" and zoe["Networking dinner?"] == "No" and zoe["Working groups"] == ""
+
+
+def test_export_follows_the_list_filters(organizer_client, scene):
+    make_registration(scene.convening, scene.comp, 2, status=Status.CANCELLED)
+    rows = read_csv(organizer_client.get(url(scene, "/registrations.csv?status=cancelled")))
+    assert [row["Email"] for row in rows] == ["amina2@example.org"] and rows[0]["Status"] == "Cancelled"
+    listing = organizer_client.get(url(scene, "/registrations?status=cancelled&page=1")).get_data(as_text=True)
+    assert "registrations.csv?status=cancelled\"" in listing
+
+
+def test_export_of_200_registrations_takes_a_constant_few_queries(organizer_client, scene, backend):
+    bulk_registrations(scene.convening, scene.ticket, 199, start=10)
+    for registration in db.session.execute(sa.select(Registration)).scalars():
+        service._write_answers(registration, {scene.question.id: True})
+    db.session.commit()
+    path = url(scene, "/registrations.csv")
+    db.session.remove()
+    g.pop("_login_user", None)
+    with count_statements() as statements:
+        response = organizer_client.get(path)
+    rows = read_csv(response)
+    assert len(rows) == 200 and {row["Networking dinner?"] for row in rows} == {"Yes"}
+    # login user, convening, registrations (ticket and delegation joined), questions, answers (+ BEGIN on SQLite)
+    assert len(statements) <= 6, statements
+    print(f"[{backend}] statements for a 200-row export: {len(statements)}")
+
+
+# Import ---------------------------------------------------------------------------------------------------------
+
+IMPORT_HEADER = "First name,Last name,Email address,Organization,Delegation"
+
+
+def upload(client, scene, content: bytes | str, filename: str = "delegates.csv", **fields):
+    data = {"ticket_type_id": str(scene.ticket.id), "delegation_id": "0", "role": "delegate", **fields,
+            "file": (io.BytesIO(content.encode() if isinstance(content, str) else content), filename)}
+    return client.post(url(scene, "/import"), data=data, content_type="multipart/form-data")
+
+
+def import_rows(count: int, start: int = 10, delegation: str = "Ohio") -> list[str]:
+    return [f"Given{n},Family{n},person{n}@example.org,Org {n},{delegation}" for n in range(start, start + count)]
+
+
+def imported(scene) -> list[Registration]:
+    db.session.rollback()
+    return db.session.execute(sa.select(Registration).where(
+        Registration.convening_id == scene.convening.id, Registration.source == "import")).scalars().all()
+
+
+def test_import_page_explains_the_columns_and_offers_a_template(organizer_client, scene):
+    page = organizer_client.get(url(scene, "/import")).get_data(as_text=True)
+    assert "Given name" in page and "first name" in page and "TA provider" in page
+    assert "Host (comp) (hidden)" in page
+    template = organizer_client.get(url(scene, "/import/template.csv"))
+    assert template.headers["Content-Disposition"] == (
+        f"attachment; filename={scene.convening.slug}-import-template.csv")
+    assert template.data.decode("utf-8-sig").startswith("Given name,Family name,Email,Organization")
+
+
+def test_import_of_a_good_file_creates_everyone_and_their_delegations(organizer_client, scene, outbox):
+    text = "\n".join([IMPORT_HEADER, *import_rows(6, delegation="Ohio"), *import_rows(3, 20, "maryland"),
+                      "Solo,Person,solo@example.org,Org,"])
+    response = upload(organizer_client, scene, text)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Imported 10 delegates." in page and "New delegation: Ohio." in page
+    assert f'href="/admin/c/{scene.convening.id}/registrations?sort=created&amp;dir=desc"' in page
+    people = imported(scene)
+    assert len(people) == 10 and {p.status for p in people} == {Status.CONFIRMED}
+    delegations = {d.name for d in db.session.execute(sa.select(Delegation)).scalars()}
+    assert delegations == {"Maryland", "Ohio"}
+    assert outbox.messages() == []
+
+
+def test_import_into_a_new_delegation_with_emails(organizer_client, scene, outbox):
+    text = "\n".join(["given_name,family_name,email,organization", "Ana,Ruiz,ana@example.org,Org"])
+    response = upload(organizer_client, scene, text, new_delegation_name="Greater Dayton", send_emails="y",
+                      ticket_type_id=str(scene.comp.id), role="speaker")
+    assert "Imported 1 delegate." in response.get_data(as_text=True)
+    [ana] = imported(scene)
+    assert (ana.delegation.name, ana.ticket_type_id, ana.role) == ("Greater Dayton", scene.comp.id, "speaker")
+    assert len(outbox.to("ana@example.org")) == 1
+
+
+def test_import_with_two_bad_rows_among_ten_imports_nothing_and_lists_both(organizer_client, scene):
+    rows = import_rows(10)
+    rows[3] = "Given13,Family13,,Org 13,Ohio"  # spreadsheet row 5
+    rows[8] = "Given18,,person18@example.org,Org 18,Ohio"  # row 10
+    response = upload(organizer_client, scene, "\n".join([IMPORT_HEADER, *rows]))
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Nothing was imported: fix the rows listed below" in page
+    found = re.findall(r'<tr><td class="num">(\d+)</td><td>([^<]+)</td><td>([^<]+)</td></tr>', page)
+    assert [(row, column) for row, column, _ in found] == [("5", "Email address"), ("10", "Last name")]
+    assert "2 problems in 2 rows" in page
+    assert imported(scene) == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Delegation)) == 1  # Ohio not created
+
+
+def test_import_reports_duplicates_inside_the_file_and_against_registrations(organizer_client, scene):
+    rows = import_rows(3) + ["Again,Someone,PERSON11@example.org,Org,", "Amina,Again,amina1@example.org,Org,"]
+    page = upload(organizer_client, scene, "\n".join([IMPORT_HEADER, *rows])).get_data(as_text=True)
+    assert "person11@example.org is also on row 3." in page
+    assert f"amina1@example.org is already registered for this convening ({scene.registration.reference})." in page
+    assert imported(scene) == []
+
+
+def test_import_over_capacity_imports_nothing(organizer_client, scene):
+    limited = make_ticket(scene.convening, name="Cohort", capacity=3)
+    response = upload(organizer_client, scene, "\n".join([IMPORT_HEADER, *import_rows(4)]),
+                      ticket_type_id=str(limited.id))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Nothing was imported: the file has more people than the seats left." in page
+    assert "“Cohort” has 3 seats left; the file has 4 people for it." in page
+    assert imported(scene) == []
+
+
+def test_import_reads_a_semicolon_windows_1252_file_with_accents(organizer_client, scene):
+    text = "First name;Last name;E-mail;Organisation\r\nZoë;Ångström;zoe@example.org;Café Ñandú, Québec\r\n"
+    response = upload(organizer_client, scene, text.encode("cp1252"))
+    assert "Imported 1 delegate." in response.get_data(as_text=True)
+    [zoe] = imported(scene)
+    assert (zoe.given_name, zoe.family_name, zoe.organization) == ("Zoë", "Ångström", "Café Ñandú, Québec")
+
+
+def test_import_refuses_a_missing_or_non_csv_file(organizer_client, scene):
+    response = upload(organizer_client, scene, b"PK\x03\x04", filename="delegates.xlsx")
+    assert response.status_code == 400 and "Upload a .csv file" in response.get_data(as_text=True)
+    response = organizer_client.post(url(scene, "/import"), data={"ticket_type_id": str(scene.ticket.id),
+                                                                  "delegation_id": "0", "role": "delegate"},
+                                     content_type="multipart/form-data")
+    assert response.status_code == 400 and "Choose a CSV file." in response.get_data(as_text=True)
+    assert imported(scene) == []
