@@ -246,10 +246,11 @@ def test_pages_keep_the_filters_in_their_links(organizer_client, app):
     "q=" + "%25" * 300, "q=%00", "q=%27%3B--", "status=", "sort=&dir=",
 ])
 def test_garbage_in_the_query_string_never_breaks_the_list(organizer_client, scene, query):
+    expected = 400 if "%00" in query else 200  # NUL is refused app-wide with a clear page, never a crash
     response = organizer_client.get(url(scene, "/registrations?") + query)
-    assert response.status_code == 200
+    assert response.status_code == expected
     export = organizer_client.get(url(scene, "/registrations.csv?") + query)
-    assert export.status_code == 200
+    assert export.status_code == expected
 
 
 def test_ignored_filters_are_named_on_the_page(organizer_client, scene):
