@@ -15,6 +15,19 @@ from convene.models.registrations import (
     Role,
     Status,
 )
+from convene.models.schedule import (
+    EVERYONE_KINDS,
+    SESSION_KIND_LABELS,
+    Presenter,
+    ProgramSession,
+    ProgramSettings,
+    Room,
+    SessionBlock,
+    SessionKind,
+    SessionPresenter,
+    SessionPreference,
+    SessionSignup,
+)
 from convene.models.users import User, UserRole
 from convene.models.visits import (
     AssignmentRun,
@@ -30,4 +43,6 @@ __all__ = [
     "Delegation", "OutboxMessage", "Question", "QuestionKind", "Registration", "Role", "Status",
     "TicketType", "User", "UserRole", "utcnow", "AssignmentRun", "HostOrganization", "SiteVisit",
     "VisitAssignment", "VisitPreference", "VisitSlot", "PrintJob", "BADGE_FIELDS",
+    "EVERYONE_KINDS", "SESSION_KIND_LABELS", "Presenter", "ProgramSession", "ProgramSettings", "Room", "SessionBlock",
+    "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
 ]

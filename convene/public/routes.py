@@ -80,9 +80,11 @@ def convening(slug: str):
     service.expire_offers(convening.id)
     now = utcnow()
     usage = service.seat_usage(convening.id)
+    from convene.services.schedule import is_published
+
     return render_template(
         "public/convening.html", convening=convening, tickets=ticket_rows(convening, usage, now),
-        state=convening.registration_state(now),
+        state=convening.registration_state(now), program_published=is_published(convening.id),
     )
 
 
@@ -209,11 +211,22 @@ def manage(slug: str, token: str):
         else:
             flash("Your changes are saved.", "success")
             return redirect(url_for("public.manage", slug=slug, token=token))
-    offer_url = (url_for("public.offer", slug=slug, token=offer_token(registration))
+    return _manage_page(convening, registration, token, form)
+
+
+def _manage_page(convening: Convening, registration: Registration, token: str, form, ranking_form=None,
+                 **program_options):
+    """The manage page: status, details form, site visits and the personal agenda."""
+    from convene.public.program import program_context  # program.py imports this module
+
+    offer_url = (url_for("public.offer", slug=convening.slug, token=offer_token(registration))
                  if registration.status == Status.OFFERED else None)
-    return render_template("public/manage.html", convening=convening, registration=registration, form=form,
-                           token=token, editable=editable, offer_url=offer_url,
-                           **_visits_context(convening, registration))
+    return render_template(
+        "public/manage.html", convening=convening, registration=registration, form=form, token=token,
+        editable=registration.status not in (Status.CANCELLED, Status.LAPSED), offer_url=offer_url,
+        **_visits_context(convening, registration, ranking_form),
+        **program_context(convening, registration, **program_options),
+    )
 
 
 def _ranking_form(convening: Convening, registration: Registration, hosts, formdata=True):
@@ -255,11 +268,10 @@ def rank_hosts(slug: str, token: str):
         else:
             flash("Your site-visit preferences are saved.", "success")
             return redirect(url_for("public.manage", slug=slug, token=token) + "#site-visits")
+    # The details form shows what is stored, not this ranking POST (which would untick every checkbox).
     manage_form = add_question_fields(ManageForm, convening.questions)(
-        obj=registration, data=answers_to_form_data(registration, convening.questions))
-    return render_template("public/manage.html", convening=convening, registration=registration, form=manage_form,
-                           token=token, editable=registration.status not in (Status.CANCELLED, Status.LAPSED),
-                           offer_url=None, **_visits_context(convening, registration, ranking_form=form))
+        formdata=None, obj=registration, data=answers_to_form_data(registration, convening.questions))
+    return _manage_page(convening, registration, token, manage_form, ranking_form=form)
 
 
 @bp.route("/c/<slug>/manage/<token>/cancel", methods=["GET", "POST"])

@@ -39,6 +39,7 @@ from convene.models import (
     utcnow,
 )
 from convene.services.db import unit_of_work
+from convene.services.demo_program import load_demo_program
 from convene.services.registrations import new_reference
 
 DEMO_ORGANIZER_EMAIL = "organizer@convene.example"
@@ -445,6 +446,7 @@ def load_demo(now: datetime | None = None) -> tuple[Convening, bool]:
         db.session.add(convening)
         _add_registrations(convening, rng, now)
         _add_site_visits(convening, rng)
+        load_demo_program(convening, now)
     return convening, True
 
 

@@ -337,6 +337,9 @@ def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: 
         registration.status = Status.CANCELLED
         registration.cancelled_at = now
         registration.offer_expires_at = None
+        from convene.services.visits import release_visits
+
+        release_visits(registration.id)  # their site-visit places go back to the working plan
         queue_email("cancelled", registration.email, f"Your registration for {convening.name} is cancelled",
                     "cancelled", registration=registration, convening=convening, by_attendee=by_attendee,
                     register_url=external_url("public.register", slug=convening.slug))

@@ -167,7 +167,7 @@ def set_visit_preferences(registration_id: int, host_ids: list[int]) -> None:
             raise ConveneError("link_invalid")
         convening = registration.convening
         if not convening.visit_preferences_open:
-            raise ConveneError("preferences_closed", "Site-visit preferences are not open.")
+            raise ConveneError("visit_preferences_closed")
         write_preferences(registration, host_ids)
 
 
@@ -177,9 +177,9 @@ def write_preferences(registration: Registration, host_ids: list[int]) -> None:
     ordered: list[int] = []
     for host_id in host_ids:
         if host_id not in valid:
-            raise ConveneError("unknown_host", "That host organization is not part of this convening.")
+            raise ConveneError("unknown_host")
         if host_id in ordered:
-            raise ConveneError("duplicate_rank", "Each host can be ranked only once.")
+            raise ConveneError("duplicate_host_rank")
         ordered.append(host_id)
     db.session.execute(sa.delete(VisitPreference).where(VisitPreference.registration_id == registration.id))
     db.session.flush()
@@ -214,9 +214,9 @@ def assign_site_visits(
         convening = convenings[0]
         problem = build_problem(convening, with_previous=keep_published, mix_limit=mix_limit)
         if not problem.visits:
-            raise ConveneError("no_visits", "Add site visits (a host in a slot, with a capacity) first.")
+            raise ConveneError("no_visits")
         if not problem.people:
-            raise ConveneError("no_visitors", "Nobody is confirmed to go on site visits yet.")
+            raise ConveneError("no_visitors")
         solution = solve(problem)
         visit_ids = {(v.host_id, v.slot_id): v.id for v in visits_of(convening.id)}
         current = {(a.registration_id, a.slot_id): a for a in assignments_of(convening.id)}
@@ -273,30 +273,31 @@ def move_visitor(registration_id: int, slot_id: int, site_visit_id: int | None, 
         registration = db.session.get(Registration, registration_id)
         slot = db.session.get(VisitSlot, slot_id)
         if registration is None or slot is None or slot.convening_id != registration.convening_id:
-            raise ConveneError("bad_move", "That person or slot is not part of this convening.")
+            raise ConveneError("bad_move")
+        if registration.status != Status.CONFIRMED or registration.role not in VISITING_ROLES:
+            raise ConveneError("not_a_visitor", name=registration.full_name)
         lock(Convening, registration.convening_id)
         if site_visit_id is not None:
             [visit] = lock(SiteVisit, site_visit_id) or [None]
             if visit is None or visit.slot_id != slot_id:
-                raise ConveneError("bad_move", "That visit is not in this slot.")
+                raise ConveneError("bad_move_slot")
             if registration.needs_step_free_access and not visit.host.accessible:
-                raise ConveneError("visit_inaccessible", f"{registration.full_name} needs step-free access and "
-                                   f"{visit.host.name} does not have it.")
+                raise ConveneError("visit_inaccessible", name=registration.full_name, host=visit.host.name)
             taken = db.session.scalar(
-                sa.select(sa.func.count(VisitAssignment.id)).where(
-                    VisitAssignment.site_visit_id == visit.id, VisitAssignment.registration_id != registration_id)
+                sa.select(sa.func.count(VisitAssignment.id))
+                .join(Registration, Registration.id == VisitAssignment.registration_id)
+                .where(VisitAssignment.site_visit_id == visit.id, VisitAssignment.registration_id != registration_id,
+                       Registration.status == Status.CONFIRMED)
             )
             if taken >= visit.capacity:
-                raise ConveneError("visit_full", f"{visit.host.name} is full in {slot.label} "
-                                   f"({visit.capacity} places).")
+                raise ConveneError("visit_full", host=visit.host.name, slot=slot.label, capacity=visit.capacity)
             same_host = db.session.scalar(
                 sa.select(sa.func.count(VisitAssignment.id)).join(SiteVisit, SiteVisit.id == VisitAssignment.site_visit_id)
                 .where(VisitAssignment.registration_id == registration_id, VisitAssignment.slot_id != slot_id,
                        SiteVisit.host_id == visit.host_id)
             )
             if same_host:
-                raise ConveneError("visit_repeat", f"{registration.full_name} already visits {visit.host.name} "
-                                   "in another slot.")
+                raise ConveneError("visit_repeat", name=registration.full_name, host=visit.host.name)
         row = db.session.execute(
             sa.select(VisitAssignment).where(VisitAssignment.registration_id == registration_id,
                                              VisitAssignment.slot_id == slot_id)
@@ -306,6 +307,14 @@ def move_visitor(registration_id: int, slot_id: int, site_visit_id: int | None, 
             db.session.add(row)
         row.site_visit_id = site_visit_id
         row.locked = locked and site_visit_id is not None
+
+
+def release_visits(registration_id: int) -> None:
+    """Inside a unit of work: free a cancelled person's places in the working plan."""
+    db.session.execute(
+        sa.update(VisitAssignment).where(VisitAssignment.registration_id == registration_id)
+        .values(site_visit_id=None, locked=False)
+    )
 
 
 def unlock_visitor(registration_id: int, slot_id: int) -> None:
@@ -404,11 +413,588 @@ def plan_report(convening: Convening) -> PlanReport:
     )
 
 
-def roster(site_visit_id: int) -> list[Registration]:
-    """The people in a visit (working plan), by family name."""
+# ================================================================ organizer tools
+# Setting up hosts, slots and visits, preference coverage, the people table and rosters, for the
+# back office. Writes follow the module's rule: one unit of work each, the convening locked first
+# (then a site visit), so setup never changes halfway through a run of the assigner or a move.
+
+import csv  # noqa: E402
+import io  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from datetime import datetime, time, timedelta  # noqa: E402
+
+from sqlalchemy.exc import IntegrityError  # noqa: E402
+
+from convene.errors import NotFound  # noqa: E402
+from convene.models import ACCESSIBILITY_NEEDS, Delegation  # noqa: E402
+from convene.services.convenings import local_to_utc  # noqa: E402
+from convene.services.exports import BOM, csv_safe  # noqa: E402
+
+HOST_FIELDS = ("name", "address", "description", "accessible", "contact_name", "contact_email", "contact_phone")
+SLOT_FIELDS = ("label", "starts_at", "ends_at")
+SITE_VISIT_FIELDS = ("capacity", "meeting_point", "departs_at", "transport_notes")
+MAX_VISITS_PER_PERSON = 10
+MAX_CAPACITY = 100_000  # the column is a 32-bit integer on PostgreSQL; no site takes more
+SLOT_MARGIN = timedelta(days=1)  # slots may sit a day either side of the convening (arrival, departure days)
+DEPARTURE_LEAD = timedelta(hours=12)
+
+# User-facing messages of the setup tools (candidates for convene.errors.MESSAGES).
+
+
+def _visit_error(code: str, field: str | None = None, **format_values) -> ConveneError:
+    return ConveneError(code, field=field, **format_values)
+
+
+def _raise_all(problems: list[ConveneError]) -> None:
+    """Raise the first problem, carrying all of them so a form can show each beside its field."""
+    if problems:
+        problems[0].details["problems"] = problems
+        raise problems[0]
+
+
+def _text(value) -> str:
+    return str(value or "").strip()
+
+
+def _people(n: int) -> str:
+    return "1 person" if n == 1 else f"{n} people"
+
+
+def _locked_convening(convening_id: int) -> Convening:
+    rows = lock(Convening, convening_id)
+    if not rows:
+        raise NotFound("convening_not_found")
+    return rows[0]
+
+
+def _visitor_conditions() -> tuple:
+    """Who counts as placed: confirmed people with a visiting role (cancelled rows wait for a re-run)."""
+    return (Registration.status == Status.CONFIRMED, Registration.role.in_(VISITING_ROLES))
+
+
+def grid_cell(host_id: int, slot_id: int) -> str:
+    """The form field (and error field) of one cell of the visit grid."""
+    return f"cap_{host_id}_{slot_id}"
+
+
+def _held_places(visit_ids: list[int]) -> tuple[int, int]:
+    """(working-plan places, published places) that people still coming hold in these visits."""
+    if not visit_ids:
+        return 0, 0
+
+    def count(column) -> int:
+        return db.session.scalar(
+            sa.select(sa.func.count(VisitAssignment.id))
+            .join(Registration, Registration.id == VisitAssignment.registration_id)
+            .where(column.in_(visit_ids), *_visitor_conditions())
+        )
+
+    return count(VisitAssignment.site_visit_id), count(VisitAssignment.published_site_visit_id)
+
+
+def _check_removable(visit_ids: list[int], what: str, *, confirm: bool, advice: str) -> None:
+    """Refuse to remove visits of the published plan; ask to confirm removing working-plan places.
+
+    Attendees were emailed the published plan, so dropping it here would change their page without
+    a word: the way out is to empty the visit, re-run the assigner and publish (which emails them).
+    """
+    working, published = _held_places(visit_ids)
+    if published:
+        raise ConveneError(
+            "visit_published",
+            f"{_people(published)} {'was' if published == 1 else 'were'} sent {what} in the published plan, "
+            f"so it cannot be deleted yet. {advice} Then re-run the assigner and publish, so they hear about "
+            "their new visits; after that it can be deleted.",
+            places=published,
+        )
+    if working and not confirm:
+        raise ConveneError(
+            "visit_in_use",
+            f"{_people(working)} {'is' if working == 1 else 'are'} placed in {what} in the working plan "
+            "(not published yet). Deleting it takes them out; re-run the assigner to place them elsewhere.",
+            places=working,
+        )
+
+
+def _release_places(visit_ids: list[int]) -> None:
+    """Empty these visits in the working plan, keeping each row (and its published visit) in place."""
+    if visit_ids:
+        db.session.execute(
+            sa.update(VisitAssignment).where(VisitAssignment.site_visit_id.in_(visit_ids))
+            .values(site_visit_id=None, locked=False)
+        )
+
+
+# ---------------------------------------------------------------- setup: settings
+
+
+def update_visit_settings(convening_id: int, visits_per_person: int, preferences_open: bool) -> Convening:
+    """Set how many visits each person makes and whether attendees may rank the hosts."""
+    with unit_of_work():
+        convening = _locked_convening(convening_id)
+        if (isinstance(visits_per_person, bool) or not isinstance(visits_per_person, int)
+                or not 1 <= visits_per_person <= MAX_VISITS_PER_PERSON):
+            raise _visit_error("visits_per_person_invalid", "visits_per_person")
+        slots = db.session.scalar(sa.select(sa.func.count(VisitSlot.id)).where(VisitSlot.convening_id == convening.id))
+        if slots and visits_per_person > slots:
+            raise _visit_error("visits_per_person_over_slots", "visits_per_person", slots=slots)
+        convening.visits_per_person = visits_per_person
+        convening.visit_preferences_open = bool(preferences_open)
+    return convening
+
+
+# ---------------------------------------------------------------- setup: hosts
+
+
+def save_host(convening_id: int, data: Mapping, host_id: int | None = None) -> HostOrganization:
+    """Add or change a host organization; names are unique within a convening, whatever their case."""
+    name = _text(data.get("name"))
+    if not name:
+        raise _visit_error("name_required", "name")
+    try:
+        with unit_of_work():
+            convening = _locked_convening(convening_id)
+            same_name = sa.select(HostOrganization.id).where(
+                HostOrganization.convening_id == convening.id, sa.func.lower(HostOrganization.name) == name.lower()
+            )
+            if host_id is not None:
+                host = db.session.get(HostOrganization, host_id)
+                if host is None or host.convening_id != convening.id:
+                    raise NotFound("host_not_found")
+                same_name = same_name.where(HostOrganization.id != host.id)
+            if db.session.execute(same_name).first():
+                raise _visit_error("host_exists", "name")
+            if host_id is None:
+                host = HostOrganization(convening_id=convening.id)
+                db.session.add(host)
+            host.name = name
+            host.address = _text(data.get("address"))
+            host.description = _text(data.get("description"))
+            host.accessible = bool(data.get("accessible"))
+            host.contact_name = _text(data.get("contact_name"))
+            host.contact_email = _text(data.get("contact_email")).lower()
+            host.contact_phone = _text(data.get("contact_phone"))
+    except IntegrityError:
+        raise _visit_error("host_exists", "name") from None
+    return host
+
+
+def delete_host(host_id: int, *, confirm: bool = False) -> None:
+    """Delete a host with its visits and the rankings of it; see `_check_removable` for placed people."""
+    with unit_of_work():
+        host = db.session.get(HostOrganization, host_id)
+        if host is None:
+            raise NotFound("host_not_found")
+        _locked_convening(host.convening_id)
+        visit_ids = list(db.session.scalars(sa.select(SiteVisit.id).where(SiteVisit.host_id == host.id)))
+        _check_removable(visit_ids, host.name, confirm=confirm,
+                         advice="Set its capacities to 0 in the visit grid (or move them by hand).")
+        _release_places(visit_ids)
+        db.session.delete(host)
+
+
+def step_free_conflicts(convening_id: int) -> list[tuple[Registration, SiteVisit]]:
+    """People who need step-free access but are placed (working plan) at a host without it."""
+    rows = db.session.execute(
+        sa.select(Registration, SiteVisit)
+        .join(VisitAssignment, VisitAssignment.registration_id == Registration.id)
+        .join(SiteVisit, SiteVisit.id == VisitAssignment.site_visit_id)
+        .join(HostOrganization, HostOrganization.id == SiteVisit.host_id)
+        .where(SiteVisit.convening_id == convening_id, HostOrganization.accessible.is_(False),
+               *_visitor_conditions())
+        .options(selectinload(SiteVisit.host), selectinload(SiteVisit.slot))
+    ).all()
+    return [(r, v) for r, v in rows if r.needs_step_free_access]
+
+
+# ---------------------------------------------------------------- setup: slots
+
+
+def save_slot(convening_id: int, data: Mapping, slot_id: int | None = None) -> VisitSlot:
+    """Add or change a slot; start and end are wall-clock times (naive) in the convening's zone."""
+    with unit_of_work():
+        convening = _locked_convening(convening_id)
+        problems: list[ConveneError] = []
+        label = _text(data.get("label"))
+        if not label:
+            problems.append(_visit_error("slot_label_required", "label"))
+        instants: dict[str, datetime | None] = {}
+        for key in ("starts_at", "ends_at"):
+            if data.get(key) is None:
+                problems.append(_visit_error("time_required", key))
+                continue
+            try:
+                instants[key] = local_to_utc(data[key], convening.tz, key)
+            except ConveneError as error:
+                problems.append(error)
+        starts_at, ends_at = instants.get("starts_at"), instants.get("ends_at")
+        if starts_at and ends_at:
+            first = datetime.combine(convening.starts_on - SLOT_MARGIN, time(0), tzinfo=convening.tz)
+            last = datetime.combine(convening.ends_on + SLOT_MARGIN + timedelta(days=1), time(0), tzinfo=convening.tz)
+            if ends_at <= starts_at:
+                problems.append(_visit_error("slot_out_of_order", "ends_at"))
+            elif starts_at < first or ends_at > last:
+                problems.append(_visit_error("slot_outside_convening", "starts_at",
+                                             first=f"{convening.starts_on:%d %b}",
+                                             last=f"{convening.ends_on:%d %b %Y}"))
+            else:
+                overlap = db.session.execute(
+                    sa.select(VisitSlot.label).where(
+                        VisitSlot.convening_id == convening.id, VisitSlot.id != (slot_id or 0),
+                        VisitSlot.starts_at < ends_at, VisitSlot.ends_at > starts_at,
+                    ).order_by(VisitSlot.starts_at)
+                ).scalars().first()
+                if overlap:
+                    problems.append(_visit_error("slot_overlaps", "starts_at", other=overlap))
+        _raise_all(problems)
+        if slot_id is None:
+            slot = VisitSlot(convening_id=convening.id)
+            db.session.add(slot)
+        else:
+            slot = db.session.get(VisitSlot, slot_id)
+            if slot is None or slot.convening_id != convening.id:
+                raise NotFound("slot_not_found")
+        slot.label, slot.starts_at, slot.ends_at = label, starts_at, ends_at
+    return slot
+
+
+def delete_slot(slot_id: int, *, confirm: bool = False) -> None:
+    """Delete a slot with its visits; see `_check_removable` for placed people."""
+    with unit_of_work():
+        slot = db.session.get(VisitSlot, slot_id)
+        if slot is None:
+            raise NotFound("slot_not_found")
+        _locked_convening(slot.convening_id)
+        visit_ids = list(db.session.scalars(sa.select(SiteVisit.id).where(SiteVisit.slot_id == slot.id)))
+        _check_removable(visit_ids, f"visits in {slot.label}", confirm=confirm,
+                         advice="Set the capacities of its visits to 0 in the visit grid (lowering the visits "
+                                "per person first if everyone needs every slot).")
+        db.session.delete(slot)  # the slot's rows of the plan go with it
+
+
+# ---------------------------------------------------------------- setup: site visits
+
+
+@dataclass
+class GridResult:
+    """What `save_visit_grid` changed, and visits left with more people than places."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    over_capacity: list[tuple[SiteVisit, int]] = field(default_factory=list)
+
+
+def visit_loads(convening_id: int) -> dict[int, int]:
+    """People placed (working plan) in each site visit, counting only those still coming."""
+    return dict(db.session.execute(
+        sa.select(VisitAssignment.site_visit_id, sa.func.count(VisitAssignment.id))
+        .join(Registration, Registration.id == VisitAssignment.registration_id)
+        .where(Registration.convening_id == convening_id, VisitAssignment.site_visit_id.is_not(None),
+               *_visitor_conditions())
+        .group_by(VisitAssignment.site_visit_id)
+    ).all())
+
+
+def _check_capacity(capacity, field: str, problems: list[ConveneError]) -> None:
+    if capacity is None:
+        problems.append(_visit_error("capacity_required", field))
+    elif isinstance(capacity, bool) or not isinstance(capacity, int):
+        problems.append(_visit_error("capacity_required", field))
+    elif capacity < 0:
+        problems.append(_visit_error("visit_capacity_negative", field))
+    elif capacity > MAX_CAPACITY:
+        problems.append(_visit_error("visit_capacity_too_large", field))
+
+
+def _over_capacity(convening_id: int, visits: list[SiteVisit]) -> list[tuple[SiteVisit, int]]:
+    loads = visit_loads(convening_id)
+    return [(v, loads[v.id]) for v in visits if loads.get(v.id, 0) > v.capacity]
+
+
+def save_visit_grid(
+    convening_id: int, capacities: Mapping[tuple[int, int], int | None], *, confirm_removals: bool = False
+) -> GridResult:
+    """Say which host takes visitors in which slot and how many: (host id, slot id) -> capacity or None.
+
+    None removes the visit (asking for confirmation, or refusing, when people are placed in it).
+    Capacities below the people already placed are saved and reported: re-run the assigner then.
+    """
+    with unit_of_work():
+        convening = _locked_convening(convening_id)
+        hosts = {h.id: h for h in hosts_of(convening.id)}
+        slots = {s.id: s for s in slots_of(convening.id)}
+        existing = {(v.host_id, v.slot_id): v for v in visits_of(convening.id)}
+        problems: list[ConveneError] = []
+        for (host_id, slot_id), capacity in sorted(capacities.items()):
+            cell = grid_cell(host_id, slot_id)
+            if host_id not in hosts or slot_id not in slots:
+                raise _visit_error("bad_grid")
+            if capacity is not None:
+                _check_capacity(capacity, cell, problems)
+            elif (host_id, slot_id) in existing:
+                try:
+                    _check_removable([existing[(host_id, slot_id)].id],
+                                     f"{hosts[host_id].name} in {slots[slot_id].label}",
+                                     confirm=confirm_removals, advice="Set its capacity to 0 (or move them by hand).")
+                except ConveneError as error:
+                    error.field = cell
+                    problems.append(error)
+        _raise_all(problems)
+        result = GridResult()
+        for (host_id, slot_id), capacity in sorted(capacities.items()):
+            visit = existing.get((host_id, slot_id))
+            if capacity is None:
+                if visit is not None:
+                    _release_places([visit.id])
+                    db.session.delete(visit)
+                    result.removed += 1
+            elif visit is None:
+                db.session.add(SiteVisit(convening_id=convening.id, host_id=host_id, slot_id=slot_id,
+                                         capacity=capacity))
+                result.added += 1
+            elif visit.capacity != capacity:
+                visit.capacity = capacity
+                result.changed += 1
+        db.session.flush()
+        result.over_capacity = _over_capacity(convening.id, list(visits_of(convening.id)))
+    return result
+
+
+def save_site_visit(site_visit_id: int, data: Mapping) -> SiteVisit:
+    """Change a visit's capacity, meeting point, departure (wall-clock time in the convening's zone) and notes."""
+    with unit_of_work():
+        visit = db.session.get(SiteVisit, site_visit_id)
+        if visit is None:
+            raise NotFound("visit_not_found")
+        convening = _locked_convening(visit.convening_id)
+        [visit] = lock(SiteVisit, visit.id)
+        problems: list[ConveneError] = []
+        capacity = data.get("capacity")
+        _check_capacity(capacity, "capacity", problems)
+        departs_at = None
+        if data.get("departs_at") is not None:
+            try:
+                departs_at = local_to_utc(data["departs_at"], convening.tz, "departs_at")
+            except ConveneError as error:
+                problems.append(error)
+            else:
+                slot = visit.slot
+                if not slot.starts_at - DEPARTURE_LEAD <= departs_at < slot.ends_at:
+                    problems.append(_visit_error("departure_outside_slot", "departs_at"))
+        _raise_all(problems)
+        visit.capacity = capacity
+        visit.meeting_point = _text(data.get("meeting_point"))
+        visit.departs_at = departs_at
+        visit.transport_notes = _text(data.get("transport_notes"))
+    return visit
+
+
+def delete_site_visit(site_visit_id: int, *, confirm: bool = False) -> None:
+    """Delete one visit; see `_check_removable` for placed people."""
+    with unit_of_work():
+        visit = db.session.get(SiteVisit, site_visit_id)
+        if visit is None:
+            raise NotFound("visit_not_found")
+        _locked_convening(visit.convening_id)
+        _check_removable([visit.id], f"{visit.host.name} in {visit.slot.label}", confirm=confirm,
+                         advice="Set its capacity to 0 (or move them by hand).")
+        _release_places([visit.id])
+        db.session.delete(visit)
+
+
+# ---------------------------------------------------------------- coverage
+
+
+@dataclass
+class SlotDemand:
+    """One slot's places against the people who may need them."""
+
+    slot: VisitSlot
+    visits: int
+    capacity: int
+    accessible_capacity: int
+    short: bool = False  # fewer places than visitors while everyone is out in every slot
+    short_access: bool = False
+
+
+@dataclass
+class Coverage:
+    """Who ranked the hosts, how each host was ranked, and whether the places suffice."""
+
+    visitors: int
+    ranked: int
+    not_ranked: list[Registration]
+    step_free: int
+    ranks: int  # columns of `by_host`: 1st, 2nd, ... up to the longest ranking
+    by_host: list[tuple[HostOrganization, list[int], int]]  # host, people ranking it 1st, 2nd..., in all
+    slots: list[SlotDemand]
+    visits_per_person: int
+    places_needed: int
+    places: int
+    everyone_every_slot: bool
+
+
+def preference_coverage(convening: Convening) -> Coverage:
+    """Preference coverage in a handful of queries, whatever the number of people."""
+    visitors = visitors_of(convening.id)
+    ranked_ids = set(db.session.scalars(
+        sa.select(VisitPreference.registration_id).distinct()
+        .join(Registration, Registration.id == VisitPreference.registration_id)
+        .where(Registration.convening_id == convening.id, *_visitor_conditions())
+    ))
+    counts: dict[int, Counter] = defaultdict(Counter)
+    for host_id, rank, n in db.session.execute(
+        sa.select(VisitPreference.host_id, VisitPreference.rank, sa.func.count(VisitPreference.id))
+        .join(Registration, Registration.id == VisitPreference.registration_id)
+        .where(Registration.convening_id == convening.id, *_visitor_conditions())
+        .group_by(VisitPreference.host_id, VisitPreference.rank)
+    ):
+        counts[host_id][rank] += n
+    ranks = max((rank for c in counts.values() for rank in c), default=0)
+    hosts = hosts_of(convening.id)
+    by_host = [(h, [counts[h.id][r] for r in range(1, ranks + 1)], sum(counts[h.id].values())) for h in hosts]
+    by_host.sort(key=lambda t: ([-n for n in t[1]], t[0].name.lower()))
+    slots = slots_of(convening.id)
+    visits = visits_of(convening.id)
+    step_free = sum(1 for r in visitors if r.needs_step_free_access)
+    everyone_every_slot = bool(slots) and convening.visits_per_person >= len(slots)
+    demand = []
+    for slot in slots:
+        mine = [v for v in visits if v.slot_id == slot.id]
+        capacity = sum(v.capacity for v in mine)
+        accessible = sum(v.capacity for v in mine if v.host.accessible)
+        demand.append(SlotDemand(
+            slot=slot, visits=len(mine), capacity=capacity, accessible_capacity=accessible,
+            short=everyone_every_slot and capacity < len(visitors),
+            short_access=everyone_every_slot and accessible < step_free,
+        ))
+    not_ranked = sorted(
+        (r for r in visitors if r.id not in ranked_ids),
+        key=lambda r: (r.delegation.name.lower() if r.delegation else "\uffff", r.family_name.lower(),
+                       r.given_name.lower()),
+    )
+    return Coverage(
+        visitors=len(visitors), ranked=len(visitors) - len(not_ranked), not_ranked=not_ranked, step_free=step_free,
+        ranks=ranks, by_host=by_host, slots=demand, visits_per_person=convening.visits_per_person,
+        places_needed=len(visitors) * convening.visits_per_person, places=sum(d.capacity for d in demand),
+        everyone_every_slot=everyone_every_slot,
+    )
+
+
+# ---------------------------------------------------------------- runs, the people table, publishing
+
+
+def assignment_runs(convening_id: int, limit: int = 20) -> list[AssignmentRun]:
+    """The latest saved runs of the assigner, newest first."""
+    return db.session.execute(
+        sa.select(AssignmentRun).where(AssignmentRun.convening_id == convening_id)
+        .order_by(AssignmentRun.at.desc(), AssignmentRun.id.desc()).limit(limit)
+    ).scalars().all()
+
+
+def registrations_by_id(ids) -> dict[int, Registration]:
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Registration).where(Registration.id.in_(ids)).options(selectinload(Registration.delegation))
+    ).scalars().all()
+    return {r.id: r for r in rows}
+
+
+def visitors_select(convening_id: int, *, delegation: int | str | None = None, search: str = "") -> sa.Select:
+    """Visitors by delegation and name, optionally one delegation ("none": without one) or a name search."""
+    query = (
+        sa.select(Registration)
+        .outerjoin(Delegation, Delegation.id == Registration.delegation_id)
+        .where(Registration.convening_id == convening_id, *_visitor_conditions())
+        .options(selectinload(Registration.delegation))
+        .order_by(Delegation.name.is_(None), Delegation.name, Registration.family_name, Registration.given_name,
+                  Registration.id)
+    )
+    if delegation == "none":
+        query = query.where(Registration.delegation_id.is_(None))
+    elif delegation is not None:
+        query = query.where(Registration.delegation_id == delegation)
+    search = (search or "").strip().lower()
+    if search:
+        query = query.where(sa.or_(
+            sa.func.lower(Registration.given_name + " " + Registration.family_name).contains(search, autoescape=True),
+            sa.func.lower(Registration.email).contains(search, autoescape=True),
+        ))
+    return query
+
+
+def assignments_for(registration_ids) -> dict[int, dict[int, VisitAssignment]]:
+    """Working-plan rows of these people: registration id -> slot id -> row, in one query."""
+    ids = sorted(set(registration_ids))
+    out: dict[int, dict[int, VisitAssignment]] = defaultdict(dict)
+    if ids:
+        for row in db.session.execute(
+            sa.select(VisitAssignment).where(VisitAssignment.registration_id.in_(ids))
+        ).scalars():
+            out[row.registration_id][row.slot_id] = row
+    return dict(out)
+
+
+def people_to_notify(convening_id: int) -> int:
+    """How many people still coming have a working plan that differs from what they were sent."""
+    return db.session.scalar(
+        sa.select(sa.func.count(sa.distinct(VisitAssignment.registration_id)))
+        .join(Registration, Registration.id == VisitAssignment.registration_id)
+        .where(Registration.convening_id == convening_id, Registration.status == Status.CONFIRMED,
+               VisitAssignment.site_visit_id.is_distinct_from(VisitAssignment.published_site_visit_id))
+    )
+
+
+# ---------------------------------------------------------------- rosters
+
+
+ROSTER_HEADERS = (
+    "Slot", "Starts", "Host", "Address", "Meeting point", "Departure", "Given name", "Family name", "Pronouns",
+    "Organization", "Delegation", "Accessibility needs", "Accessibility notes", "Phone", "Email",
+)
+
+
+def visit_roster(site_visit_id: int) -> list[Registration]:
+    """The people still coming who are placed in a visit (working plan), by family name."""
     return db.session.execute(
         sa.select(Registration).join(VisitAssignment, VisitAssignment.registration_id == Registration.id)
-        .where(VisitAssignment.site_visit_id == site_visit_id)
+        .where(VisitAssignment.site_visit_id == site_visit_id, *_visitor_conditions())
         .options(selectinload(Registration.delegation))
-        .order_by(Registration.family_name, Registration.given_name)
+        .order_by(Registration.family_name, Registration.given_name, Registration.id)
     ).scalars().all()
+
+
+def access_labels(registration: Registration) -> str:
+    return "; ".join(ACCESSIBILITY_NEEDS.get(code, code) for code in registration.accessibility_needs or [])
+
+
+def rosters_csv(convening: Convening, site_visit_id: int | None = None) -> str:
+    """One row per person per visit (working plan), as CSV text with a BOM; one visit or all of them."""
+    visits = {v.id: v for v in visits_of(convening.id)}
+    query = (
+        sa.select(VisitAssignment.site_visit_id, Registration)
+        .join(Registration, Registration.id == VisitAssignment.registration_id)
+        .where(VisitAssignment.site_visit_id.in_(visits) if site_visit_id is None
+               else VisitAssignment.site_visit_id == site_visit_id, *_visitor_conditions())
+        .options(selectinload(Registration.delegation))
+    )
+    rows = [(visits[visit_id], r) for visit_id, r in db.session.execute(query).all() if visit_id in visits]
+    rows.sort(key=lambda t: (t[0].slot.starts_at, t[0].host.name.lower(), t[1].family_name.lower(),
+                             t[1].given_name.lower(), t[1].id))
+    buffer = io.StringIO()
+    buffer.write(BOM)
+    writer = csv.writer(buffer)
+    writer.writerow(ROSTER_HEADERS)
+    local = "%Y-%m-%d %H:%M"
+    for visit, r in rows:
+        writer.writerow([csv_safe(value) for value in (
+            visit.slot.label, convening.local(visit.slot.starts_at).strftime(local), visit.host.name,
+            visit.host.address, visit.meeting_point,
+            convening.local(visit.departs_at).strftime(local) if visit.departs_at else "",
+            r.given_name, r.family_name, r.pronouns, r.organization, r.delegation.name if r.delegation else "",
+            access_labels(r), r.accessibility_notes, r.phone, r.email,
+        )])
+    return buffer.getvalue()

@@ -407,7 +407,7 @@ def test_dashboard_numbers(app):
 
 def test_overall_seats_left_sums_ticket_limits_when_every_ticket_has_one(app):
     convening = make_convening(capacity=None)
-    a, b = make_ticket(convening, capacity=3), make_ticket(convening, capacity=4)
+    a, _ = make_ticket(convening, capacity=3), make_ticket(convening, capacity=4)
     make_registration(convening, a, 1)
     assert build_dashboard(convening).seats_left == 6
     make_ticket(convening, capacity=None)

@@ -7,7 +7,7 @@ from convene.extensions import db
 from convene.models import Registration
 from convene.services import visits as visit_service
 from convene.services.tokens import manage_token
-from tests.factories import make_convening, make_host, make_registration, make_slot, make_ticket, make_visit, person
+from tests.factories import make_convening, make_host, make_registration, make_slot, make_ticket, make_visit
 from tests.web.test_public import form_data
 
 

@@ -1,0 +1,497 @@
+"""The program editor: sessions on a day grid and in a list, rooms, presenters, conflicts, allocation.
+
+Staff may look at everything; only organizers change anything.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from convene.admin import bp, organizer_required
+from convene.admin.schedule_forms import (
+    AllocateForm,
+    BlockForm,
+    MoveForm,
+    PresenterForm,
+    RoomForm,
+    SessionForm,
+    room_choices,
+    rules_form,
+    rules_from,
+)
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.forms import EmptyForm
+from convene.models import Convening, Presenter, Room, SessionBlock
+from convene.scheduling import CONFLICT_KINDS, by_session
+from convene.services import schedule as service
+from convene.services.convenings import utc_to_local
+
+
+def _convening(convening_id: int) -> Convening:
+    if not service.valid_id(convening_id):
+        abort(404)
+    return db.get_or_404(Convening, convening_id)
+
+
+def _child(model, convening: Convening, child_id: int):
+    """A room, presenter or block of this convening, or 404."""
+    if not service.valid_id(child_id):
+        abort(404)
+    item = db.get_or_404(model, child_id)
+    if item.convening_id != convening.id:
+        abort(404)
+    return item
+
+
+def _session(convening: Convening, session_id: int):
+    try:
+        return service.session_of(convening, session_id)
+    except ConveneError:
+        abort(404)
+
+
+def _show_error(form, error: ConveneError) -> None:
+    """Put each problem beside its field; flash those no field fits."""
+    for item in error.details.get("problems", [error]):
+        target = getattr(form, item.field, None) if item.field else None
+        if target is not None and hasattr(target, "errors"):
+            target.errors = list(target.errors) + [item.message]
+        else:
+            flash(item.message, "error")
+
+
+def _flash_warnings(warnings) -> None:
+    for conflict in warnings:
+        flash(f"Warning: {conflict.message}", "warning")
+
+
+def _session_form(convening: Convening, form: SessionForm) -> SessionForm:
+    return form.fill_choices(service.rooms_of(convening.id), service.presenters_of(convening.id),
+                             service.blocks_of(convening.id), service.slots_of(convening.id), convening)
+
+
+def _day_arg(convening: Convening, days: list[date]) -> date:
+    try:
+        day = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        day = None
+    return day if day in days else (days[0] if days else convening.starts_on)
+
+
+def _back(convening: Convening, session=None):
+    """To the grid of the session's day (or the list, when that is where the organizer came from)."""
+    if request.args.get("back") == "list":
+        return redirect(url_for("admin.schedule_list", convening_id=convening.id,
+                                _anchor=f"session-{session.id}" if session else None))
+    day = service.local_day(convening, session).isoformat() if session else None
+    return redirect(url_for("admin.schedule", convening_id=convening.id, day=day))
+
+
+# -- views of the program ---------------------------------------------------------------------------
+
+@bp.get("/c/<int:convening_id>/schedule")
+def schedule(convening_id: int):
+    """One day of the program as a grid: rooms across, time down, conflicts marked."""
+    convening = _convening(convening_id)
+    view = service.program_view(convening)
+    day = _day_arg(convening, view.days)
+    grid = service.day_grid(convening, day, view.sessions, view.rooms)
+    return render_template("admin/schedule/grid.html", convening=convening, view=view, grid=grid, day=day,
+                           publish_form=EmptyForm())
+
+
+@bp.get("/c/<int:convening_id>/schedule/list")
+def schedule_list(convening_id: int):
+    """Every session by day, with its conflicts written out beside it."""
+    convening = _convening(convening_id)
+    view = service.program_view(convening)
+    return render_template("admin/schedule/list.html", convening=convening, view=view,
+                           by_day=service.sessions_by_day(convening, view.sessions), publish_form=EmptyForm(),
+                           delete_form=EmptyForm())
+
+
+@bp.get("/c/<int:convening_id>/schedule/sessions/<int:session_id>")
+def schedule_session(convening_id: int, session_id: int):
+    """A session with its conflicts and who signed up."""
+    convening = _convening(convening_id)
+    session = _session(convening, session_id)
+    conflicts = by_session(service.program_conflicts(convening)).get(session.id, [])
+    return render_template("admin/schedule/session.html", convening=convening, session=session,
+                           conflicts=conflicts, signups=service.signups_for(session.id), delete_form=EmptyForm())
+
+
+@bp.route("/c/<int:convening_id>/schedule/sessions/new", methods=["GET", "POST"])
+def schedule_new_session(convening_id: int):
+    """Add a session (the grid's empty cells prefill the room and start)."""
+    organizer_required()
+    convening = _convening(convening_id)
+    if request.method == "POST":
+        form = SessionForm()
+    else:
+        form = SessionForm(data=_prefill(convening))
+    _session_form(convening, form)
+    if form.validate_on_submit():
+        try:
+            saved = service.create_session(convening.id, form.session_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{saved.session.title} is added to the program.", "success")
+            _flash_warnings(saved.warnings)
+            return _back(convening, saved.session)
+    return render_template("admin/schedule/session_form.html", convening=convening, form=form, session=None,
+                           mode="new")
+
+
+def _prefill(convening: Convening) -> dict:
+    """Room and start from the query string (a link from an empty grid cell); bad values are ignored."""
+    data: dict = {}
+    try:
+        start = datetime.fromisoformat(request.args.get("starts_at", ""))
+    except ValueError:
+        start = None
+    if start is not None:
+        start = utc_to_local(start, convening.tz) if start.tzinfo else start
+        data["starts_at"] = start
+    room = request.args.get("room_id", "")
+    if room.isdigit():
+        data["room_id"] = int(room)
+    return data
+
+
+@bp.route("/c/<int:convening_id>/schedule/sessions/<int:session_id>/edit", methods=["GET", "POST"])
+def schedule_edit_session(convening_id: int, session_id: int):
+    """Change a session; a change that creates a blocking conflict is refused beside the field."""
+    organizer_required()
+    convening = _convening(convening_id)
+    session = _session(convening, session_id)
+    form = SessionForm() if request.method == "POST" else SessionForm.for_session(session, convening)
+    _session_form(convening, form)
+    if form.validate_on_submit():
+        try:
+            saved = service.update_session(session.id, form.session_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{saved.session.title} is saved.", "success")
+            _flash_warnings(saved.warnings)
+            return _back(convening, saved.session)
+    return render_template("admin/schedule/session_form.html", convening=convening, form=form, session=session,
+                           mode="edit", delete_form=EmptyForm())
+
+
+@bp.route("/c/<int:convening_id>/schedule/sessions/<int:session_id>/duplicate", methods=["GET", "POST"])
+def schedule_duplicate_session(convening_id: int, session_id: int):
+    """Copy a session (presenters too) to another time or room."""
+    organizer_required()
+    convening = _convening(convening_id)
+    session = _session(convening, session_id)
+    if request.method == "POST":
+        form = SessionForm()
+    else:
+        form = SessionForm.for_session(session, convening, title=f"{session.title} (copy)")
+    _session_form(convening, form)
+    if form.validate_on_submit():
+        try:
+            saved = service.duplicate_session(session.id, form.session_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{saved.session.title} is added to the program.", "success")
+            _flash_warnings(saved.warnings)
+            return _back(convening, saved.session)
+    return render_template("admin/schedule/session_form.html", convening=convening, form=form, session=session,
+                           mode="duplicate")
+
+
+@bp.route("/c/<int:convening_id>/schedule/sessions/<int:session_id>/move", methods=["GET", "POST"])
+def schedule_move_session(convening_id: int, session_id: int):
+    """Move a session to another start and room, keeping its length."""
+    organizer_required()
+    convening = _convening(convening_id)
+    session = _session(convening, session_id)
+    if request.method == "POST":
+        form = MoveForm()
+    else:
+        form = MoveForm(data={"starts_at": utc_to_local(session.starts_at, convening.tz), "room_id": session.room_id})
+    form.room_id.choices = room_choices(service.rooms_of(convening.id))
+    if form.validate_on_submit():
+        try:
+            saved = service.move_session(session.id, form.starts_at.data, form.room_id.data)
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{saved.session.title} is moved to "
+                  f"{service.span(convening, saved.session.starts_at, saved.session.ends_at)}.", "success")
+            _flash_warnings(saved.warnings)
+            return _back(convening, saved.session)
+    return render_template("admin/schedule/move.html", convening=convening, form=form, session=session)
+
+
+@bp.post("/c/<int:convening_id>/schedule/sessions/<int:session_id>/delete")
+def schedule_delete_session(convening_id: int, session_id: int):
+    """Delete a session with its sign-ups."""
+    organizer_required()
+    convening = _convening(convening_id)
+    session = _session(convening, session_id)
+    day = service.local_day(convening, session).isoformat()
+    if EmptyForm().validate_on_submit():
+        title = service.delete_session(session.id)
+        flash(f"{title} is deleted from the program.", "success")
+    return redirect(url_for("admin.schedule", convening_id=convening.id, day=day))
+
+
+# -- publishing and rules ---------------------------------------------------------------------------
+
+@bp.post("/c/<int:convening_id>/schedule/publish")
+def schedule_publish(convening_id: int):
+    """Publish the program on the public site."""
+    organizer_required()
+    convening = _convening(convening_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            service.publish_program(convening.id)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash("The program is published.", "success")
+    return redirect(url_for("admin.schedule", convening_id=convening.id))
+
+
+@bp.post("/c/<int:convening_id>/schedule/unpublish")
+def schedule_unpublish(convening_id: int):
+    """Take the program back to draft."""
+    organizer_required()
+    convening = _convening(convening_id)
+    if EmptyForm().validate_on_submit():
+        service.unpublish_program(convening.id)
+        flash("The program is back to draft: only organizers and staff see it.", "success")
+    return redirect(url_for("admin.schedule", convening_id=convening.id))
+
+
+@bp.route("/c/<int:convening_id>/schedule/rules", methods=["GET", "POST"])
+def schedule_rules(convening_id: int):
+    """Choose which kinds of conflict are blocking and which are warnings."""
+    convening = _convening(convening_id)
+    rules = service.conflict_rules(convening.id)
+    form = rules_form(rules, formdata=request.method == "POST")
+    if request.method == "POST":
+        organizer_required()
+        if form.validate_on_submit():
+            try:
+                service.set_conflict_rules(convening.id, rules_from(form))
+            except ConveneError as error:
+                _show_error(form, error)
+            else:
+                flash("The conflict rules are saved.", "success")
+                return redirect(url_for("admin.schedule_rules", convening_id=convening.id))
+    return render_template("admin/schedule/rules.html", convening=convening, form=form, kinds=CONFLICT_KINDS,
+                           can_edit=current_user.is_organizer)
+
+
+# -- rooms ------------------------------------------------------------------------------------------
+
+@bp.get("/c/<int:convening_id>/schedule/rooms")
+def schedule_rooms(convening_id: int):
+    """The rooms, with their size and access."""
+    convening = _convening(convening_id)
+    return render_template("admin/schedule/rooms.html", convening=convening, rooms=service.rooms_of(convening.id),
+                           delete_form=EmptyForm())
+
+
+@bp.route("/c/<int:convening_id>/schedule/rooms/new", methods=["GET", "POST"])
+def schedule_new_room(convening_id: int):
+    """Add a room."""
+    organizer_required()
+    convening = _convening(convening_id)
+    form = RoomForm()
+    if form.validate_on_submit():
+        try:
+            room = service.create_room(convening.id, form.room_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"Room {room.name} is added.", "success")
+            return redirect(url_for("admin.schedule_rooms", convening_id=convening.id))
+    return render_template("admin/schedule/room_form.html", convening=convening, form=form, room=None)
+
+
+@bp.route("/c/<int:convening_id>/schedule/rooms/<int:room_id>", methods=["GET", "POST"])
+def schedule_edit_room(convening_id: int, room_id: int):
+    """Change a room."""
+    organizer_required()
+    convening = _convening(convening_id)
+    room = _child(Room, convening, room_id)
+    form = RoomForm() if request.method == "POST" else RoomForm.for_room(room)
+    if form.validate_on_submit():
+        try:
+            _room, warnings = service.update_room(room.id, form.room_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash("The room is saved.", "success")
+            _flash_warnings(warnings)
+            return redirect(url_for("admin.schedule_rooms", convening_id=convening.id))
+    return render_template("admin/schedule/room_form.html", convening=convening, form=form, room=room,
+                           delete_form=EmptyForm())
+
+
+@bp.post("/c/<int:convening_id>/schedule/rooms/<int:room_id>/delete")
+def schedule_delete_room(convening_id: int, room_id: int):
+    """Delete a room no session uses."""
+    organizer_required()
+    convening = _convening(convening_id)
+    room = _child(Room, convening, room_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            name = service.delete_room(room.id)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"Room {name} is deleted.", "success")
+    return redirect(url_for("admin.schedule_rooms", convening_id=convening.id))
+
+
+# -- presenters -------------------------------------------------------------------------------------
+
+@bp.get("/c/<int:convening_id>/schedule/presenters")
+def schedule_presenters(convening_id: int):
+    """Who presents or facilitates, and in which sessions."""
+    convening = _convening(convening_id)
+    return render_template("admin/schedule/presenters.html", convening=convening,
+                           presenters=service.presenters_of(convening.id), delete_form=EmptyForm())
+
+
+@bp.route("/c/<int:convening_id>/schedule/presenters/new", methods=["GET", "POST"])
+def schedule_new_presenter(convening_id: int):
+    """Add a presenter: a registered person or an external guest."""
+    organizer_required()
+    convening = _convening(convening_id)
+    form = PresenterForm().fill_choices(service.registration_choices(convening.id))
+    if form.validate_on_submit():
+        try:
+            presenter = service.create_presenter(convening.id, form.presenter_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{presenter.display_name} is added as a presenter.", "success")
+            return redirect(url_for("admin.schedule_presenters", convening_id=convening.id))
+    return render_template("admin/schedule/presenter_form.html", convening=convening, form=form, presenter=None)
+
+
+@bp.route("/c/<int:convening_id>/schedule/presenters/<int:presenter_id>", methods=["GET", "POST"])
+def schedule_edit_presenter(convening_id: int, presenter_id: int):
+    """Change a presenter."""
+    organizer_required()
+    convening = _convening(convening_id)
+    presenter = _child(Presenter, convening, presenter_id)
+    form = PresenterForm() if request.method == "POST" else PresenterForm.for_presenter(presenter)
+    form.fill_choices(service.registration_choices(convening.id))
+    if form.validate_on_submit():
+        try:
+            _presenter, warnings = service.update_presenter(presenter.id, form.presenter_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash("The presenter is saved.", "success")
+            _flash_warnings(warnings)
+            return redirect(url_for("admin.schedule_presenters", convening_id=convening.id))
+    return render_template("admin/schedule/presenter_form.html", convening=convening, form=form,
+                           presenter=presenter, delete_form=EmptyForm())
+
+
+@bp.post("/c/<int:convening_id>/schedule/presenters/<int:presenter_id>/delete")
+def schedule_delete_presenter(convening_id: int, presenter_id: int):
+    """Remove a presenter from the program (their sessions stay)."""
+    organizer_required()
+    convening = _convening(convening_id)
+    presenter = _child(Presenter, convening, presenter_id)
+    if EmptyForm().validate_on_submit():
+        name = service.delete_presenter(presenter.id)
+        flash(f"{name} is removed from the presenters.", "success")
+    return redirect(url_for("admin.schedule_presenters", convening_id=convening.id))
+
+
+# -- blocks and allocation --------------------------------------------------------------------------
+
+@bp.get("/c/<int:convening_id>/schedule/blocks")
+def schedule_blocks(convening_id: int):
+    """Blocks of parallel sessions that attendees rank and organizers allocate."""
+    convening = _convening(convening_id)
+    return render_template("admin/schedule/blocks.html", convening=convening, blocks=service.blocks_of(convening.id),
+                           taken=service.seats_taken(convening.id))
+
+
+@bp.route("/c/<int:convening_id>/schedule/blocks/new", methods=["GET", "POST"])
+def schedule_new_block(convening_id: int):
+    """Add a block; put sessions in it from their edit form."""
+    organizer_required()
+    convening = _convening(convening_id)
+    form = BlockForm()
+    if form.validate_on_submit():
+        try:
+            block = service.save_block(convening.id, form.block_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"Block {block.name} is added. Choose it on the sessions that belong to it.", "success")
+            return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
+    return render_template("admin/schedule/block_form.html", convening=convening, form=form, block=None)
+
+
+@bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>", methods=["GET", "POST"])
+def schedule_edit_block(convening_id: int, block_id: int):
+    """Rename a block, open or close ranking."""
+    organizer_required()
+    convening = _convening(convening_id)
+    block = _child(SessionBlock, convening, block_id)
+    form = BlockForm() if request.method == "POST" else BlockForm(obj=block)
+    if form.validate_on_submit():
+        try:
+            service.save_block(convening.id, form.block_data(), block_id=block.id)
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash("The block is saved.", "success")
+            return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
+    return render_template("admin/schedule/block_form.html", convening=convening, form=form, block=block,
+                           delete_form=EmptyForm())
+
+
+@bp.post("/c/<int:convening_id>/schedule/blocks/<int:block_id>/delete")
+def schedule_delete_block(convening_id: int, block_id: int):
+    """Delete a block (its sessions stay in the program)."""
+    organizer_required()
+    convening = _convening(convening_id)
+    block = _child(SessionBlock, convening, block_id)
+    if EmptyForm().validate_on_submit():
+        name = service.delete_block(block.id)
+        flash(f"Block {name} is deleted; its sessions stay in the program.", "success")
+    return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
+
+
+@bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>/allocate", methods=["GET", "POST"])
+def schedule_allocate(convening_id: int, block_id: int):
+    """Rankings so far, and the button that allocates places with the optimizer."""
+    convening = _convening(convening_id)
+    block = _child(SessionBlock, convening, block_id)
+    form = AllocateForm()
+    result = None
+    if request.method == "POST":
+        organizer_required()
+        if form.validate_on_submit():
+            try:
+                result = service.allocate_sessions(convening.id, block.id,
+                                                   include_unranked=form.include_unranked.data)
+            except ConveneError as error:
+                flash(error.message, "error")
+            else:
+                flash(f"{result.placed} of {result.people} people are placed"
+                      + (" (optimal)." if result.optimal else ".")
+                      + (f" {len(result.unassigned)} could not be placed." if result.unassigned else ""),
+                      "success" if not result.unassigned else "warning")
+    return render_template("admin/schedule/allocate.html", convening=convening, block=block, form=form,
+                           report=service.block_report(block), result=result)

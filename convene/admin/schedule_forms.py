@@ -1,0 +1,181 @@
+"""Forms of the program editor: sessions, moves, rooms, presenters, blocks and conflict rules."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation
+
+from convene.forms import MultiCheckboxField, choice_list
+from convene.models import SESSION_KIND_LABELS, Convening, Presenter, ProgramSession, Room
+from convene.scheduling import CONFLICT_KINDS
+from convene.services.convenings import utc_to_local
+from convene.services.schedule import BLOCK_FIELDS, PRESENTER_FIELDS, ROOM_FIELDS, SESSION_FIELDS
+
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+COUNT = "Enter a whole number."
+NO_ROOM = "— no room (off-site, or to be decided) —"
+
+
+def optional_int(value):
+    """Coerce a select's value to an int, '' and None to None."""
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class Required:
+    """Like InputRequired, but the only message shown (a bad date would otherwise add a second one)."""
+
+    def __init__(self, message: str):
+        self.message = message
+        self.field_flags = {"required": True}
+
+    def __call__(self, form, field):
+        if not field.raw_data or not str(field.raw_data[0]).strip():
+            field.errors[:] = []
+            raise StopValidation(self.message)
+
+
+def local_datetime(label: str, message: str) -> DateTimeLocalField:
+    # The first format is what browsers' datetime-local inputs need to show a stored value.
+    return DateTimeLocalField(label, [Required(message)], format=DATETIME_FORMATS,
+                              invalid_value_message="Enter a date and time, like 2025-06-10T09:30.")
+
+
+MAX_CAPACITY = 100_000
+
+
+def capacity_field(label: str, description: str) -> IntegerField:
+    return IntegerField(
+        label, [Optional(), NumberRange(min=0, message="Capacity cannot be negative; leave it empty for no limit."),
+                NumberRange(max=MAX_CAPACITY, message=f"Enter at most {MAX_CAPACITY:,}.")],
+        description=description, invalid_value_message=COUNT,
+    )
+
+
+def optional_select(label: str, description: str | None = None) -> SelectField:
+    return SelectField(label, coerce=optional_int, validate_choice=True, description=description,
+                       invalid_choice_message="Choose one of the options.")
+
+
+def room_choices(rooms: list[Room]):
+    return choice_list([("", NO_ROOM)] + [
+        (r.id, r.name + (f" ({r.capacity} seats)" if r.capacity is not None else "")
+         + ("" if r.accessible else " — not step-free")) for r in rooms])
+
+
+class SessionForm(FlaskForm):
+    """A session; its start and end are wall-clock times in the convening's zone."""
+
+    title = StringField("Title", [DataRequired(message="Enter a title."), Length(max=200)])
+    kind = SelectField("Kind", choices=choice_list((k.value, label) for k, label in SESSION_KIND_LABELS.items()),
+                       default="plenary", validate_choice=True)
+    starts_at = local_datetime("Starts", "Enter when the session starts.")
+    ends_at = local_datetime("Ends", "Enter when the session ends.")
+    room_id = optional_select("Room")
+    location = StringField("Location or meeting point", [Optional(), Length(max=300)],
+                           description="For off-site sessions, or where to meet.")
+    signup_required = BooleanField("Attendees sign up (seats are limited)")
+    capacity = capacity_field("Sign-up capacity", "Leave empty to use the room's capacity.")
+    block_id = optional_select("Allocation block", "Sessions in a block are ranked by attendees and allocated "
+                                                   "by the organizers; they always need sign-up.")
+    visit_slot_id = optional_select("Site-visit slot", "For site-visit blocks: the slot whose groups "
+                                                       "attendees see on their agenda.")
+    presenter_ids = MultiCheckboxField("Presenters and facilitators", coerce=int, validate_choice=True)
+    track = StringField("Topic or track", [Optional(), Length(max=120)])
+    description = TextAreaField("Description", [Optional(), Length(max=20000)])
+
+    def fill_choices(self, rooms: list[Room], presenters: list[Presenter], blocks, slots, convening: Convening):
+        self.room_id.choices = room_choices(rooms)
+        self.block_id.choices = choice_list([("", "— none —")] + [(b.id, b.name) for b in blocks])
+        self.visit_slot_id.choices = choice_list([("", "— none —")] + [
+            (s.id, f"{s.label} ({convening.local(s.starts_at):%a %d %b %H:%M})") for s in slots])
+        self.presenter_ids.choices = choice_list(
+            (p.id, p.display_name + (f" — {p.display_organization}" if p.display_organization else ""))
+            for p in presenters)
+        return self
+
+    @classmethod
+    def for_session(cls, session: ProgramSession, convening: Convening, **overrides) -> SessionForm:
+        data = {key: getattr(session, key) for key in SESSION_FIELDS if key != "presenter_ids"}
+        data["presenter_ids"] = [link.presenter_id for link in session.presenter_links]
+        for key in ("starts_at", "ends_at"):
+            data[key] = utc_to_local(data[key], convening.tz)
+        data.update(overrides)
+        return cls(data=data)
+
+    def session_data(self) -> dict:
+        return {key: getattr(self, key).data for key in SESSION_FIELDS}
+
+
+class MoveForm(FlaskForm):
+    """A new start (the length stays) and room."""
+
+    starts_at = local_datetime("New start", "Enter when the session starts.")
+    room_id = optional_select("Room")
+
+
+class RoomForm(FlaskForm):
+    name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=120)])
+    capacity = capacity_field("Capacity", "Seats in the room; leave empty if it does not matter.")
+    accessible = BooleanField("Step-free (wheelchair) access", default=True)
+    floor = StringField("Floor", [Optional(), Length(max=80)])
+    notes = StringField("Notes", [Optional(), Length(max=500)], description="Set-up, equipment, how to find it.")
+    position = IntegerField("Position in the grid",
+                            [Optional(), NumberRange(min=-9999, max=9999, message="Enter a number from -9999 to 9999.")],
+                            invalid_value_message=COUNT, description="Lower numbers come first.")
+
+    @classmethod
+    def for_room(cls, room: Room) -> RoomForm:
+        return cls(data={key: getattr(room, key) for key in ROOM_FIELDS})
+
+    def room_data(self) -> dict:
+        return {key: getattr(self, key).data for key in ROOM_FIELDS}
+
+
+class PresenterForm(FlaskForm):
+    registration_id = optional_select("Registered person",
+                                      "Link a registration, or leave empty for an external guest.")
+    name = StringField("Name", [Optional(), Length(max=200)],
+                       description="Needed for an external guest; a linked person's name is used otherwise.")
+    organization = StringField("Organization", [Optional(), Length(max=200)])
+    bio = TextAreaField("Short bio", [Optional(), Length(max=1000, message="Keep the bio under 1000 characters.")])
+
+    def fill_choices(self, registrations: list[tuple[int, str]]):
+        self.registration_id.choices = choice_list([("", "— external guest —")] + registrations)
+        return self
+
+    @classmethod
+    def for_presenter(cls, presenter: Presenter) -> PresenterForm:
+        return cls(data={key: getattr(presenter, key) for key in PRESENTER_FIELDS})
+
+    def presenter_data(self) -> dict:
+        return {key: getattr(self, key).data for key in PRESENTER_FIELDS}
+
+
+class BlockForm(FlaskForm):
+    name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=160)],
+                       description="For example: Working groups (day 3).")
+    preferences_open = BooleanField("Attendees may rank the sessions now")
+
+    def block_data(self) -> dict:
+        return {key: getattr(self, key).data for key in BLOCK_FIELDS}
+
+
+class AllocateForm(FlaskForm):
+    include_unranked = BooleanField("Also place confirmed delegates, TA providers and speakers who ranked nothing")
+
+
+def rules_form(rules: dict[str, str], formdata=True):
+    """One blocking/warning choice per conflict kind."""
+    options = choice_list([("blocking", "Blocking: refuse the change"), ("warning", "Warning: save and show it")])
+    fields = {
+        f"rule_{kind}": RadioField(label, choices=options, default=rules[kind], validate_choice=True)
+        for kind, (label, _) in CONFLICT_KINDS.items()
+    }
+    form_class = type("ConflictRulesForm", (FlaskForm,), fields)
+    return form_class() if formdata else form_class(data={f"rule_{k}": v for k, v in rules.items()})
+
+
+def rules_from(form) -> dict[str, str]:
+    return {kind: getattr(form, f"rule_{kind}").data for kind in CONFLICT_KINDS}

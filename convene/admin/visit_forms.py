@@ -1,0 +1,184 @@
+"""Forms of the site-visit tools: settings, hosts, slots, the visit grid, the assigner, moves."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    IntegerField,
+    StringField,
+    SubmitField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
+
+from convene.errors import MESSAGES
+from convene.forms import PHONE
+from convene.models import Convening, HostOrganization, SiteVisit, VisitSlot
+from convene.services.convenings import utc_to_local
+from convene.services.visits import (
+    HOST_FIELDS,
+    MAX_CAPACITY,
+    MAX_VISITS_PER_PERSON,
+    SITE_VISIT_FIELDS,
+    SLOT_FIELDS,
+    grid_cell,
+)
+
+LOCAL_TIME_HINT = "In the convening's own time zone."
+WHOLE_NUMBER = "Enter a whole number."
+
+
+def _capacity_range() -> NumberRange:
+    return NumberRange(min=0, max=MAX_CAPACITY, message=f"Enter a capacity from 0 to {MAX_CAPACITY:,}.")
+
+
+def _local_datetime(label: str, *validators) -> DateTimeLocalField:
+    # The first format is what browsers' datetime-local inputs need to show a stored value.
+    return DateTimeLocalField(label, list(validators) or [Optional()], description=LOCAL_TIME_HINT,
+                              format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+                              invalid_value_message="Enter a date and time.")
+
+
+class VisitSettingsForm(FlaskForm):
+    """How many visits each person makes, and whether attendees may rank hosts now."""
+
+    visits_per_person = IntegerField(
+        "Visits per person",
+        [InputRequired(message="Enter how many visits each person makes."),
+         NumberRange(min=1, max=MAX_VISITS_PER_PERSON, message=MESSAGES["visits_per_person_invalid"])],
+        invalid_value_message=WHOLE_NUMBER, description="Each person visits this many different hosts, one per slot.",
+    )
+    preferences_open = BooleanField("Preferences open: attendees may rank the hosts on their registration page")
+
+    @classmethod
+    def for_convening(cls, convening: Convening) -> VisitSettingsForm:
+        return cls(data={"visits_per_person": convening.visits_per_person,
+                         "preferences_open": convening.visit_preferences_open})
+
+
+class HostForm(FlaskForm):
+    """A host organization that receives visitors."""
+
+    name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=200)])
+    address = StringField("Address", [Optional(), Length(max=300)])
+    description = TextAreaField("Description", [Optional(), Length(max=5000)],
+                                description="Shown to attendees when they rank the hosts.")
+    accessible = BooleanField("Step-free access (people who need it may be placed here)", default=True)
+    contact_name = StringField("Contact name", [Optional(), Length(max=160)])
+    contact_email = EmailField(
+        "Contact email", [Optional(), Email(message="Enter an email address like name@example.org."), Length(max=254)]
+    )
+    contact_phone = TelField("Contact phone", [Optional(), PHONE])
+
+    @classmethod
+    def for_host(cls, host: HostOrganization) -> HostForm:
+        return cls(data={key: getattr(host, key) for key in HOST_FIELDS})
+
+    def host_data(self) -> dict:
+        return {key: getattr(self, key).data for key in HOST_FIELDS}
+
+
+class SlotForm(FlaskForm):
+    """A block of time in which every group is at one host."""
+
+    label = StringField("Label", [DataRequired(message=MESSAGES["slot_label_required"]), Length(max=120)],
+                        description="For example “Tuesday morning”; attendees see it.")
+    starts_at = _local_datetime("Starts", InputRequired(message="Enter when the slot starts."))
+    ends_at = _local_datetime("Ends", InputRequired(message="Enter when the slot ends."))
+
+    @classmethod
+    def for_slot(cls, slot: VisitSlot, convening: Convening) -> SlotForm:
+        return cls(data={"label": slot.label, "starts_at": utc_to_local(slot.starts_at, convening.tz),
+                         "ends_at": utc_to_local(slot.ends_at, convening.tz)})
+
+    def slot_data(self) -> dict:
+        return {key: getattr(self, key).data for key in SLOT_FIELDS}
+
+
+class SiteVisitForm(FlaskForm):
+    """One host in one slot: its capacity and the practical details attendees are sent."""
+
+    capacity = IntegerField("Capacity", [InputRequired(message=MESSAGES["capacity_required"]), _capacity_range()],
+                            invalid_value_message=WHOLE_NUMBER)
+    meeting_point = StringField("Meeting point", [Optional(), Length(max=300)],
+                                description="Where the group gathers, for example “Hotel lobby, north doors”.")
+    departs_at = _local_datetime("Departure")
+    transport_notes = TextAreaField("Transport notes", [Optional(), Length(max=500)])
+
+    @classmethod
+    def for_visit(cls, visit: SiteVisit, convening: Convening) -> SiteVisitForm:
+        data = {key: getattr(visit, key) for key in SITE_VISIT_FIELDS}
+        data["departs_at"] = utc_to_local(visit.departs_at, convening.tz)
+        return cls(data=data)
+
+    def visit_data(self) -> dict:
+        return {key: getattr(self, key).data for key in SITE_VISIT_FIELDS}
+
+
+class VisitGridForm(FlaskForm):
+    """Base of the hosts × slots capacity grid; `visit_grid_form` adds one field per cell."""
+
+    confirm_removals = BooleanField("Yes, remove the emptied visits even though people are placed in them")
+    cells: tuple[tuple[int, int], ...] = ()
+
+    def capacities(self) -> dict[tuple[int, int], int | None]:
+        return {(host_id, slot_id): getattr(self, grid_cell(host_id, slot_id)).data for host_id, slot_id in self.cells}
+
+
+def visit_grid_form(hosts, slots) -> type[VisitGridForm]:
+    """A grid form for these hosts and slots: an empty cell means no visit."""
+    fields = {
+        grid_cell(h.id, s.id): IntegerField(
+            f"{h.name}, {s.label}",
+            [Optional(), NumberRange(min=0, message=MESSAGES["visit_capacity_negative"]),
+             NumberRange(max=MAX_CAPACITY, message=MESSAGES["visit_capacity_too_large"])],
+            invalid_value_message=WHOLE_NUMBER,
+        )
+        for h in hosts for s in slots
+    }
+    cells = tuple((h.id, s.id) for h in hosts for s in slots)
+    return type("VisitGridForm", (VisitGridForm,), {**fields, "cells": cells})
+
+
+def grid_data(visits) -> dict[str, int]:
+    return {grid_cell(v.host_id, v.slot_id): v.capacity for v in visits}
+
+
+class AssignForm(FlaskForm):
+    """Run the assigner, as a preview or for real."""
+
+    keep_published = BooleanField("Keep the published plan: move as few people as possible")
+    mix_limit = IntegerField(
+        "Mix limit", [Optional(), NumberRange(min=1, max=MAX_CAPACITY, message="Enter 1 or more, or leave it empty.")],
+        invalid_value_message=WHOLE_NUMBER,
+        description="At most this many people of one delegation in one visit. Soft: exceeded only when there "
+                    "is no other way. Leave empty for no limit.",
+    )
+    preview = SubmitField("Preview (dry run)")
+    save = SubmitField("Run and save")
+
+
+class MoveForm(FlaskForm):
+    """Put one person in one visit of a slot (or none) by hand."""
+
+    registration_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    slot_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    site_visit_id = IntegerField("Visit", [Optional()])  # empty: no visit in this slot
+    locked = BooleanField("Lock", default=True)
+
+
+class UnlockForm(FlaskForm):
+    """Let the assigner move a person in a slot again."""
+
+    registration_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    slot_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+
+
+class DeleteForm(FlaskForm):
+    """A delete button; `confirm` is sent by the confirmation page when people would lose a place."""
+
+    confirm = BooleanField()  # a checkbox widget, so hidden_tag() leaves it out of the plain button

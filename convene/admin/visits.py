@@ -1,0 +1,502 @@
+"""Site visits in the back office: setup, preference coverage, the assigner, the plan, publishing, rosters.
+
+Organizers change things; staff may look at the overview, the coverage and the rosters.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from convene.admin import bp, organizer_required
+from convene.admin.visit_forms import (
+    AssignForm,
+    DeleteForm,
+    HostForm,
+    MoveForm,
+    SiteVisitForm,
+    SlotForm,
+    UnlockForm,
+    VisitSettingsForm,
+    grid_data,
+    visit_grid_form,
+)
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.forms import ORDINALS, EmptyForm
+from convene.models import AssignmentRun, Convening, HostOrganization, Registration, SiteVisit, VisitSlot
+from convene.services import visits as service
+
+PEOPLE_PER_PAGE = 50
+PLAN_ARGS = ("page", "delegation", "q")
+
+
+def _convening(convening_id: int) -> Convening:
+    return db.get_or_404(Convening, convening_id)
+
+
+def _child(model, convening: Convening, child_id: int):
+    """A host, slot or site visit of this convening, or 404."""
+    item = db.get_or_404(model, child_id)
+    if item.convening_id != convening.id:
+        abort(404)
+    return item
+
+
+def _show_error(form, error: ConveneError) -> None:
+    """Put each problem beside its field; flash those no field fits."""
+    for item in error.details.get("problems", [error]):
+        target = getattr(form, item.field, None) if item.field else None
+        if target is not None and hasattr(target, "errors"):
+            target.errors = [*target.errors, item.message]
+        else:
+            flash(item.message, "error")
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "-", filename)
+    return Response(text.encode("utf-8"), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename={safe}"})
+
+
+def rank_labels(profile_length: int) -> list[str]:
+    """Column heads of a rank profile: 1st choice, 2nd choice, ..., Unranked."""
+    ranks = max(profile_length - 1, 0)
+    return [f"{ORDINALS[n] if n < len(ORDINALS) else f'{n + 1}th'} choice" for n in range(ranks)] + ["Unranked"]
+
+
+def profile_text(profile) -> str:
+    """A rank profile in one line, leaving out ranks nobody got: "1st choice: 10; Unranked: 2"."""
+    labels = rank_labels(len(profile or []))
+    return "; ".join(f"{label}: {n}" for label, n in zip(labels, profile or []) if n) or "—"
+
+
+def _confirm_page(convening: Convening, error: ConveneError, action: str, back: str, what: str):
+    return render_template("admin/visits/confirm_delete.html", convening=convening, message=error.message,
+                           action=action, back=back, what=what, form=DeleteForm())
+
+
+# -- overview and settings -------------------------------------------------------------------------
+
+def _overview(convening: Convening, settings_form: VisitSettingsForm):
+    visits = sorted(service.visits_of(convening.id), key=lambda v: (v.slot.starts_at, v.host.name.lower()))
+    return render_template(
+        "admin/visits/index.html", convening=convening, settings_form=settings_form,
+        hosts=service.hosts_of(convening.id), slots=service.slots_of(convening.id), visits=visits,
+        loads=service.visit_loads(convening.id), visitors=len(service.visitors_of(convening.id)),
+        to_notify=service.people_to_notify(convening.id) if convening.visits_published_at else None,
+        conflicts=service.step_free_conflicts(convening.id),
+    )
+
+
+@bp.get("/c/<int:convening_id>/visits")
+def visits(convening_id: int):
+    """Site visits at a glance: settings, hosts, slots, visits with their rosters, and the next steps."""
+    convening = _convening(convening_id)
+    return _overview(convening, VisitSettingsForm.for_convening(convening))
+
+
+@bp.post("/c/<int:convening_id>/visits/settings")
+def visit_settings(convening_id: int):
+    """Set the visits per person and open or close preferences."""
+    organizer_required()
+    convening = _convening(convening_id)
+    form = VisitSettingsForm()
+    if form.validate_on_submit():
+        try:
+            service.update_visit_settings(convening.id, form.visits_per_person.data, form.preferences_open.data)
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash("The site-visit settings are saved.", "success")
+            return redirect(url_for("admin.visits", convening_id=convening.id))
+    return _overview(convening, form)
+
+
+# -- hosts -----------------------------------------------------------------------------------------
+
+def _save_host_view(convening: Convening, host: HostOrganization | None):
+    form = HostForm() if request.method == "POST" else (HostForm.for_host(host) if host else HostForm())
+    if form.validate_on_submit():
+        try:
+            saved = service.save_host(convening.id, form.host_data(), host_id=host.id if host else None)
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{saved.name} is {'saved' if host else 'added'}.", "success")
+            if host and not saved.accessible:
+                stuck = [r for r, v in service.step_free_conflicts(convening.id) if v.host_id == saved.id]
+                if stuck:
+                    flash(f"{len(stuck)} placed here need step-free access: move them or re-run the assigner.",
+                          "warning")
+            return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="hosts"))
+    return render_template("admin/visits/host_form.html", convening=convening, form=form, host=host,
+                           delete_form=DeleteForm())
+
+
+@bp.route("/c/<int:convening_id>/visits/hosts/new", methods=["GET", "POST"])
+def visit_host_new(convening_id: int):
+    """Add a host organization."""
+    organizer_required()
+    return _save_host_view(_convening(convening_id), None)
+
+
+@bp.route("/c/<int:convening_id>/visits/hosts/<int:host_id>", methods=["GET", "POST"])
+def visit_host_edit(convening_id: int, host_id: int):
+    """Change a host organization."""
+    organizer_required()
+    convening = _convening(convening_id)
+    return _save_host_view(convening, _child(HostOrganization, convening, host_id))
+
+
+@bp.post("/c/<int:convening_id>/visits/hosts/<int:host_id>/delete")
+def visit_host_delete(convening_id: int, host_id: int):
+    """Delete a host, its visits and the rankings of it (confirming when people are placed there)."""
+    organizer_required()
+    convening = _convening(convening_id)
+    host = _child(HostOrganization, convening, host_id)
+    form = DeleteForm()
+    if form.validate_on_submit():
+        name = host.name
+        try:
+            service.delete_host(host.id, confirm=form.confirm.data)
+        except ConveneError as error:
+            back = url_for("admin.visit_host_edit", convening_id=convening.id, host_id=host_id)
+            if error.code == "visit_in_use":
+                return _confirm_page(convening, error, request.path, back, name)
+            flash(error.message, "error")
+            return redirect(back)
+        flash(f"{name} is deleted, with its visits.", "success")
+    return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="hosts"))
+
+
+# -- slots -----------------------------------------------------------------------------------------
+
+def _save_slot_view(convening: Convening, slot: VisitSlot | None):
+    if request.method == "POST":
+        form = SlotForm()
+    else:
+        form = SlotForm.for_slot(slot, convening) if slot else SlotForm()
+    if form.validate_on_submit():
+        try:
+            saved = service.save_slot(convening.id, form.slot_data(), slot_id=slot.id if slot else None)
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"Slot {saved.label} is {'saved' if slot else 'added'}.", "success")
+            return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="slots"))
+    return render_template("admin/visits/slot_form.html", convening=convening, form=form, slot=slot,
+                           delete_form=DeleteForm())
+
+
+@bp.route("/c/<int:convening_id>/visits/slots/new", methods=["GET", "POST"])
+def visit_slot_new(convening_id: int):
+    """Add a visit slot."""
+    organizer_required()
+    return _save_slot_view(_convening(convening_id), None)
+
+
+@bp.route("/c/<int:convening_id>/visits/slots/<int:slot_id>", methods=["GET", "POST"])
+def visit_slot_edit(convening_id: int, slot_id: int):
+    """Change a visit slot."""
+    organizer_required()
+    convening = _convening(convening_id)
+    return _save_slot_view(convening, _child(VisitSlot, convening, slot_id))
+
+
+@bp.post("/c/<int:convening_id>/visits/slots/<int:slot_id>/delete")
+def visit_slot_delete(convening_id: int, slot_id: int):
+    """Delete a slot and its visits (confirming when people are placed in them)."""
+    organizer_required()
+    convening = _convening(convening_id)
+    slot = _child(VisitSlot, convening, slot_id)
+    form = DeleteForm()
+    if form.validate_on_submit():
+        label = slot.label
+        try:
+            service.delete_slot(slot.id, confirm=form.confirm.data)
+        except ConveneError as error:
+            back = url_for("admin.visit_slot_edit", convening_id=convening.id, slot_id=slot_id)
+            if error.code == "visit_in_use":
+                return _confirm_page(convening, error, request.path, back, f"slot {label}")
+            flash(error.message, "error")
+            return redirect(back)
+        flash(f"Slot {label} is deleted, with its visits.", "success")
+    return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="slots"))
+
+
+# -- site visits -----------------------------------------------------------------------------------
+
+@bp.route("/c/<int:convening_id>/visits/grid", methods=["GET", "POST"])
+def visit_grid(convening_id: int):
+    """Which host takes visitors in which slot, and how many: one capacity per cell."""
+    organizer_required()
+    convening = _convening(convening_id)
+    hosts, slots = service.hosts_of(convening.id), service.slots_of(convening.id)
+    visits = service.visits_of(convening.id)
+    form_class = visit_grid_form(hosts, slots)
+    form = form_class() if request.method == "POST" else form_class(data=grid_data(visits))
+    asks_confirmation = False
+    if form.validate_on_submit():
+        try:
+            result = service.save_visit_grid(convening.id, form.capacities(),
+                                             confirm_removals=form.confirm_removals.data)
+        except ConveneError as error:
+            _show_error(form, error)
+            asks_confirmation = any(p.code == "visit_in_use" for p in error.details.get("problems", [error]))
+        else:
+            flash(f"The visits are saved: {result.added} added, {result.changed} changed, "
+                  f"{result.removed} removed.", "success")
+            for visit, load in result.over_capacity:
+                flash(f"{visit.host.name} in {visit.slot.label} now has {load} people for {visit.capacity} places: "
+                      "re-run the assigner (or move people by hand).", "warning")
+            return redirect(url_for("admin.visit_grid", convening_id=convening.id))
+    return render_template("admin/visits/grid.html", convening=convening, form=form, hosts=hosts, slots=slots,
+                           visits={(v.host_id, v.slot_id): v for v in visits}, loads=service.visit_loads(convening.id),
+                           asks_confirmation=asks_confirmation)
+
+
+@bp.route("/c/<int:convening_id>/visits/<int:visit_id>/edit", methods=["GET", "POST"])
+def visit_edit(convening_id: int, visit_id: int):
+    """Change one visit's capacity, meeting point, departure time and transport notes."""
+    organizer_required()
+    convening = _convening(convening_id)
+    visit = _child(SiteVisit, convening, visit_id)
+    form = SiteVisitForm() if request.method == "POST" else SiteVisitForm.for_visit(visit, convening)
+    if form.validate_on_submit():
+        try:
+            saved = service.save_site_visit(visit.id, form.visit_data())
+        except ConveneError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{saved.host.name} in {saved.slot.label} is saved.", "success")
+            load = service.visit_loads(convening.id).get(saved.id, 0)
+            if load > saved.capacity:
+                flash(f"{load} people are placed here for {saved.capacity} places: re-run the assigner "
+                      "(or move people by hand).", "warning")
+            return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="visits"))
+    return render_template("admin/visits/visit_form.html", convening=convening, form=form, visit=visit,
+                           delete_form=DeleteForm())
+
+
+@bp.post("/c/<int:convening_id>/visits/<int:visit_id>/delete")
+def visit_delete(convening_id: int, visit_id: int):
+    """Delete one visit (confirming when people are placed in it)."""
+    organizer_required()
+    convening = _convening(convening_id)
+    visit = _child(SiteVisit, convening, visit_id)
+    form = DeleteForm()
+    if form.validate_on_submit():
+        what = f"{visit.host.name} in {visit.slot.label}"
+        try:
+            service.delete_site_visit(visit.id, confirm=form.confirm.data)
+        except ConveneError as error:
+            back = url_for("admin.visit_edit", convening_id=convening.id, visit_id=visit_id)
+            if error.code == "visit_in_use":
+                return _confirm_page(convening, error, request.path, back, what)
+            flash(error.message, "error")
+            return redirect(back)
+        flash(f"The visit to {what} is deleted.", "success")
+    return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="visits"))
+
+
+# -- coverage --------------------------------------------------------------------------------------
+
+@bp.get("/c/<int:convening_id>/visits/coverage")
+def visit_coverage(convening_id: int):
+    """Who ranked the hosts, how each host was ranked, and places against people per slot."""
+    convening = _convening(convening_id)
+    coverage = service.preference_coverage(convening)
+    return render_template("admin/visits/coverage.html", convening=convening, coverage=coverage,
+                           rank_heads=rank_labels(coverage.ranks + 1)[:-1])
+
+
+# -- the assigner ----------------------------------------------------------------------------------
+
+@bp.route("/c/<int:convening_id>/visits/assign", methods=["GET", "POST"])
+def visit_assign(convening_id: int):
+    """Run the assigner as a preview or for real, and compare with earlier runs."""
+    organizer_required()
+    convening = _convening(convening_id)
+    if request.method == "POST":
+        form = AssignForm()
+    else:
+        form = AssignForm(data={"keep_published": convening.visits_published_at is not None})
+    shown: AssignmentRun | None = None
+    if form.validate_on_submit():
+        dry_run = not form.save.data
+        try:
+            result = service.assign_site_visits(
+                convening.id, dry_run=dry_run, keep_published=form.keep_published.data,
+                mix_limit=form.mix_limit.data, run_by=current_user.email,
+            )
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            if result.saved:
+                flash(f"The plan is saved as the working plan ({result.changed} places changed). "
+                      "Check it, then publish it to email everyone.", "success")
+                return redirect(url_for("admin.visit_assign", convening_id=convening.id, run=result.run.id))
+            shown = result.run
+    elif request.method == "GET" and request.args.get("run", type=int):
+        shown = db.session.get(AssignmentRun, request.args.get("run", type=int))
+        if shown is None or shown.convening_id != convening.id:
+            abort(404)
+    runs = service.assignment_runs(convening.id)
+    names = service.registrations_by_id(
+        item["registration_id"] for run in [*runs, *([shown] if shown else [])] for item in run.unassigned or []
+    )
+    return render_template("admin/visits/assign.html", convening=convening, form=form, shown=shown, runs=runs,
+                           names=names, rank_labels=rank_labels, profile_text=profile_text,
+                           preview=shown is not None and shown.id is None)
+
+
+# -- the plan --------------------------------------------------------------------------------------
+
+def _plan_args() -> dict:
+    """The plan page's own query arguments (page, delegation, search), to come back to the same view."""
+    return {k: v for k in PLAN_ARGS if (v := request.args.get(k, "").strip())}
+
+
+def _delegation_arg(value: str | None) -> int | str | None:
+    if value == "none":
+        return "none"
+    return int(value) if value and value.isdigit() else None
+
+
+@bp.get("/c/<int:convening_id>/visits/plan")
+def visit_plan(convening_id: int):
+    """The working plan: load and mix per visit, unranked visits, and everyone's visits with move forms."""
+    organizer_required()
+    convening = _convening(convening_id)
+    report = service.plan_report(convening)
+    hosts, slots = service.hosts_of(convening.id), service.slots_of(convening.id)
+    visits = {v.id: v for v in service.visits_of(convening.id)}
+    by_cell = {(v.host_id, v.slot_id): v for v in visits.values()}
+    top = {vid: max(mix.values()) for vid, mix in report.group_mix.items() if mix}
+    options = {
+        s.id: sorted(((v.id, f"{v.host.name} ({report.load.get(v.id, 0)}/{v.capacity})"
+                       + ("" if v.host.accessible else " · steps"))
+                      for v in visits.values() if v.slot_id == s.id), key=lambda o: o[1].lower())
+        for s in slots
+    }
+    args = _plan_args()
+    page = db.paginate(
+        service.visitors_select(convening.id, delegation=_delegation_arg(args.get("delegation")),
+                                search=args.get("q", "")),
+        page=request.args.get("page", 1, type=int), per_page=PEOPLE_PER_PAGE, error_out=False, count=True,
+    )
+    return render_template(
+        "admin/visits/plan.html", convening=convening, report=report, hosts=hosts, slots=slots, visits=visits,
+        by_cell=by_cell, top=top, options=options, page=page, rows=service.assignments_for(r.id for r in page.items),
+        args=args, rank_heads=rank_labels(len(report.rank_profile)), mix_sorted=_mix_sorted,
+        to_notify=service.people_to_notify(convening.id),
+    )
+
+
+def _mix_sorted(mix: Counter) -> list[tuple[str, int]]:
+    return sorted(mix.items(), key=lambda kv: (-kv[1], kv[0].lower()))
+
+
+def _back_to_plan(convening: Convening, registration_id: int | None = None):
+    return redirect(url_for("admin.visit_plan", convening_id=convening.id, **_plan_args(),
+                            _anchor=f"person-{registration_id}" if registration_id else None))
+
+
+def _person(convening: Convening, registration_id: int) -> Registration:
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or registration.convening_id != convening.id:
+        abort(404)
+    return registration
+
+
+@bp.post("/c/<int:convening_id>/visits/move")
+def visit_move(convening_id: int):
+    """Put a person in a visit by hand (capacity, access and distinct hosts checked), locked by default."""
+    organizer_required()
+    convening = _convening(convening_id)
+    form = MoveForm()
+    if not form.validate_on_submit():
+        flash("That move was not understood; reload the page and try again.", "error")
+        return _back_to_plan(convening)
+    registration = _person(convening, form.registration_id.data)
+    name = registration.full_name
+    try:
+        service.move_visitor(registration.id, form.slot_id.data, form.site_visit_id.data, locked=form.locked.data)
+    except ConveneError as error:
+        flash(error.message, "error")
+    else:
+        visit = db.session.get(SiteVisit, form.site_visit_id.data) if form.site_visit_id.data else None
+        slot = db.session.get(VisitSlot, form.slot_id.data)
+        where = f"moved to {visit.host.name}" if visit else "taken out of their visit"
+        locked = " and locked" if visit and form.locked.data else ""
+        flash(f"{name} is {where} in {slot.label}{locked}.", "success")
+    return _back_to_plan(convening, registration.id)
+
+
+@bp.post("/c/<int:convening_id>/visits/unlock")
+def visit_unlock(convening_id: int):
+    """Let the assigner move a person in a slot again."""
+    organizer_required()
+    convening = _convening(convening_id)
+    form = UnlockForm()
+    if not form.validate_on_submit():
+        flash("That request was not understood; reload the page and try again.", "error")
+        return _back_to_plan(convening)
+    registration = _person(convening, form.registration_id.data)
+    slot = _child(VisitSlot, convening, form.slot_id.data)
+    service.unlock_visitor(registration.id, slot.id)
+    flash(f"{registration.full_name} is unlocked in {slot.label}: the next run may move them.", "success")
+    return _back_to_plan(convening, registration.id)
+
+
+# -- publishing ------------------------------------------------------------------------------------
+
+@bp.route("/c/<int:convening_id>/visits/publish", methods=["GET", "POST"])
+def visit_publish(convening_id: int):
+    """Confirm, then publish the working plan and email everyone whose visits changed."""
+    organizer_required()
+    convening = _convening(convening_id)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        try:
+            emailed = service.publish_site_visits(convening.id)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"The plan is published; {emailed} {'person was' if emailed == 1 else 'people were'} emailed "
+                  "their visits.", "success")
+            return redirect(url_for("admin.visit_plan", convening_id=convening.id))
+    report = service.plan_report(convening)
+    return render_template("admin/visits/publish.html", convening=convening, form=form, report=report,
+                           to_notify=service.people_to_notify(convening.id))
+
+
+# -- rosters ---------------------------------------------------------------------------------------
+
+@bp.get("/c/<int:convening_id>/visits/<int:visit_id>/roster")
+def visit_roster(convening_id: int, visit_id: int):
+    """One visit's roster to print: the practical details, then the people with a signature column."""
+    convening = _convening(convening_id)
+    visit = _child(SiteVisit, convening, visit_id)
+    return render_template("admin/visits/roster.html", convening=convening, visit=visit,
+                           people=service.visit_roster(visit.id), access_labels=service.access_labels,
+                           unpublished=service.people_to_notify(convening.id) if convening.visits_published_at else 0)
+
+
+@bp.get("/c/<int:convening_id>/visits/<int:visit_id>/roster.csv")
+def visit_roster_csv(convening_id: int, visit_id: int):
+    """One visit's roster as a spreadsheet."""
+    convening = _convening(convening_id)
+    visit = _child(SiteVisit, convening, visit_id)
+    return _csv_response(service.rosters_csv(convening, visit.id),
+                         f"{convening.slug}-roster-{visit.slot.label}-{visit.host.name}.csv")
+
+
+@bp.get("/c/<int:convening_id>/visits/rosters.csv")
+def visit_rosters_csv(convening_id: int):
+    """Every visit's roster in one spreadsheet: one row per person per visit."""
+    convening = _convening(convening_id)
+    return _csv_response(service.rosters_csv(convening), f"{convening.slug}-visit-rosters.csv")

@@ -1,0 +1,188 @@
+"""The public program, session pages, calendars, and the attendee's agenda, sign-ups and rankings."""
+from __future__ import annotations
+
+from flask import Response, abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from wtforms import SelectField
+from wtforms.validators import Optional
+
+from convene.errors import MESSAGES, ConveneError
+from convene.forms import ORDINALS, EmptyForm, add_question_fields, answers_to_form_data, choice_list
+from convene.models import Convening, Registration, SessionBlock, Status
+from convene.public import bp
+from convene.public.forms import ManageForm
+from convene.public.routes import _manage_context, _manage_page, published_convening, registration_from_token
+from convene.services import schedule as service
+from convene.services.registrations import external_url
+
+CALENDAR_TYPE = "text/calendar; charset=utf-8"
+
+
+def _published_program(slug: str) -> Convening:
+    convening = published_convening(slug)
+    if not service.is_published(convening.id):
+        abort(404)
+    return convening
+
+
+def _session_url(convening: Convening):
+    return lambda session: external_url("public.program_session", slug=convening.slug, session_id=session.id)
+
+
+def _calendar(body: bytes, filename: str) -> Response:
+    return Response(body, content_type=CALENDAR_TYPE,
+                    headers={"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-cache"})
+
+
+@bp.get("/c/<slug>/program")
+def program(slug: str):
+    """The published program by day, with rooms, local times and presenters."""
+    convening = _published_program(slug)
+    sessions = service.sessions_of(convening.id)
+    return render_template("public/program.html", convening=convening,
+                           by_day=service.sessions_by_day(convening, sessions), taken=service.seats_taken(convening.id))
+
+
+@bp.get("/c/<slug>/program/<int:session_id>")
+def program_session(slug: str, session_id: int):
+    """One session: when, where, who presents, seats left."""
+    convening = _published_program(slug)
+    try:
+        session = service.session_of(convening, session_id)
+    except ConveneError:
+        abort(404)
+    taken = service.seats_taken(convening.id).get(session.id, 0)
+    return render_template("public/program_session.html", convening=convening, session=session, taken=taken)
+
+
+@bp.get("/c/<slug>/program.ics")
+def program_calendar(slug: str):
+    """The whole program as an iCalendar file (subscribe to it: entries update in place)."""
+    convening = _published_program(slug)
+    return _calendar(service.program_calendar(convening, _session_url(convening)), f"{convening.slug}-program.ics")
+
+
+@bp.get("/c/<slug>/manage/<token>/agenda.ics")
+def agenda_calendar(slug: str, token: str):
+    """One attendee's agenda as an iCalendar file."""
+    convening = published_convening(slug)
+    try:
+        registration = registration_from_token(convening, token)
+    except ConveneError:
+        abort(404)
+    return _calendar(service.agenda_calendar(convening, registration, _session_url(convening)),
+                     f"{convening.slug}-my-agenda.ics")
+
+
+# ---------------------------------------------------------------- the manage page's part
+
+
+def block_ranking_form(block: SessionBlock, formdata: bool = True, ranking: list[int] | None = None) -> FlaskForm:
+    """One select per rank ("1st choice"...) over the block's sessions, so ranking works without JavaScript."""
+    sessions = block.sessions
+    names = [f"rank_{n}" for n in range(1, min(len(sessions), len(ORDINALS)) + 1)]
+    options = choice_list([("", "— no preference —")] + [(str(s.id), s.title) for s in sessions])
+    fields = {
+        name: SelectField(f"{ORDINALS[n]} choice", choices=options, validators=[Optional()], validate_choice=True)
+        for n, name in enumerate(names)
+    }
+
+    def validate(self, extra_validators=None):
+        ok = FlaskForm.validate(self, extra_validators)
+        seen: set[str] = set()
+        for name in names:
+            value = getattr(self, name).data
+            if value and value in seen:
+                getattr(self, name).errors.append("You chose this session already; pick each session once.")
+                ok = False
+            seen.add(value)
+        return ok
+
+    def session_ids(self) -> list[int]:
+        return [int(v) for name in names if (v := getattr(self, name).data)]
+
+    form_class = type("BlockRankingForm", (FlaskForm,),
+                      {**fields, "validate": validate, "session_ids": session_ids, "rank_fields": names})
+    prefix = f"block{block.id}"
+    if formdata:
+        return form_class(prefix=prefix)
+    return form_class(prefix=prefix, formdata=None,
+                      data={name: str(sid) for name, sid in zip(names, ranking or [])})
+
+
+def program_context(convening: Convening, registration: Registration, ranking_forms: dict | None = None) -> dict:
+    """What the manage page shows about the program: the personal agenda, sign-ups and rankings."""
+    ranking_forms = ranking_forms or {}
+    blocks = service.open_blocks(convening) if registration.status == Status.CONFIRMED else []
+    return {
+        "agenda": service.personal_agenda(convening, registration),
+        "program_published": service.is_published(convening.id),
+        "signup_options": service.signup_options(convening, registration),
+        "ranking_blocks": [
+            (block, ranking_forms.get(block.id) or block_ranking_form(
+                block, formdata=False, ranking=service.ranking_for(registration.id, block.id)))
+            for block in blocks
+        ],
+        "signup_form": EmptyForm(),
+    }
+
+
+def _back_to_agenda(slug: str, token: str):
+    return redirect(url_for("public.manage", slug=slug, token=token, _anchor="agenda"))
+
+
+@bp.post("/c/<slug>/manage/<token>/sessions/<int:session_id>/signup")
+def session_signup(slug: str, token: str, session_id: int):
+    """Take a seat in a session that needs sign-up."""
+    convening, registration = _manage_context(slug, token)
+    if registration is None:
+        return redirect(url_for("public.manage_link", slug=slug))
+    if EmptyForm().validate_on_submit():
+        try:
+            signup = service.sign_up(registration.id, session_id)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"You are signed up for {signup.session.title}.", "success")
+    return _back_to_agenda(slug, token)
+
+
+@bp.post("/c/<slug>/manage/<token>/sessions/<int:session_id>/leave")
+def session_leave(slug: str, token: str, session_id: int):
+    """Give a seat back."""
+    convening, registration = _manage_context(slug, token)
+    if registration is None:
+        return redirect(url_for("public.manage_link", slug=slug))
+    if EmptyForm().validate_on_submit():
+        try:
+            service.leave_session(registration.id, session_id)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash("You have left the session; your seat is free for someone else.", "success")
+    return _back_to_agenda(slug, token)
+
+
+@bp.post("/c/<slug>/manage/<token>/sessions/rank/<int:block_id>")
+def rank_sessions(slug: str, token: str, block_id: int):
+    """Save an attendee's ranking of a block's sessions."""
+    convening, registration = _manage_context(slug, token)
+    if registration is None:
+        return redirect(url_for("public.manage_link", slug=slug))
+    block = next((b for b in service.open_blocks(convening) if b.id == block_id), None)
+    if block is None:
+        flash(MESSAGES["preferences_closed"], "error")
+        return _back_to_agenda(slug, token)
+    form = block_ranking_form(block)
+    if form.validate_on_submit():
+        try:
+            service.set_session_preferences(registration.id, block.id, form.session_ids())
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"Your ranking for {block.name} is saved.", "success")
+            return _back_to_agenda(slug, token)
+    # Show the errors beside the choices, on the page they came from.
+    manage_form = add_question_fields(ManageForm, convening.questions)(
+        formdata=None, obj=registration, data=answers_to_form_data(registration, convening.questions))
+    return _manage_page(convening, registration, token, manage_form, ranking_forms={block.id: form}), 400
