@@ -72,6 +72,12 @@ class Config:
 
     ADMIN_PAGE_SIZE = _int("ADMIN_PAGE_SIZE", 50)
 
+    # Printing: where PDFs go, how big a batch renders inside the request, the process pool.
+    PRINTS_DIR = os.environ.get("PRINTS_DIR", "")  # empty: instance/prints
+    PRINT_INLINE_MAX = _int("PRINT_INLINE_MAX", 50)
+    PRINT_WORKERS = _int("PRINT_WORKERS", 0) or None  # None: one per core
+    PRINT_CHUNK_SHEETS = _int("PRINT_CHUNK_SHEETS", 10)
+
 
 class DevelopmentConfig(Config):
     """Local use: SQLite under instance/, outbox files, debug pages."""

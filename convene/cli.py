@@ -135,3 +135,9 @@ def publish_visits(slug: str) -> None:
 
     convening = _convening_by_slug(slug)
     click.echo(f"Published; emailed {publish_site_visits(convening.id)} attendee(s).")
+
+
+# The printing commands (badges, agendas, program, rosters) live with the printing code.
+from convene.printing.cli import register as register_printing_commands  # noqa: E402
+
+register_printing_commands(convene_cli)

@@ -84,6 +84,7 @@ def app_config(backend, tmp_root, tmp_path) -> dict:
         "ENV_NAME": "testing",
         "SQLALCHEMY_DATABASE_URI": _url(backend, tmp_root),
         "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "PRINTS_DIR": str(tmp_path / "prints"),
     }
 
 

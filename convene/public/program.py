@@ -74,6 +74,21 @@ def agenda_calendar(slug: str, token: str):
                      f"{convening.slug}-my-agenda.ics")
 
 
+@bp.get("/c/<slug>/manage/<token>/agenda.pdf")
+def agenda_pdf(slug: str, token: str):
+    """One attendee's personal agenda as a PDF to print or keep on a phone."""
+    from convene.services.printing import render_agenda_pdf
+
+    convening = published_convening(slug)
+    try:
+        registration = registration_from_token(convening, token)
+        pdf = render_agenda_pdf(convening.id, registration.id)
+    except ConveneError:
+        abort(404)
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{convening.slug}-my-agenda.pdf"', "Cache-Control": "no-store"})
+
+
 # ---------------------------------------------------------------- the manage page's part
 
 

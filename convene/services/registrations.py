@@ -6,13 +6,14 @@ delivered after the commit.
 """
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app, has_request_context, url_for
 
 from convene.errors import ConveneError
 from convene.extensions import db
@@ -34,6 +35,8 @@ from convene.models import (
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
 from convene.services.tokens import manage_token, offer_token
+
+log = logging.getLogger(__name__)
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a desk
 ADMIN_FIELDS = ("role", "delegation_id", "ticket_type_id")
@@ -94,11 +97,20 @@ def new_reference(convening: Convening) -> str:
 
 
 def external_url(endpoint: str, **values) -> str:
-    """An absolute URL for an email, on CONVENE_BASE_URL when set."""
+    """An absolute URL for an email: on CONVENE_BASE_URL when set, else the request's own address.
+
+    Outside a request (the command line, background threads) only CONVENE_BASE_URL or SERVER_NAME
+    can say where the site lives; without either the local development address is used.
+    """
     base = current_app.config.get("BASE_URL")
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+    if has_request_context():
+        return base.rstrip("/") + url_for(endpoint, **values) if base else url_for(endpoint, _external=True, **values)
+    if not base and current_app.config.get("SERVER_NAME"):
+        return url_for(endpoint, _external=True, **values)
+    if not base:
+        log.warning("CONVENE_BASE_URL is not set; emailed links point at http://127.0.0.1:5000")
+    with current_app.test_request_context(base_url=base or "http://127.0.0.1:5000"):
+        return url_for(endpoint, _external=True, **values)
 
 
 def manage_url(registration: Registration) -> str:

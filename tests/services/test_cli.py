@@ -1,6 +1,8 @@
 """The `flask convene` commands through Click's runner."""
 from __future__ import annotations
 
+import pytest
+
 from tests.factories import make_convening, make_host, make_registration, make_slot, make_ticket, make_visit
 
 
@@ -41,3 +43,21 @@ def test_assign_dry_run_reports_and_saves_nothing_then_assign_saves(runner, db):
 def test_assign_unknown_slug_says_so(runner):
     result = runner.invoke(args=["convene", "assign", "nowhere"])
     assert result.exit_code != 0 and "No convening with slug 'nowhere'" in result.output
+
+
+@pytest.fixture
+def deployed_app_config(app_config):
+    """As in production: no SERVER_NAME, the public address in CONVENE_BASE_URL."""
+    app_config.update(SERVER_NAME=None, BASE_URL="https://register.example.org")
+    return app_config
+
+
+def test_commands_email_links_on_the_public_address_outside_any_request(deployed_app_config, runner, outbox):
+    convening = make_convening(slug="toronto", visits_per_person=1)
+    make_registration(convening, make_ticket(convening), 1)
+    make_visit(make_host(convening, "Magnet"), make_slot(convening, "Morning", 9), 5)
+    assert runner.invoke(args=["convene", "assign", "toronto"]).exit_code == 0
+    result = runner.invoke(args=["convene", "publish-visits", "toronto"])
+    assert result.exit_code == 0, result.output
+    [mail] = outbox.messages()
+    assert "https://register.example.org/c/toronto/manage/" in outbox.text(mail)

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from convene.extensions import db
-from convene.models import Convening, SessionPreference, SessionSignup, VisitAssignment
+from convene.models import Convening, Registration, SessionPreference, SessionSignup, VisitAssignment
 from convene.services import schedule as service
 from convene.services.tokens import manage_token
 from tests.factories import make_convening, make_host, make_registration, make_slot, make_ticket, make_visit
@@ -205,3 +205,18 @@ def test_an_unpublished_program_leaves_the_manage_page_as_it_was(client, app):
     make_session(convening, "Draft plenary", 0, "09:00", "10:00")
     page = client.get(f"/c/{convening.slug}/manage/{manage_token(registration)}").text
     assert 'id="agenda"' not in page and "Draft plenary" not in page
+
+
+def test_attendee_downloads_their_agenda_as_a_pdf_from_the_manage_page(client, scene):
+    import io
+
+    from pypdf import PdfReader
+
+    page = client.get(scene.manage).text
+    assert f"{scene.manage}/agenda.pdf" in page
+    response = client.get(f"{scene.manage}/agenda.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
+    registration = db.session.get(Registration, scene.me.id)
+    assert registration.family_name in text
+    assert client.get(f"/c/{scene.convening.slug}/manage/not-a-token/agenda.pdf").status_code == 404

@@ -1,0 +1,313 @@
+"""Big batches: render badges in chunks in a pool of processes and merge the chunks with pypdf.
+
+WeasyPrint lays a document out on one core and keeps all of it in memory until the PDF is written.
+Cutting a batch into chunks of whole sheets (10 by default: 60 badges on Avery 5392) and rendering
+them in parallel makes the time fall with the number of cores and keeps each worker's memory at
+one chunk's worth, however large the batch. Small chunks also let a worker pause Python's cycle
+collector while it renders one (see render_chunk), which a single big document cannot afford.
+
+Workers get plain data (BadgeData and QR SVGs), never ORM objects. They are forked from a
+forkserver, never from the caller, so a pool is safe to start from a web process's background
+thread (no fork of a threaded process), and they stay up for later batches.
+"""
+from __future__ import annotations
+
+import gc
+import io
+import logging
+import math
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import BinaryIO
+
+from convene.printing.badges import BadgeData
+from convene.printing.layouts import LAYOUTS, Layout
+from convene.printing.qr import qr_svg
+
+log = logging.getLogger(__name__)
+
+CHUNK_SHEETS = 10
+
+_pool: ProcessPoolExecutor | None = None
+_pool_workers = 0
+_pool_lock = threading.Lock()
+
+
+def default_workers() -> int:
+    """One worker per core this process may use (at least one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _context():
+    """Forkserver where available (Linux): workers fork from a small server process with no threads.
+
+    The server preloads only this module; each worker imports WeasyPrint itself, so the imports
+    of both workers run in parallel and the server stays small (memory it held would count once
+    more for every worker forked from it).
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["convene.printing.batch"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _start_worker(owner_pid: int) -> None:
+    """Pool worker start-up: watch the pool's owner, import WeasyPrint, keep the collector off what it loaded."""
+    threading.Thread(target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True).start()
+    import convene.printing.documents  # noqa: F401  (imports WeasyPrint)
+
+    gc.collect()
+    gc.freeze()
+
+
+def _exit_with_owner(owner_pid: int, interval: float = 2.0) -> None:
+    """Exit when the process that started the pool is gone.
+
+    A worker blocks on a queue whose write end it holds itself, so if its owner is killed (a web
+    worker stopped with SIGTERM, say) nothing would ever tell it to stop: it and the forkserver
+    would linger for good.
+    """
+    while True:
+        time.sleep(interval)
+        try:
+            os.kill(owner_pid, 0)
+        except (ProcessLookupError, PermissionError):  # gone (or the pid now belongs to another user)
+            os._exit(0)
+
+
+def pool(workers: int | None = None) -> ProcessPoolExecutor:
+    """The process's shared rendering pool, started on first use and kept for later batches."""
+    global _pool, _pool_workers
+    workers = workers or default_workers()
+    with _pool_lock:
+        if _pool is None or _pool_workers != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_start_worker,
+                                        initargs=(os.getpid(),))
+            _pool_workers = workers
+        return _pool
+
+
+def shutdown_pool() -> None:
+    """Stop the shared pool's workers (tests and the bench call this; the pool restarts on demand)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool = None
+
+
+def _discard_broken_pool(broken: ProcessPoolExecutor) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is broken:
+            _pool = None
+
+
+def chunks(badges: list[BadgeData], layout: Layout, chunk_sheets: int = CHUNK_SHEETS, *,
+           workers: int = 1) -> list[list[BadgeData]]:
+    """Badges cut into runs of whole sheets (at most `chunk_sheets` each), so every chunk starts a sheet.
+
+    Sheets are spread evenly, over a number of chunks that is a multiple of `workers`, so the
+    workers finish together instead of one of them rendering a last chunk alone.
+    """
+    per = layout.per_sheet
+    sheet_count = math.ceil(len(badges) / per)
+    if not sheet_count:
+        return []
+    count = math.ceil(sheet_count / max(1, chunk_sheets))
+    if workers > 1 and count > 1:
+        count = min(sheet_count, math.ceil(count / workers) * workers)
+    base, extra = divmod(sheet_count, count)
+    parts, start = [], 0
+    for index in range(count):
+        size = (base + (1 if index < extra else 0)) * per
+        parts.append(badges[start:start + size])
+        start += size
+    return parts
+
+
+def _ready() -> int:
+    """A no-op task: submitting it starts the pool's processes."""
+    return os.getpid()
+
+
+@contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """Python's cycle collector off for the block, then one full collection.
+
+    WeasyPrint allocates millions of small objects, and collecting every few hundred allocations
+    costs more than a chunk's garbage is worth. Only pool workers pause it: a chunk is small (its
+    garbage is bounded) and the worker does nothing else meanwhile; a web process never does.
+    """
+    if not pause:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+def render_chunk(badges: list[BadgeData], layout_key: str, duplex: bool, cut_guides: bool,
+                 qr: dict[str, str] | None = None, pause_gc: bool = False) -> bytes:
+    """Render one chunk of badges (in a pool worker; arguments are plain, picklable data).
+
+    `qr` maps check-in tokens to QR SVGs the caller already made (and cached).
+    """
+    from convene.printing.documents import render_badges
+
+    with _collector_paused(pause_gc):
+        return render_badges(badges, LAYOUTS[layout_key], duplex=duplex, cut_guides=cut_guides, qr=qr)
+
+
+def render_agenda_chunk(agendas: list, paper: str, pause_gc: bool = False) -> bytes:
+    """Render one chunk of personal agendas (in a pool worker)."""
+    from convene.printing.documents import render_agendas
+
+    with _collector_paused(pause_gc):
+        return render_agendas(agendas, paper=paper)
+
+
+def _qr_map(badges: list[BadgeData]) -> dict[str, str]:
+    return {badge.checkin_token: str(qr_svg(badge.checkin_token)) for badge in badges}
+
+
+def _write(writer, out: Path | str | BinaryIO) -> None:
+    if isinstance(out, (str, Path)):
+        path = Path(out)
+        partial = path.with_name(path.name + ".part")
+        with open(partial, "wb") as handle:
+            writer.write(handle)
+        partial.replace(path)  # a half-written file never appears under the final name
+    else:
+        writer.write(out)
+
+
+def render_in_chunks(
+    task: Callable[..., bytes], sizes: list[int], args_for: Callable[[int, bool], tuple],
+    out: Path | str | BinaryIO, *, workers: int | None = None, progress: Callable[[int], None] | None = None,
+) -> int:
+    """Run `task(*args_for(index, in_pool))` for every chunk, merge the PDFs in order into `out`; returns pages.
+
+    `sizes[index]` is how many items chunk `index` holds (for `progress`, called with the running
+    total as chunks finish). `args_for` runs here, in order, and may be slow (it makes QR codes):
+    it runs while the pool starts. With workers=0, or a single chunk, everything runs in this
+    process. Chunks are appended as soon as they and all before them are done, so only chunks that
+    finished out of order wait in memory.
+    """
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    done = 0
+    finished: dict[int, bytes] = {}
+    next_index = 0
+
+    def collect(index: int, pdf: bytes) -> None:
+        nonlocal done, next_index
+        finished[index] = pdf
+        done += sizes[index]
+        while next_index in finished:
+            # add_page copies a page and what it uses; append() would also merge outlines and
+            # named destinations, which badge sheets do not have, at twice the cost.
+            for page in PdfReader(io.BytesIO(finished.pop(next_index))).pages:
+                writer.add_page(page)
+            next_index += 1
+        if progress:
+            progress(done)
+
+    if workers == 0 or len(sizes) == 1:
+        for index in range(len(sizes)):
+            collect(index, task(*args_for(index, False)))
+    else:
+        executor = pool(workers)
+        # Starting the pool's processes takes a moment: prepare the chunks' arguments meanwhile.
+        starter = threading.Thread(target=executor.submit, args=(_ready,), daemon=True)
+        starter.start()
+        futures: dict[Future, int] = {}
+        waiting: list[tuple[int, tuple]] = []
+        try:
+            for index in range(len(sizes)):
+                waiting.append((index, args_for(index, True)))
+                if not starter.is_alive():
+                    futures.update({executor.submit(task, *args): i for i, args in waiting})
+                    waiting.clear()
+            starter.join()
+            futures.update({executor.submit(task, *args): i for i, args in waiting})
+            pending = set(futures)
+            while pending:
+                complete, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in complete:
+                    collect(futures[future], future.result())
+        except BrokenProcessPool:
+            _discard_broken_pool(executor)
+            raise
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    pages = len(writer.pages)
+    _write(writer, out)
+    writer.close()
+    return pages
+
+
+def render_badges_pdf(
+    badges: list[BadgeData], layout: Layout, out: Path | str | BinaryIO, *, duplex: bool = False,
+    cut_guides: bool = True, workers: int | None = None, chunk_sheets: int = CHUNK_SHEETS,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Render a batch of badges into `out` (a path or binary file); returns the number of pages.
+
+    The QR codes are made here (and cached) while the pool starts, and handed to the workers.
+    """
+    if not badges:
+        raise ValueError("no badges to render")
+    pool_size = 1 if workers == 0 else (workers or default_workers())
+    parts = chunks(badges, layout, chunk_sheets, workers=pool_size)
+
+    def args_for(index: int, in_pool: bool) -> tuple:
+        qr = _qr_map(parts[index]) if in_pool else None
+        return (parts[index], layout.key, duplex, cut_guides, qr, in_pool)
+
+    return render_in_chunks(render_chunk, [len(p) for p in parts], args_for, out, workers=workers,
+                            progress=progress)
+
+
+AGENDAS_PER_CHUNK = 25
+
+
+def render_agendas_pdf(
+    agendas: list, out: Path | str | BinaryIO, *, paper: str = "letter", workers: int | None = None,
+    per_chunk: int = AGENDAS_PER_CHUNK, progress: Callable[[int], None] | None = None,
+) -> int:
+    """Render personal agendas (one or more pages each) into `out`, in chunks; returns the number of pages."""
+    if not agendas:
+        raise ValueError("no agendas to render")
+    pool_size = 1 if workers == 0 else (workers or default_workers())
+    count = math.ceil(len(agendas) / max(1, per_chunk))
+    if pool_size > 1 and count > 1:
+        count = min(len(agendas), math.ceil(count / pool_size) * pool_size)
+    base, extra = divmod(len(agendas), count)
+    parts, start = [], 0
+    for index in range(count):
+        size = base + (1 if index < extra else 0)
+        parts.append(agendas[start:start + size])
+        start += size
+    return render_in_chunks(render_agenda_chunk, [len(p) for p in parts],
+                            lambda index, in_pool: (parts[index], paper, in_pool), out, workers=workers,
+                            progress=progress)

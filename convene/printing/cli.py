@@ -1,0 +1,116 @@
+"""`flask convene badges|rosters|agendas|program`: print from the command line (they only call services)."""
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from convene.printing.layouts import DEFAULT_LAYOUT, LAYOUTS
+
+
+def _convening(slug: str):
+    import sqlalchemy as sa
+
+    from convene.extensions import db
+    from convene.models import Convening
+
+    convening = db.session.execute(sa.select(Convening).where(Convening.slug == slug)).scalar_one_or_none()
+    if convening is None:
+        raise click.ClickException(f"No convening with slug {slug!r}.")
+    return convening
+
+
+@click.command("badges")
+@click.argument("slug")
+@click.option("--layout", type=click.Choice(sorted(LAYOUTS)), default=DEFAULT_LAYOUT, show_default=True,
+              help="Badge stock.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+@click.option("--only-unprinted", is_flag=True, help="Only badges not printed yet or changed since they were printed.")
+@click.option("--duplex", is_flag=True, help="Print backs (site visits) too, mirrored for long-edge duplex.")
+@click.option("--mark-printed", is_flag=True, help="Record the badges as printed once the PDF is written.")
+@click.option("--workers", type=int, default=None, help="Processes to render with (default: one per core).")
+@with_appcontext
+def badges_command(slug: str, layout: str, out: str, only_unprinted: bool, duplex: bool, mark_printed: bool,
+                   workers: int | None) -> None:
+    """Write the badges of convening SLUG's confirmed registrations to a PDF."""
+    from convene.printing.batch import render_badges_pdf
+    from convene.services import printing as service
+
+    convening = _convening(slug)
+    badge_filter = service.BadgeFilter(which="pending" if only_unprinted else "all")
+    registrations = service.badge_registrations(convening.id, badge_filter)
+    if not registrations:
+        raise click.ClickException("No badges to print.")
+    badges = service.badge_data(convening, registrations, with_visits=duplex)
+    ids = [r.id for r in registrations]
+    with click.progressbar(length=len(badges), label=f"Rendering {len(badges)} badges", show_pos=True) as bar:
+        def progress(done: int) -> None:
+            bar.update(done - bar.pos)
+
+        pages = render_badges_pdf(badges, LAYOUTS[layout], out, duplex=duplex, workers=workers, progress=progress)
+    click.echo(f"Wrote {len(badges)} badges on {pages} page(s) to {out}.")
+    if mark_printed:
+        marked = service.mark_badges_printed(convening.id, ids)
+        click.echo(f"Marked {marked} badge(s) printed.")
+
+
+@click.command("rosters")
+@click.argument("slug")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+@click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+@with_appcontext
+def rosters_command(slug: str, out: str, paper: str) -> None:
+    """Write every site visit's roster and sign-in sheet of convening SLUG to one PDF."""
+    from convene.errors import ConveneError
+    from convene.services.printing import render_rosters_pdf
+
+    convening = _convening(slug)
+    try:
+        pdf = render_rosters_pdf(convening.id, paper=paper)
+    except ConveneError as error:
+        raise click.ClickException(error.message) from None
+    with open(out, "wb") as handle:
+        handle.write(pdf)
+    click.echo(f"Wrote the rosters to {out}.")
+
+
+@click.command("agendas")
+@click.argument("slug")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+@click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+@click.option("--workers", type=int, default=None, help="Processes to render with (default: one per core).")
+@with_appcontext
+def agendas_command(slug: str, out: str, paper: str, workers: int | None) -> None:
+    """Write every confirmed attendee's personal agenda of convening SLUG to one PDF (welcome packets)."""
+    from convene.printing.batch import render_agendas_pdf
+    from convene.services import printing as service
+
+    convening = _convening(slug)
+    registrations = service.badge_registrations(convening.id, service.BadgeFilter(which="all"))
+    if not registrations:
+        raise click.ClickException("Nobody is confirmed yet.")
+    agendas = [service.personal_agenda_data(convening, r) for r in registrations]
+    with click.progressbar(length=len(agendas), label=f"Rendering {len(agendas)} agendas", show_pos=True) as bar:
+        pages = render_agendas_pdf(agendas, out, paper=paper, workers=workers,
+                                   progress=lambda done: bar.update(done - bar.pos))
+    click.echo(f"Wrote {len(agendas)} agendas on {pages} page(s) to {out}.")
+
+
+@click.command("program")
+@click.argument("slug")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+@click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+@with_appcontext
+def program_command(slug: str, out: str, paper: str) -> None:
+    """Write the program book of convening SLUG (cover, contents, sessions by day, site visits)."""
+    from convene.services.printing import render_program_pdf
+
+    convening = _convening(slug)
+    with open(out, "wb") as handle:
+        handle.write(render_program_pdf(convening.id, paper=paper))
+    click.echo(f"Wrote the program book to {out}.")
+
+
+def register(group: click.Group) -> None:
+    """Add the printing commands to the `flask convene` group."""
+    for command in (badges_command, rosters_command, agendas_command, program_command):
+        group.add_command(command)

@@ -1,0 +1,588 @@
+"""Printing: choose badges for a batch, render it (inline or in the background), mark it printed;
+site-visit rosters, the program book and personal agendas.
+
+The layout code in `convene.printing` takes plain data; this module turns registrations into that
+data, records every batch as a PrintJob (what was asked, which people, how far it got, where the
+PDF is) and stores the PDFs under instance/prints/. Each write is its own unit of work.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.orm import selectinload
+
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.models import (
+    Convening,
+    PrintJob,
+    Registration,
+    SiteVisit,
+    Status,
+    VisitAssignment,
+    VisitSlot,
+    utcnow,
+)
+from convene.models.registrations import ROLE_LABELS
+from convene.printing import LAYOUTS, BadgeData, RosterData, RosterPerson, VisitLine, role_colour
+from convene.services.db import lock, unit_of_work
+
+log = logging.getLogger(__name__)
+
+SELECTIONS = {
+    "pending": "Not printed yet, or changed since printed",
+    "unprinted": "Not printed yet",
+    "changed": "Changed since last printed",
+    "all": "All confirmed",
+}
+INLINE_MAX = 50  # badges rendered during the request; larger batches go to the background
+STALE_AFTER_SECONDS = 30 * 60
+
+_threads: dict[int, threading.Thread] = {}
+
+
+# ---------------------------------------------------------------- choosing badges
+
+
+@dataclass
+class BadgeFilter:
+    """Which confirmed registrations a batch prints."""
+
+    which: str = "pending"
+    delegation: int | str | None = None  # an id, or "none"
+    ticket_type_id: int | None = None
+    role: str = ""
+    registration_id: int | None = None
+    reference: str = ""
+
+    def conditions(self) -> list:
+        """WHERE clauses on Registration (besides convening and status)."""
+        printed, changed = Registration.badge_printed_at, Registration.badge_changed_at
+        where = []
+        if self.which == "unprinted":
+            where.append(printed.is_(None))
+        elif self.which == "changed":
+            where.append(sa.and_(printed.is_not(None), changed.is_not(None), changed > printed))
+        elif self.which == "pending":
+            where.append(sa.or_(printed.is_(None), sa.and_(changed.is_not(None), changed > printed)))
+        if self.delegation == "none":
+            where.append(Registration.delegation_id.is_(None))
+        elif self.delegation is not None:
+            where.append(Registration.delegation_id == self.delegation)
+        if self.ticket_type_id is not None:
+            where.append(Registration.ticket_type_id == self.ticket_type_id)
+        if self.role:
+            where.append(Registration.role == self.role)
+        if self.registration_id is not None:
+            where.append(Registration.id == self.registration_id)
+        if self.reference:
+            where.append(Registration.reference == self.reference.strip().upper())
+        return where
+
+    def params(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+    @property
+    def single(self) -> bool:
+        return self.registration_id is not None or bool(self.reference)
+
+
+def _query(convening_id: int, badge_filter: BadgeFilter):
+    return (
+        sa.select(Registration)
+        .where(Registration.convening_id == convening_id, Registration.status == Status.CONFIRMED,
+               *badge_filter.conditions())
+    )
+
+
+def badge_registrations(convening_id: int, badge_filter: BadgeFilter, *, limit: int | None = None) -> list[Registration]:
+    """Confirmed registrations the filter picks, in print order (family name, given name)."""
+    query = (
+        _query(convening_id, badge_filter)
+        .options(selectinload(Registration.delegation), selectinload(Registration.ticket_type))
+        .order_by(Registration.family_name, Registration.given_name, Registration.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return db.session.execute(query).scalars().all()
+
+
+def count_badges(convening_id: int, badge_filter: BadgeFilter) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(_query(convening_id, badge_filter).subquery()))
+
+
+def badge_counts(convening_id: int) -> dict[str, int]:
+    """How many confirmed badges each selection holds (for the print queue's summary)."""
+    return {which: count_badges(convening_id, BadgeFilter(which=which)) for which in SELECTIONS}
+
+
+# ---------------------------------------------------------------- registrations → plain data
+
+
+def _time_range(convening: Convening, starts_at: datetime, ends_at: datetime | None) -> str:
+    start = convening.local(starts_at)
+    text = f"{start:%a %d %b}, {start:%H:%M}"
+    if ends_at:
+        end = convening.local(ends_at)
+        text += f"–{end:%H:%M}" if end.date() == start.date() else f" – {end:%a %d %b}, {end:%H:%M}"
+    return f"{text} {start:%Z}".strip()
+
+
+def _published_visits(convening_id: int) -> dict[int, list[SiteVisit]]:
+    """Each registration's published site visits in time order, for the whole convening in one query.
+
+    The same rows `convene.services.visits.published_visits_for` reads for one person.
+    """
+    rows = db.session.execute(
+        sa.select(VisitAssignment.registration_id, SiteVisit)
+        .join(SiteVisit, SiteVisit.id == VisitAssignment.published_site_visit_id)
+        .join(VisitSlot, VisitSlot.id == SiteVisit.slot_id)
+        .where(VisitSlot.convening_id == convening_id)
+        .options(selectinload(SiteVisit.host), selectinload(SiteVisit.slot))
+        .order_by(VisitSlot.starts_at, VisitSlot.id)
+    ).all()
+    visits: dict[int, list[SiteVisit]] = {}
+    for registration_id, visit in rows:
+        visits.setdefault(registration_id, []).append(visit)
+    return visits
+
+
+def _visit_line(convening: Convening, visit: SiteVisit) -> VisitLine:
+    departs = convening.local(visit.departs_at).strftime("%H:%M") if visit.departs_at else ""
+    return VisitLine(when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at), host=visit.host.name,
+                     meeting_point=visit.meeting_point, departs=departs)
+
+
+def badge_data(convening: Convening, registrations: list[Registration], *, with_visits: bool = True) -> list[BadgeData]:
+    """What each registration's badge prints, as plain data for the renderer."""
+    visits = _published_visits(convening.id) if with_visits else {}
+    back_note = " · ".join(part for part in (convening.venue, convening.city) if part)
+    if convening.starts_on:
+        from convene.templating import date_range
+
+        back_note = f"{back_note} · {date_range(convening.starts_on, convening.ends_on)}".strip(" ·")
+    colours = convening.role_colours or {}
+    return [
+        BadgeData(
+            registration_id=r.id,
+            checkin_token=r.checkin_token,
+            name=r.display_badge_name,
+            full_name=r.full_name,
+            pronouns=r.pronouns or "",
+            organization=r.organization or "",
+            delegation=r.delegation.name if r.delegation else "",
+            role_label=ROLE_LABELS.get(r.role, r.role.replace("_", " ").title()),
+            role_colour=role_colour(r.role, colours),
+            convening=convening.name,
+            visits=tuple(_visit_line(convening, v) for v in visits.get(r.id, [])),
+            back_note=back_note,
+        )
+        for r in registrations
+    ]
+
+
+# ---------------------------------------------------------------- previews and jobs
+
+
+def layout_for(key: str):
+    try:
+        return LAYOUTS[key]
+    except KeyError:
+        raise ConveneError("unknown_layout", "Choose one of the badge layouts offered.") from None
+
+
+def preview_badges_png(convening_id: int, badge_filter: BadgeFilter, layout_key: str, *, duplex: bool = False) -> bytes:
+    """The first sheet of the batch as a PNG (rendered here: one sheet takes well under a second)."""
+    from convene.printing.documents import first_page_png, render_badges
+
+    layout = layout_for(layout_key)
+    convening = db.session.get(Convening, convening_id)
+    if convening is None:
+        raise ConveneError("convening_not_found", status_code=404)
+    registrations = badge_registrations(convening_id, badge_filter, limit=layout.per_sheet)
+    if not registrations:
+        raise ConveneError("nothing_to_print", "No badges match these choices.", status_code=404)
+    pdf = render_badges(badge_data(convening, registrations, with_visits=duplex), layout)
+    return first_page_png(pdf)
+
+
+def prints_dir() -> Path:
+    """Where generated PDFs are kept (instance/prints/ unless PRINTS_DIR is set); never committed."""
+    path = Path(current_app.config.get("PRINTS_DIR") or Path(current_app.instance_path) / "prints")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def job_file(job: PrintJob) -> Path | None:
+    """The finished PDF of a job, when it exists."""
+    if job.status != "done" or not job.file_name or "/" in job.file_name or job.file_name.startswith("."):
+        return None
+    path = prints_dir() / job.file_name
+    return path if path.is_file() else None
+
+
+def _safe_slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:60] or "convening"
+
+
+def request_badge_batch(
+    convening_id: int, badge_filter: BadgeFilter, layout_key: str, *, duplex: bool = False,
+    requested_by: str = "", inline_max: int | None = None,
+) -> PrintJob:
+    """Record a batch of badges and render it: now when it is small, in a background thread otherwise.
+
+    The job keeps the exact registrations chosen, so marking it printed later marks those people
+    and nobody who started matching the filter since.
+    """
+    layout_for(layout_key)
+    with unit_of_work():
+        convening = db.session.get(Convening, convening_id)
+        if convening is None:
+            raise ConveneError("convening_not_found", status_code=404)
+        ids = db.session.execute(
+            _query(convening_id, badge_filter).with_only_columns(Registration.id)
+            .order_by(Registration.family_name, Registration.given_name, Registration.id)
+        ).scalars().all()
+        if not ids:
+            raise ConveneError("nothing_to_print", "No badges match these choices.")
+        job = PrintJob(
+            convening_id=convening_id, kind="badges", status="queued", total=len(ids), done=0,
+            registration_ids=list(ids), requested_by=requested_by,
+            params={"layout": layout_key, "duplex": duplex, "filter": badge_filter.params()},
+        )
+        db.session.add(job)
+        db.session.flush()
+        job.file_name = f"{_safe_slug(convening.slug)}-badges-{job.id}.pdf"
+    limit = current_app.config.get("PRINT_INLINE_MAX", INLINE_MAX) if inline_max is None else inline_max
+    if job.total <= limit:
+        run_print_job(job.id, workers=0)
+    else:
+        start_print_job(current_app._get_current_object(), job.id)
+    return db.session.get(PrintJob, job.id)
+
+
+def _set_job(job_id: int, **values) -> None:
+    with unit_of_work():
+        db.session.execute(sa.update(PrintJob).where(PrintJob.id == job_id).values(**values))
+
+
+def run_print_job(job_id: int, *, workers: int | None = None) -> None:
+    """Render a queued job (badges or agendas) into its file, writing progress to the row as chunks finish."""
+    from convene.printing.batch import CHUNK_SHEETS, render_agendas_pdf, render_badges_pdf
+
+    with unit_of_work():
+        [job] = lock(PrintJob, job_id) or [None]
+        if job is None or job.status not in ("queued",):
+            return
+        job.status = "running"
+    try:
+        job = db.session.get(PrintJob, job_id)
+        convening = db.session.get(Convening, job.convening_id)
+        by_id = {
+            r.id: r for r in db.session.execute(
+                sa.select(Registration).where(Registration.id.in_(job.registration_ids),
+                                              Registration.convening_id == job.convening_id)
+                .options(selectinload(Registration.delegation))
+            ).scalars()
+        }
+        registrations = [by_id[i] for i in job.registration_ids if i in by_id]
+        if workers is None:
+            workers = current_app.config.get("PRINT_WORKERS")  # None: one per core
+        path = prints_dir() / job.file_name
+
+        def progress(done: int) -> None:
+            _set_job(job_id, done=done)
+
+        if job.kind == "badges":
+            layout = layout_for(job.params.get("layout", ""))
+            duplex = bool(job.params.get("duplex"))
+            items = badge_data(convening, registrations, with_visits=duplex)
+            db.session.rollback()  # end the read transaction: rendering takes a while
+            pages = render_badges_pdf(items, layout, path, duplex=duplex, workers=workers, progress=progress,
+                                      chunk_sheets=current_app.config.get("PRINT_CHUNK_SHEETS", CHUNK_SHEETS))
+        elif job.kind == "agendas":
+            items = [personal_agenda_data(convening, r) for r in registrations if r.status == Status.CONFIRMED]
+            db.session.rollback()
+            pages = render_agendas_pdf(items, path, paper=job.params.get("paper", "letter"), workers=workers,
+                                       progress=progress)
+        else:
+            raise ValueError(f"unknown kind of print job: {job.kind!r}")
+    except Exception as error:
+        log.exception("print job %s failed", job_id)
+        db.session.rollback()
+        _set_job(job_id, status="failed", error=f"{type(error).__name__}: {error}"[:2000], finished_at=utcnow())
+        return
+    _set_job(job_id, status="done", done=len(items), total=len(items), pages=pages, finished_at=utcnow())
+
+
+def start_print_job(app: Flask, job_id: int) -> threading.Thread:
+    """Run a job in a background thread of this process (it renders through the process pool)."""
+
+    def target():
+        with app.app_context():
+            try:
+                run_print_job(job_id)
+            finally:
+                db.session.remove()
+                _threads.pop(job_id, None)
+
+    thread = threading.Thread(target=target, name=f"print-job-{job_id}", daemon=True)
+    _threads[job_id] = thread
+    thread.start()
+    return thread
+
+
+def wait_for_print_job(job_id: int, timeout: float | None = None) -> bool:
+    """Wait for a background job started by this process; True when it is no longer running."""
+    thread = _threads.get(job_id)
+    if thread is not None:
+        thread.join(timeout)
+        return not thread.is_alive()
+    return True
+
+
+def job_is_stale(job: PrintJob, now: datetime | None = None) -> bool:
+    """A job still queued or running long after it started (its process was restarted, say)."""
+    now = now or utcnow()
+    return job.status in ("queued", "running") and (now - job.created_at).total_seconds() > STALE_AFTER_SECONDS
+
+
+def recent_jobs(convening_id: int, limit: int = 10) -> list[PrintJob]:
+    return db.session.execute(
+        sa.select(PrintJob).where(PrintJob.convening_id == convening_id)
+        .order_by(PrintJob.created_at.desc(), PrintJob.id.desc()).limit(limit)
+    ).scalars().all()
+
+
+def mark_badges_printed(convening_id: int, registration_ids: list[int], *, at: datetime | None = None) -> int:
+    """Record that these people's badges are printed now; returns how many were marked."""
+    at = at or utcnow()
+    if not registration_ids:
+        return 0
+    with unit_of_work():
+        result = db.session.execute(
+            sa.update(Registration)
+            .where(Registration.convening_id == convening_id, Registration.id.in_(sorted(set(registration_ids))))
+            .values(badge_printed_at=at)
+        )
+    return result.rowcount
+
+
+def mark_job_printed(job_id: int) -> int:
+    """Mark the badges of a finished job printed; returns how many were marked."""
+    with unit_of_work():
+        [job] = lock(PrintJob, job_id) or [None]
+        if job is None:
+            raise ConveneError("job_not_found", "That print job does not exist.", status_code=404)
+        if job.kind != "badges":
+            raise ConveneError("job_not_badges", "Only batches of badges are marked printed.")
+        if job.status != "done":
+            raise ConveneError("job_not_done", "This batch has not finished rendering yet.")
+        at = utcnow()
+        marked = mark_badges_printed(job.convening_id, job.registration_ids, at=at)
+        job.params = {**job.params, "marked_printed_at": at.isoformat(), "marked": marked}
+    return marked
+
+
+# ---------------------------------------------------------------- rosters
+
+
+def rosters_for(convening: Convening, site_visit_id: int | None = None) -> list[RosterData]:
+    """Each site visit's roster (or one visit's): the published plan once published, else the working plan."""
+    published = convening.visits_published_at is not None
+    column = VisitAssignment.published_site_visit_id if published else VisitAssignment.site_visit_id
+    query = (
+        sa.select(SiteVisit).join(VisitSlot, VisitSlot.id == SiteVisit.slot_id)
+        .where(SiteVisit.convening_id == convening.id)
+        .options(selectinload(SiteVisit.host), selectinload(SiteVisit.slot))
+    )
+    if site_visit_id is not None:
+        query = query.where(SiteVisit.id == site_visit_id)
+    visits = sorted(db.session.execute(query).scalars().all(),
+                    key=lambda v: (v.slot.starts_at, v.host.name.lower(), v.id))
+    if site_visit_id is not None and not visits:
+        raise ConveneError("visit_not_found", "That site visit does not exist.", status_code=404)
+    people: dict[int, list[Registration]] = {}
+    rows = db.session.execute(
+        sa.select(column, Registration).join(Registration, Registration.id == VisitAssignment.registration_id)
+        .where(column.in_([v.id for v in visits]), Registration.status == Status.CONFIRMED)
+        .options(selectinload(Registration.delegation))
+        .order_by(Registration.family_name, Registration.given_name, Registration.id)
+    ).all() if visits else []
+    for visit_id, registration in rows:
+        people.setdefault(visit_id, []).append(registration)
+    rosters = []
+    for visit in visits:
+        host = visit.host
+        contact = " · ".join(part for part in (host.contact_name, host.contact_phone) if part)
+        rosters.append(RosterData(
+            convening=convening.name, host=host.name, host_address=host.address, slot_label=visit.slot.label,
+            when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at),
+            meeting_point=visit.meeting_point,
+            departs=convening.local(visit.departs_at).strftime("%H:%M") if visit.departs_at else "",
+            transport_notes=visit.transport_notes, host_contact=contact, capacity=visit.capacity,
+            people=tuple(
+                RosterPerson(name=r.full_name, organization=r.organization or "",
+                             delegation=r.delegation.name if r.delegation else "")
+                for r in people.get(visit.id, [])
+            ),
+            draft=not published,
+        ))
+    return rosters
+
+
+def render_rosters_pdf(convening_id: int, site_visit_id: int | None = None, *, paper: str = "letter") -> bytes:
+    """Rosters and sign-in sheets as one PDF: every visit of the convening, or one."""
+    from convene.printing.documents import render_rosters
+
+    convening = db.session.get(Convening, convening_id)
+    if convening is None:
+        raise ConveneError("convening_not_found", status_code=404)
+    rosters = rosters_for(convening, site_visit_id)
+    if not rosters:
+        raise ConveneError("no_visits", "This convening has no site visits yet.", status_code=404)
+    return render_rosters(rosters, paper=paper)
+
+
+# ---------------------------------------------------------------- program book and personal agendas
+
+AGENDA_TAGS = {"presenting": "Presenting", "signed_up": "Signed up", "site_visit": "Your group", "everyone": ""}
+
+
+def _day_title(day) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def _clock(convening: Convening, starts_at: datetime, ends_at: datetime) -> str:
+    start, end = convening.local(starts_at), convening.local(ends_at)
+    if start.date() == end.date():
+        return f"{start:%H:%M}–{end:%H:%M}"
+    return f"{start:%H:%M} – {end:%a %H:%M}"
+
+
+def _dates_and_venue(convening: Convening) -> tuple[str, str]:
+    from convene.templating import date_range
+
+    venue = ", ".join(part for part in (convening.venue, convening.city) if part)
+    return date_range(convening.starts_on, convening.ends_on), venue
+
+
+def program_book(convening: Convening):
+    """The program book's content: every session by day (rooms, presenters), and the site visits."""
+    from convene.printing.agendas import ProgramBook, ProgramDay, ProgramEntry, VisitScheduleEntry
+    from convene.services import schedule
+
+    sessions = schedule.sessions_of(convening.id)
+    days = []
+    for day, todays in schedule.sessions_by_day(convening, sessions):
+        entries = []
+        for session in todays:
+            presenters = tuple(
+                f"{p.display_name} ({p.display_organization})" if p.display_organization else p.display_name
+                for p in session.presenters
+            )
+            entries.append(ProgramEntry(
+                time=_clock(convening, session.starts_at, session.ends_at), title=session.title,
+                kind=session.kind_label, where=session.where or "", presenters=presenters,
+                description=session.description or "",
+                note="Sign-up required" if session.signup_required else "",
+            ))
+        days.append(ProgramDay(anchor=f"day-{day.isoformat()}", title=_day_title(day), entries=tuple(entries)))
+    visits = []
+    for visit in sorted(
+        db.session.execute(
+            sa.select(SiteVisit).where(SiteVisit.convening_id == convening.id)
+            .options(selectinload(SiteVisit.host), selectinload(SiteVisit.slot))
+        ).scalars(),
+        key=lambda v: (v.slot.starts_at, v.host.name.lower()),
+    ):
+        visits.append(VisitScheduleEntry(
+            slot=visit.slot.label, when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at),
+            host=visit.host.name, address=visit.host.address, meeting_point=visit.meeting_point,
+            departs=convening.local(visit.departs_at).strftime("%H:%M") if visit.departs_at else "",
+            accessible=visit.host.accessible,
+        ))
+    dates, venue = _dates_and_venue(convening)
+    return ProgramBook(
+        convening=convening.name, dates=dates, venue=venue, description=convening.description or "",
+        timezone=convening.timezone, days=tuple(days), visits=tuple(visits),
+        draft=not schedule.is_published(convening.id),
+    )
+
+
+def render_program_pdf(convening_id: int, *, paper: str = "letter") -> bytes:
+    """The program book as a PDF (cover, contents, day-by-day sessions, site visits, page numbers)."""
+    from convene.printing.documents import render_program
+
+    convening = db.session.get(Convening, convening_id)
+    if convening is None:
+        raise ConveneError("convening_not_found", status_code=404)
+    return render_program(program_book(convening), paper=paper)
+
+
+def personal_agenda_data(convening: Convening, registration: Registration):
+    """One attendee's agenda as plain data (from convene.services.schedule.personal_agenda)."""
+    from convene.printing.agendas import AgendaDay, AgendaEntry, PersonalAgenda
+    from convene.services.schedule import personal_agenda
+
+    days = []
+    for day in personal_agenda(convening, registration):
+        entries = tuple(
+            AgendaEntry(
+                time=_clock(convening, item.starts_at, item.ends_at), title=item.title, where=item.where or "",
+                tag=AGENDA_TAGS.get(item.why, ""), details=tuple((str(k), str(v)) for k, v in item.details),
+            )
+            for item in day.items
+        )
+        days.append(AgendaDay(title=_day_title(day.day), entries=entries))
+    dates, _ = _dates_and_venue(convening)
+    return PersonalAgenda(
+        convening=convening.name, dates=dates, name=registration.full_name, organization=registration.organization,
+        reference=registration.reference, timezone=convening.timezone, days=tuple(days),
+    )
+
+
+def render_agenda_pdf(convening_id: int, registration_id: int, *, paper: str = "letter") -> bytes:
+    """One attendee's personal agenda as a PDF (for their manage page, or the desk)."""
+    from convene.printing.documents import render_agendas
+
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or registration.convening_id != convening_id:
+        raise ConveneError("registration_not_found", "That registration does not exist.", status_code=404)
+    if registration.status != Status.CONFIRMED:
+        raise ConveneError("agenda_not_available", "Only confirmed registrations have an agenda.", status_code=404)
+    return render_agendas([personal_agenda_data(registration.convening, registration)], paper=paper)
+
+
+def request_agenda_batch(convening_id: int, *, requested_by: str = "", paper: str = "letter",
+                         inline_max: int | None = None) -> PrintJob:
+    """Every confirmed attendee's personal agenda in one PDF (welcome packets), as a print job."""
+    with unit_of_work():
+        convening = db.session.get(Convening, convening_id)
+        if convening is None:
+            raise ConveneError("convening_not_found", status_code=404)
+        ids = db.session.execute(
+            sa.select(Registration.id).where(Registration.convening_id == convening_id,
+                                             Registration.status == Status.CONFIRMED)
+            .order_by(Registration.family_name, Registration.given_name, Registration.id)
+        ).scalars().all()
+        if not ids:
+            raise ConveneError("nothing_to_print", "Nobody is confirmed yet.")
+        job = PrintJob(convening_id=convening_id, kind="agendas", status="queued", total=len(ids), done=0,
+                       registration_ids=list(ids), requested_by=requested_by, params={"paper": paper})
+        db.session.add(job)
+        db.session.flush()
+        job.file_name = f"{_safe_slug(convening.slug)}-agendas-{job.id}.pdf"
+    limit = current_app.config.get("PRINT_INLINE_MAX", INLINE_MAX) if inline_max is None else inline_max
+    if job.total <= limit:
+        run_print_job(job.id, workers=0)
+    else:
+        start_print_job(current_app._get_current_object(), job.id)
+    return db.session.get(PrintJob, job.id)
