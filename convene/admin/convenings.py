@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
+from flask import flash, redirect, render_template, request, url_for
 
 from convene.admin import bp, organizer_required
 from convene.admin.forms import COMMON_TIMEZONES, ConveningForm, DelegationForm, QuestionForm, TicketTypeForm
+from convene.admin.util import child_or_404, convening_or_404, show_error
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import EmptyForm
@@ -16,31 +16,12 @@ from convene.services import reports
 from convene.services.registrations import expire_offers, seat_usage
 
 
-def _convening(convening_id: int) -> Convening:
-    return db.get_or_404(Convening, convening_id)
-
-
-def _child(model, convening: Convening, child_id: int):
-    """A ticket type, question or delegation of this convening, or 404."""
-    item = db.get_or_404(model, child_id)
-    if item.convening_id != convening.id:
-        abort(404)
-    return item
-
-
 def _form(form_class, fill):
     """The submitted form on POST, else one filled from what is stored."""
     return form_class() if request.method == "POST" else fill()
 
 
-def _show_error(form: FlaskForm, error: ConveneError) -> None:
-    """Put each problem beside its field; flash those no field fits."""
-    for item in error.details.get("problems", [error]):
-        target = getattr(form, item.field, None) if item.field else None
-        if target is not None and hasattr(target, "errors"):
-            target.errors = list(target.errors) + [item.message]
-        else:
-            flash(item.message, "error")
+
 
 
 @bp.get("/")
@@ -54,7 +35,7 @@ def index():
 @bp.get("/c/<int:convening_id>/")
 def dashboard(convening_id: int):
     """Counts at a glance: statuses, tickets, seats, needs, roles, delegations, registrations over time."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     expire_offers(convening.id)  # so "seat offered" counts only offers that still hold
     return render_template("admin/dashboard.html", convening=convening, report=reports.build_dashboard(convening))
 
@@ -70,7 +51,7 @@ def new_convening():
         try:
             convening = service.create_convening(form.convening_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{convening.name} is created. Add its ticket types next.", "success")
             return redirect(url_for("admin.tickets", convening_id=convening.id))
@@ -81,13 +62,13 @@ def new_convening():
 def edit_convening(convening_id: int):
     """Change a convening's settings."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = _form(ConveningForm, lambda: ConveningForm.for_convening(convening))
     if form.validate_on_submit():
         try:
             service.update_convening(convening.id, form.convening_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The settings are saved.", "success")
             return redirect(url_for("admin.edit_convening", convening_id=convening.id))
@@ -101,7 +82,7 @@ def edit_convening(convening_id: int):
 def tickets(convening_id: int):
     """List ticket types with seats held and left."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return render_template("admin/convenings/tickets.html", convening=convening, usage=seat_usage(convening.id),
                            delete_form=EmptyForm())
 
@@ -110,13 +91,13 @@ def tickets(convening_id: int):
 def new_ticket(convening_id: int):
     """Add a ticket type."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = TicketTypeForm()
     if form.validate_on_submit():
         try:
             ticket = service.create_ticket_type(convening.id, form.ticket_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"Ticket type {ticket.name} is added.", "success")
             return redirect(url_for("admin.tickets", convening_id=convening.id))
@@ -127,14 +108,14 @@ def new_ticket(convening_id: int):
 def edit_ticket(convening_id: int, ticket_id: int):
     """Change a ticket type."""
     organizer_required()
-    convening = _convening(convening_id)
-    ticket = _child(TicketType, convening, ticket_id)
+    convening = convening_or_404(convening_id)
+    ticket = child_or_404(TicketType, convening, ticket_id)
     form = _form(TicketTypeForm, lambda: TicketTypeForm.for_ticket(ticket, convening))
     if form.validate_on_submit():
         try:
             service.update_ticket_type(ticket.id, form.ticket_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The ticket type is saved.", "success")
             return redirect(url_for("admin.tickets", convening_id=convening.id))
@@ -146,8 +127,8 @@ def edit_ticket(convening_id: int, ticket_id: int):
 def delete_ticket(convening_id: int, ticket_id: int):
     """Delete a ticket type nobody registered with."""
     organizer_required()
-    convening = _convening(convening_id)
-    ticket = _child(TicketType, convening, ticket_id)
+    convening = convening_or_404(convening_id)
+    ticket = child_or_404(TicketType, convening, ticket_id)
     if EmptyForm().validate_on_submit():
         name = ticket.name
         try:
@@ -165,7 +146,7 @@ def delete_ticket(convening_id: int, ticket_id: int):
 def questions(convening_id: int):
     """List the registration form's questions in order."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return render_template("admin/convenings/questions.html", convening=convening, move_form=EmptyForm())
 
 
@@ -173,13 +154,13 @@ def questions(convening_id: int):
 def new_question(convening_id: int):
     """Add a question at the end of the registration form."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = QuestionForm()
     if form.validate_on_submit():
         try:
             service.save_question(convening.id, form.question_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The question is added.", "success")
             return redirect(url_for("admin.questions", convening_id=convening.id))
@@ -190,14 +171,14 @@ def new_question(convening_id: int):
 def edit_question(convening_id: int, question_id: int):
     """Change a question."""
     organizer_required()
-    convening = _convening(convening_id)
-    question = _child(Question, convening, question_id)
+    convening = convening_or_404(convening_id)
+    question = child_or_404(Question, convening, question_id)
     form = _form(QuestionForm, lambda: QuestionForm.for_question(question))
     if form.validate_on_submit():
         try:
             service.save_question(convening.id, form.question_data(), question_id=question.id)
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The question is saved.", "success")
             return redirect(url_for("admin.questions", convening_id=convening.id))
@@ -209,8 +190,8 @@ def edit_question(convening_id: int, question_id: int):
 def delete_question(convening_id: int, question_id: int):
     """Delete a question and its answers."""
     organizer_required()
-    convening = _convening(convening_id)
-    question = _child(Question, convening, question_id)
+    convening = convening_or_404(convening_id)
+    question = child_or_404(Question, convening, question_id)
     if EmptyForm().validate_on_submit():
         service.delete_question(question.id)
         flash("The question and its answers are deleted.", "success")
@@ -221,8 +202,8 @@ def delete_question(convening_id: int, question_id: int):
 def move_question(convening_id: int, question_id: int, direction: str):
     """Move a question one place up or down."""
     organizer_required()
-    convening = _convening(convening_id)
-    question = _child(Question, convening, question_id)
+    convening = convening_or_404(convening_id)
+    question = child_or_404(Question, convening, question_id)
     if EmptyForm().validate_on_submit():
         service.move_question(question.id, direction)
     return redirect(url_for("admin.questions", convening_id=convening.id, _anchor=f"question-{question.id}"))
@@ -234,7 +215,7 @@ def move_question(convening_id: int, question_id: int, direction: str):
 def delegations(convening_id: int):
     """List delegations with their active registrations."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return render_template("admin/convenings/delegations.html", convening=convening,
                            counts=reports.active_counts_by_delegation(convening.id), delete_form=EmptyForm())
 
@@ -243,13 +224,13 @@ def delegations(convening_id: int):
 def new_delegation(convening_id: int):
     """Add a delegation."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = DelegationForm()
     if form.validate_on_submit():
         try:
             delegation = service.save_delegation(convening.id, form.delegation_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"Delegation {delegation.name} is added.", "success")
             return redirect(url_for("admin.delegations", convening_id=convening.id))
@@ -260,14 +241,14 @@ def new_delegation(convening_id: int):
 def edit_delegation(convening_id: int, delegation_id: int):
     """Change a delegation."""
     organizer_required()
-    convening = _convening(convening_id)
-    delegation = _child(Delegation, convening, delegation_id)
+    convening = convening_or_404(convening_id)
+    delegation = child_or_404(Delegation, convening, delegation_id)
     form = _form(DelegationForm, lambda: DelegationForm.for_delegation(delegation))
     if form.validate_on_submit():
         try:
             service.save_delegation(convening.id, form.delegation_data(), delegation_id=delegation.id)
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The delegation is saved.", "success")
             return redirect(url_for("admin.delegations", convening_id=convening.id))
@@ -279,8 +260,8 @@ def edit_delegation(convening_id: int, delegation_id: int):
 def delete_delegation(convening_id: int, delegation_id: int):
     """Delete a delegation; its people stay registered without one."""
     organizer_required()
-    convening = _convening(convening_id)
-    delegation = _child(Delegation, convening, delegation_id)
+    convening = convening_or_404(convening_id)
+    delegation = child_or_404(Delegation, convening, delegation_id)
     if EmptyForm().validate_on_submit():
         name = delegation.name
         service.delete_delegation(delegation.id)

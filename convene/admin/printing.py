@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from convene.admin import bp
 from convene.admin.printing_forms import BadgeBatchForm
+from convene.admin.util import convening_or_404
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import EmptyForm
@@ -19,8 +20,7 @@ from convene.services.visits import visits_of
 LIST_LIMIT = 100
 
 
-def _convening(convening_id: int) -> Convening:
-    return db.get_or_404(Convening, convening_id)
+
 
 
 def _job(convening: Convening, job_id: int) -> PrintJob:
@@ -46,7 +46,7 @@ def _pdf_response(pdf: bytes, filename: str, *, download: bool = True) -> Respon
 @bp.get("/c/<int:convening_id>/print")
 def print_queue(convening_id: int):
     """Choose badges and a layout, preview the first sheet, make the PDF; rosters; recent batches."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = _filter_form(convening)
     valid = form.validate() if request.args else True
     people, total = [], 0
@@ -68,7 +68,7 @@ def print_queue(convening_id: int):
 @bp.get("/c/<int:convening_id>/print/preview.png")
 def print_preview(convening_id: int):
     """The first sheet of the chosen badges as an image."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = _filter_form(convening)
     if not form.validate():
         abort(400)
@@ -83,7 +83,7 @@ def print_preview(convening_id: int):
 @bp.post("/c/<int:convening_id>/print")
 def print_badges(convening_id: int):
     """Make the PDF of the chosen badges: right away when small, in the background when large."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = BadgeBatchForm()
     form.fill_choices(convening)
     if not form.validate_on_submit():
@@ -107,7 +107,7 @@ def print_badges(convening_id: int):
 @bp.get("/c/<int:convening_id>/print/jobs/<int:job_id>")
 def print_job(convening_id: int, job_id: int):
     """One batch: its progress while it renders (the page refreshes itself), then download and mark printed."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     job = _job(convening, job_id)
     return render_template(
         "admin/printing/job.html", convening=convening, job=job, layout=LAYOUTS.get(job.params.get("layout")),
@@ -118,7 +118,7 @@ def print_job(convening_id: int, job_id: int):
 @bp.get("/c/<int:convening_id>/print/jobs/<int:job_id>.pdf")
 def print_job_pdf(convening_id: int, job_id: int):
     """Download a finished batch."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     job = _job(convening, job_id)
     path = service.job_file(job)
     if path is None:
@@ -130,7 +130,7 @@ def print_job_pdf(convening_id: int, job_id: int):
 @bp.post("/c/<int:convening_id>/print/jobs/<int:job_id>/printed")
 def mark_job_printed(convening_id: int, job_id: int):
     """Record that this batch's badges are printed (they leave the "not printed" list)."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     job = _job(convening, job_id)
     if not EmptyForm().validate_on_submit():
         flash("The form expired; please try again.", "error")
@@ -147,7 +147,7 @@ def mark_job_printed(convening_id: int, job_id: int):
 @bp.get("/c/<int:convening_id>/print/rosters.pdf")
 def print_rosters(convening_id: int):
     """Every site visit's roster and sign-in sheet in one PDF."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     try:
         pdf = service.render_rosters_pdf(convening.id, paper=_paper())
     except ConveneError as error:
@@ -159,7 +159,7 @@ def print_rosters(convening_id: int):
 @bp.get("/c/<int:convening_id>/print/rosters/<int:site_visit_id>.pdf")
 def print_roster(convening_id: int, site_visit_id: int):
     """One site visit's roster and sign-in sheet."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     try:
         pdf = service.render_rosters_pdf(convening.id, site_visit_id, paper=_paper())
     except ConveneError as error:
@@ -172,7 +172,7 @@ def print_roster(convening_id: int, site_visit_id: int):
 @bp.get("/c/<int:convening_id>/print/program.pdf")
 def print_program(convening_id: int):
     """The program book: cover, contents, sessions day by day, the site-visit schedule."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     pdf = service.render_program_pdf(convening.id, paper=_paper())
     return _pdf_response(pdf, f"{convening.slug}-program.pdf")
 
@@ -180,7 +180,7 @@ def print_program(convening_id: int):
 @bp.get("/c/<int:convening_id>/print/agendas/<int:registration_id>.pdf")
 def print_agenda(convening_id: int, registration_id: int):
     """One attendee's personal agenda."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     try:
         pdf = service.render_agenda_pdf(convening.id, registration_id, paper=_paper())
     except ConveneError as error:
@@ -193,7 +193,7 @@ def print_agenda(convening_id: int, registration_id: int):
 @bp.post("/c/<int:convening_id>/print/agendas")
 def print_agendas(convening_id: int):
     """Every confirmed attendee's personal agenda in one PDF, for welcome packets (in the background when large)."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     if not EmptyForm().validate_on_submit():
         flash("The form expired; please try again.", "error")
         return redirect(url_for("admin.print_queue", convening_id=convening.id))

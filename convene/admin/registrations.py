@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from convene.admin import bp, organizer_required
 from convene.admin.registration_forms import ImportForm, NewRegistrationForm, RegistrationAdminForm, fill_choices
+from convene.admin.util import convening_or_404, show_error
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import EmptyForm, add_question_fields, answers_from, answers_to_form_data, format_answer
@@ -134,8 +135,7 @@ def _list_args(convening: Convening) -> ListArgs:
     return parsed
 
 
-def _convening(convening_id: int) -> Convening:
-    return db.get_or_404(Convening, convening_id)
+
 
 
 def _registration(convening: Convening, registration_id: int) -> Registration:
@@ -145,13 +145,7 @@ def _registration(convening: Convening, registration_id: int) -> Registration:
     return registration
 
 
-def _show_error(form, error: ConveneError) -> None:
-    """A service's refusal beside the field it is about, or as a flash."""
-    target = getattr(form, error.field, None) if error.field else None
-    if target is not None:
-        target.errors = [*target.errors, error.message]
-    else:
-        flash(error.message, "error")
+
 
 
 def _csv_response(text: str, filename: str) -> Response:
@@ -163,7 +157,7 @@ def _csv_response(text: str, filename: str) -> Response:
 @bp.get("/c/<int:convening_id>/registrations")
 def registrations(convening_id: int):
     """Search, filter, sort and page through a convening's registrations."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     args = _list_args(convening)
     base = [Registration.convening_id == convening.id]
     page = db.paginate(
@@ -188,7 +182,7 @@ def registrations(convening_id: int):
 @bp.get("/c/<int:convening_id>/registrations/<int:registration_id>")
 def registration(convening_id: int, registration_id: int):
     """Everything about one registration: details, answers, history, emails sent."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     answers = [(q, format_answer(registration.answer_for(q.id))) for q in convening.questions]
     emails = db.session.execute(
@@ -203,7 +197,7 @@ def registration(convening_id: int, registration_id: int):
 def edit_registration(convening_id: int, registration_id: int):
     """Change someone's details, answers, role, delegation or ticket type."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     questions = convening.questions
     form_class = add_question_fields(RegistrationAdminForm, questions)
@@ -218,7 +212,7 @@ def edit_registration(convening_id: int, registration_id: int):
             service.update_registration(registration.id, form.person_data(), answers_from(form, questions),
                                         admin_changes=form.admin_changes())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The changes are saved.", "success")
             return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
@@ -230,7 +224,7 @@ def edit_registration(convening_id: int, registration_id: int):
 def new_registration(convening_id: int):
     """Add someone by hand (a comp), on any ticket type, hidden ones included."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     questions = convening.questions
     form = add_question_fields(NewRegistrationForm, questions)()
     fill_choices(form, convening)
@@ -241,7 +235,7 @@ def new_registration(convening_id: int):
                 role=form.role.data, delegation_id=form.delegation_id.data or None, send_email=form.send_email.data,
             )
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{registration.full_name} is registered ({registration.reference}).", "success")
             return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
@@ -253,7 +247,7 @@ def new_registration(convening_id: int):
 def cancel_registration(convening_id: int, registration_id: int):
     """Ask for confirmation, then cancel, free the seat and offer it to the waitlist."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     form = EmptyForm()
     if form.validate_on_submit():
@@ -273,7 +267,7 @@ def cancel_registration(convening_id: int, registration_id: int):
 def resend_manage_link(convening_id: int, registration_id: int):
     """Email the person their manage link again."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     if not EmptyForm().validate_on_submit():
         flash("The form expired; please try again.", "error")
@@ -288,7 +282,7 @@ def resend_manage_link(convening_id: int, registration_id: int):
 def export_registrations(convening_id: int):
     """Download the registrations (filtered like the list) as a spreadsheet."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     args = _list_args(convening)
     text = exports.registrations_csv(convening, args.conditions(), args.order_by())
     return _csv_response(text, f"{convening.slug}-registrations.csv")
@@ -298,7 +292,7 @@ def export_registrations(convening_id: int):
 def import_registrations(convening_id: int):
     """Upload a spreadsheet of delegates; every row is imported, or none and the problems are listed."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = ImportForm()
     fill_choices(form, convening)
     report = None
@@ -315,7 +309,7 @@ def import_registrations(convening_id: int):
                 report = import_service.import_registrations(convening.id, data, defaults,
                                                              send_emails=form.send_emails.data)
             except ConveneError as error:
-                _show_error(form, error)
+                show_error(form, error)
     status = 400 if form.errors or (report is not None and not report.ok) else 200
     return render_template("admin/registrations/import.html", convening=convening, form=form, report=report,
                            columns=import_service.COLUMNS), status
@@ -325,5 +319,5 @@ def import_registrations(convening_id: int):
 def import_template(convening_id: int):
     """An empty spreadsheet with the columns the import reads."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return _csv_response(import_service.template_csv(), f"{convening.slug}-import-template.csv")

@@ -21,29 +21,13 @@ from convene.admin.schedule_forms import (
     rules_form,
     rules_from,
 )
+from convene.admin.util import child_or_404, convening_or_404, show_error
 from convene.errors import ConveneError
-from convene.extensions import db
 from convene.forms import EmptyForm
 from convene.models import Convening, Presenter, Room, SessionBlock
 from convene.scheduling import CONFLICT_KINDS, by_session
 from convene.services import schedule as service
 from convene.services.convenings import utc_to_local
-
-
-def _convening(convening_id: int) -> Convening:
-    if not service.valid_id(convening_id):
-        abort(404)
-    return db.get_or_404(Convening, convening_id)
-
-
-def _child(model, convening: Convening, child_id: int):
-    """A room, presenter or block of this convening, or 404."""
-    if not service.valid_id(child_id):
-        abort(404)
-    item = db.get_or_404(model, child_id)
-    if item.convening_id != convening.id:
-        abort(404)
-    return item
 
 
 def _session(convening: Convening, session_id: int):
@@ -53,14 +37,7 @@ def _session(convening: Convening, session_id: int):
         abort(404)
 
 
-def _show_error(form, error: ConveneError) -> None:
-    """Put each problem beside its field; flash those no field fits."""
-    for item in error.details.get("problems", [error]):
-        target = getattr(form, item.field, None) if item.field else None
-        if target is not None and hasattr(target, "errors"):
-            target.errors = list(target.errors) + [item.message]
-        else:
-            flash(item.message, "error")
+
 
 
 def _flash_warnings(warnings) -> None:
@@ -95,7 +72,7 @@ def _back(convening: Convening, session=None):
 @bp.get("/c/<int:convening_id>/schedule")
 def schedule(convening_id: int):
     """One day of the program as a grid: rooms across, time down, conflicts marked."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     view = service.program_view(convening)
     day = _day_arg(convening, view.days)
     grid = service.day_grid(convening, day, view.sessions, view.rooms)
@@ -106,7 +83,7 @@ def schedule(convening_id: int):
 @bp.get("/c/<int:convening_id>/schedule/list")
 def schedule_list(convening_id: int):
     """Every session by day, with its conflicts written out beside it."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     view = service.program_view(convening)
     return render_template("admin/schedule/list.html", convening=convening, view=view,
                            by_day=service.sessions_by_day(convening, view.sessions), publish_form=EmptyForm(),
@@ -116,7 +93,7 @@ def schedule_list(convening_id: int):
 @bp.get("/c/<int:convening_id>/schedule/sessions/<int:session_id>")
 def schedule_session(convening_id: int, session_id: int):
     """A session with its conflicts and who signed up."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     conflicts = by_session(service.program_conflicts(convening)).get(session.id, [])
     return render_template("admin/schedule/session.html", convening=convening, session=session,
@@ -127,7 +104,7 @@ def schedule_session(convening_id: int, session_id: int):
 def schedule_new_session(convening_id: int):
     """Add a session (the grid's empty cells prefill the room and start)."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     if request.method == "POST":
         form = SessionForm()
     else:
@@ -137,7 +114,7 @@ def schedule_new_session(convening_id: int):
         try:
             saved = service.create_session(convening.id, form.session_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{saved.session.title} is added to the program.", "success")
             _flash_warnings(saved.warnings)
@@ -166,7 +143,7 @@ def _prefill(convening: Convening) -> dict:
 def schedule_edit_session(convening_id: int, session_id: int):
     """Change a session; a change that creates a blocking conflict is refused beside the field."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     form = SessionForm() if request.method == "POST" else SessionForm.for_session(session, convening)
     _session_form(convening, form)
@@ -174,7 +151,7 @@ def schedule_edit_session(convening_id: int, session_id: int):
         try:
             saved = service.update_session(session.id, form.session_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{saved.session.title} is saved.", "success")
             _flash_warnings(saved.warnings)
@@ -187,7 +164,7 @@ def schedule_edit_session(convening_id: int, session_id: int):
 def schedule_duplicate_session(convening_id: int, session_id: int):
     """Copy a session (presenters too) to another time or room."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     if request.method == "POST":
         form = SessionForm()
@@ -198,7 +175,7 @@ def schedule_duplicate_session(convening_id: int, session_id: int):
         try:
             saved = service.duplicate_session(session.id, form.session_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{saved.session.title} is added to the program.", "success")
             _flash_warnings(saved.warnings)
@@ -211,7 +188,7 @@ def schedule_duplicate_session(convening_id: int, session_id: int):
 def schedule_move_session(convening_id: int, session_id: int):
     """Move a session to another start and room, keeping its length."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     if request.method == "POST":
         form = MoveForm()
@@ -222,7 +199,7 @@ def schedule_move_session(convening_id: int, session_id: int):
         try:
             saved = service.move_session(session.id, form.starts_at.data, form.room_id.data)
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{saved.session.title} is moved to "
                   f"{service.span(convening, saved.session.starts_at, saved.session.ends_at)}.", "success")
@@ -235,7 +212,7 @@ def schedule_move_session(convening_id: int, session_id: int):
 def schedule_delete_session(convening_id: int, session_id: int):
     """Delete a session with its sign-ups."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     day = service.local_day(convening, session).isoformat()
     if EmptyForm().validate_on_submit():
@@ -250,7 +227,7 @@ def schedule_delete_session(convening_id: int, session_id: int):
 def schedule_publish(convening_id: int):
     """Publish the program on the public site."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     if EmptyForm().validate_on_submit():
         try:
             service.publish_program(convening.id)
@@ -265,7 +242,7 @@ def schedule_publish(convening_id: int):
 def schedule_unpublish(convening_id: int):
     """Take the program back to draft."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     if EmptyForm().validate_on_submit():
         service.unpublish_program(convening.id)
         flash("The program is back to draft: only organizers and staff see it.", "success")
@@ -275,7 +252,7 @@ def schedule_unpublish(convening_id: int):
 @bp.route("/c/<int:convening_id>/schedule/rules", methods=["GET", "POST"])
 def schedule_rules(convening_id: int):
     """Choose which kinds of conflict are blocking and which are warnings."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     rules = service.conflict_rules(convening.id)
     form = rules_form(rules, formdata=request.method == "POST")
     if request.method == "POST":
@@ -284,7 +261,7 @@ def schedule_rules(convening_id: int):
             try:
                 service.set_conflict_rules(convening.id, rules_from(form))
             except ConveneError as error:
-                _show_error(form, error)
+                show_error(form, error)
             else:
                 flash("The conflict rules are saved.", "success")
                 return redirect(url_for("admin.schedule_rules", convening_id=convening.id))
@@ -297,7 +274,7 @@ def schedule_rules(convening_id: int):
 @bp.get("/c/<int:convening_id>/schedule/rooms")
 def schedule_rooms(convening_id: int):
     """The rooms, with their size and access."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return render_template("admin/schedule/rooms.html", convening=convening, rooms=service.rooms_of(convening.id),
                            delete_form=EmptyForm())
 
@@ -306,13 +283,13 @@ def schedule_rooms(convening_id: int):
 def schedule_new_room(convening_id: int):
     """Add a room."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = RoomForm()
     if form.validate_on_submit():
         try:
             room = service.create_room(convening.id, form.room_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"Room {room.name} is added.", "success")
             return redirect(url_for("admin.schedule_rooms", convening_id=convening.id))
@@ -323,14 +300,14 @@ def schedule_new_room(convening_id: int):
 def schedule_edit_room(convening_id: int, room_id: int):
     """Change a room."""
     organizer_required()
-    convening = _convening(convening_id)
-    room = _child(Room, convening, room_id)
+    convening = convening_or_404(convening_id)
+    room = child_or_404(Room, convening, room_id)
     form = RoomForm() if request.method == "POST" else RoomForm.for_room(room)
     if form.validate_on_submit():
         try:
             _room, warnings = service.update_room(room.id, form.room_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The room is saved.", "success")
             _flash_warnings(warnings)
@@ -343,8 +320,8 @@ def schedule_edit_room(convening_id: int, room_id: int):
 def schedule_delete_room(convening_id: int, room_id: int):
     """Delete a room no session uses."""
     organizer_required()
-    convening = _convening(convening_id)
-    room = _child(Room, convening, room_id)
+    convening = convening_or_404(convening_id)
+    room = child_or_404(Room, convening, room_id)
     if EmptyForm().validate_on_submit():
         try:
             name = service.delete_room(room.id)
@@ -360,7 +337,7 @@ def schedule_delete_room(convening_id: int, room_id: int):
 @bp.get("/c/<int:convening_id>/schedule/presenters")
 def schedule_presenters(convening_id: int):
     """Who presents or facilitates, and in which sessions."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return render_template("admin/schedule/presenters.html", convening=convening,
                            presenters=service.presenters_of(convening.id), delete_form=EmptyForm())
 
@@ -369,13 +346,13 @@ def schedule_presenters(convening_id: int):
 def schedule_new_presenter(convening_id: int):
     """Add a presenter: a registered person or an external guest."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = PresenterForm().fill_choices(service.registration_choices(convening.id))
     if form.validate_on_submit():
         try:
             presenter = service.create_presenter(convening.id, form.presenter_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{presenter.display_name} is added as a presenter.", "success")
             return redirect(url_for("admin.schedule_presenters", convening_id=convening.id))
@@ -386,15 +363,15 @@ def schedule_new_presenter(convening_id: int):
 def schedule_edit_presenter(convening_id: int, presenter_id: int):
     """Change a presenter."""
     organizer_required()
-    convening = _convening(convening_id)
-    presenter = _child(Presenter, convening, presenter_id)
+    convening = convening_or_404(convening_id)
+    presenter = child_or_404(Presenter, convening, presenter_id)
     form = PresenterForm() if request.method == "POST" else PresenterForm.for_presenter(presenter)
     form.fill_choices(service.registration_choices(convening.id))
     if form.validate_on_submit():
         try:
             _presenter, warnings = service.update_presenter(presenter.id, form.presenter_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The presenter is saved.", "success")
             _flash_warnings(warnings)
@@ -407,8 +384,8 @@ def schedule_edit_presenter(convening_id: int, presenter_id: int):
 def schedule_delete_presenter(convening_id: int, presenter_id: int):
     """Remove a presenter from the program (their sessions stay)."""
     organizer_required()
-    convening = _convening(convening_id)
-    presenter = _child(Presenter, convening, presenter_id)
+    convening = convening_or_404(convening_id)
+    presenter = child_or_404(Presenter, convening, presenter_id)
     if EmptyForm().validate_on_submit():
         name = service.delete_presenter(presenter.id)
         flash(f"{name} is removed from the presenters.", "success")
@@ -420,7 +397,7 @@ def schedule_delete_presenter(convening_id: int, presenter_id: int):
 @bp.get("/c/<int:convening_id>/schedule/blocks")
 def schedule_blocks(convening_id: int):
     """Blocks of parallel sessions that attendees rank and organizers allocate."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return render_template("admin/schedule/blocks.html", convening=convening, blocks=service.blocks_of(convening.id),
                            taken=service.seats_taken(convening.id))
 
@@ -429,13 +406,13 @@ def schedule_blocks(convening_id: int):
 def schedule_new_block(convening_id: int):
     """Add a block; put sessions in it from their edit form."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = BlockForm()
     if form.validate_on_submit():
         try:
             block = service.save_block(convening.id, form.block_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"Block {block.name} is added. Choose it on the sessions that belong to it.", "success")
             return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
@@ -446,14 +423,14 @@ def schedule_new_block(convening_id: int):
 def schedule_edit_block(convening_id: int, block_id: int):
     """Rename a block, open or close ranking."""
     organizer_required()
-    convening = _convening(convening_id)
-    block = _child(SessionBlock, convening, block_id)
+    convening = convening_or_404(convening_id)
+    block = child_or_404(SessionBlock, convening, block_id)
     form = BlockForm() if request.method == "POST" else BlockForm(obj=block)
     if form.validate_on_submit():
         try:
             service.save_block(convening.id, form.block_data(), block_id=block.id)
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The block is saved.", "success")
             return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
@@ -465,8 +442,8 @@ def schedule_edit_block(convening_id: int, block_id: int):
 def schedule_delete_block(convening_id: int, block_id: int):
     """Delete a block (its sessions stay in the program)."""
     organizer_required()
-    convening = _convening(convening_id)
-    block = _child(SessionBlock, convening, block_id)
+    convening = convening_or_404(convening_id)
+    block = child_or_404(SessionBlock, convening, block_id)
     if EmptyForm().validate_on_submit():
         name = service.delete_block(block.id)
         flash(f"Block {name} is deleted; its sessions stay in the program.", "success")
@@ -476,8 +453,8 @@ def schedule_delete_block(convening_id: int, block_id: int):
 @bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>/allocate", methods=["GET", "POST"])
 def schedule_allocate(convening_id: int, block_id: int):
     """Rankings so far, and the button that allocates places with the optimizer."""
-    convening = _convening(convening_id)
-    block = _child(SessionBlock, convening, block_id)
+    convening = convening_or_404(convening_id)
+    block = child_or_404(SessionBlock, convening, block_id)
     form = AllocateForm()
     result = None
     if request.method == "POST":

@@ -11,6 +11,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 
 from convene.admin import bp, organizer_required
+from convene.admin.util import child_or_404, convening_or_404, show_error
 from convene.admin.visit_forms import (
     AssignForm,
     DeleteForm,
@@ -33,26 +34,13 @@ PEOPLE_PER_PAGE = 50
 PLAN_ARGS = ("page", "delegation", "q")
 
 
-def _convening(convening_id: int) -> Convening:
-    return db.get_or_404(Convening, convening_id)
 
 
-def _child(model, convening: Convening, child_id: int):
-    """A host, slot or site visit of this convening, or 404."""
-    item = db.get_or_404(model, child_id)
-    if item.convening_id != convening.id:
-        abort(404)
-    return item
 
 
-def _show_error(form, error: ConveneError) -> None:
-    """Put each problem beside its field; flash those no field fits."""
-    for item in error.details.get("problems", [error]):
-        target = getattr(form, item.field, None) if item.field else None
-        if target is not None and hasattr(target, "errors"):
-            target.errors = [*target.errors, item.message]
-        else:
-            flash(item.message, "error")
+
+
+
 
 
 def _csv_response(text: str, filename: str) -> Response:
@@ -94,7 +82,7 @@ def _overview(convening: Convening, settings_form: VisitSettingsForm):
 @bp.get("/c/<int:convening_id>/visits")
 def visits(convening_id: int):
     """Site visits at a glance: settings, hosts, slots, visits with their rosters, and the next steps."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return _overview(convening, VisitSettingsForm.for_convening(convening))
 
 
@@ -102,13 +90,13 @@ def visits(convening_id: int):
 def visit_settings(convening_id: int):
     """Set the visits per person and open or close preferences."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = VisitSettingsForm()
     if form.validate_on_submit():
         try:
             service.update_visit_settings(convening.id, form.visits_per_person.data, form.preferences_open.data)
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("The site-visit settings are saved.", "success")
             return redirect(url_for("admin.visits", convening_id=convening.id))
@@ -123,7 +111,7 @@ def _save_host_view(convening: Convening, host: HostOrganization | None):
         try:
             saved = service.save_host(convening.id, form.host_data(), host_id=host.id if host else None)
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{saved.name} is {'saved' if host else 'added'}.", "success")
             if host and not saved.accessible:
@@ -140,23 +128,23 @@ def _save_host_view(convening: Convening, host: HostOrganization | None):
 def visit_host_new(convening_id: int):
     """Add a host organization."""
     organizer_required()
-    return _save_host_view(_convening(convening_id), None)
+    return _save_host_view(convening_or_404(convening_id), None)
 
 
 @bp.route("/c/<int:convening_id>/visits/hosts/<int:host_id>", methods=["GET", "POST"])
 def visit_host_edit(convening_id: int, host_id: int):
     """Change a host organization."""
     organizer_required()
-    convening = _convening(convening_id)
-    return _save_host_view(convening, _child(HostOrganization, convening, host_id))
+    convening = convening_or_404(convening_id)
+    return _save_host_view(convening, child_or_404(HostOrganization, convening, host_id))
 
 
 @bp.post("/c/<int:convening_id>/visits/hosts/<int:host_id>/delete")
 def visit_host_delete(convening_id: int, host_id: int):
     """Delete a host, its visits and the rankings of it (confirming when people are placed there)."""
     organizer_required()
-    convening = _convening(convening_id)
-    host = _child(HostOrganization, convening, host_id)
+    convening = convening_or_404(convening_id)
+    host = child_or_404(HostOrganization, convening, host_id)
     form = DeleteForm()
     if form.validate_on_submit():
         name = host.name
@@ -183,7 +171,7 @@ def _save_slot_view(convening: Convening, slot: VisitSlot | None):
         try:
             saved = service.save_slot(convening.id, form.slot_data(), slot_id=slot.id if slot else None)
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"Slot {saved.label} is {'saved' if slot else 'added'}.", "success")
             return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="slots"))
@@ -195,23 +183,23 @@ def _save_slot_view(convening: Convening, slot: VisitSlot | None):
 def visit_slot_new(convening_id: int):
     """Add a visit slot."""
     organizer_required()
-    return _save_slot_view(_convening(convening_id), None)
+    return _save_slot_view(convening_or_404(convening_id), None)
 
 
 @bp.route("/c/<int:convening_id>/visits/slots/<int:slot_id>", methods=["GET", "POST"])
 def visit_slot_edit(convening_id: int, slot_id: int):
     """Change a visit slot."""
     organizer_required()
-    convening = _convening(convening_id)
-    return _save_slot_view(convening, _child(VisitSlot, convening, slot_id))
+    convening = convening_or_404(convening_id)
+    return _save_slot_view(convening, child_or_404(VisitSlot, convening, slot_id))
 
 
 @bp.post("/c/<int:convening_id>/visits/slots/<int:slot_id>/delete")
 def visit_slot_delete(convening_id: int, slot_id: int):
     """Delete a slot and its visits (confirming when people are placed in them)."""
     organizer_required()
-    convening = _convening(convening_id)
-    slot = _child(VisitSlot, convening, slot_id)
+    convening = convening_or_404(convening_id)
+    slot = child_or_404(VisitSlot, convening, slot_id)
     form = DeleteForm()
     if form.validate_on_submit():
         label = slot.label
@@ -233,7 +221,7 @@ def visit_slot_delete(convening_id: int, slot_id: int):
 def visit_grid(convening_id: int):
     """Which host takes visitors in which slot, and how many: one capacity per cell."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     hosts, slots = service.hosts_of(convening.id), service.slots_of(convening.id)
     visits = service.visits_of(convening.id)
     form_class = visit_grid_form(hosts, slots)
@@ -244,7 +232,7 @@ def visit_grid(convening_id: int):
             result = service.save_visit_grid(convening.id, form.capacities(),
                                              confirm_removals=form.confirm_removals.data)
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
             asks_confirmation = any(p.code == "visit_in_use" for p in error.details.get("problems", [error]))
         else:
             flash(f"The visits are saved: {result.added} added, {result.changed} changed, "
@@ -262,14 +250,14 @@ def visit_grid(convening_id: int):
 def visit_edit(convening_id: int, visit_id: int):
     """Change one visit's capacity, meeting point, departure time and transport notes."""
     organizer_required()
-    convening = _convening(convening_id)
-    visit = _child(SiteVisit, convening, visit_id)
+    convening = convening_or_404(convening_id)
+    visit = child_or_404(SiteVisit, convening, visit_id)
     form = SiteVisitForm() if request.method == "POST" else SiteVisitForm.for_visit(visit, convening)
     if form.validate_on_submit():
         try:
             saved = service.save_site_visit(visit.id, form.visit_data())
         except ConveneError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{saved.host.name} in {saved.slot.label} is saved.", "success")
             load = service.visit_loads(convening.id).get(saved.id, 0)
@@ -285,8 +273,8 @@ def visit_edit(convening_id: int, visit_id: int):
 def visit_delete(convening_id: int, visit_id: int):
     """Delete one visit (confirming when people are placed in it)."""
     organizer_required()
-    convening = _convening(convening_id)
-    visit = _child(SiteVisit, convening, visit_id)
+    convening = convening_or_404(convening_id)
+    visit = child_or_404(SiteVisit, convening, visit_id)
     form = DeleteForm()
     if form.validate_on_submit():
         what = f"{visit.host.name} in {visit.slot.label}"
@@ -307,7 +295,7 @@ def visit_delete(convening_id: int, visit_id: int):
 @bp.get("/c/<int:convening_id>/visits/coverage")
 def visit_coverage(convening_id: int):
     """Who ranked the hosts, how each host was ranked, and places against people per slot."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     coverage = service.preference_coverage(convening)
     return render_template("admin/visits/coverage.html", convening=convening, coverage=coverage,
                            rank_heads=rank_labels(coverage.ranks + 1)[:-1])
@@ -319,7 +307,7 @@ def visit_coverage(convening_id: int):
 def visit_assign(convening_id: int):
     """Run the assigner as a preview or for real, and compare with earlier runs."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     if request.method == "POST":
         form = AssignForm()
     else:
@@ -370,7 +358,7 @@ def _delegation_arg(value: str | None) -> int | str | None:
 def visit_plan(convening_id: int):
     """The working plan: load and mix per visit, unranked visits, and everyone's visits with move forms."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     report = service.plan_report(convening)
     hosts, slots = service.hosts_of(convening.id), service.slots_of(convening.id)
     visits = {v.id: v for v in service.visits_of(convening.id)}
@@ -416,7 +404,7 @@ def _person(convening: Convening, registration_id: int) -> Registration:
 def visit_move(convening_id: int):
     """Put a person in a visit by hand (capacity, access and distinct hosts checked), locked by default."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = MoveForm()
     if not form.validate_on_submit():
         flash("That move was not understood; reload the page and try again.", "error")
@@ -440,13 +428,13 @@ def visit_move(convening_id: int):
 def visit_unlock(convening_id: int):
     """Let the assigner move a person in a slot again."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = UnlockForm()
     if not form.validate_on_submit():
         flash("That request was not understood; reload the page and try again.", "error")
         return _back_to_plan(convening)
     registration = _person(convening, form.registration_id.data)
-    slot = _child(VisitSlot, convening, form.slot_id.data)
+    slot = child_or_404(VisitSlot, convening, form.slot_id.data)
     service.unlock_visitor(registration.id, slot.id)
     flash(f"{registration.full_name} is unlocked in {slot.label}: the next run may move them.", "success")
     return _back_to_plan(convening, registration.id)
@@ -458,7 +446,7 @@ def visit_unlock(convening_id: int):
 def visit_publish(convening_id: int):
     """Confirm, then publish the working plan and email everyone whose visits changed."""
     organizer_required()
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     form = EmptyForm()
     if form.validate_on_submit():
         try:
@@ -479,8 +467,8 @@ def visit_publish(convening_id: int):
 @bp.get("/c/<int:convening_id>/visits/<int:visit_id>/roster")
 def visit_roster(convening_id: int, visit_id: int):
     """One visit's roster to print: the practical details, then the people with a signature column."""
-    convening = _convening(convening_id)
-    visit = _child(SiteVisit, convening, visit_id)
+    convening = convening_or_404(convening_id)
+    visit = child_or_404(SiteVisit, convening, visit_id)
     return render_template("admin/visits/roster.html", convening=convening, visit=visit,
                            people=service.visit_roster(visit.id), access_labels=service.access_labels,
                            unpublished=service.people_to_notify(convening.id) if convening.visits_published_at else 0)
@@ -489,8 +477,8 @@ def visit_roster(convening_id: int, visit_id: int):
 @bp.get("/c/<int:convening_id>/visits/<int:visit_id>/roster.csv")
 def visit_roster_csv(convening_id: int, visit_id: int):
     """One visit's roster as a spreadsheet."""
-    convening = _convening(convening_id)
-    visit = _child(SiteVisit, convening, visit_id)
+    convening = convening_or_404(convening_id)
+    visit = child_or_404(SiteVisit, convening, visit_id)
     return _csv_response(service.rosters_csv(convening, visit.id),
                          f"{convening.slug}-roster-{visit.slot.label}-{visit.host.name}.csv")
 
@@ -498,5 +486,5 @@ def visit_roster_csv(convening_id: int, visit_id: int):
 @bp.get("/c/<int:convening_id>/visits/rosters.csv")
 def visit_rosters_csv(convening_id: int):
     """Every visit's roster in one spreadsheet: one row per person per visit."""
-    convening = _convening(convening_id)
+    convening = convening_or_404(convening_id)
     return _csv_response(service.rosters_csv(convening), f"{convening.slug}-visit-rosters.csv")
