@@ -68,6 +68,9 @@ class SiteVisit(Base):
     meeting_point: Mapped[str] = mapped_column(sa.String(300), default="")
     departs_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     transport_notes: Mapped[str] = mapped_column(sa.String(500), default="")
+    # When what visitors are told (time, place, meeting point, transport) last changed; publishing
+    # emails the people of a visit changed since the last publish.
+    details_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     host: Mapped[HostOrganization] = relationship(back_populates="visits")
     slot: Mapped[VisitSlot] = relationship(back_populates="visits")

@@ -339,6 +339,7 @@ def publish_site_visits(convening_id: int) -> int:
             if row.published_site_visit_id != row.site_visit_id:
                 row.published_site_visit_id = row.site_visit_id
                 changed_people.add(row.registration_id)
+        changed_people |= _people_of_visits_changed_since_publish(convening)
         convening.visits_published_at = utcnow()
         db.session.flush()
         registrations = db.session.execute(
@@ -350,6 +351,24 @@ def publish_site_visits(convening_id: int) -> int:
                         registration=registration, convening=convening, visits=visits,
                         manage_url=manage_url(registration))
     return len(registrations)
+
+
+def _people_of_visits_changed_since_publish(convening: Convening) -> set[int]:
+    """People whose published visit got a new time, place or meeting point after the last publish."""
+    if convening.visits_published_at is None:
+        return set()
+    return set(db.session.execute(
+        sa.select(VisitAssignment.registration_id)
+        .join(SiteVisit, SiteVisit.id == VisitAssignment.published_site_visit_id)
+        .where(SiteVisit.convening_id == convening.id,
+               SiteVisit.details_changed_at > convening.visits_published_at)
+    ).scalars())
+
+
+def _mark_details_changed(visits) -> None:
+    now = utcnow()
+    for visit in visits:
+        visit.details_changed_at = now
 
 
 # ---------------------------------------------------------------- reports
@@ -409,7 +428,7 @@ def plan_report(convening: Convening) -> PlanReport:
         not_placed=[r for rid, r in registrations.items() if str(rid) not in complete],
         group_mix=dict(mix), load=dict(load),
         coverage={"ranked": ranked_people, "not_ranked": len(registrations) - ranked_people},
-        unpublished_changes=unpublished,
+        unpublished_changes=unpublished + len(_people_of_visits_changed_since_publish(convening)),
     )
 
 
@@ -567,6 +586,7 @@ def save_host(convening_id: int, data: Mapping, host_id: int | None = None) -> H
             if host_id is None:
                 host = HostOrganization(convening_id=convening.id)
                 db.session.add(host)
+            told = (host.name, host.address)
             host.name = name
             host.address = _text(data.get("address"))
             host.description = _text(data.get("description"))
@@ -574,6 +594,8 @@ def save_host(convening_id: int, data: Mapping, host_id: int | None = None) -> H
             host.contact_name = _text(data.get("contact_name"))
             host.contact_email = _text(data.get("contact_email")).lower()
             host.contact_phone = _text(data.get("contact_phone"))
+            if host.id is not None and (host.name, host.address) != told:
+                _mark_details_changed(host.visits)
     except IntegrityError:
         raise _visit_error("host_exists", "name") from None
     return host
@@ -654,6 +676,8 @@ def save_slot(convening_id: int, data: Mapping, slot_id: int | None = None) -> V
             slot = db.session.get(VisitSlot, slot_id)
             if slot is None or slot.convening_id != convening.id:
                 raise NotFound("slot_not_found")
+        if slot.id is not None and (slot.label, slot.starts_at, slot.ends_at) != (label, starts_at, ends_at):
+            _mark_details_changed(slot.visits)
         slot.label, slot.starts_at, slot.ends_at = label, starts_at, ends_at
     return slot
 
@@ -783,10 +807,13 @@ def save_site_visit(site_visit_id: int, data: Mapping) -> SiteVisit:
                 if not slot.starts_at - DEPARTURE_LEAD <= departs_at < slot.ends_at:
                     problems.append(_visit_error("departure_outside_slot", "departs_at"))
         _raise_all(problems)
+        told = (visit.meeting_point, visit.departs_at, visit.transport_notes)
         visit.capacity = capacity
         visit.meeting_point = _text(data.get("meeting_point"))
         visit.departs_at = departs_at
         visit.transport_notes = _text(data.get("transport_notes"))
+        if (visit.meeting_point, visit.departs_at, visit.transport_notes) != told:
+            _mark_details_changed([visit])
     return visit
 
 

@@ -151,3 +151,21 @@ def test_report_shows_rank_profile_mix_and_unranked(scene):
     assert sum(report.rank_profile) == 12
     assert sum(sum(c.values()) for c in report.group_mix.values()) == 12
     assert all(r.id not in {p.id for p in people[:3]} or True for r, _, _ in report.unranked)
+
+
+def test_a_new_meeting_point_after_publishing_is_emailed_to_that_visits_people_only(scene, outbox):
+    convening, hosts, slots, visits, people = scene
+    service.assign_site_visits(convening.id)
+    service.publish_site_visits(convening.id)
+    visit = visits[(hosts[0].id, slots[0].id)]
+    affected = {rid for rid, by_slot in plan_of(convening.id).items() if by_slot[slots[0].id] == visit.id}
+    assert service.plan_report(db.session.get(Convening, convening.id)).unpublished_changes == 0
+    service.save_site_visit(visit.id, {"capacity": 2, "meeting_point": "North doors, Front Street",
+                                       "transport_notes": "", "departs_at": None})
+    assert service.plan_report(db.session.get(Convening, convening.id)).unpublished_changes == len(affected)
+    before = len(outbox.messages())
+    assert service.publish_site_visits(convening.id) == len(affected) == 2
+    new = outbox.messages()[before:]
+    assert {m["To"] for m in new} == {db.session.get(Registration, rid).email for rid in affected}
+    assert all("North doors, Front Street" in outbox.text(m) for m in new)
+    assert service.publish_site_visits(convening.id) == 0  # told once
