@@ -65,10 +65,13 @@ class Config:
     MANAGE_LINK_MAX_AGE_DAYS = _int("MANAGE_LINK_MAX_AGE_DAYS", 120)
     WAITLIST_HOLD_HOURS = _int("WAITLIST_HOLD_HOURS", 48)
 
-    # Payments (wired by the payments area).
+    # Payments: card payments need both Stripe settings; STRIPE_API_BASE points at a stand-in (stripe-mock).
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
-    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # empty: https://api.stripe.com
+    STRIPE_MAX_NETWORK_RETRIES = _int("STRIPE_MAX_NETWORK_RETRIES", 2)
+    # How long a seat is held while its buyer is at Stripe Checkout (Stripe allows 30 minutes to 24 hours).
+    CHECKOUT_HOLD_MINUTES = _int("CHECKOUT_HOLD_MINUTES", 35)
 
     ADMIN_PAGE_SIZE = _int("ADMIN_PAGE_SIZE", 50)
 

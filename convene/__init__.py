@@ -72,9 +72,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from convene.admin import bp as admin_bp
+    from convene.payments import bp as payments_bp
     from convene.public import bp as public_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(payments_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
 
     @app.get("/healthz")

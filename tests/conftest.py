@@ -173,3 +173,22 @@ def organizer_client(client, organizer):
 def staff_client(client, staff_user):
     login(client, staff_user.email)
     return client
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    """One fake Stripe API on loopback for the whole run; the real stripe library talks to it over HTTP."""
+    from tests.fake_stripe import FakeStripe
+
+    server = FakeStripe(webhook_secret="whsec_test_convene").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_stripe(app, stripe_server):
+    """The fake Stripe, emptied, with the app's Stripe settings pointing at it."""
+    stripe_server.reset()
+    app.config.update(STRIPE_SECRET_KEY="sk_test_convene", STRIPE_WEBHOOK_SECRET=stripe_server.webhook_secret,
+                      STRIPE_API_BASE=stripe_server.url, STRIPE_MAX_NETWORK_RETRIES=2)
+    return stripe_server

@@ -2,12 +2,23 @@
 from convene.models.base import Base, utcnow
 from convene.models.convenings import Convening, Delegation, Question, QuestionKind, TicketType
 from convene.models.outbox import OutboxMessage
+from convene.models.payments import (
+    OPEN_CHECKOUT,
+    CodeKind,
+    DiscountCode,
+    Order,
+    OrderStatus,
+    PaymentMethod,
+    Refund,
+    StripeEvent,
+)
 from convene.models.printing import PrintJob
 from convene.models.registrations import (
     ACCESSIBILITY_NEEDS,
     ACTIVE,
     DIETARY_NEEDS,
     BADGE_FIELDS,
+    ENDED,
     HOLDING_SEAT,
     PERSON_FIELDS,
     Answer,
@@ -45,4 +56,6 @@ __all__ = [
     "VisitAssignment", "VisitPreference", "VisitSlot", "PrintJob", "BADGE_FIELDS",
     "EVERYONE_KINDS", "SESSION_KIND_LABELS", "Presenter", "ProgramSession", "ProgramSettings", "Room", "SessionBlock",
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
+    "ENDED", "OPEN_CHECKOUT", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
+    "StripeEvent",
 ]

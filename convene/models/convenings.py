@@ -44,6 +44,12 @@ class Convening(TimestampMixin, Base):
     visits_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Badge ribbon colour per role code (e.g. {"speaker": "#b42318"}); roles not listed use the defaults.
     role_colours: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)
+    # Paying by invoice: offered at checkout when enabled; numbers run per convening.
+    invoice_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    invoice_issuer: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    invoice_instructions: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    invoice_due_days: Mapped[int] = mapped_column(sa.Integer, default=30, server_default="30")
+    invoice_counter: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="convening", order_by="TicketType.position, TicketType.id", cascade="all, delete-orphan"
@@ -87,6 +93,9 @@ class TicketType(Base):
     name: Mapped[str] = mapped_column(sa.String(120))
     description: Mapped[str] = mapped_column(sa.Text, default="")
     price_cents: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # An early-bird price that applies before early_until_at.
+    early_price_cents: Mapped[int | None] = mapped_column(sa.Integer)
+    early_until_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     capacity: Mapped[int | None] = mapped_column(sa.Integer)
     sales_start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sales_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -95,11 +104,22 @@ class TicketType(Base):
 
     convening: Mapped[Convening] = relationship(back_populates="ticket_types")
 
-    __table_args__ = (sa.CheckConstraint("price_cents >= 0", name="price_not_negative"),)
+    __table_args__ = (
+        sa.CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        sa.CheckConstraint("early_price_cents >= 0", name="early_price_not_negative"),
+    )
 
     @property
     def is_free(self) -> bool:
-        return self.price_cents == 0
+        return self.price_cents == 0 and not self.early_price_cents
+
+    def is_early(self, now: datetime | None = None) -> bool:
+        return (self.early_price_cents is not None and self.early_until_at is not None
+                and (now or utcnow()) < self.early_until_at)
+
+    def price_at(self, now: datetime | None = None) -> int:
+        """The price at that instant: the early-bird price until its date, then the regular one."""
+        return self.early_price_cents if self.is_early(now) else self.price_cents
 
     def on_sale(self, now: datetime | None = None) -> bool:
         now = now or utcnow()

@@ -23,6 +23,8 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(sa.String(300))
     text_body: Mapped[str] = mapped_column(sa.Text)
     html_body: Mapped[str] = mapped_column(sa.Text)
+    # Documents rendered and attached at delivery, e.g. [{"kind": "invoice", "order_id": 7}].
+    attachments: Mapped[list[dict]] = mapped_column(sa.JSON, default=list, server_default="[]")
     status: Mapped[str] = mapped_column(sa.String(12), default="pending", index=True)  # pending, sending, sent, failed
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str] = mapped_column(sa.Text, default="")

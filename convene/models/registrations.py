@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from convene.models.base import Base, TimestampMixin, UTCDateTime
 from convene.models.convenings import Convening, Delegation, Question, TicketType
+from convene.models.payments import DiscountCode, Order
 
 
 class Status(StrEnum):
@@ -20,6 +21,8 @@ class Status(StrEnum):
     WAITLISTED = "waitlisted"
     LAPSED = "lapsed"  # a waitlist offer that was not taken in time
     CANCELLED = "cancelled"
+    PENDING = "pending"  # holding a seat while the card payment is made
+    EXPIRED = "expired"  # the payment was not completed in time; the seat went back
 
     @property
     def label(self) -> str:
@@ -32,9 +35,12 @@ STATUS_LABELS = {
     Status.WAITLISTED: "Waitlisted",
     Status.LAPSED: "Offer lapsed",
     Status.CANCELLED: "Cancelled",
+    Status.PENDING: "Awaiting payment",
+    Status.EXPIRED: "Payment not completed",
 }
-HOLDING_SEAT = (Status.CONFIRMED, Status.OFFERED)
-ACTIVE = (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED)
+HOLDING_SEAT = (Status.CONFIRMED, Status.OFFERED, Status.PENDING)
+ACTIVE = (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED, Status.PENDING)
+ENDED = (Status.CANCELLED, Status.LAPSED, Status.EXPIRED)
 
 
 class Role(StrEnum):
@@ -98,6 +104,12 @@ class Registration(TimestampMixin, Base):
     ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_type.id"), index=True)
     delegation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("delegation.id", ondelete="SET NULL"), index=True)
     reference: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    # The order that pays for this seat (none for free tickets and comps) and what this seat costs in it.
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    price_cents: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    discount_cents: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    discount_code_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("discount_code.id", ondelete="SET NULL"), index=True)
 
     given_name: Mapped[str] = mapped_column(sa.String(100))
     family_name: Mapped[str] = mapped_column(sa.String(100), default="")
@@ -129,6 +141,8 @@ class Registration(TimestampMixin, Base):
     convening: Mapped[Convening] = relationship(back_populates="registrations")
     ticket_type: Mapped[TicketType] = relationship()
     delegation: Mapped[Delegation | None] = relationship()
+    order: Mapped[Order | None] = relationship(back_populates="registrations")
+    discount_code: Mapped[DiscountCode | None] = relationship()
     answers: Mapped[list[Answer]] = relationship(back_populates="registration", cascade="all, delete-orphan")
 
     __table_args__ = (

@@ -17,11 +17,16 @@ from convene.models import OutboxMessage, utcnow
 log = logging.getLogger(__name__)
 
 
-def queue_email(kind: str, to: str, subject: str, template: str, registration=None, **context) -> OutboxMessage:
-    """Render templates/email/<template>.txt and .html into an outbox row in the current transaction."""
+def queue_email(kind: str, to: str, subject: str, template: str, registration=None, *,
+                attachments: list[dict] | None = None, **context) -> OutboxMessage:
+    """Render templates/email/<template>.txt and .html into an outbox row in the current transaction.
+
+    `attachments` name documents (an order's invoice or receipt) rendered when the email goes out.
+    """
     context.setdefault("registration", registration)
     message = OutboxMessage(
         kind=kind,
+        attachments=list(attachments or []),
         registration_id=registration.id if registration is not None else None,
         to_address=to,
         subject=subject,
@@ -103,6 +108,13 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email["Message-ID"] = make_msgid(idstring=f"convene-{message.id}", domain="convene.local")
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
+    for attachment in message.attachments or []:
+        from convene.services.receipts import attachment_pdf
+
+        document = attachment_pdf(attachment)
+        if document is not None:
+            filename, data = document
+            email.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
     return email
 
 

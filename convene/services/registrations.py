@@ -19,8 +19,10 @@ from convene.errors import ConveneError
 from convene.extensions import db
 from convene.models import (
     ACCESSIBILITY_NEEDS,
+    ACTIVE,
     BADGE_FIELDS,
     DIETARY_NEEDS,
+    ENDED,
     HOLDING_SEAT,
     PERSON_FIELDS,
     Answer,
@@ -158,16 +160,6 @@ def _write_answers(registration: Registration, answers: dict[int, object]) -> No
             registration.answers.append(Answer(question_id=question_id, value=value))
 
 
-def _check_ticket_public(convening: Convening, ticket: TicketType | None, now: datetime) -> TicketType:
-    if ticket is None or ticket.convening_id != convening.id or ticket.hidden:
-        raise ConveneError("ticket_unavailable", field="ticket_type_id")
-    if not ticket.on_sale(now):
-        raise ConveneError("ticket_not_on_sale", field="ticket_type_id")
-    if not ticket.is_free:
-        raise ConveneError("payment_not_set_up", field="ticket_type_id")
-    return ticket
-
-
 def _existing(convening_id: int, email: str) -> Registration | None:
     return db.session.execute(
         sa.select(Registration).where(Registration.convening_id == convening_id, Registration.email == email)
@@ -182,25 +174,121 @@ def register_attendee(
     *,
     join_waitlist: bool = False,
     host_ranking: list[int] | None = None,
+    code: str | None = None,
+    payment: dict | None = None,
     now: datetime | None = None,
 ) -> Registration:
-    """Register someone from the public form: a seat if one is free, else the waitlist if asked."""
+    """Register someone from the public form: a seat if one is free, else the waitlist if asked.
+
+    A ticket with something to pay holds its seat in an order: until the card payment is made
+    (status pending), or confirmed at once with an invoice when `payment["method"]` is "invoice".
+    """
+    from convene.services import payments
+
     now = now or utcnow()
+    payment = payment or {}
     with unit_of_work():
         convening, tickets = _lock_for_seats(convening_id, ticket_type_id)
-        state = convening.registration_state(now)
-        if not convening.published or state == "closed":
-            raise ConveneError("registration_closed")
-        if state == "not_yet":
-            raise ConveneError("registration_not_open")
-        ticket = _check_ticket_public(convening, tickets.get(ticket_type_id), now)
+        _check_open(convening, now)
+        discount = payments.code_for_booking(convening, code, now)
+        ticket = payments.ticket_allowed(convening, tickets.get(ticket_type_id), discount, now)
+        payments.code_applies(discount, [ticket])
+        price = payments.price_for(ticket, discount, now)
+        method = payments.payment_method_for(convening, price.due_cents, payment.get("method"))
+        payments.check_code_uses(discount, 1)
         registration = _place(convening, ticket, person, answers or {}, now=now, join_waitlist=join_waitlist,
-                              source="online")
+                              source="online",
+                              seat_status=Status.PENDING if method == payments.PaymentMethod.CARD else Status.CONFIRMED)
+        registration.price_cents, registration.discount_cents = price.list_cents, price.discount_cents
+        registration.discount_code_id = discount.id if discount is not None else None
+        if registration.status != Status.WAITLISTED and (method is not None or price.discount_cents):
+            buyer = {"name": registration.full_name, "email": registration.email,
+                     "organization": payment.get("organization") or registration.organization, **payment}
+            payments.open_order_locked(convening, [registration], buyer, method or payments.PaymentMethod.FREE,
+                                       discount, now)
         if host_ranking and convening.visit_preferences_open:
             from convene.services.visits import write_preferences
 
             write_preferences(registration, host_ranking)
     return registration
+
+
+def register_delegation(
+    convening_id: int,
+    lead: dict,
+    delegation_name: str,
+    delegates: list[dict],
+    *,
+    code: str | None = None,
+    payment: dict | None = None,
+    now: datetime | None = None,
+):
+    """A delegation lead registers several delegates at once and pays once for all; all or nothing.
+
+    `delegates` are person dicts with a "ticket_type_id". Returns the order, whose registrations
+    each get their own confirmation and manage link.
+    """
+    from convene.services import payments
+
+    now = now or utcnow()
+    payment = payment or {}
+    if not delegates:
+        raise ConveneError("group_empty")
+    emails = [normalize_email(d.get("email", "")) for d in delegates]
+    repeated = next((e for e in emails if emails.count(e) > 1), None)
+    if repeated:
+        raise ConveneError("group_email_repeated", email=repeated)
+    ticket_ids = sorted({int(d["ticket_type_id"]) for d in delegates})
+    with unit_of_work():
+        convening, tickets = _lock_for_seats(convening_id, *ticket_ids)
+        _check_open(convening, now)
+        discount = payments.code_for_booking(convening, code, now)
+        chosen = [payments.ticket_allowed(convening, tickets.get(t), discount, now) for t in ticket_ids]
+        payments.code_applies(discount, chosen)
+        prices = {t.id: payments.price_for(t, discount, now) for t in chosen}
+        wanted = Counter(int(d["ticket_type_id"]) for d in delegates)
+        _check_group_fits(convening, tickets, wanted)
+        due = sum(prices[t].due_cents * n for t, n in wanted.items())
+        method = payments.payment_method_for(convening, due, payment.get("method"))
+        if discount is not None:
+            payments.check_code_uses(discount, sum(n for t, n in wanted.items() if discount.applies_to(t)))
+        delegation = find_or_create_delegation(convening.id, delegation_name) if delegation_name.strip() else None
+        seat_status = Status.PENDING if method == payments.PaymentMethod.CARD else Status.CONFIRMED
+        placed = []
+        for index, person in enumerate(delegates):
+            ticket = tickets[int(person["ticket_type_id"])]
+            try:
+                registration = _place(convening, ticket, person, {}, now=now, join_waitlist=False, source="group",
+                                      delegation_id=delegation.id if delegation else None, seat_status=seat_status)
+            except ConveneError as error:
+                raise ConveneError(error.code, f"Delegate {index + 1}: {error.message}", field=f"row-{index}") from None
+            price = prices[ticket.id]
+            registration.price_cents, registration.discount_cents = price.list_cents, price.discount_cents
+            registration.discount_code_id = discount.id if discount is not None and discount.applies_to(ticket.id) else None
+            placed.append(registration)
+        buyer = {**payment, **lead}
+        return payments.open_order_locked(convening, placed, buyer, method or payments.PaymentMethod.FREE, discount,
+                                          now, delegation_id=delegation.id if delegation else None, is_group=True)
+
+
+def _check_open(convening: Convening, now: datetime) -> None:
+    state = convening.registration_state(now)
+    if not convening.published or state == "closed":
+        raise ConveneError("registration_closed")
+    if state == "not_yet":
+        raise ConveneError("registration_not_open")
+
+
+def _check_group_fits(convening: Convening, tickets: dict[int, TicketType], wanted: Counter) -> None:
+    """A group takes seats all together or not at all; say how many are left when they do not fit."""
+    usage = seat_usage(convening.id)
+    if convening.capacity is not None and usage.total + sum(wanted.values()) > convening.capacity:
+        raise ConveneError("group_too_big", left=max(0, convening.capacity - usage.total), ticket="this convening")
+    for ticket_id, count in wanted.items():
+        ticket = tickets[ticket_id]
+        if ticket.capacity is not None and usage.by_ticket.get(ticket_id, 0) + count > ticket.capacity:
+            raise ConveneError("group_too_big", left=max(0, ticket.capacity - usage.by_ticket.get(ticket_id, 0)),
+                               ticket=ticket.name)
 
 
 def add_registration(
@@ -240,18 +328,20 @@ def _place(
     delegation_id: int | None = None,
     send_email: bool = True,
     full_code: str = "sold_out",
+    seat_status: str = Status.CONFIRMED,
 ) -> Registration:
-    """Under the convening lock: take a seat or a waitlist place, and queue the email that says so."""
+    """Under the convening lock: take a seat (as `seat_status`) or a waitlist place, and queue the email that says so."""
     lapse_overdue_offers(convening, now)
     offer_seats_locked(convening, now)  # people already waiting go before newcomers
     clean = _clean_person(person)
     registration = _existing(convening.id, clean["email"])
-    if registration is not None and registration.status in (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED):
-        raise ConveneError("already_registered", field="email", registration_id=registration.id)
+    if registration is not None and registration.status in ACTIVE:
+        code = "already_pending" if registration.status == Status.PENDING else "already_registered"
+        raise ConveneError(code, field="email", registration_id=registration.id, email=clean["email"])
 
     usage = seat_usage(convening.id)
     if has_seat(usage, convening, ticket):
-        status = Status.CONFIRMED
+        status = seat_status
     elif join_waitlist and convening.waitlist_enabled:
         status = Status.WAITLISTED
     else:
@@ -261,10 +351,12 @@ def _place(
     if registration is None:
         registration = Registration(convening=convening, reference=new_reference(convening))
         db.session.add(registration)
-    else:  # a cancelled or lapsed registration comes back to life with the same reference
+    else:  # a cancelled, lapsed or expired registration comes back to life with the same reference
         registration.answers.clear()
         registration.token_version += 1
         registration.cancelled_at = registration.offer_expires_at = None
+        registration.order_id = registration.discount_code_id = None
+        registration.price_cents = registration.discount_cents = 0
     for key, value in clean.items():
         setattr(registration, key, value)
     registration.ticket_type = ticket
@@ -274,11 +366,11 @@ def _place(
     registration.status = status
     if status == Status.CONFIRMED:
         registration.confirmed_at = now
-    else:
+    elif status == Status.WAITLISTED:
         registration.waitlisted_at = now
     db.session.flush()
     _write_answers(registration, answers)
-    if send_email:
+    if send_email and status != Status.PENDING:  # a held seat is confirmed by email once it is paid
         queue_status_email(registration)
     return registration
 
@@ -338,30 +430,49 @@ def update_registration(
 def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: datetime | None = None) -> Registration:
     """Cancel a registration, free its seat and offer the seat to the waitlist."""
     now = now or utcnow()
+    ended_session = None
     with unit_of_work():
         registration = db.session.get(Registration, registration_id)
         if registration is None:
             raise ConveneError("convening_not_found", status_code=404)
         convening, _ = _lock_for_seats(registration.convening_id)
         db.session.refresh(registration)
-        if registration.status in (Status.CANCELLED, Status.LAPSED):
+        if registration.status in ENDED:
             raise ConveneError("not_cancellable")
-        registration.status = Status.CANCELLED
-        registration.cancelled_at = now
-        registration.offer_expires_at = None
-        from convene.services.visits import release_visits
-
-        release_visits(registration.id)  # their site-visit places go back to the working plan
-        queue_email("cancelled", registration.email, f"Your registration for {convening.name} is cancelled",
-                    "cancelled", registration=registration, convening=convening, by_attendee=by_attendee,
-                    register_url=external_url("public.register", slug=convening.slug))
+        cancel_locked(convening, registration, now, by_attendee=by_attendee)
+        order = registration.order
+        if order is not None and order.status == "pending" and not any(
+                r.status in HOLDING_SEAT for r in order.registrations):
+            order.status, order.hold_expires_at = "cancelled", None  # nothing left to pay for
+            ended_session = order.stripe_session_id
         db.session.flush()
         offer_seats_locked(convening, now)
+    if ended_session:
+        from convene.services import stripe_api
+
+        try:  # so the buyer cannot pay for a seat that is gone; if this fails the session expires anyway
+            stripe_api.expire_checkout_session(ended_session)
+        except ConveneError:
+            log.warning("could not expire checkout session %s", ended_session)
     return registration
 
 
-def accept_offer(registration_id: int, *, now: datetime | None = None) -> Registration:
-    """Turn a held waitlist offer into a confirmed seat, if it has not lapsed."""
+def cancel_locked(convening: Convening, registration: Registration, now: datetime, *, by_attendee: bool) -> None:
+    """Under the convening lock: cancel one registration and queue its email; the caller offers seats on."""
+    registration.status = Status.CANCELLED
+    registration.cancelled_at = now
+    registration.offer_expires_at = None
+    from convene.services.visits import release_visits
+
+    release_visits(registration.id)  # their site-visit places go back to the working plan
+    queue_email("cancelled", registration.email, f"Your registration for {convening.name} is cancelled",
+                "cancelled", registration=registration, convening=convening, by_attendee=by_attendee,
+                register_url=external_url("public.register", slug=convening.slug))
+
+
+def accept_offer(registration_id: int, *, payment_method: str | None = None,
+                 now: datetime | None = None) -> Registration:
+    """Turn a held waitlist offer into a confirmed seat (or one held for payment), if it has not lapsed."""
     now = now or utcnow()
     with unit_of_work():
         registration = db.session.get(Registration, registration_id)
@@ -374,10 +485,24 @@ def accept_offer(registration_id: int, *, now: datetime | None = None) -> Regist
             raise ConveneError("offer_expired")
         if registration.status != Status.OFFERED:
             raise ConveneError("offer_not_active")
-        registration.status = Status.CONFIRMED
-        registration.confirmed_at = now
         registration.offer_expires_at = None
-        queue_status_email(registration)
+        due = registration.price_cents - registration.discount_cents
+        from convene.services import payments
+
+        method = payments.payment_method_for(convening, due, payment_method)
+        if method is None:
+            registration.status = Status.CONFIRMED
+            registration.confirmed_at = now
+            queue_status_email(registration)
+            return registration
+        # A paid ticket: the offered seat is held while it is paid, or confirmed with an invoice.
+        registration.status = Status.PENDING if method == payments.PaymentMethod.CARD else Status.CONFIRMED
+        if registration.status == Status.CONFIRMED:
+            registration.confirmed_at = now
+            queue_status_email(registration)
+        buyer = {"name": registration.full_name, "email": registration.email,
+                 "organization": registration.organization}
+        payments.open_order_locked(convening, [registration], buyer, method, registration.discount_code, now)
     return registration
 
 
@@ -389,8 +514,13 @@ def expire_offers(convening_id: int | None = None, *, now: datetime | None = Non
     ).distinct()
     if convening_id is not None:
         query = query.where(Registration.convening_id == convening_id)
+    from convene.services.payments import convenings_with_overdue_holds
+
+    due = set(db.session.execute(query).scalars()) | set(convenings_with_overdue_holds(now))
+    if convening_id is not None:
+        due &= {convening_id}
     lapsed = 0
-    for cid in sorted(db.session.execute(query).scalars()):
+    for cid in sorted(due):
         with unit_of_work():
             convening, _ = _lock_for_seats(cid)
             lapsed += lapse_overdue_offers(convening, now)
@@ -398,7 +528,10 @@ def expire_offers(convening_id: int | None = None, *, now: datetime | None = Non
 
 
 def lapse_overdue_offers(convening: Convening, now: datetime) -> int:
-    """Under the lock: lapse overdue offers, then offer their seats on."""
+    """Under the lock: lapse overdue offers and end overdue payment holds, then offer their seats on."""
+    from convene.services.payments import expire_overdue_holds_locked
+
+    released = expire_overdue_holds_locked(convening, now)
     overdue = db.session.execute(
         sa.select(Registration).where(
             Registration.convening_id == convening.id,
@@ -411,10 +544,10 @@ def lapse_overdue_offers(convening: Convening, now: datetime) -> int:
         queue_email("offer_lapsed", registration.email, f"Your held seat at {convening.name} was released",
                     "offer_lapsed", registration=registration, convening=convening,
                     register_url=external_url("public.register", slug=convening.slug))
-    if overdue:
+    if overdue or released:
         db.session.flush()
         offer_seats_locked(convening, now)
-    return len(overdue)
+    return len(overdue) + released
 
 
 def offer_seats_locked(convening: Convening, now: datetime) -> list[Registration]:

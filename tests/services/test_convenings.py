@@ -390,7 +390,8 @@ def test_dashboard_numbers(app):
 
     report = build_dashboard(convening, now=datetime(2025, 3, 13, 12, 0, tzinfo=UTC))
 
-    assert report.by_status == {"confirmed": 2, "offered": 0, "waitlisted": 1, "lapsed": 0, "cancelled": 1}
+    assert report.by_status == {"confirmed": 2, "offered": 0, "waitlisted": 1, "lapsed": 0, "cancelled": 1,
+                                "pending": 0, "expired": 0}
     assert [(t.name, t.held, t.left, t.by_status["cancelled"]) for t in report.tickets] == [
         ("Speaker", 1, 1, 0), ("Delegate", 1, 3, 1)]
     assert (report.held, report.seats_left, report.waitlist, report.active) == (2, 3, 1, 3)

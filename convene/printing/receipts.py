@@ -1,0 +1,189 @@
+"""Payment receipts and invoices as plain data, HTML and PDF (the template is templates/printing/receipt.html).
+
+Nothing here touches Flask or the database: a service gathers the order into a MoneyDocument, and
+this module only prints it. Amounts are printed exactly as given (subtotal, discount, total); only
+the sums of payments and refunds, the net paid and the balance due are worked out here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from convene.printing.documents import environment, write_pdf
+from convene.printing.fit import is_rtl
+
+KINDS = ("receipt", "invoice")
+
+# Symbols printed before the amount; any other currency prints as "1,234.50 CHF".
+CURRENCY_SYMBOLS = {"USD": "$", "CAD": "CA$", "EUR": "€", "GBP": "£", "AUD": "A$"}
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    """One line of an order: a ticket or an add-on, with its per-unit price and discount."""
+
+    description: str
+    quantity: int
+    unit_cents: int  # price per unit before discount
+    discount_cents: int  # discount per unit (0 when none)
+    total_cents: int  # quantity * (unit - discount)
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A payment received, or a refund paid back (amounts are positive either way)."""
+
+    on: date
+    description: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class MoneyDocument:
+    """Everything a receipt or an invoice prints, already looked up and formatted where noted."""
+
+    kind: str  # "receipt" or "invoice"
+    number: str
+    issued_on: date
+    currency: str
+    issuer_name: str  # empty: the convening's name is printed instead
+    issuer_details: str  # multi-line: legal name, address, tax id
+    convening_name: str
+    convening_dates: str  # already formatted, e.g. "3–5 June 2026"
+    convening_venue: str
+    order_reference: str
+    bill_to_name: str
+    bill_to_organization: str
+    bill_to_email: str
+    bill_to_address: str  # multi-line
+    po_number: str
+    lines: tuple[DocumentLine, ...]
+    subtotal_cents: int
+    discount_cents: int
+    discount_label: str  # e.g. "Code MEMBER10 (10 %)"; empty when no discount
+    total_cents: int
+    payments: tuple[Payment, ...] = ()
+    refunds: tuple[Payment, ...] = ()
+    due_on: date | None = None  # invoices
+    payment_instructions: str = ""  # invoices: multi-line bank details etc.
+    attendees: tuple[tuple[str, str, str], ...] = ()  # (full name, registration reference, ticket name)
+
+
+def format_amount(cents: int, currency: str) -> str:
+    """An amount as finance reads it: "CA$1,234.50", "-$5.00", "1,234.50 CHF"."""
+    code = (currency or "").strip().upper()
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(int(cents)), 100)
+    number = f"{whole:,}.{part:02d}"
+    symbol = CURRENCY_SYMBOLS.get(code)
+    if symbol:
+        return f"{sign}{symbol}{number}"
+    return f"{sign}{number} {code}".rstrip()
+
+
+def format_date(day: date) -> str:
+    """A date the same way in every locale, e.g. "3 June 2026"."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def document_filename(doc: MoneyDocument) -> str:
+    """A download name made of safe characters only, e.g. "invoice-TOR-2026-0007.pdf"."""
+    number = re.sub(r"[^A-Za-z0-9._-]+", "-", doc.number, flags=re.ASCII)
+    number = re.sub(r"\.{2,}", ".", number).strip(".-_")[:80].strip(".-_")
+    return f"{_kind(doc)}-{number or 'document'}.pdf"
+
+
+def money_document_html(doc: MoneyDocument) -> str:
+    """One HTML document printing `doc` as a receipt or an invoice on US Letter."""
+    return environment().get_template("receipt.html").render(doc=doc, v=_view(doc), rtl=is_rtl)
+
+
+def money_document_pdf(doc: MoneyDocument) -> bytes:
+    """The receipt or invoice as PDF bytes; only files in static/ may be fetched."""
+    return write_pdf(money_document_html(doc))
+
+
+def _kind(doc: MoneyDocument) -> str:
+    if doc.kind not in KINDS:
+        raise ValueError(f"a money document is a receipt or an invoice, not {doc.kind!r}")
+    return doc.kind
+
+
+def _text(value: str) -> str:
+    """A multi-line field with its line breaks kept (the template sets white-space: pre-line)."""
+    lines = [line.strip() for line in (value or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
+def _view(doc: MoneyDocument) -> dict:
+    """What the template prints, with every amount formatted and every derived figure worked out."""
+    kind = _kind(doc)
+
+    def money(cents: int) -> str:
+        return format_amount(cents, doc.currency)
+
+    def rows(entries: tuple[Payment, ...]) -> list[dict]:
+        return [{"on": format_date(p.on), "description": p.description, "amount": money(abs(p.amount_cents))}
+                for p in entries]
+
+    paid = sum(p.amount_cents for p in doc.payments)
+    refunded = sum(abs(p.amount_cents) for p in doc.refunds)
+    net_paid = paid - refunded
+    balance = doc.total_cents - net_paid
+    refunded_in_full = bool(doc.refunds) and paid > 0 and refunded >= paid
+
+    if kind == "receipt":
+        if refunded_in_full:
+            status = "Refunded in full"
+        elif refunded:
+            status = "Partially refunded"
+        elif paid and balance <= 0:
+            status = "Paid in full"
+        elif paid:
+            status = "Part paid"
+        elif doc.total_cents <= 0:
+            status = "No charge"
+        else:
+            status = "No payment received"
+    else:
+        status = "Paid" if doc.total_cents > 0 and balance <= 0 else ""
+
+    return {
+        "title": "Receipt" if kind == "receipt" else "Invoice",
+        "is_invoice": kind == "invoice",
+        "issuer": doc.issuer_name.strip() or doc.convening_name,
+        "issuer_details": _text(doc.issuer_details),
+        "bill_to_address": _text(doc.bill_to_address),
+        "payment_instructions": _text(doc.payment_instructions),
+        "issued_on": format_date(doc.issued_on),
+        "due_on": format_date(doc.due_on) if doc.due_on else "",
+        "currency": (doc.currency or "").strip().upper(),
+        "lines": [{
+            "description": line.description,
+            "quantity": f"{line.quantity:,}",
+            "unit": money(line.unit_cents),
+            "discount": money(-line.discount_cents) if line.discount_cents else "—",
+            "amount": money(line.total_cents),
+        } for line in doc.lines],
+        "any_line_discount": any(line.discount_cents for line in doc.lines),
+        "subtotal": money(doc.subtotal_cents),
+        "discount": money(-doc.discount_cents) if doc.discount_cents else "",
+        "total": money(doc.total_cents),
+        "payments": rows(doc.payments),
+        "refunds": rows(doc.refunds),
+        "paid": money(paid),
+        "refunded": money(refunded),
+        "net_paid": money(net_paid),
+        "balance_label": "Credit" if balance < 0 else "Balance due",
+        "balance": money(abs(balance)),
+        "amount_due": money(max(balance, 0)),
+        "owing": balance > 0,
+        "refunded_in_full": refunded_in_full,
+        "status": status,
+        "attendees": [{"name": name, "reference": reference, "ticket": ticket}
+                      for name, reference, ticket in doc.attendees],
+    }

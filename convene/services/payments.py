@@ -1,0 +1,737 @@
+"""Paying for seats: orders, Stripe Checkout, webhooks, fulfilment, refunds, invoices, discount codes.
+
+The rules that keep money and seats straight:
+- an order's seats are held (registrations in PENDING) from the moment it is opened, under the
+  same convening lock that counts seats, so a seat is never sold twice;
+- fulfilment (`record_stripe_payment`) is one idempotent unit: a conditional update moves the order
+  from pending to paid, so the confirmation emails and receipt happen once however many times the
+  return page and the webhook call it, and at whatever moment;
+- Stripe is called outside the database transaction, with idempotency keys derived from the order,
+  so a retry (ours or the library's) never creates a second session or refund.
+Lock order everywhere: convening, ticket types, discount code, order.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.models import (
+    ACTIVE,
+    HOLDING_SEAT,
+    CodeKind,
+    Convening,
+    DiscountCode,
+    Order,
+    OrderStatus,
+    PaymentMethod,
+    Refund,
+    Registration,
+    Status,
+    StripeEvent,
+    TicketType,
+    utcnow,
+)
+from convene.services import stripe_api
+from convene.services.db import lock, unit_of_work
+from convene.services.mail import queue_email
+from convene.services.registrations import (
+    REFERENCE_ALPHABET,
+    _lock_for_seats,
+    external_url,
+    has_seat,
+    manage_url,
+    offer_seats_locked,
+    queue_status_email,
+    seat_usage,
+)
+from convene.services.tokens import make_token, read_token
+
+log = logging.getLogger(__name__)
+
+# A pending order is expired locally this long after its Stripe session expired, so a payment made
+# in the session's last second (whose webhook may be a little late) is recorded first.
+EXPIRY_GRACE = timedelta(minutes=5)
+# Stripe refuses a checkout session that expires sooner than 30 minutes from now.
+STRIPE_MIN_EXPIRY = timedelta(minutes=31)
+
+
+# ---------------------------------------------------------------- links
+
+
+def order_token(order: Order) -> str:
+    return make_token("order", {"o": order.id, "v": order.token_version})
+
+
+def order_from_token(convening: Convening, token: str) -> Order:
+    """The order a signed link names; raises ConveneError when the link is bad."""
+    payload = read_token("order", token, current_app.config["MANAGE_LINK_MAX_AGE_DAYS"] * 86400)
+    order = db.session.get(Order, payload.get("o"))
+    if order is None or order.convening_id != convening.id or payload.get("v") != order.token_version:
+        raise ConveneError("link_invalid")
+    return order
+
+
+def order_url(order: Order) -> str:
+    return external_url("payments.order_page", slug=order.convening.slug, token=order_token(order))
+
+
+# ---------------------------------------------------------------- prices and codes
+
+
+@dataclass(frozen=True)
+class Price:
+    """One seat's price at booking time."""
+
+    list_cents: int
+    discount_cents: int
+
+    @property
+    def due_cents(self) -> int:
+        return self.list_cents - self.discount_cents
+
+
+def normalize_code(code: str | None) -> str:
+    return (code or "").strip().upper()
+
+
+def lookup_code(convening_id: int, code: str | None, now: datetime) -> DiscountCode | None:
+    """A code usable now, read without locking (to show what it unlocks); None for anything else."""
+    text = normalize_code(code)
+    if not text:
+        return None
+    discount = db.session.execute(
+        sa.select(DiscountCode).where(DiscountCode.convening_id == convening_id, DiscountCode.code == text)
+    ).scalar_one_or_none()
+    return discount if discount is not None and discount.valid_at(now) else None
+
+
+def code_for_booking(convening: Convening, code: str | None, now: datetime) -> DiscountCode | None:
+    """Under the convening lock: the valid code of that text, locked for counting its uses."""
+    text = normalize_code(code)
+    if not text:
+        return None
+    found = db.session.execute(
+        sa.select(DiscountCode.id).where(DiscountCode.convening_id == convening.id, DiscountCode.code == text)
+    ).scalar_one_or_none()
+    rows = lock(DiscountCode, found) if found else []
+    if not rows or not rows[0].active:
+        raise ConveneError("code_invalid", field="code")
+    discount = rows[0]
+    if discount.valid_from and now < discount.valid_from:
+        raise ConveneError("code_not_yet_valid", field="code")
+    if discount.valid_until and now >= discount.valid_until:
+        raise ConveneError("code_expired", field="code")
+    return discount
+
+
+def code_uses(code_id: int) -> int:
+    """Seats booked with the code that are still active (a cancelled or expired one gives its use back)."""
+    return db.session.execute(
+        sa.select(sa.func.count()).select_from(Registration)
+        .where(Registration.discount_code_id == code_id, Registration.status.in_(ACTIVE))
+    ).scalar_one()
+
+
+def check_code_uses(discount: DiscountCode | None, seats: int) -> None:
+    if discount is None or discount.max_uses is None:
+        return
+    left = discount.max_uses - code_uses(discount.id)
+    if seats > left:
+        raise ConveneError("code_used_up" if left <= 0 else "code_not_enough_uses", field="code", left=left)
+
+
+def ticket_allowed(convening: Convening, ticket: TicketType | None, discount: DiscountCode | None,
+                   now: datetime) -> TicketType:
+    """A ticket type someone may book from the public pages, hidden ones only with a code that unlocks them."""
+    if ticket is None or ticket.convening_id != convening.id:
+        raise ConveneError("ticket_unavailable", field="ticket_type_id")
+    if ticket.hidden and not (discount is not None and discount.ticket_type_ids and ticket.id in discount.ticket_type_ids):
+        raise ConveneError("ticket_unavailable", field="ticket_type_id")
+    if not ticket.on_sale(now):
+        raise ConveneError("ticket_not_on_sale", field="ticket_type_id")
+    return ticket
+
+
+def price_for(ticket: TicketType, discount: DiscountCode | None, now: datetime) -> Price:
+    base = ticket.price_at(now)
+    off = discount.discount_on(base) if discount is not None and discount.applies_to(ticket.id) else 0
+    return Price(base, off)
+
+
+def code_applies(discount: DiscountCode | None, tickets: list[TicketType]) -> None:
+    """A discount code typed for tickets it does not cover is a mistake worth saying, not ignoring."""
+    if discount is None or discount.kind == CodeKind.ACCESS:
+        return
+    if not any(discount.applies_to(t.id) for t in tickets):
+        raise ConveneError("code_not_for_ticket", field="code")
+
+
+def payment_method_for(convening: Convening, due_cents: int, requested: str | None) -> PaymentMethod | None:
+    """How an amount due will be paid, or None when nothing is due; refuses what is not set up."""
+    if due_cents <= 0:
+        return None
+    if requested == PaymentMethod.INVOICE:
+        if not convening.invoice_enabled:
+            raise ConveneError("invoice_not_offered", field="payment_method")
+        return PaymentMethod.INVOICE
+    if stripe_api.stripe_configured():
+        return PaymentMethod.CARD
+    if convening.invoice_enabled:
+        raise ConveneError("card_not_set_up_use_invoice", field="payment_method")
+    raise ConveneError("payment_not_set_up", field="ticket_type_id")
+
+
+def payment_options(convening: Convening) -> dict:
+    """What the registration forms offer: card when Stripe is set up, invoice when the convening allows it."""
+    return {"card": stripe_api.stripe_configured(), "invoice": bool(convening.invoice_enabled)}
+
+
+# ---------------------------------------------------------------- opening orders
+
+
+def new_order_reference(convening: Convening) -> str:
+    prefix = (convening.reference_prefix or "REG").upper()
+    while True:
+        reference = f"{prefix}-P{''.join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))}"
+        if not db.session.execute(sa.select(Order.id).where(Order.reference == reference)).first():
+            return reference
+
+
+def open_order_locked(
+    convening: Convening,
+    registrations: list[Registration],
+    buyer: dict,
+    method: PaymentMethod,
+    discount: DiscountCode | None,
+    now: datetime,
+    *,
+    delegation_id: int | None = None,
+    is_group: bool = False,
+) -> Order:
+    """Under the convening lock: the order paying for these (already placed) registrations."""
+    subtotal = sum(r.price_cents for r in registrations)
+    discount_total = sum(r.discount_cents for r in registrations)
+    order = Order(
+        convening=convening, reference=new_order_reference(convening), method=method,
+        buyer_name=(buyer.get("name") or "").strip()[:200], buyer_email=(buyer.get("email") or "").strip().lower(),
+        buyer_organization=(buyer.get("organization") or "").strip()[:200],
+        billing_address=(buyer.get("billing_address") or "").strip()[:500],
+        po_number=(buyer.get("po_number") or "").strip()[:60],
+        delegation_id=delegation_id, is_group=is_group, currency=convening.currency.upper(),
+        subtotal_cents=subtotal, discount_cents=discount_total, total_cents=subtotal - discount_total,
+        discount_code_id=discount.id if discount is not None else None,
+    )
+    if method == PaymentMethod.CARD:
+        order.status = OrderStatus.PENDING
+        order.hold_expires_at = now + timedelta(minutes=hold_minutes())
+    elif method == PaymentMethod.INVOICE:
+        order.status = OrderStatus.INVOICED
+        convening.invoice_counter = (convening.invoice_counter or 0) + 1
+        order.invoice_number = f"{(convening.reference_prefix or 'REG').upper()}-{now.year}-{convening.invoice_counter:04d}"
+        order.invoice_issued_at = now
+        order.invoice_due_on = convening.local(now).date() + timedelta(days=convening.invoice_due_days or 30)
+    else:
+        order.status = OrderStatus.PAID
+        order.paid_at = now
+    db.session.add(order)
+    for registration in registrations:
+        registration.order = order
+    db.session.flush()
+    if method == PaymentMethod.INVOICE:
+        queue_email("invoice", order.buyer_email, f"Invoice {order.invoice_number} for {convening.name}", "invoice",
+                    order=order, convening=convening, order_url=order_url(order),
+                    attachments=[{"kind": "invoice", "order_id": order.id}])
+    elif is_group:
+        queue_email("group_registered", order.buyer_email, f"Your delegation is registered for {convening.name}",
+                    "group_registered", order=order, convening=convening, order_url=order_url(order))
+    return order
+
+
+def hold_minutes() -> int:
+    """Minutes a seat is held at checkout, kept within what Stripe accepts (30 minutes to 24 hours)."""
+    return min(max(int(current_app.config.get("CHECKOUT_HOLD_MINUTES", 35)), 31), 24 * 60)
+
+
+# ---------------------------------------------------------------- Stripe Checkout
+
+
+def checkout_params(order: Order) -> dict:
+    """The Checkout Session for an order: built only from the order, so a retry sends the same request."""
+    convening = order.convening
+    lines: dict[tuple[int, int], list[Registration]] = {}
+    for registration in order.registrations:
+        if registration.status != Status.PENDING:
+            continue
+        lines.setdefault((registration.ticket_type_id, registration.price_cents - registration.discount_cents),
+                         []).append(registration)
+    line_items = []
+    for (_, unit), people in sorted(lines.items()):
+        ticket = people[0].ticket_type
+        name = f"{ticket.name} — {convening.name}"
+        if people[0].discount_cents:
+            name += f" (code {order.discount_code.code})" if order.discount_code else " (discounted)"
+        line_items.append({
+            "quantity": len(people),
+            "price_data": {"currency": order.currency.lower(), "unit_amount": unit,
+                           "product_data": {"name": name[:250]}},
+        })
+    token = order_token(order)
+    metadata = {"order_id": str(order.id), "order_reference": order.reference, "convening": convening.slug}
+    if len(order.registrations) == 1:
+        metadata["registration_id"] = str(order.registrations[0].id)
+        metadata["registration_reference"] = order.registrations[0].reference
+    else:
+        metadata["registration_ids"] = ",".join(str(r.id) for r in order.registrations)[:500]
+    return {
+        "mode": "payment",
+        "line_items": line_items,
+        "customer_email": order.buyer_email,
+        "client_reference_id": order.reference,
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata, "description": f"{convening.name} — {order.reference}"},
+        # Stripe fills in {CHECKOUT_SESSION_ID}; url_for would escape the braces, so it is appended as text.
+        "success_url": external_url("payments.checkout_return", slug=convening.slug, token=token)
+        + "?session_id={CHECKOUT_SESSION_ID}",
+        "cancel_url": external_url("payments.order_page", slug=convening.slug, token=token) + "?checkout=cancelled",
+        "expires_at": int(order.hold_expires_at.timestamp()),
+    }
+
+
+def start_checkout(order_id: int, *, now: datetime | None = None) -> str:
+    """The Stripe Checkout address for a pending order, creating the session once (idempotently)."""
+    now = now or utcnow()
+    order = db.session.get(Order, order_id)
+    if order is None or order.status != OrderStatus.PENDING:
+        raise ConveneError("order_not_payable")
+    if order.stripe_session_id and order.hold_expires_at and order.hold_expires_at > now:
+        return order.stripe_session_url
+    if not order.hold_expires_at or order.hold_expires_at - now < STRIPE_MIN_EXPIRY:
+        # No session was made yet (Stripe was down) and the hold is too short for a new one: extend it.
+        with unit_of_work():
+            convening, _ = _lock_for_seats(order.convening_id)
+            order = lock(Order, order_id)[0]
+            if order.status != OrderStatus.PENDING:
+                raise ConveneError("order_not_payable")
+            order.hold_expires_at = now + timedelta(minutes=hold_minutes())
+    params = checkout_params(order)
+    # One key per order and hold: a retry of the same request returns the session made the first time.
+    key = f"convene-checkout-{order.reference}-{params['expires_at']}"
+    session = stripe_api.create_checkout_session(params, key)
+    with unit_of_work():
+        db.session.execute(
+            sa.update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
+            .values(stripe_session_id=session["id"], stripe_session_url=session.get("url") or "")
+        )
+    return session.get("url") or ""
+
+
+def confirm_from_return(order_id: int, session_id: str) -> Order:
+    """The buyer is back from Stripe: read the session and record the payment if it is paid."""
+    order = db.session.get(Order, order_id)
+    if order is None:
+        raise ConveneError("order_not_payable", status_code=404)
+    if order.status == OrderStatus.PENDING and session_id:
+        session = stripe_api.retrieve_checkout_session(session_id)
+        if str((session.get("metadata") or {}).get("order_id")) == str(order.id):
+            record_stripe_payment(session, source="return")
+    db.session.rollback()
+    return db.session.get(Order, order_id)
+
+
+def record_stripe_payment(session: dict, *, source: str = "webhook", now: datetime | None = None) -> str:
+    """Fulfil an order from a Checkout Session, exactly once; returns what happened.
+
+    Called by the return page and by the webhook, possibly at the same moment: the order row is
+    locked and moved from pending to paid by a conditional update, so only one caller confirms the
+    registrations and queues the emails; the other finds it paid and does nothing.
+    """
+    now = now or utcnow()
+    order_id = _order_id_of(session)
+    if order_id is None:
+        return "unknown_order"
+    with unit_of_work():
+        order = db.session.get(Order, order_id)
+        if order is None:
+            return "unknown_order"
+        convening, _ = _lock_for_seats(order.convening_id)
+        order = lock(Order, order_id)[0]
+        payment_intent = session.get("payment_intent")
+        if isinstance(payment_intent, dict):
+            payment_intent = payment_intent.get("id")
+        if payment_intent and not order.stripe_payment_intent_id:
+            order.stripe_payment_intent_id = payment_intent
+        if session.get("payment_status") not in ("paid", "no_payment_required"):
+            if order.status == OrderStatus.PENDING and session.get("status") == "complete":
+                order.status = OrderStatus.PROCESSING  # a bank debit on its way: keep holding the seats
+                order.hold_expires_at = None
+                return "processing"
+            return "not_paid"
+        if order.status in (OrderStatus.PAID, OrderStatus.REVIEW, OrderStatus.CANCELLED):
+            return "already_recorded"
+        amount, currency = session.get("amount_total"), (session.get("currency") or "").upper()
+        if amount != order.total_cents or currency != order.currency:
+            _flag(order, "amount_mismatch", f"Stripe reported {amount} {currency}; the order is for "
+                                            f"{order.total_cents} {order.currency}.", paid=amount or 0)
+            return "flagged"
+        seats = [r for r in order.registrations if r.status in (Status.PENDING, Status.EXPIRED)]
+        if order.status == OrderStatus.EXPIRED and not _seats_free_again(convening, seats):
+            _flag(order, "paid_after_expiry", "The payment arrived after the seat hold expired and the seats "
+                                              "were taken; refund it or add the seats by hand.", paid=amount)
+            return "flagged"
+        claimed = db.session.execute(
+            sa.update(Order)
+            .where(Order.id == order.id, Order.status.in_(
+                (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.EXPIRED)))
+            .values(status=OrderStatus.PAID, paid_cents=amount, paid_at=now, hold_expires_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            return "already_recorded"
+        db.session.refresh(order)
+        _confirm_seats(convening, order, seats, now)
+        queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
+                    "payment_received", order=order, convening=convening, order_url=order_url(order),
+                    attachments=[{"kind": "receipt", "order_id": order.id}])
+        log.info("order %s paid (%s)", order.reference, source)
+        return "paid"
+
+
+def _order_id_of(session: dict) -> int | None:
+    raw = (session.get("metadata") or {}).get("order_id")
+    if raw and str(raw).isdigit():
+        return int(raw)
+    if session.get("id"):
+        return db.session.execute(
+            sa.select(Order.id).where(Order.stripe_session_id == session["id"])).scalar_one_or_none()
+    return None
+
+
+def _flag(order: Order, flag: str, detail: str, *, paid: int) -> None:
+    order.status = OrderStatus.REVIEW
+    order.flag, order.flag_detail = flag, detail[:500]
+    order.paid_cents = max(order.paid_cents, int(paid))
+    order.paid_at = order.paid_at or utcnow()
+    order.hold_expires_at = None
+    log.warning("order %s flagged for review: %s", order.reference, detail)
+
+
+def _seats_free_again(convening: Convening, seats: list[Registration]) -> bool:
+    """Whether expired seats can all be taken back now (a payment that arrived after its hold ended)."""
+    pending_again = [r for r in seats if r.status == Status.EXPIRED]
+    if not pending_again:
+        return bool(seats)
+    usage = seat_usage(convening.id)
+    by_ticket = dict(usage.by_ticket)
+    total = usage.total
+    for registration in pending_again:
+        ticket = registration.ticket_type
+        if convening.capacity is not None and total >= convening.capacity:
+            return False
+        if ticket.capacity is not None and by_ticket.get(ticket.id, 0) >= ticket.capacity:
+            return False
+        total += 1
+        by_ticket[ticket.id] = by_ticket.get(ticket.id, 0) + 1
+    return True
+
+
+def _confirm_seats(convening: Convening, order: Order, seats: list[Registration], now: datetime) -> None:
+    for registration in seats:
+        registration.status = Status.CONFIRMED
+        registration.confirmed_at = now
+        queue_status_email(registration)
+
+
+# ---------------------------------------------------------------- holds that end without payment
+
+
+def expire_order(order_id: int, *, reason: str = "expired", session_id: str | None = None,
+                 now: datetime | None = None) -> bool:
+    """Release a pending order's seats (checkout expired, failed or abandoned) and offer them on."""
+    now = now or utcnow()
+    with unit_of_work():
+        order = db.session.get(Order, order_id)
+        if order is None:
+            return False
+        convening, _ = _lock_for_seats(order.convening_id)
+        order = lock(Order, order_id)[0]
+        if session_id and order.stripe_session_id and session_id != order.stripe_session_id:
+            return False  # an older session of this order ended; the current one is still open
+        if order.status not in (OrderStatus.PENDING, OrderStatus.PROCESSING):
+            return False
+        _release_locked(convening, order, reason, now)
+        db.session.flush()
+        offer_seats_locked(convening, now)
+    return True
+
+
+def _release_locked(convening: Convening, order: Order, reason: str, now: datetime) -> None:
+    order.status = OrderStatus.CANCELLED if reason == "released" else OrderStatus.EXPIRED
+    order.hold_expires_at = None
+    for registration in order.registrations:
+        if registration.status == Status.PENDING:
+            registration.status = Status.EXPIRED
+            registration.cancelled_at = now
+    if reason != "released":
+        queue_email("hold_expired", order.buyer_email, f"Your held seat at {convening.name} was released",
+                    "hold_expired", order=order, convening=convening, reason=reason,
+                    register_url=external_url("public.register", slug=convening.slug))
+
+
+def expire_overdue_holds_locked(convening: Convening, now: datetime) -> int:
+    """Under the convening lock: expire pending orders whose checkout ended a while ago; the caller offers seats on."""
+    overdue = db.session.execute(
+        sa.select(Order).where(
+            Order.convening_id == convening.id, Order.status == OrderStatus.PENDING,
+            Order.hold_expires_at <= now - EXPIRY_GRACE,
+        ).order_by(Order.id).with_for_update()
+    ).scalars().all()
+    for order in overdue:
+        _release_locked(convening, order, "expired", now)
+    return len(overdue)
+
+
+def convenings_with_overdue_holds(now: datetime) -> list[int]:
+    return list(db.session.execute(
+        sa.select(Order.convening_id).where(Order.status == OrderStatus.PENDING,
+                                            Order.hold_expires_at <= now - EXPIRY_GRACE).distinct()
+    ).scalars())
+
+
+def release_order(order_id: int) -> Order:
+    """The buyer gives up paying: end the Stripe session (or record it if it was paid after all), free the seats."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.status != OrderStatus.PENDING:
+        raise ConveneError("order_not_payable")
+    if order.stripe_session_id:
+        try:
+            stripe_api.expire_checkout_session(order.stripe_session_id)
+        except ConveneError:
+            session = stripe_api.retrieve_checkout_session(order.stripe_session_id)
+            if session.get("status") == "complete":
+                record_stripe_payment(session, source="release")
+                raise ConveneError("order_already_paid") from None
+            if session.get("status") == "open":
+                raise
+    with unit_of_work():
+        convening, _ = _lock_for_seats(order.convening_id)
+        order = lock(Order, order_id)[0]
+        if order.status == OrderStatus.PENDING:
+            _release_locked(convening, order, "released", utcnow())
+            db.session.flush()
+            offer_seats_locked(convening, utcnow())
+    return order
+
+
+# ---------------------------------------------------------------- webhooks
+
+HANDLED_EVENTS = (
+    "checkout.session.completed", "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed", "checkout.session.expired", "charge.refunded",
+)
+
+
+def handle_stripe_event(event: dict) -> str:
+    """Process a verified webhook event once: its id is stored with what it did, in the same transaction."""
+    obj = (event.get("data") or {}).get("object") or {}
+    kind = event.get("type", "")
+    try:
+        with unit_of_work():
+            record = StripeEvent(event_id=str(event["id"])[:255], type=kind[:100])
+            db.session.add(record)
+            db.session.flush()  # a re-delivered event stops here, on the unique constraint
+            outcome = _dispatch(kind, obj)
+            record.outcome = outcome[:60]
+            record.order_id = _order_id_of(obj) if kind.startswith("checkout.session") else _order_of_charge(obj)
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        return "duplicate"
+    return outcome
+
+
+def _dispatch(kind: str, obj: dict) -> str:
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        return record_stripe_payment(obj, source="webhook")
+    if kind in ("checkout.session.expired", "checkout.session.async_payment_failed"):
+        order_id = _order_id_of(obj)
+        if order_id is None:
+            return "unknown_order"
+        reason = "expired" if kind.endswith("expired") else "payment_failed"
+        return "released" if expire_order(order_id, reason=reason, session_id=obj.get("id")) else "nothing_to_do"
+    if kind == "charge.refunded":
+        return record_refunded_charge(obj)
+    return "ignored"
+
+
+def _order_of_charge(charge: dict) -> int | None:
+    intent = charge.get("payment_intent")
+    if not intent:
+        return None
+    return db.session.execute(
+        sa.select(Order.id).where(Order.stripe_payment_intent_id == intent)).scalar_one_or_none()
+
+
+def record_refunded_charge(charge: dict) -> str:
+    """Stripe says how much of a charge is refunded in all: take it (refunds made in Stripe's dashboard too)."""
+    order_id = _order_of_charge(charge)
+    if order_id is None:
+        return "unknown_order"
+    with unit_of_work():
+        order = lock(Order, order_id)[0]
+        refunded = min(int(charge.get("amount_refunded") or 0), order.paid_cents)
+        if refunded <= order.refunded_cents:
+            return "already_recorded"
+        order.refunded_cents = refunded
+        return "refund_recorded"
+
+
+# ---------------------------------------------------------------- refunds
+
+
+def refund_order(order_id: int, amount_cents: int, *, reason: str = "", cancel: bool = False,
+                 user_id: int | None = None) -> Refund:
+    """Refund part or all of what an order paid: through Stripe for card payments, recorded for invoices."""
+    with unit_of_work():
+        order = db.session.get(Order, order_id)
+        if order is None:
+            raise ConveneError("order_not_found", status_code=404)
+        _lock_for_seats(order.convening_id)
+        order = lock(Order, order_id)[0]
+        in_flight = sum(r.amount_cents for r in order.refunds if r.status == "pending")
+        left = order.paid_cents - order.refunded_cents - in_flight
+        if amount_cents is None or amount_cents <= 0:
+            raise ConveneError("refund_amount_invalid", field="amount")
+        if amount_cents > left:
+            raise ConveneError("refund_too_large", field="amount", left=f"{left / 100:,.2f}")
+        via_stripe = order.method == PaymentMethod.CARD and bool(order.stripe_payment_intent_id)
+        refund = Refund(order=order, amount_cents=amount_cents, reason=(reason or "").strip()[:300],
+                        via_stripe=via_stripe, cancel_registrations=cancel, created_by_id=user_id)
+        db.session.add(refund)
+        db.session.flush()
+        refund_id = refund.id
+        if not via_stripe:
+            _complete_refund_locked(order, refund, None)
+            return refund
+    return send_refund(refund_id)
+
+
+def send_refund(refund_id: int) -> Refund:
+    """Ask Stripe for a pending (or failed) refund, with the refund's own idempotency key."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status == "succeeded":
+        raise ConveneError("refund_not_pending")
+    order = refund.order
+    params = {"payment_intent": order.stripe_payment_intent_id, "amount": refund.amount_cents,
+              "metadata": {"order_id": str(order.id), "order_reference": order.reference, "refund_id": str(refund.id)}}
+    try:
+        answer = stripe_api.create_refund(params, refund.idempotency_key)
+    except ConveneError as error:
+        with unit_of_work():
+            db.session.execute(sa.update(Refund).where(Refund.id == refund_id, Refund.status != "succeeded")
+                               .values(status="failed", error=error.message[:500]))
+        raise
+    with unit_of_work():
+        order = db.session.get(Order, refund.order_id)
+        _lock_for_seats(order.convening_id)
+        order = lock(Order, order.id)[0]
+        refund = db.session.get(Refund, refund_id)
+        if refund.status != "succeeded":
+            _complete_refund_locked(order, refund, answer.get("id"))
+    return refund
+
+
+def _complete_refund_locked(order: Order, refund: Refund, stripe_refund_id: str | None) -> None:
+    refund.status = "succeeded"
+    refund.error = ""
+    refund.stripe_refund_id = stripe_refund_id
+    refund.completed_at = utcnow()
+    # A charge.refunded webhook may have counted this refund already; never count it twice.
+    done_before = sum(r.amount_cents for r in order.refunds if r.status == "succeeded" and r.id != refund.id)
+    order.refunded_cents = min(order.paid_cents, max(order.refunded_cents, done_before + refund.amount_cents))
+    convening = order.convening
+    if refund.cancel_registrations:
+        from convene.services.registrations import cancel_locked
+
+        for registration in order.registrations:
+            if registration.status in HOLDING_SEAT or registration.status == Status.WAITLISTED:
+                cancel_locked(convening, registration, utcnow(), by_attendee=False)
+        if order.status == OrderStatus.INVOICED:
+            order.status = OrderStatus.CANCELLED
+        db.session.flush()
+        offer_seats_locked(convening, utcnow())
+    queue_email("refunded", order.buyer_email, f"Refund for {convening.name} ({order.reference})", "refunded",
+                order=order, convening=convening, refund=refund, order_url=order_url(order))
+
+
+# ---------------------------------------------------------------- invoices and review
+
+
+def mark_invoice_paid(order_id: int, *, note: str = "", user_id: int | None = None,
+                      now: datetime | None = None) -> Order:
+    """An organizer records that an invoice was paid in full; a receipt goes to the buyer."""
+    now = now or utcnow()
+    with unit_of_work():
+        order = db.session.get(Order, order_id)
+        if order is None:
+            raise ConveneError("order_not_found", status_code=404)
+        convening, _ = _lock_for_seats(order.convening_id)
+        order = lock(Order, order_id)[0]
+        if order.status != OrderStatus.INVOICED:
+            raise ConveneError("invoice_not_outstanding")
+        order.status = OrderStatus.PAID
+        order.paid_cents = order.total_cents
+        order.paid_at = now
+        order.payment_note = (note or "").strip()[:300]
+        queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
+                    "payment_received", order=order, convening=convening, order_url=order_url(order),
+                    attachments=[{"kind": "receipt", "order_id": order.id}])
+    return order
+
+
+def accept_flagged_order(order_id: int, *, now: datetime | None = None) -> Order:
+    """An organizer accepts a payment flagged for review: the seats are confirmed if they are still free."""
+    now = now or utcnow()
+    with unit_of_work():
+        order = db.session.get(Order, order_id)
+        if order is None:
+            raise ConveneError("order_not_found", status_code=404)
+        convening, _ = _lock_for_seats(order.convening_id)
+        order = lock(Order, order_id)[0]
+        if order.status != OrderStatus.REVIEW:
+            raise ConveneError("order_not_in_review")
+        seats = [r for r in order.registrations if r.status in (Status.PENDING, Status.EXPIRED)]
+        if not _seats_free_again(convening, seats) and any(r.status == Status.EXPIRED for r in seats):
+            raise ConveneError("seats_taken_refund")
+        order.status = OrderStatus.PAID
+        order.flag_detail = f"Accepted by an organizer: {order.flag_detail}"[:500]
+        _confirm_seats(convening, order, seats, now)
+    return order
+
+
+def cancel_order(order_id: int, *, now: datetime | None = None) -> Order:
+    """An organizer cancels an unpaid order (an invoice never paid): its seats go back."""
+    now = now or utcnow()
+    with unit_of_work():
+        order = db.session.get(Order, order_id)
+        if order is None:
+            raise ConveneError("order_not_found", status_code=404)
+        convening, _ = _lock_for_seats(order.convening_id)
+        order = lock(Order, order_id)[0]
+        if order.status not in (OrderStatus.INVOICED, OrderStatus.PENDING, OrderStatus.PROCESSING) or order.paid_cents:
+            raise ConveneError("order_not_cancellable")
+        from convene.services.registrations import cancel_locked
+
+        for registration in order.registrations:
+            if registration.status in HOLDING_SEAT:
+                cancel_locked(convening, registration, now, by_attendee=False)
+        order.status = OrderStatus.CANCELLED
+        order.hold_expires_at = None
+        db.session.flush()
+        offer_seats_locked(convening, now)
+    return order

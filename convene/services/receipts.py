@@ -1,0 +1,101 @@
+"""Receipts and invoices: an order read into plain data for the PDF renderer in convene/printing/receipts.py."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.models import Order, OrderStatus, PaymentMethod
+from convene.printing.receipts import (
+    DocumentLine,
+    MoneyDocument,
+    Payment,
+    document_filename,
+    money_document_pdf,
+)
+from convene.templating import date_range
+
+
+def has_receipt(order: Order) -> bool:
+    return order.paid_cents > 0 and order.status in (OrderStatus.PAID, OrderStatus.REVIEW)
+
+
+def has_invoice(order: Order) -> bool:
+    return bool(order.invoice_number)
+
+
+def order_document(order: Order, kind: str) -> MoneyDocument:
+    """The receipt or invoice of an order, as the renderer's plain data."""
+    if kind == "receipt" and not has_receipt(order):
+        raise ConveneError("no_receipt", status_code=404)
+    if kind == "invoice" and not has_invoice(order):
+        raise ConveneError("no_invoice", status_code=404)
+    convening = order.convening
+    grouped: OrderedDict[tuple, list] = OrderedDict()
+    for registration in order.registrations:
+        key = (registration.ticket_type.name, registration.price_cents, registration.discount_cents)
+        grouped.setdefault(key, []).append(registration)
+    lines = tuple(
+        DocumentLine(description=f"{name} — {convening.name}", quantity=len(people), unit_cents=unit,
+                     discount_cents=off, total_cents=len(people) * (unit - off))
+        for (name, unit, off), people in grouped.items()
+    )
+    code = order.discount_code
+    payments: tuple[Payment, ...] = ()
+    if order.paid_cents and order.paid_at:
+        if order.method == PaymentMethod.CARD:
+            how = f"Card payment (Stripe {order.stripe_payment_intent_id})" if order.stripe_payment_intent_id \
+                else "Card payment (Stripe)"
+        else:
+            how = "Invoice payment" + (f": {order.payment_note}" if order.payment_note else "")
+        payments = (Payment(on=convening.local(order.paid_at).date(), description=how, amount_cents=order.paid_cents),)
+    refunds = tuple(
+        Payment(on=convening.local(r.completed_at or r.created_at).date(),
+                description="Refund" + (f": {r.reason}" if r.reason else ""), amount_cents=r.amount_cents)
+        for r in order.refunds if r.status == "succeeded"
+    )
+    if sum(r.amount_cents for r in refunds) < order.refunded_cents:  # refunded in Stripe's own dashboard
+        refunds += (Payment(on=convening.local(order.updated_at).date(), description="Refund (through Stripe)",
+                            amount_cents=order.refunded_cents - sum(r.amount_cents for r in refunds)),)
+    issued = order.invoice_issued_at if kind == "invoice" else (order.paid_at or order.created_at)
+    return MoneyDocument(
+        kind=kind,
+        number=order.invoice_number if kind == "invoice" else f"R-{order.reference}",
+        issued_on=convening.local(issued).date(),
+        currency=order.currency,
+        issuer_name=convening.name if not convening.invoice_issuer else convening.invoice_issuer.splitlines()[0],
+        issuer_details="\n".join(convening.invoice_issuer.splitlines()[1:]) if convening.invoice_issuer else "",
+        convening_name=convening.name,
+        convening_dates=date_range(convening.starts_on, convening.ends_on),
+        convening_venue=", ".join(p for p in (convening.venue, convening.city) if p),
+        order_reference=order.reference,
+        bill_to_name=order.buyer_name,
+        bill_to_organization=order.buyer_organization,
+        bill_to_email=order.buyer_email,
+        bill_to_address=order.billing_address,
+        po_number=order.po_number,
+        lines=lines,
+        subtotal_cents=order.subtotal_cents,
+        discount_cents=order.discount_cents,
+        discount_label=f"Code {code.code} ({code.describe})" if code is not None and order.discount_cents else "",
+        total_cents=order.total_cents,
+        payments=payments,
+        refunds=refunds,
+        due_on=order.invoice_due_on if kind == "invoice" else None,
+        payment_instructions=convening.invoice_instructions if kind == "invoice" else "",
+        attendees=tuple((r.full_name, r.reference, r.ticket_type.name) for r in order.registrations),
+    )
+
+
+def order_pdf(order: Order, kind: str) -> tuple[str, bytes]:
+    """(file name, PDF bytes) of an order's receipt or invoice."""
+    document = order_document(order, kind)
+    return document_filename(document), money_document_pdf(document)
+
+
+def attachment_pdf(attachment: dict) -> tuple[str, bytes] | None:
+    """Render an email attachment named in the outbox; None when its order is gone."""
+    order = db.session.get(Order, attachment.get("order_id"))
+    if order is None or attachment.get("kind") not in ("receipt", "invoice"):
+        return None
+    return order_pdf(order, attachment["kind"])

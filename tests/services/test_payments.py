@@ -1,0 +1,562 @@
+"""Paid registration through the real stripe library and a fake Stripe server on loopback.
+
+Webhooks are signed with the library's own helper and posted to the app's real endpoint.
+"""
+from __future__ import annotations
+
+import io
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from pypdf import PdfReader
+
+from convene.errors import ConveneError
+from convene.extensions import db
+from convene.models import (
+    CodeKind,
+    DiscountCode,
+    Order,
+    OrderStatus,
+    OutboxMessage,
+    Registration,
+    Status,
+    StripeEvent,
+    utcnow,
+)
+from convene.services import payments
+from convene.services import registrations as service
+from tests.factories import make_convening, make_ticket, person
+
+
+def paid_convening(price: int = 45000, **overrides):
+    convening = make_convening(**overrides)
+    ticket = make_ticket(convening, name="Delegate", price_cents=price)
+    return convening, ticket
+
+
+def deliver(client, fake, kind: str, obj: dict, **kw):
+    payload, headers = fake.webhook(kind, obj, **kw)
+    return client.post("/stripe/webhook", data=payload, headers=headers)
+
+
+def emails(kind: str, to: str | None = None) -> list[OutboxMessage]:
+    query = sa.select(OutboxMessage).where(OutboxMessage.kind == kind)
+    if to:
+        query = query.where(OutboxMessage.to_address == to)
+    db.session.rollback()
+    return db.session.execute(query).scalars().all()
+
+
+def register_and_checkout(convening, ticket, n: int, **kw):
+    registration = service.register_attendee(convening.id, ticket.id, person(n), **kw)
+    url = payments.start_checkout(registration.order_id)
+    db.session.rollback()
+    order = db.session.get(Order, registration.order_id)
+    return registration, order, url
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_paid_registration_holds_the_seat_and_webhook_confirms_it_once(app, client, fake_stripe, outbox):
+    convening, ticket = paid_convening(capacity=1)
+    registration, order, url = register_and_checkout(convening, ticket, 1)
+
+    assert registration.status == Status.PENDING
+    assert service.seat_usage(convening.id).total == 1  # the held seat counts against capacity
+    assert outbox.to("amina1@example.org") == []  # nothing is confirmed before the money arrives
+    [session] = fake_stripe.sessions
+    assert url == session["url"] and order.stripe_session_id == session["id"]
+    assert session["amount_total"] == 45000 and session["currency"] == "cad"
+    assert session["customer_email"] == "amina1@example.org"
+    assert session["metadata"]["registration_id"] == str(registration.id)
+    assert session["metadata"]["order_id"] == str(order.id)
+    assert session["success_url"].endswith("?session_id={CHECKOUT_SESSION_ID}")
+    assert "/order/" in session["cancel_url"]
+    assert abs(session["expires_at"] - (utcnow() + timedelta(minutes=35)).timestamp()) < 60
+    [create] = [r for r in fake_stripe.requests if r["path"] == "/v1/checkout/sessions"]
+    assert create["idempotency_key"].startswith(f"convene-checkout-{order.reference}-")
+
+    fake_stripe.complete(session["id"])
+    answer = deliver(client, fake_stripe, "checkout.session.completed", fake_stripe.session(session["id"]))
+    assert answer.status_code == 200 and answer.json["outcome"] == "paid"
+
+    db.session.rollback()
+    order = db.session.get(Order, order.id)
+    assert order.status == OrderStatus.PAID and order.paid_cents == 45000
+    assert order.stripe_payment_intent_id.startswith("pi_")
+    assert db.session.get(Registration, registration.id).status == Status.CONFIRMED
+    [confirmation] = [m for m in outbox.to("amina1@example.org") if "You are registered" in m["Subject"]]
+    assert "/manage/" in outbox.text(confirmation)
+    [receipt_email] = [m for m in outbox.to("amina1@example.org") if m["Subject"].startswith("Receipt")]
+    [attachment] = list(receipt_email.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    text = pdf_text(attachment.get_content())
+    assert order.reference in text and "450.00" in text
+
+
+@pytest.mark.parametrize("how", ["missing", "wrong_secret", "stale", "tampered"])
+def test_bad_missing_or_stale_signatures_are_refused_and_change_nothing(app, client, fake_stripe, how):
+    convening, ticket = paid_convening()
+    registration, order, _ = register_and_checkout(convening, ticket, 1)
+    fake_stripe.complete(order.stripe_session_id)
+    payload, headers = fake_stripe.webhook("checkout.session.completed", fake_stripe.session(order.stripe_session_id))
+    if how == "missing":
+        headers.pop("Stripe-Signature")
+    elif how == "wrong_secret":
+        headers["Stripe-Signature"] = fake_stripe.sign(payload, secret="whsec_someone_else")
+    elif how == "stale":
+        headers["Stripe-Signature"] = fake_stripe.sign(payload, timestamp=int(utcnow().timestamp()) - 3600)
+    else:
+        payload = payload.replace('"amount_total": 45000', '"amount_total": 1')
+    answer = client.post("/stripe/webhook", data=payload, headers=headers)
+    assert answer.status_code == 400
+    assert answer.is_json and answer.json["error"] == "bad_request"
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
+    assert db.session.execute(sa.select(sa.func.count()).select_from(StripeEvent)).scalar_one() == 0
+
+
+def test_the_same_event_delivered_twice_changes_nothing_the_second_time(app, client, fake_stripe):
+    convening, ticket = paid_convening()
+    _, order, _ = register_and_checkout(convening, ticket, 1)
+    fake_stripe.complete(order.stripe_session_id)
+    session = fake_stripe.session(order.stripe_session_id)
+    first = deliver(client, fake_stripe, "checkout.session.completed", session, event_id="evt_same")
+    second = deliver(client, fake_stripe, "checkout.session.completed", session, event_id="evt_same")
+    assert (first.json["outcome"], second.json["outcome"]) == ("paid", "duplicate")
+    assert len(emails("confirmation")) == 1 and len(emails("payment_received")) == 1
+    assert db.session.execute(sa.select(StripeEvent.event_id, StripeEvent.outcome)).all() == [("evt_same", "paid")]
+
+
+def test_return_page_and_webhook_racing_confirm_exactly_once(app, fake_stripe, backend):
+    """Ten orders; for each, the buyer's return and Stripe's webhook arrive at the same moment."""
+    convening, ticket = paid_convening()
+    convening_id, ticket_id = convening.id, ticket.id
+    rounds = []
+    for n in range(10):
+        _, order, _ = register_and_checkout(convening, ticket, n)
+        fake_stripe.complete(order.stripe_session_id)
+        rounds.append((order.id, order.stripe_session_id, fake_stripe.event(
+            "checkout.session.completed", fake_stripe.session(order.stripe_session_id))))
+    outcomes: list[str] = []
+    guard = threading.Lock()
+
+    def run(action) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                result = action()
+            finally:
+                db.session.remove()
+            with guard:
+                outcomes.append(result)
+
+    for order_id, session_id, event in rounds:
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=run, args=(lambda: payments.confirm_from_return(order_id, session_id).status,)),
+            threading.Thread(target=run, args=(lambda: payments.handle_stripe_event(event),)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    db.session.rollback()
+    assert len(outcomes) == 20
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Order).where(
+        Order.convening_id == convening_id, Order.status == OrderStatus.PAID)).scalar_one() == 10
+    confirmations = emails("confirmation")
+    assert len(confirmations) == 10 and len({m.to_address for m in confirmations}) == 10
+    assert len(emails("payment_received")) == 10
+    assert service.seat_usage(convening_id).by_ticket[ticket_id] == 10
+    print(f"[{backend}] 10 return/webhook races: 10 paid, {len(confirmations)} confirmation emails")
+
+
+def test_last_seat_at_checkout_goes_to_exactly_one_of_twenty_racers(app, fake_stripe, backend):
+    convening, ticket = paid_convening(capacity=3, waitlist_enabled=False)
+    convening_id, ticket_id = convening.id, ticket.id
+    barrier = threading.Barrier(20)
+    outcomes: list[str] = []
+    guard = threading.Lock()
+
+    def race(n: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                result = service.register_attendee(convening_id, ticket_id, person(n)).status
+            except ConveneError as error:
+                result = error.code
+            finally:
+                db.session.remove()
+            with guard:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert outcomes.count("pending") == 3
+    assert set(outcomes) == {"pending", "sold_out_no_waitlist"}
+    db.session.rollback()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Order).where(
+        Order.convening_id == convening_id)).scalar_one() == 3
+    print(f"[{backend}] 20 racers for 3 paid seats: {outcomes.count('pending')} held for payment")
+
+
+def test_expired_checkout_frees_the_seat_and_offers_it_to_the_waitlist(app, client, fake_stripe, outbox):
+    convening, ticket = paid_convening(capacity=1)
+    _, order, _ = register_and_checkout(convening, ticket, 1)
+    waiting = service.register_attendee(convening.id, ticket.id, person(2), join_waitlist=True)
+    assert waiting.status == Status.WAITLISTED
+
+    fake_stripe.expire(order.stripe_session_id)
+    answer = deliver(client, fake_stripe, "checkout.session.expired", fake_stripe.session(order.stripe_session_id))
+    assert answer.json["outcome"] == "released"
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status == OrderStatus.EXPIRED
+    assert db.session.get(Registration, order.registrations[0].id).status == Status.EXPIRED
+    assert db.session.get(Registration, waiting.id).status == Status.OFFERED
+    assert [m["Subject"] for m in outbox.to("amina1@example.org")] == [
+        f"Your held seat at {convening.name} was released"]
+    assert any("held for you" in m["Subject"] for m in outbox.to("amina2@example.org"))
+
+
+def test_an_abandoned_hold_is_released_after_expiry_even_without_a_webhook(app, fake_stripe):
+    convening, ticket = paid_convening(capacity=1)
+    _, order, _ = register_and_checkout(convening, ticket, 1)
+    later = order.hold_expires_at + payments.EXPIRY_GRACE + timedelta(seconds=1)
+    assert service.expire_offers(convening.id, now=order.hold_expires_at) == 0  # within the grace: still held
+    assert service.expire_offers(convening.id, now=later) == 1
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status == OrderStatus.EXPIRED
+    assert service.seat_usage(convening.id).total == 0
+    again = service.register_attendee(convening.id, ticket.id, person(3))
+    assert again.status == Status.PENDING
+
+
+def test_payment_arriving_after_the_hold_expired_is_kept_if_the_seat_is_free_else_flagged(app, client, fake_stripe):
+    convening, ticket = paid_convening(capacity=1)
+    _, first, _ = register_and_checkout(convening, ticket, 1)
+    service.expire_offers(convening.id, now=first.hold_expires_at + timedelta(hours=1))
+    fake_stripe.complete(first.stripe_session_id)
+    assert deliver(client, fake_stripe, "checkout.session.completed",
+                   fake_stripe.session(first.stripe_session_id)).json["outcome"] == "paid"
+    db.session.rollback()
+    assert db.session.get(Order, first.id).registrations[0].status == Status.CONFIRMED
+
+    other, ticket2 = paid_convening(capacity=1)
+    _, late, _ = register_and_checkout(other, ticket2, 2)
+    service.expire_offers(other.id, now=late.hold_expires_at + timedelta(hours=1))
+    _, taker, _ = register_and_checkout(other, ticket2, 3)  # the seat went to someone else
+    fake_stripe.complete(late.stripe_session_id)
+    assert deliver(client, fake_stripe, "checkout.session.completed",
+                   fake_stripe.session(late.stripe_session_id)).json["outcome"] == "flagged"
+    db.session.rollback()
+    late = db.session.get(Order, late.id)
+    assert (late.status, late.flag) == (OrderStatus.REVIEW, "paid_after_expiry")
+    assert service.seat_usage(other.id).total == 1  # never two people in one seat
+
+
+def test_amount_or_currency_that_does_not_match_is_flagged_not_accepted(app, client, fake_stripe):
+    convening, ticket = paid_convening()
+    registration, order, _ = register_and_checkout(convening, ticket, 1)
+    fake_stripe.complete(order.stripe_session_id, amount_total=100)
+    outcome = deliver(client, fake_stripe, "checkout.session.completed", fake_stripe.session(order.stripe_session_id))
+    assert outcome.json["outcome"] == "flagged"
+    db.session.rollback()
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.flag) == (OrderStatus.REVIEW, "amount_mismatch")
+    assert "100 CAD" in order.flag_detail
+    assert db.session.get(Registration, registration.id).status == Status.PENDING
+    assert emails("confirmation") == []
+
+
+def test_refund_round_trip_partial_then_full_with_cancel(app, client, fake_stripe, outbox):
+    convening, ticket = paid_convening(capacity=1)
+    registration, order, _ = register_and_checkout(convening, ticket, 1)
+    fake_stripe.complete(order.stripe_session_id)
+    deliver(client, fake_stripe, "checkout.session.completed", fake_stripe.session(order.stripe_session_id))
+    db.session.rollback()
+    intent = db.session.get(Order, order.id).stripe_payment_intent_id
+
+    refund = payments.refund_order(order.id, 10000, reason="Cannot attend day 3")
+    assert refund.status == "succeeded" and refund.stripe_refund_id.startswith("re_")
+    [sent] = [r for r in fake_stripe.requests if r["path"] == "/v1/refunds"]
+    assert sent["idempotency_key"] == f"convene-refund-{order.reference}-{refund.id}"
+    assert sent["params"]["amount"] == "10000" and sent["params"]["payment_intent"] == intent
+    # Stripe's own charge.refunded event for the same refund must not count it twice.
+    deliver(client, fake_stripe, "charge.refunded", fake_stripe.charge_for(intent))
+    db.session.rollback()
+    assert db.session.get(Order, order.id).refunded_cents == 10000
+    assert db.session.get(Registration, registration.id).status == Status.CONFIRMED
+
+    with pytest.raises(ConveneError) as caught:
+        payments.refund_order(order.id, 40000)
+    assert caught.value.code == "refund_too_large"
+    payments.refund_order(order.id, 35000, cancel=True)
+    db.session.rollback()
+    order = db.session.get(Order, order.id)
+    assert (order.paid_cents, order.refunded_cents) == (45000, 45000)
+    assert db.session.get(Registration, registration.id).status == Status.CANCELLED
+    assert service.seat_usage(convening.id).total == 0
+    assert fake_stripe.charge_for(intent)["amount_refunded"] == 45000
+    assert len(emails("refunded")) == 2
+    from convene.services.receipts import order_pdf
+
+    _, data = order_pdf(order, "receipt")
+    assert "Refunded in full" in pdf_text(data)
+
+
+def test_a_failed_refund_is_kept_and_retried_with_the_same_key(app, client, fake_stripe):
+    convening, ticket = paid_convening()
+    _, order, _ = register_and_checkout(convening, ticket, 1)
+    fake_stripe.complete(order.stripe_session_id)
+    deliver(client, fake_stripe, "checkout.session.completed", fake_stripe.session(order.stripe_session_id))
+    fake_stripe.fail_next(3, status=500)  # the first try and both of the library's retries
+    with pytest.raises(ConveneError) as caught:
+        payments.refund_order(order.id, 5000)
+    assert caught.value.code == "payment_provider_unavailable"
+    db.session.rollback()
+    [failed] = db.session.get(Order, order.id).refunds
+    assert failed.status == "failed" and db.session.get(Order, order.id).refunded_cents == 0
+    payments.send_refund(failed.id)
+    keys = {r["idempotency_key"] for r in fake_stripe.requests if r["path"] == "/v1/refunds"}
+    assert keys == {failed.idempotency_key} and len(fake_stripe.refunds) == 1
+    db.session.rollback()
+    assert db.session.get(Order, order.id).refunded_cents == 5000
+
+
+def test_stripe_answering_500_then_succeeding_creates_one_session(app, fake_stripe):
+    convening, ticket = paid_convening()
+    registration = service.register_attendee(convening.id, ticket.id, person(1))
+    fake_stripe.fail_next(1, status=500)
+    url = payments.start_checkout(registration.order_id)  # the library retries with the same key
+    assert url and len(fake_stripe.sessions) == 1
+    statuses = [r["status"] for r in fake_stripe.requests if r["path"] == "/v1/checkout/sessions"]
+    assert statuses == [500, 200]
+
+
+def test_stripe_down_keeps_the_seat_held_and_a_later_retry_makes_one_session(app, fake_stripe):
+    convening, ticket = paid_convening(capacity=1)
+    registration = service.register_attendee(convening.id, ticket.id, person(1))
+    fake_stripe.fail_next(3, status=503)
+    with pytest.raises(ConveneError) as caught:
+        payments.start_checkout(registration.order_id)
+    assert caught.value.code == "payment_provider_unavailable"
+    db.session.rollback()
+    assert db.session.get(Registration, registration.id).status == Status.PENDING
+    assert fake_stripe.sessions == []
+    fake_stripe.fail_next(1, status=500, lose_response=True)  # Stripe made it but the answer was lost
+    url = payments.start_checkout(registration.order_id)
+    assert len(fake_stripe.sessions) == 1 and url == fake_stripe.sessions[0]["url"]
+    assert payments.start_checkout(registration.order_id) == url  # coming back reuses the open session
+
+
+def test_a_100_percent_code_skips_stripe_and_confirms(app, fake_stripe, outbox):
+    convening, ticket = paid_convening()
+    db.session.add(DiscountCode(convening_id=convening.id, code="SPEAKER", kind=CodeKind.PERCENT, percent=100))
+    db.session.commit()
+    registration = service.register_attendee(convening.id, ticket.id, person(1), code=" speaker ")
+    assert registration.status == Status.CONFIRMED
+    assert fake_stripe.requests == []
+    order = registration.order
+    assert (order.method, order.status, order.total_cents, order.discount_cents) == ("free", "paid", 0, 45000)
+    assert len(outbox.to("amina1@example.org")) == 1
+
+
+def test_percent_fixed_and_early_bird_prices(app, fake_stripe):
+    convening = make_convening()
+    early = make_ticket(convening, name="Member", price_cents=50000, early_price_cents=40000,
+                        early_until_at=utcnow() + timedelta(days=7))
+    late = make_ticket(convening, name="Non-member", price_cents=60000, early_price_cents=50000,
+                       early_until_at=utcnow() - timedelta(days=1))
+    db.session.add_all([DiscountCode(convening_id=convening.id, code="TEN", kind=CodeKind.PERCENT, percent=10),
+                        DiscountCode(convening_id=convening.id, code="FIFTY", kind=CodeKind.FIXED, amount_cents=5000,
+                                     ticket_type_ids=[late.id])])
+    db.session.commit()
+    a = service.register_attendee(convening.id, early.id, person(1), code="ten")
+    b = service.register_attendee(convening.id, late.id, person(2), code="FIFTY")
+    c = service.register_attendee(convening.id, late.id, person(3))
+    assert (a.order.total_cents, a.order.discount_cents) == (36000, 4000)
+    assert (b.order.total_cents, b.order.discount_cents) == (55000, 5000)
+    assert c.order.total_cents == 60000
+    with pytest.raises(ConveneError) as caught:
+        service.register_attendee(convening.id, early.id, person(4), code="FIFTY")
+    assert (caught.value.code, caught.value.field) == ("code_not_for_ticket", "code")
+
+
+def test_access_code_unlocks_a_hidden_ticket_and_bad_codes_say_why(app, fake_stripe):
+    convening = make_convening()
+    make_ticket(convening, name="Delegate", price_cents=0)
+    hidden = make_ticket(convening, name="Host organization", price_cents=0, hidden=True)
+    db.session.add_all([
+        DiscountCode(convening_id=convening.id, code="HOSTS", kind=CodeKind.ACCESS, ticket_type_ids=[hidden.id]),
+        DiscountCode(convening_id=convening.id, code="OLD", kind=CodeKind.PERCENT, percent=20,
+                     valid_until=utcnow() - timedelta(days=1)),
+    ])
+    db.session.commit()
+    with pytest.raises(ConveneError) as caught:
+        service.register_attendee(convening.id, hidden.id, person(1))
+    assert caught.value.code == "ticket_unavailable"
+    assert service.register_attendee(convening.id, hidden.id, person(1), code="hosts").status == Status.CONFIRMED
+    for code, expected in (("NOPE", "code_invalid"), ("old", "code_expired")):
+        with pytest.raises(ConveneError) as caught:
+            service.register_attendee(convening.id, hidden.id, person(2), code=code)
+        assert (caught.value.code, caught.value.field) == (expected, "code")
+
+
+def test_a_code_with_one_use_left_goes_to_exactly_one_of_twenty_racers(app, fake_stripe, backend):
+    convening, ticket = paid_convening()
+    code = DiscountCode(convening_id=convening.id, code="LASTONE", kind=CodeKind.PERCENT, percent=100, max_uses=3)
+    db.session.add(code)
+    db.session.commit()
+    for n in range(2):
+        service.register_attendee(convening.id, ticket.id, person(100 + n), code="LASTONE")
+    convening_id, ticket_id = convening.id, ticket.id
+    barrier = threading.Barrier(20)
+    outcomes: list[str] = []
+    guard = threading.Lock()
+
+    def race(n: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                result = service.register_attendee(convening_id, ticket_id, person(n), code="lastone").status
+            except ConveneError as error:
+                result = error.code
+            finally:
+                db.session.remove()
+            with guard:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert outcomes.count("confirmed") == 1
+    assert outcomes.count("code_used_up") == 19
+    db.session.rollback()
+    assert payments.code_uses(code.id) == 3
+    print(f"[{backend}] 20 racers for the last use of a code: {outcomes.count('confirmed')} got it")
+
+
+def test_a_delegation_of_five_pays_once_and_everyone_gets_their_own_link(app, client, fake_stripe, outbox):
+    convening, ticket = paid_convening()
+    speaker = make_ticket(convening, name="Speaker", price_cents=20000)
+    delegates = [dict(person(n), ticket_type_id=ticket.id if n < 4 else speaker.id) for n in range(5)]
+    order = service.register_delegation(
+        convening.id, {"name": "Lena Ortiz", "email": "lena@example.org", "organization": "Welcoming Dayton"},
+        "Dayton", delegates)
+    assert order.status == OrderStatus.PENDING and order.total_cents == 4 * 45000 + 20000
+    assert [r.status for r in order.registrations] == [Status.PENDING] * 5
+    assert {r.delegation.name for r in order.registrations} == {"Dayton"}
+    payments.start_checkout(order.id)
+    [session] = fake_stripe.sessions
+    [create] = [r for r in fake_stripe.requests if r["path"] == "/v1/checkout/sessions"]
+    assert sorted((int(i["quantity"]), int(i["price_data"]["unit_amount"])) for i in create["params"]["line_items"]) \
+        == [(1, 20000), (4, 45000)]
+    assert session["amount_total"] == 200000 and session["customer_email"] == "lena@example.org"
+    fake_stripe.complete(session["id"])
+    deliver(client, fake_stripe, "checkout.session.completed", fake_stripe.session(session["id"]))
+
+    db.session.rollback()
+    order = db.session.get(Order, order.id)
+    assert order.status == OrderStatus.PAID and len(fake_stripe.sessions) == 1
+    links = set()
+    for n in range(5):
+        [confirmation] = [m for m in outbox.to(f"amina{n}@example.org") if "registered" in m["Subject"]]
+        link = next(line for line in outbox.text(confirmation).splitlines() if "/manage/" in line)
+        links.add(link)
+    assert len(links) == 5
+    [receipt] = [m for m in outbox.to("lena@example.org") if m["Subject"].startswith("Receipt")]
+    text = pdf_text(next(receipt.iter_attachments()).get_content())
+    assert all(r.reference in text for r in order.registrations)
+    # The lead's page lists the delegation with a link to edit each registration.
+    page = client.get(f"/c/{convening.slug}/order/{payments.order_token(order)}")
+    assert page.status_code == 200
+    assert page.text.count("View or edit") == 5
+
+
+def test_a_delegation_that_does_not_fit_takes_no_seat(app, fake_stripe):
+    convening, ticket = paid_convening(capacity=4)
+    delegates = [dict(person(n), ticket_type_id=ticket.id) for n in range(5)]
+    with pytest.raises(ConveneError) as caught:
+        service.register_delegation(convening.id, {"name": "L", "email": "l@example.org"}, "Dayton", delegates)
+    assert caught.value.code == "group_too_big" and "4 left" in caught.value.message
+    assert service.seat_usage(convening.id).total == 0
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Order)).scalar_one() == 0
+
+
+def test_invoice_confirms_at_once_then_organizer_marks_it_paid(app, fake_stripe, outbox):
+    convening, ticket = paid_convening(invoice_enabled=True, invoice_issuer="Welcoming Network\n12 King St",
+                                       invoice_instructions="Bank transfer to account 1234")
+    registration = service.register_attendee(
+        convening.id, ticket.id, person(1), payment={"method": "invoice", "billing_address": "City Hall\nDayton OH",
+                                                     "po_number": "PO-77"})
+    order = registration.order
+    assert registration.status == Status.CONFIRMED
+    assert order.status == OrderStatus.INVOICED and order.invoice_number == f"TOR-{utcnow().year}-0001"
+    assert fake_stripe.requests == []
+    [invoice_email] = [m for m in outbox.to("amina1@example.org") if m["Subject"].startswith("Invoice")]
+    text = pdf_text(next(invoice_email.iter_attachments()).get_content())
+    assert order.invoice_number in text and "PO-77" in text and "Bank transfer to account 1234" in text
+
+    payments.mark_invoice_paid(order.id, note="Cheque 4471")
+    db.session.rollback()
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.paid_cents) == (OrderStatus.PAID, 45000)
+    assert len(emails("payment_received")) == 1
+    with pytest.raises(ConveneError):
+        payments.mark_invoice_paid(order.id)
+    second = service.register_attendee(convening.id, ticket.id, person(2), payment={"method": "invoice"})
+    assert second.order.invoice_number == f"TOR-{utcnow().year}-0002"
+
+
+def test_async_payment_holds_until_it_clears_or_fails(app, client, fake_stripe):
+    convening, ticket = paid_convening(capacity=2)
+    _, order, _ = register_and_checkout(convening, ticket, 1)
+    _, other, _ = register_and_checkout(convening, ticket, 2)
+    for o in (order, other):
+        fake_stripe.complete(o.stripe_session_id, paid=False)
+        assert deliver(client, fake_stripe, "checkout.session.completed",
+                       fake_stripe.session(o.stripe_session_id)).json["outcome"] == "processing"
+    # A processing order is not released by the hold sweep.
+    service.expire_offers(convening.id, now=utcnow() + timedelta(days=2))
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status == OrderStatus.PROCESSING
+    fake_stripe.settle_async(order.stripe_session_id, True)
+    assert deliver(client, fake_stripe, "checkout.session.async_payment_succeeded",
+                   fake_stripe.session(order.stripe_session_id)).json["outcome"] == "paid"
+    fake_stripe.settle_async(other.stripe_session_id, False)
+    assert deliver(client, fake_stripe, "checkout.session.async_payment_failed",
+                   fake_stripe.session(other.stripe_session_id)).json["outcome"] == "released"
+    db.session.rollback()
+    assert db.session.get(Order, order.id).registrations[0].status == Status.CONFIRMED
+    assert db.session.get(Order, other.id).registrations[0].status == Status.EXPIRED
+
+
+def test_without_stripe_keys_free_tickets_work_and_paid_ones_say_so(app):
+    convening = make_convening()
+    free = make_ticket(convening, name="Host", price_cents=0)
+    paid = make_ticket(convening, name="Delegate", price_cents=45000)
+    assert service.register_attendee(convening.id, free.id, person(1)).status == Status.CONFIRMED
+    with pytest.raises(ConveneError) as caught:
+        service.register_attendee(convening.id, paid.id, person(2))
+    assert caught.value.code == "payment_not_set_up"
+    assert "not set up" in caught.value.message
+
+
+def test_cancelling_a_held_registration_ends_its_checkout(app, fake_stripe):
+    convening, ticket = paid_convening(capacity=1)
+    registration, order, _ = register_and_checkout(convening, ticket, 1)
+    service.cancel_registration(registration.id)
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status == OrderStatus.CANCELLED
+    assert fake_stripe.session(order.stripe_session_id)["status"] == "expired"
+    assert service.seat_usage(convening.id).total == 0
