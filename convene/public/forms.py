@@ -2,13 +2,44 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField
-from wtforms.validators import DataRequired, Email
+from wtforms import (
+    EmailField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, Length, Optional
 
-from convene.forms import PersonForm, ticket_select
+from convene.forms import PersonForm, choice_list, ticket_select
+
+MAX_DELEGATES = 60  # a larger group is better imported by the organizers from a spreadsheet
 
 
-class RegistrationForm(PersonForm):
+class PaymentFields:
+    """What the forms ask about paying: a code, card or invoice, and what an invoice needs."""
+
+    code = StringField("Discount or access code", [Optional(), Length(max=40)],
+                       description="If the organizers gave you one.")
+    payment_method = RadioField("How will you pay?", choices=choice_list([("card", "By card, now"),
+                                                                          ("invoice", "By invoice (for organizations)")]),
+                                default="card", validate_choice=False)
+    billing_address = TextAreaField("Billing address", [Optional(), Length(max=500)],
+                                    description="For the invoice: the organization's name and postal address.")
+    po_number = StringField("Purchase order number", [Optional(), Length(max=60)],
+                            description="If your organization needs one on the invoice.")
+
+    def payment_data(self) -> dict:
+        return {"method": self.payment_method.data or "card", "billing_address": self.billing_address.data or "",
+                "po_number": self.po_number.data or ""}
+
+
+class RegistrationForm(PersonForm, PaymentFields):
     """The public registration form; questions are added per convening."""
 
     ticket_type_id = ticket_select()
@@ -24,3 +55,46 @@ class ManageLinkForm(FlaskForm):
 
     email = EmailField("Email you registered with", [DataRequired(message="Enter your email address."),
                                                      Email(message="Enter an email address like name@example.org.")])
+
+
+class DelegateRow(Form):
+    """One delegate in a delegation's form; a row left entirely empty is skipped."""
+
+    given_name = StringField("Given name", [Optional(), Length(max=100)])
+    family_name = StringField("Family name", [Optional(), Length(max=100)])
+    email = EmailField("Email", [Optional(), Email(message="Enter an email address like name@example.org."),
+                                 Length(max=254)])
+    ticket_type_id = SelectField("Ticket", coerce=int, validate_choice=False)
+
+    def is_blank(self) -> bool:
+        return not any((getattr(self, name).data or "").strip() for name in ("given_name", "family_name", "email"))
+
+    def check_filled(self) -> bool:
+        """Each kept row needs a name, an email and a ticket; the messages sit beside the cells."""
+        ok = True
+        for name, message in (("given_name", "Enter the given name."), ("family_name", "Enter the family name."),
+                              ("email", "Enter an email address.")):
+            field = getattr(self, name)
+            if not (field.data or "").strip() and not field.errors:
+                field.errors = [*field.errors, message]
+                ok = False
+        if not self.ticket_type_id.data or self.ticket_type_id.data not in [c.value for c in self.ticket_type_id.choices]:
+            self.ticket_type_id.errors = [*self.ticket_type_id.errors, "Choose a ticket."]
+            ok = False
+        return ok and not any(f.errors for f in self)
+
+
+class GroupForm(FlaskForm, PaymentFields):
+    """A delegation lead registers several delegates at once and pays once."""
+
+    lead_name = StringField("Your name", [DataRequired(message="Enter your name."), Length(max=200)])
+    lead_email = EmailField("Your email", [DataRequired(message="Enter your email address."),
+                                           Email(message="Enter an email address like name@example.org."),
+                                           Length(max=254)],
+                            description="The link to see and change the delegation's registrations goes here.")
+    organization = StringField("Organization", [DataRequired(message="Enter your organization."), Length(max=200)])
+    delegation_name = StringField("Delegation", [Optional(), Length(max=160)],
+                                  description="The community or organization the delegates come from, as badges "
+                                              "and rosters should show it. Leave empty to use the organization.")
+    delegates = FieldList(FormField(DelegateRow), min_entries=3, max_entries=MAX_DELEGATES)
+    add_row = SubmitField("Add another delegate")

@@ -17,12 +17,14 @@ from convene.forms import (
     ranking_from,
     ranking_to_form_data,
 )
-from convene.models import Convening, Registration, Status, utcnow
+from convene.models import ENDED, Convening, Registration, Status, utcnow
 from convene.public import bp
 from convene.public.forms import ManageForm, ManageLinkForm, RegistrationForm
+from convene.services import payments
 from convene.services import registrations as service
 from convene.services import visits as visit_service
 from convene.services.tokens import manage_max_age, manage_token, offer_token, read_token
+from convene.templating import money
 
 
 def published_convening(slug: str) -> Convening:
@@ -42,23 +44,50 @@ def registration_from_token(convening: Convening, token: str, purpose: str = "ma
     return registration
 
 
-def ticket_rows(convening: Convening, usage: service.SeatUsage, now):
-    """Public ticket types with their state: bookable, waitlist, sold out, not on sale, needs payment."""
+def checkout_redirect(order, fallback_url: str):
+    """Send the buyer to Stripe Checkout with a 303; if Stripe cannot be reached, say so where they can retry."""
+    try:
+        url = payments.start_checkout(order.id)
+    except ConveneError as error:
+        flash(error.message, "error")
+        return redirect(fallback_url, 303)
+    return redirect(url, 303)
+
+
+def ticket_rows(convening: Convening, usage: service.SeatUsage, now, discount=None):
+    """Public ticket types (and hidden ones a code unlocks) with their state and price now."""
+    options = payments.payment_options(convening)
+    can_pay = options["card"] or options["invoice"]
     rows = []
     for ticket in convening.ticket_types:
-        if ticket.hidden:
+        if ticket.hidden and not (discount is not None and ticket.id in (discount.ticket_type_ids or [])):
             continue
         left = usage.seats_left(convening, ticket)
+        price = payments.price_for(ticket, discount, now)
         if not ticket.on_sale(now):
             state = "not_on_sale"
-        elif not ticket.is_free:
+        elif price.due_cents and not can_pay:
             state = "payment_not_set_up"
         elif left is None or left > 0:
             state = "available"
         else:
             state = "waitlist" if convening.waitlist_enabled else "sold_out"
-        rows.append({"ticket": ticket, "left": left, "state": state})
+        rows.append({"ticket": ticket, "left": left, "state": state, "price": price,
+                     "early": ticket.is_early(now)})
     return rows
+
+
+def ticket_label(row, currency: str) -> str:
+    """'Delegate — CA$450.00 (early-bird until 1 May)' for the ticket menu."""
+    price = row["price"]
+    label = f"{row['ticket'].name} — {money(price.due_cents, currency)}"
+    if price.discount_cents:
+        label += f" (was {money(price.list_cents, currency)})"
+    elif row["early"]:
+        label += f" (early-bird price until {row['ticket'].early_until_at:%d %b})"
+    if row["state"] == "waitlist":
+        label += " — waitlist"
+    return label
 
 
 @bp.get("/")
@@ -98,10 +127,10 @@ def _registration_form(convening: Convening, rows, hosts):
     if hosts:
         form_class = add_ranking_fields(form_class, hosts)
     form = form_class()
+    if request.method == "GET" and request.args.get("code"):
+        form.code.data = request.args["code"][:40]
     bookable = [r for r in rows if r["state"] in ("available", "waitlist")]
-    form.ticket_type_id.choices = choice_list(
-        (r["ticket"].id, r["ticket"].name + (" — waitlist" if r["state"] == "waitlist" else "")) for r in bookable
-    )
+    form.ticket_type_id.choices = choice_list((r["ticket"].id, ticket_label(r, convening.currency)) for r in bookable)
     if len(bookable) == 1 and form.ticket_type_id.data is None:
         form.ticket_type_id.data = bookable[0]["ticket"].id
     return form, bookable
@@ -115,10 +144,12 @@ def register(slug: str):
     service.expire_offers(convening.id, now=now)
     state = convening.registration_state(now)
     usage = service.seat_usage(convening.id)
-    rows = ticket_rows(convening, usage, now)
+    typed_code = request.form.get("code") if request.method == "POST" else request.args.get("code")
+    discount = payments.lookup_code(convening.id, typed_code, now)
+    rows = ticket_rows(convening, usage, now, discount)
     hosts = ranked_hosts(convening)
     form, bookable = _registration_form(convening, rows, hosts)
-    already = None
+    already = pending = None
     offer_waitlist = any(r["state"] == "waitlist" for r in bookable) and not any(
         r["state"] == "available" for r in bookable)
     if state == "open" and bookable and form.validate_on_submit():
@@ -127,10 +158,12 @@ def register(slug: str):
                 convening.id, form.ticket_type_id.data, form.person_data(),
                 answers_from(form, convening.questions), join_waitlist=form.join_waitlist.data == "yes",
                 host_ranking=ranking_from(form, hosts) if hosts else None,
+                code=form.code.data, payment={**form.payment_data(), "organization": form.organization.data},
             )
         except ConveneError as error:
-            if error.code == "already_registered":
+            if error.code in ("already_registered", "already_pending"):
                 already = form.email.data
+                pending = error.code == "already_pending"
             elif error.code == "sold_out" and error.details.get("waitlist"):
                 offer_waitlist = True
                 flash("The last seats for this ticket were just taken. You can join the waitlist below; "
@@ -140,6 +173,9 @@ def register(slug: str):
             else:
                 flash(error.message, "error")
         else:
+            if registration.status == Status.PENDING:
+                order_page = url_for("payments.order_page", slug=slug, token=payments.order_token(registration.order))
+                return checkout_redirect(registration.order, order_page)
             return redirect(url_for("public.registered", slug=slug, token=manage_token(registration)))
     chosen = next((r for r in rows if r["ticket"].id == form.ticket_type_id.data), None)
     if chosen and chosen["state"] == "waitlist":
@@ -148,7 +184,8 @@ def register(slug: str):
     form.join_waitlist.data = "yes" if offer_waitlist else ""
     return render_template(
         "public/register.html", convening=convening, form=form, state=state, tickets=rows, bookable=bookable,
-        offer_waitlist=offer_waitlist, already=already, link_form=ManageLinkForm(email=already) if already else None,
+        offer_waitlist=offer_waitlist, already=already, pending=pending, discount=discount,
+        pay=payments.payment_options(convening), any_paid=any(r["price"].due_cents for r in bookable), link_form=ManageLinkForm(email=already) if already else None,
         hosts=hosts, rank_fields=rank_field_names(hosts),
     ), (409 if already else 200)
 
@@ -194,7 +231,7 @@ def manage(slug: str, token: str):
     if registration is None:
         return redirect(url_for("public.manage_link", slug=slug))
     form_class = add_question_fields(ManageForm, convening.questions)
-    editable = registration.status not in (Status.CANCELLED, Status.LAPSED)
+    editable = registration.status not in ENDED
     if request.method == "POST":
         form = form_class()
     else:
@@ -221,9 +258,13 @@ def _manage_page(convening: Convening, registration: Registration, token: str, f
 
     offer_url = (url_for("public.offer", slug=convening.slug, token=offer_token(registration))
                  if registration.status == Status.OFFERED else None)
+    order = registration.order
+    # Only the buyer gets the order's own page: it can change every registration the order paid for.
+    order_link = (url_for("payments.order_page", slug=convening.slug, token=payments.order_token(order))
+                  if order is not None and order.buyer_email == registration.email else None)
     return render_template(
         "public/manage.html", convening=convening, registration=registration, form=form, token=token,
-        editable=registration.status not in (Status.CANCELLED, Status.LAPSED), offer_url=offer_url,
+        editable=registration.status not in ENDED, offer_url=offer_url, order_link=order_link,
         **_visits_context(convening, registration, ranking_form),
         **program_context(convening, registration, **program_options),
     )
@@ -307,10 +348,13 @@ def offer(slug: str, token: str):
     form = EmptyForm()
     if form.validate_on_submit():
         try:
-            service.accept_offer(registration.id)
+            registration = service.accept_offer(registration.id, payment_method=request.form.get("payment_method"))
         except ConveneError as error:
             flash(error.message, "error")
         else:
+            if registration.status == Status.PENDING:
+                order_page = url_for("payments.order_page", slug=slug, token=payments.order_token(registration.order))
+                return checkout_redirect(registration.order, order_page)
             flash("The seat is yours. Your confirmation is on its way.", "success")
             return redirect(url_for("public.registered", slug=slug, token=manage_token(registration)))
         return redirect(url_for("public.offer", slug=slug, token=token))

@@ -1,0 +1,94 @@
+"""Delegation registration: a lead registers several delegates in one form and pays once for all."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from convene.errors import ConveneError
+from convene.forms import choice_list
+from convene.models import OrderStatus, utcnow
+from convene.public import bp
+from convene.public.forms import MAX_DELEGATES, GroupForm
+from convene.public.routes import checkout_redirect, published_convening, ticket_label, ticket_rows
+from convene.services import payments
+from convene.services import registrations as service
+
+
+def _group_form(convening, rows) -> GroupForm:
+    form = GroupForm()
+    if request.method == "GET" and request.args.get("code"):
+        form.code.data = request.args["code"][:40]
+    seatable = [r for r in rows if r["state"] == "available"]
+    choices = choice_list([(0, "Choose a ticket")] + [(r["ticket"].id, ticket_label(r, convening.currency))
+                                                      for r in seatable])
+    if request.method == "POST" and form.add_row.data and len(form.delegates.entries) < MAX_DELEGATES:
+        form.delegates.append_entry()
+    for entry in form.delegates:
+        entry.form.ticket_type_id.choices = choices
+        if len(seatable) == 1 and not entry.form.ticket_type_id.data:
+            entry.form.ticket_type_id.data = seatable[0]["ticket"].id
+    return form, seatable
+
+
+@bp.route("/c/<slug>/register/group", methods=["GET", "POST"])
+def register_group(slug: str):
+    """The delegation form: lead details, one row per delegate, one payment."""
+    convening = published_convening(slug)
+    now = utcnow()
+    service.expire_offers(convening.id, now=now)
+    state = convening.registration_state(now)
+    typed_code = request.form.get("code") if request.method == "POST" else request.args.get("code")
+    discount = payments.lookup_code(convening.id, typed_code, now)
+    rows = ticket_rows(convening, service.seat_usage(convening.id), now, discount)
+    form, seatable = _group_form(convening, rows)
+    adding = request.method == "POST" and form.add_row.data
+    if state == "open" and seatable and not adding and request.method == "POST":
+        valid = form.validate_on_submit()
+        kept = [(index, entry.form) for index, entry in enumerate(form.delegates) if not entry.form.is_blank()]
+        rows_ok = all([row.check_filled() for _, row in kept])  # a list, so every row gets its messages
+        if valid and not kept:
+            flash("Add at least one delegate.", "error")
+        elif valid and rows_ok:
+            delegates = [{"given_name": row.given_name.data, "family_name": row.family_name.data,
+                          "email": row.email.data, "organization": form.organization.data,
+                          "ticket_type_id": row.ticket_type_id.data} for _, row in kept]
+            try:
+                order = service.register_delegation(
+                    convening.id,
+                    {"name": form.lead_name.data, "email": form.lead_email.data, "organization": form.organization.data},
+                    form.delegation_name.data or form.organization.data, delegates,
+                    code=form.code.data, payment=form.payment_data(),
+                )
+            except ConveneError as error:
+                _show_group_error(form, kept, error)
+            else:
+                order_page = url_for("payments.order_page", slug=slug, token=payments.order_token(order))
+                if order.status == OrderStatus.PENDING:
+                    return checkout_redirect(order, order_page)
+                flash("Your delegation is registered. Everyone gets their own confirmation by email.", "success")
+                return redirect(order_page)
+    return render_template(
+        "public/register_group.html", convening=convening, form=form, state=state, seatable=seatable, rows=rows,
+        discount=discount, pay=payments.payment_options(convening),
+        any_paid=any(r["price"].due_cents for r in seatable), max_delegates=MAX_DELEGATES,
+    )
+
+
+def _show_group_error(form: GroupForm, kept, error: ConveneError) -> None:
+    """Put a refusal beside the field it is about: a delegate's row, the code, or the payment choice."""
+    if error.field and error.field.startswith("row-"):
+        index = int(error.field.split("-", 1)[1])
+        row = kept[index][1] if index < len(kept) else None
+        if row is not None:
+            target = row.email if error.code in ("already_registered", "already_pending") else row.ticket_type_id
+            target.errors = [*target.errors, error.message.split(": ", 1)[-1]]
+            flash(error.message, "error")
+            return
+    if error.code == "group_email_repeated":
+        for _, row in kept:
+            if (row.email.data or "").strip().lower() == error.details.get("email"):
+                row.email.errors = [*row.email.errors, "This email is listed twice."]
+    target = getattr(form, error.field, None) if error.field and not error.field.startswith("row-") else None
+    if target is not None and error.field != "ticket_type_id":
+        target.errors = [*target.errors, error.message]
+    else:
+        flash(error.message, "error")

@@ -1,0 +1,197 @@
+"""Paying through the pages: the form's 303 to Stripe Checkout, the return, the order page, codes, delegations."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import sqlalchemy as sa
+from pypdf import PdfReader
+
+from convene.extensions import db
+from convene.models import CodeKind, DiscountCode, Order, OrderStatus, Registration, Status
+from convene.services import payments
+from tests.factories import make_convening, make_ticket
+from tests.web.test_public import form_data
+
+
+def manage_link(outbox, address: str) -> str:
+    [confirmation] = [m for m in outbox.to(address) if "You are registered" in m["Subject"]]
+    return re.search(r"http://localhost(/c/[^/\s]+/manage/\S+)", outbox.text(confirmation)).group(1)
+
+
+def orders() -> list[Order]:
+    db.session.rollback()
+    return db.session.execute(sa.select(Order).order_by(Order.id)).scalars().all()
+
+
+def order_path(order: Order) -> str:
+    return f"/c/{order.convening.slug}/order/{payments.order_token(order)}"
+
+
+def test_paid_registration_redirects_to_stripe_with_303_and_the_return_confirms(client, fake_stripe, outbox):
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=45000)
+    page = client.get(f"/c/{convening.slug}/register").text
+    assert "CA$450.00" in page and "paid by card on the next page" in page
+
+    response = client.post(f"/c/{convening.slug}/register", data=form_data(1, ticket))
+    assert response.status_code == 303
+    [session] = fake_stripe.sessions
+    assert response.headers["Location"] == session["url"]
+    [order] = orders()
+    assert order.registrations[0].status == Status.PENDING
+
+    fake_stripe.complete(session["id"])
+    back = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"]).replace("http://localhost", "")
+    landing = client.get(back, follow_redirects=True)
+    assert "Payment received" in landing.text and "Paid" in landing.text
+    [order] = orders()
+    assert order.status == OrderStatus.PAID
+    # The webhook arriving afterwards changes nothing.
+    payload, headers = fake_stripe.webhook("checkout.session.completed", fake_stripe.session(session["id"]))
+    assert client.post("/stripe/webhook", data=payload, headers=headers).json["outcome"] == "already_recorded"
+    assert len([m for m in outbox.to("amina1@example.org") if "You are registered" in m["Subject"]]) == 1
+
+    manage = manage_link(outbox, "amina1@example.org")
+    assert "Download the receipt" in client.get(manage).text
+    pdf = client.get(manage + "/receipt.pdf")
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+    assert order.reference in text and order.registrations[0].reference in text
+
+
+def test_cancelled_checkout_keeps_the_seat_held_and_the_buyer_can_pay_or_release(client, fake_stripe):
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening, price_cents=45000)
+    client.post(f"/c/{convening.slug}/register", data=form_data(1, ticket))
+    [order] = orders()
+    page = client.get(order_path(order) + "?checkout=cancelled").text
+    assert "The payment was not completed" in page and "held until" in page
+    again = client.post(order_path(order) + "/pay")
+    assert again.status_code == 303 and again.headers["Location"] == fake_stripe.sessions[0]["url"]
+    assert len(fake_stripe.sessions) == 1
+
+    released = client.post(order_path(order) + "/release", follow_redirects=True)
+    assert "released" in released.text
+    [order] = orders()
+    assert order.status == OrderStatus.CANCELLED
+    assert fake_stripe.sessions[0]["status"] == "expired"
+    assert order.registrations[0].status == Status.EXPIRED
+
+
+def test_stripe_unreachable_at_registration_shows_the_held_seat_not_an_error(client, fake_stripe):
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=45000)
+    fake_stripe.fail_next(3, status=503)
+    response = client.post(f"/c/{convening.slug}/register", data=form_data(1, ticket), follow_redirects=True)
+    assert response.status_code == 200
+    assert "could not be reached" in response.text and "Pay CA$450.00 now" in response.text
+    [order] = orders()
+    assert order.status == OrderStatus.PENDING
+
+
+def test_codes_show_their_errors_beside_the_field_and_change_nothing(client, fake_stripe):
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=45000)
+    response = client.post(f"/c/{convening.slug}/register", data=form_data(1, ticket, code="WRONG"))
+    assert response.status_code == 200
+    assert re.search(r'id="code-error">That code is not valid', response.text)
+    assert orders() == [] and fake_stripe.requests == []
+
+
+def test_a_hidden_ticket_appears_with_its_access_code(client):
+    convening = make_convening()
+    make_ticket(convening, name="Delegate")
+    hidden = make_ticket(convening, name="Host organization", hidden=True)
+    db.session.add(DiscountCode(convening_id=convening.id, code="HOSTS", kind=CodeKind.ACCESS,
+                                ticket_type_ids=[hidden.id]))
+    db.session.commit()
+    assert "Host organization" not in client.get(f"/c/{convening.slug}/register").text
+    page = client.get(f"/c/{convening.slug}/register?code=hosts").text
+    assert "Host organization" in page and 'id="code-applied"' in page
+    response = client.post(f"/c/{convening.slug}/register", data=form_data(1, hidden, code="hosts"))
+    assert response.status_code == 302
+    db.session.rollback()
+    assert db.session.execute(sa.select(Registration.ticket_type_id)).scalar_one() == hidden.id
+
+
+def test_pay_by_invoice_from_the_form(client, outbox, fake_stripe):
+    convening = make_convening(invoice_enabled=True, invoice_instructions="Wire to account 1234")
+    ticket = make_ticket(convening, price_cents=45000)
+    page = client.get(f"/c/{convening.slug}/register").text
+    assert "By invoice" in page and "Billing address" in page
+    response = client.post(f"/c/{convening.slug}/register", data=form_data(
+        1, ticket, payment_method="invoice", billing_address="City Hall", po_number="PO-9"))
+    assert response.status_code == 302 and fake_stripe.requests == []
+    [order] = orders()
+    assert order.status == OrderStatus.INVOICED and order.po_number == "PO-9"
+    assert order.registrations[0].status == Status.CONFIRMED
+    page = client.get(order_path(order)).text
+    assert "Wire to account 1234" in page and "Download the invoice" in page
+    pdf = client.get(order_path(order) + "/invoice.pdf")
+    assert order.invoice_number in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+    assert client.get(order_path(order) + "/receipt.pdf").status_code == 404
+
+
+def test_without_stripe_a_paid_ticket_says_payment_is_not_set_up(client):
+    convening = make_convening()
+    make_ticket(convening, name="Delegate", price_cents=45000)
+    assert "Online payment is not set up yet" in client.get(f"/c/{convening.slug}/").text
+
+
+def group_data(convening, ticket, rows: list[tuple[str, str, str]], **extra) -> dict:
+    data = {"lead_name": "Lena Ortiz", "lead_email": "lena@example.org", "organization": "Welcoming Dayton",
+            "delegation_name": "Dayton"}
+    for i, (given, family, email) in enumerate(rows):
+        data |= {f"delegates-{i}-given_name": given, f"delegates-{i}-family_name": family,
+                 f"delegates-{i}-email": email, f"delegates-{i}-ticket_type_id": str(ticket.id)}
+    return data | extra
+
+
+def test_delegation_form_registers_five_and_pays_once(client, fake_stripe, outbox):
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=30000)
+    rows = [(f"Delegate{i}", "Okafor", f"d{i}@example.org") for i in range(5)] + [("", "", "")]
+    response = client.post(f"/c/{convening.slug}/register/group", data=group_data(convening, ticket, rows))
+    assert response.status_code == 303 and response.headers["Location"] == fake_stripe.sessions[0]["url"]
+    [order] = orders()
+    assert order.is_group and len(order.registrations) == 5 and order.total_cents == 150000
+    assert fake_stripe.sessions[0]["amount_total"] == 150000
+    fake_stripe.complete(order.stripe_session_id)
+    payload, headers = fake_stripe.webhook("checkout.session.completed", fake_stripe.session(order.stripe_session_id))
+    client.post("/stripe/webhook", data=payload, headers=headers)
+    assert all(len(outbox.to(f"d{i}@example.org")) == 1 for i in range(5))
+    page = client.get(order_path(order)).text
+    assert page.count("View or edit") == 5 and "Dayton" in page
+
+
+def test_delegation_form_shows_row_errors_beside_the_cells_and_adds_rows_without_javascript(client, fake_stripe):
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=30000)
+    rows = [("Ana", "Lima", "ana@example.org"), ("Bo", "", "not-an-email"), ("Cy", "Tan", "ana@example.org")]
+    page = client.post(f"/c/{convening.slug}/register/group", data=group_data(convening, ticket, rows)).text
+    assert "Enter the family name." in page and "Enter an email address like" in page
+    assert orders() == []
+    fixed = [rows[0], ("Bo", "Ng", "bo@example.org"), rows[2]]
+    page = client.post(f"/c/{convening.slug}/register/group", data=group_data(convening, ticket, fixed)).text
+    assert "This email is listed twice." in page and orders() == []
+    added = client.post(f"/c/{convening.slug}/register/group", data=group_data(convening, ticket, fixed, add_row="1"))
+    assert 'name="delegates-3-given_name"' in added.text and "Enter the family name." not in added.text
+    assert orders() == []
+
+
+@pytest.fixture
+def csrf_on(app_config):
+    app_config["WTF_CSRF_ENABLED"] = True
+
+
+@pytest.mark.usefixtures("csrf_on")
+def test_only_the_webhook_is_exempt_from_csrf(client, fake_stripe):
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=45000)
+    refused = client.post(f"/c/{convening.slug}/register", data=form_data(1, ticket))
+    assert refused.status_code == 400 and orders() == []
+    payload, headers = fake_stripe.webhook("customer.created", {"id": "cus_1", "object": "customer"})
+    answer = client.post("/stripe/webhook", data=payload, headers=headers)
+    assert answer.status_code == 200 and answer.json["outcome"] == "ignored"
