@@ -28,6 +28,7 @@ from convene.models import (
     VisitSlot,
     Convening,
     Delegation,
+    DiscountCode,
     Question,
     QuestionKind,
     Registration,
@@ -80,6 +81,16 @@ CONVENING = dict(
 
 # Ticket types, in the order the form lists them. All are free: online payment is not set up yet.
 DELEGATE_TICKET = "Cohort delegate"
+OBSERVER_TICKET = "Observer (partner agencies)"
+# Codes the demo shows on the payments side: a partner discount and the speakers' free code.
+DEMO_CODES = (
+    dict(code="PARTNER25", kind="percent", percent=25, max_uses=10, note="Network partners"),
+    dict(code="SPEAKERFREE", kind="percent", percent=100, max_uses=5, note="Invited speakers who register themselves"),
+)
+INVOICE_ISSUER = "Skilled Immigrant Integration Program\n95 Front Street East\nToronto, ON M5E 1C2"
+INVOICE_INSTRUCTIONS = ("Pay by bank transfer to the program account (transit 00012, account 3456789), "
+                        "quoting the invoice number, or by cheque to the address above.")
+
 TICKET_TYPES = (
     dict(name=DELEGATE_TICKET, hidden=False,
          description="For members of the eight community delegations. Meals and site-visit transport included."),
@@ -88,6 +99,8 @@ TICKET_TYPES = (
     dict(name="Host organization", hidden=True, description="Complimentary, for site-visit hosts."),
     dict(name="Speaker", hidden=True, description="Complimentary, for invited speakers."),
     dict(name="Staff", hidden=True, description="Program staff."),
+    dict(name=OBSERVER_TICKET, hidden=False, capacity=20, price_cents=35000, early_price_cents=29500,
+         description="For partner agencies and funders who want to follow the convening. Pay by card or invoice."),
 )
 
 WORKING_GROUPS = (
@@ -480,7 +493,13 @@ def _build_convening(now: datetime) -> Convening:
         created_at=now - REGISTRATION_WINDOW - timedelta(days=3),
     )
     convening.updated_at = convening.created_at
-    convening.ticket_types = [TicketType(position=i, price_cents=0, **values) for i, values in enumerate(TICKET_TYPES)]
+    convening.ticket_types = [TicketType(position=i, **{"price_cents": 0, **values})
+                              for i, values in enumerate(TICKET_TYPES)]
+    observer = _ticket(convening, OBSERVER_TICKET)
+    observer.early_until_at = convening.registration_closes_at - timedelta(days=21)
+    convening.invoice_enabled = True
+    convening.invoice_issuer = INVOICE_ISSUER
+    convening.invoice_instructions = INVOICE_INSTRUCTIONS
     convening.questions = [Question(position=i, **values) for i, values in enumerate(QUESTIONS.values())]
     convening.delegations = [
         Delegation(name=name, contact_name=f"{people[0].given} {people[0].family}", contact_email=_email(people[0]))
@@ -488,6 +507,9 @@ def _build_convening(now: datetime) -> Convening:
     ]
     # Exactly full, so the public form offers the waitlist.
     _ticket(convening, DELEGATE_TICKET).capacity = sum(len(people) for people in DELEGATIONS.values())
+    db.session.add(convening)
+    db.session.flush()
+    db.session.add_all(DiscountCode(convening_id=convening.id, **values) for values in DEMO_CODES)
     return convening
 
 

@@ -74,8 +74,12 @@ def test_demo_has_full_delegate_ticket_and_a_waitlist_of_three(app):
     assert 60 <= len(confirmed) <= 80
     assert len(waitlisted) == 3
     tickets = {t.name: t for t in convening.ticket_types}
-    assert [t.name for t in convening.ticket_types if not t.hidden] == ["Cohort delegate"]
-    assert all(t.price_cents == 0 for t in tickets.values())  # paid tickets need online payment
+    assert [t.name for t in convening.ticket_types if not t.hidden] == ["Cohort delegate", "Observer (partner agencies)"]
+    # Delegates and hidden tickets are free; observers pay (early-bird until three weeks before registration closes).
+    assert [t.name for t in tickets.values() if t.price_cents] == ["Observer (partner agencies)"]
+    observer = tickets["Observer (partner agencies)"]
+    assert observer.price_at(convening.registration_closes_at) == 35000 and observer.price_at() == 29500
+    assert convening.invoice_enabled and "Toronto, ON" in convening.invoice_issuer
     delegate = tickets["Cohort delegate"]
     usage = seat_usage(convening.id)
     assert usage.seats_left(convening, delegate) == 0 and usage.waitlist == 3
@@ -199,7 +203,9 @@ def test_demo_public_page_offers_the_waitlist(app, client):
     page = client.get("/c/toronto-cohort/").get_data(as_text=True)
     assert "Full — waitlist open" in page
     form = client.get("/c/toronto-cohort/register").get_data(as_text=True)
-    assert "Join the waitlist" in form
+    assert "Cohort delegate — Free — waitlist" in form  # observers still have seats, delegates wait
+    assert "Observer (partner agencies) — CA$295.00 (early-bird price until" in form
+    assert "Paid tickets are paid by invoice" in form  # no Stripe keys here, and the demo allows invoices
 
 
 def test_demo_command_loads_once_and_prints_the_login(app, runner):
