@@ -3,7 +3,6 @@ from convene.models.base import Base, utcnow
 from convene.models.convenings import Convening, Delegation, Question, QuestionKind, TicketType
 from convene.models.outbox import OutboxMessage
 from convene.models.payments import (
-    OPEN_CHECKOUT,
     CodeKind,
     DiscountCode,
     Order,
@@ -56,6 +55,6 @@ __all__ = [
     "VisitAssignment", "VisitPreference", "VisitSlot", "PrintJob", "BADGE_FIELDS",
     "EVERYONE_KINDS", "SESSION_KIND_LABELS", "Presenter", "ProgramSession", "ProgramSettings", "Room", "SessionBlock",
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
-    "ENDED", "OPEN_CHECKOUT", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
+    "ENDED", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
     "StripeEvent",
 ]

@@ -40,7 +40,6 @@ ORDER_STATUS_LABELS = {
     OrderStatus.EXPIRED: "Payment not completed",
     OrderStatus.CANCELLED: "Cancelled",
 }
-OPEN_CHECKOUT = (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.REVIEW)
 
 
 class PaymentMethod(StrEnum):

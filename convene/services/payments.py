@@ -337,7 +337,7 @@ def confirm_from_return(order_id: int, session_id: str) -> Order:
     order = db.session.get(Order, order_id)
     if order is None:
         raise ConveneError("order_not_payable", status_code=404)
-    if order.status == OrderStatus.PENDING and session_id:
+    if order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED) and session_id:
         session = stripe_api.retrieve_checkout_session(session_id)
         if str((session.get("metadata") or {}).get("order_id")) == str(order.id):
             record_stripe_payment(session, source="return")
@@ -661,8 +661,8 @@ def _complete_refund_locked(order: Order, refund: Refund, stripe_refund_id: str 
         for registration in order.registrations:
             if registration.status in HOLDING_SEAT or registration.status == Status.WAITLISTED:
                 cancel_locked(convening, registration, utcnow(), by_attendee=False)
-        if order.status == OrderStatus.INVOICED:
-            order.status = OrderStatus.CANCELLED
+        if order.status in (OrderStatus.INVOICED, OrderStatus.REVIEW, OrderStatus.PENDING, OrderStatus.PROCESSING):
+            order.status = OrderStatus.CANCELLED  # nothing left to pay for or to review
         db.session.flush()
         offer_seats_locked(convening, utcnow())
     queue_email("refunded", order.buyer_email, f"Refund for {convening.name} ({order.reference})", "refunded",
