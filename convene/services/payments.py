@@ -248,7 +248,7 @@ def open_order_locked(
         queue_email("invoice", order.buyer_email, f"Invoice {order.invoice_number} for {convening.name}", "invoice",
                     order=order, convening=convening, order_url=order_url(order),
                     attachments=[{"kind": "invoice", "order_id": order.id}])
-    elif is_group:
+    elif is_group and method == PaymentMethod.FREE:  # card orders tell the lead once paid, with the receipt
         queue_email("group_registered", order.buyer_email, f"Your delegation is registered for {convening.name}",
                     "group_registered", order=order, convening=convening, order_url=order_url(order))
     return order
