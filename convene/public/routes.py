@@ -185,7 +185,8 @@ def register(slug: str):
     return render_template(
         "public/register.html", convening=convening, form=form, state=state, tickets=rows, bookable=bookable,
         offer_waitlist=offer_waitlist, already=already, pending=pending, discount=discount,
-        pay=payments.payment_options(convening), any_paid=any(r["price"].due_cents for r in bookable), link_form=ManageLinkForm(email=already) if already else None,
+        pay=payments.payment_options(convening), any_paid=any(r["price"].due_cents for r in bookable),
+        link_form=ManageLinkForm(email=already) if already else None,
         hosts=hosts, rank_fields=rank_field_names(hosts),
     ), (409 if already else 200)
 
@@ -359,4 +360,5 @@ def offer(slug: str, token: str):
             return redirect(url_for("public.registered", slug=slug, token=manage_token(registration)))
         return redirect(url_for("public.offer", slug=slug, token=token))
     return render_template("public/offer.html", convening=convening, registration=registration, form=form,
-                           error=None, manage_url=url_for("public.manage", slug=slug, token=manage_token(registration)))
+                           error=None, manage_url=url_for("public.manage", slug=slug, token=manage_token(registration)),
+                           pay=payments.payment_options(convening))

@@ -195,3 +195,31 @@ def test_only_the_webhook_is_exempt_from_csrf(client, fake_stripe):
     payload, headers = fake_stripe.webhook("customer.created", {"id": "cus_1", "object": "customer"})
     answer = client.post("/stripe/webhook", data=payload, headers=headers)
     assert answer.status_code == 200 and answer.json["outcome"] == "ignored"
+
+
+def test_a_waitlisted_person_takes_a_paid_seat_by_paying_for_it(client, fake_stripe, outbox):
+    from convene.services import registrations as service
+    from convene.services.tokens import offer_token
+    from tests.factories import person
+
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening, price_cents=45000)
+    first = service.register_attendee(convening.id, ticket.id, person(1))
+    waiting = service.register_attendee(convening.id, ticket.id, person(2), join_waitlist=True)
+    service.cancel_registration(first.id)  # the held checkout ends and the seat is offered on
+    db.session.rollback()
+    waiting = db.session.get(Registration, waiting.id)
+    assert waiting.status == Status.OFFERED
+    offer_page = f"/c/{convening.slug}/offer/{offer_token(waiting)}"
+    assert "The seat costs" in client.get(offer_page).text
+    response = client.post(offer_page)
+    assert response.status_code == 303 and response.headers["Location"] == fake_stripe.sessions[-1]["url"]
+    db.session.rollback()
+    waiting = db.session.get(Registration, waiting.id)
+    assert waiting.status == Status.PENDING and waiting.order.total_cents == 45000
+    fake_stripe.complete(waiting.order.stripe_session_id)
+    payload, headers = fake_stripe.webhook("checkout.session.completed",
+                                           fake_stripe.session(waiting.order.stripe_session_id))
+    assert client.post("/stripe/webhook", data=payload, headers=headers).json["outcome"] == "paid"
+    db.session.rollback()
+    assert db.session.get(Registration, waiting.id).status == Status.CONFIRMED
