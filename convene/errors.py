@@ -165,7 +165,6 @@ MESSAGES = {
     "code_ticket_unknown": "Choose ticket types of this convening.",
     "code_not_found": "That code does not exist.",
     "amount_too_large": "That amount is too large.",
-    "refund_not_found": "That refund does not exist.",
 }
 
 

@@ -12,8 +12,9 @@ from convene.extensions import db
 from convene.forms import EmptyForm
 from convene.models import Convening, Delegation, Question, TicketType, utcnow
 from convene.services import convenings as service
-from convene.services import reports
+from convene.services import payment_reports, reports
 from convene.services.registrations import expire_offers, seat_usage
+from convene.services.stripe_api import stripe_configured
 
 
 def _form(form_class, fill):
@@ -37,7 +38,8 @@ def dashboard(convening_id: int):
     """Counts at a glance: statuses, tickets, seats, needs, roles, delegations, registrations over time."""
     convening = convening_or_404(convening_id)
     expire_offers(convening.id)  # so "seat offered" counts only offers that still hold
-    return render_template("admin/dashboard.html", convening=convening, report=reports.build_dashboard(convening))
+    return render_template("admin/dashboard.html", convening=convening, report=reports.build_dashboard(convening),
+                           pay=payment_reports.dashboard_payments(convening), stripe_ready=stripe_configured())
 
 
 # -- settings --------------------------------------------------------------------------------------

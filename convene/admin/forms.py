@@ -100,6 +100,22 @@ class ConveningForm(FlaskForm):
     )
     waitlist_enabled = BooleanField("Offer a waitlist when seats run out", default=True)
     published = BooleanField("Published (listed publicly and open to registration in its window)")
+    invoice_enabled = BooleanField("Offer to pay by invoice (the seat is confirmed at once and paid later)")
+    invoice_issuer = TextAreaField(
+        "Invoice issued by", [Optional(), Length(max=1000)],
+        description="First line: the organization's name; the lines below: its address, tax number and so on. "
+        "Leave empty to use the convening's name.",
+    )
+    invoice_instructions = TextAreaField(
+        "Payment instructions", [Optional(), Length(max=5000)],
+        description="Printed on every invoice: bank details, what reference to quote, whom to contact.",
+    )
+    invoice_due_days = IntegerField(
+        "Days to pay", [Optional()], default=30,
+        description="An invoice is due this many days after it is issued (0: due on receipt); "
+        "leave empty to keep the current number.",
+        invalid_value_message="Enter a number of days from 0 to 365.",
+    )
 
     @classmethod
     def for_convening(cls, convening: Convening) -> ConveningForm:
@@ -110,7 +126,10 @@ class ConveningForm(FlaskForm):
         return cls(data=data)
 
     def convening_data(self) -> dict:
-        return {key: getattr(self, key).data for key in CONVENING_FIELDS}
+        data = {key: getattr(self, key).data for key in CONVENING_FIELDS}
+        if data["invoice_due_days"] is None:  # left empty: keep what is stored (30 for a new convening)
+            del data["invoice_due_days"]
+        return data
 
 
 class PriceField(StringField):
@@ -131,12 +150,25 @@ class PriceField(StringField):
             raise ValueError(error.message) from None
 
 
+class OptionalPriceField(PriceField):
+    """A price that may be left empty (data None), unlike a ticket's price where empty means free."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and not valuelist[0].strip():
+            self.data = None
+            return
+        super().process_formdata(valuelist)
+
+
 class TicketTypeForm(FlaskForm):
     """A ticket type; its sale window is in the convening's time zone."""
 
     name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=120)])
     description = TextAreaField("Description", [Optional(), Length(max=5000)])
     price_cents = PriceField("Price", description="Leave empty or 0 for a free ticket.")
+    early_price_cents = OptionalPriceField("Early-bird price",
+                                           description="Lower than the price; leave empty for none.")
+    early_until_at = _local_datetime("Early-bird price until")
     capacity = _capacity("Capacity", "Seats for this ticket type; leave empty for no limit.")
     sales_start_at = _local_datetime("On sale from")
     sales_end_at = _local_datetime("On sale until")
@@ -147,7 +179,7 @@ class TicketTypeForm(FlaskForm):
     @classmethod
     def for_ticket(cls, ticket: TicketType, convening: Convening) -> TicketTypeForm:
         data = {key: getattr(ticket, key) for key in TICKET_FIELDS}
-        for key in ("sales_start_at", "sales_end_at"):
+        for key in ("sales_start_at", "sales_end_at", "early_until_at"):
             data[key] = utc_to_local(data[key], convening.tz)
         return cls(data=data)
 

@@ -35,10 +35,13 @@ CONVENING_FIELDS = (
     "name", "slug", "description", "city", "venue", "venue_address", "timezone", "starts_on", "ends_on",
     "registration_opens_at", "registration_closes_at", "currency", "capacity", "contact_email", "published",
     "reference_prefix", "waitlist_enabled",
+    "invoice_enabled", "invoice_issuer", "invoice_instructions", "invoice_due_days",
 )
 TICKET_FIELDS = (
     "name", "description", "price_cents", "capacity", "sales_start_at", "sales_end_at", "hidden", "position",
+    "early_price_cents", "early_until_at",
 )
+MAX_INVOICE_DUE_DAYS = 365
 QUESTION_FIELDS = ("label", "help_text", "kind", "required", "choices")
 DELEGATION_FIELDS = ("name", "contact_name", "contact_email")
 
@@ -127,6 +130,11 @@ def _text(value) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _lines(value) -> str:
+    """Multi-line text with each line trimmed, Windows line ends made plain, blank lines at either end dropped."""
+    return "\n".join(line.rstrip() for line in _text(value).splitlines()).strip()
+
+
 def _check_capacity(value, field: str, problems: list[ConveneError]) -> int | None:
     if value in (None, ""):
         return None
@@ -154,6 +162,9 @@ def clean_convening(data: dict) -> dict:
     clean["reference_prefix"] = _text(clean.get("reference_prefix") or "REG").upper()
     clean["published"] = bool(clean.get("published"))
     clean["waitlist_enabled"] = bool(clean.get("waitlist_enabled", True))
+    clean["invoice_enabled"] = bool(clean.get("invoice_enabled"))
+    clean["invoice_issuer"] = _lines(clean.get("invoice_issuer"))
+    clean["invoice_instructions"] = _lines(clean.get("invoice_instructions"))
 
     if not clean["name"]:
         problems.append(problem("name_required", "name"))
@@ -175,6 +186,10 @@ def clean_convening(data: dict) -> dict:
     if not REFERENCE_PREFIX_RE.fullmatch(clean["reference_prefix"]):
         problems.append(problem("reference_prefix_invalid", "reference_prefix"))
     clean["capacity"] = _check_capacity(clean.get("capacity"), "capacity", problems)
+    due_days = clean.get("invoice_due_days", 30)
+    if isinstance(due_days, bool) or not isinstance(due_days, int) or not 0 <= due_days <= MAX_INVOICE_DUE_DAYS:
+        problems.append(problem("invoice_due_days_invalid", "invoice_due_days"))
+    clean["invoice_due_days"] = due_days
 
     if tz is not None:
         for key in ("registration_opens_at", "registration_closes_at"):
@@ -214,8 +229,29 @@ def clean_ticket_type(data: dict, tz: ZoneInfo) -> dict:
             clean[key] = None
     if clean["sales_start_at"] and clean["sales_end_at"] and clean["sales_end_at"] <= clean["sales_start_at"]:
         problems.append(problem("sales_out_of_order", "sales_end_at"))
+    _clean_early_bird(clean, tz, problems)
     _raise_problems(problems)
     return clean
+
+
+def _clean_early_bird(clean: dict, tz: ZoneInfo, problems: list[ConveneError]) -> None:
+    """An early-bird price must undercut the regular one and say when it ends; without one, no end date."""
+    early = clean.get("early_price_cents")
+    if early is None:
+        clean["early_price_cents"] = clean["early_until_at"] = None
+        return
+    regular = clean["price_cents"] if isinstance(clean["price_cents"], int) else 0
+    if not isinstance(early, int) or isinstance(early, bool) or early < 0 or early >= regular:
+        problems.append(problem("early_price_invalid", "early_price_cents"))
+    clean["early_price_cents"] = early
+    try:
+        clean["early_until_at"] = local_to_utc(clean.get("early_until_at"), tz, field="early_until_at")
+    except ConveneError as error:
+        problems.append(error)
+        clean["early_until_at"] = None
+        return
+    if clean["early_until_at"] is None:
+        problems.append(problem("early_until_missing", "early_until_at"))
 
 
 def clean_question(data: dict) -> dict:

@@ -236,7 +236,8 @@ def open_order_locked(
         convening.invoice_counter = (convening.invoice_counter or 0) + 1
         order.invoice_number = f"{(convening.reference_prefix or 'REG').upper()}-{now.year}-{convening.invoice_counter:04d}"
         order.invoice_issued_at = now
-        order.invoice_due_on = convening.local(now).date() + timedelta(days=convening.invoice_due_days or 30)
+        due_days = 30 if convening.invoice_due_days is None else convening.invoice_due_days
+        order.invoice_due_on = convening.local(now).date() + timedelta(days=due_days)
     else:
         order.status = OrderStatus.PAID
         order.paid_at = now

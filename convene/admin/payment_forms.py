@@ -1,0 +1,103 @@
+"""Forms of the back office's payments and codes pages."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, RadioField, StringField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from convene.admin.forms import COUNT, _local_datetime
+from convene.errors import ConveneError
+from convene.forms import MultiCheckboxField, choice_list
+from convene.models import CodeKind, Convening, DiscountCode
+from convene.services.codes import CODE_FIELDS
+from convene.services.convenings import PRICE_RE, cents_to_price, price_to_cents, utc_to_local
+
+
+def amount_to_cents(text: str) -> int | None:
+    """Cents from an amount typed in currency units ("45.50"); None when empty; ConveneError when unreadable."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not PRICE_RE.fullmatch(text) or text.startswith("-"):
+        raise ConveneError("amount_invalid")
+    try:
+        return price_to_cents(text)
+    except ConveneError as error:  # too many decimals, or too large: say it about an amount
+        if error.code == "price_too_large":
+            raise ConveneError("amount_too_large") from None
+        raise ConveneError(error.code) from None
+
+
+class AmountField(StringField):
+    """An amount of money typed as a decimal in the convening's currency; its data is in cents (None if empty)."""
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return cents_to_price(self.data)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        try:
+            self.data = amount_to_cents(valuelist[0])
+        except ConveneError as error:
+            self.data = None
+            raise ValueError(error.message) from None
+
+
+class RefundForm(FlaskForm):
+    """Send back part or all of what an order paid."""
+
+    amount = AmountField("Amount to refund", description="In the order's currency, for example 45.50.")
+    reason = StringField("Reason", [Optional(), Length(max=300)], description="Shown to the buyer in the email.")
+    cancel_registrations = BooleanField("Also cancel the registrations and free their seats")
+
+
+class MarkPaidForm(FlaskForm):
+    """Record that an invoice was paid in full."""
+
+    note = StringField("Note", [Optional(), Length(max=300)],
+                       description="How it was paid, for example “Bank transfer received 3 March”.")
+
+
+KIND_CHOICES = choice_list((kind.value, kind.label) for kind in CodeKind)
+
+
+class CodeForm(FlaskForm):
+    """A discount or access code; its validity window is in the convening's time zone."""
+
+    code = StringField("Code", [Length(max=60)], render_kw={"autocomplete": "off", "spellcheck": "false"},
+                       description="3 to 40 letters, digits, hyphens or underscores; people may type it in any case.")
+    kind = RadioField("What it does", choices=KIND_CHOICES, default=CodeKind.PERCENT.value, validate_choice=False)
+    percent = IntegerField("Percent off", [Optional()], invalid_value_message="Enter a whole percentage from 1 to 100.",
+                           description="For a percent-off code: 1 to 100.")
+    amount_cents = AmountField("Amount off each ticket", description="For an amount-off code, for example 25.")
+    max_uses = IntegerField("Maximum uses", [Optional()], invalid_value_message=COUNT,
+                            description="Each seat booked with the code is one use; leave empty for no limit.")
+    valid_from = _local_datetime("Valid from")
+    valid_until = _local_datetime("Valid until")
+    ticket_type_ids = MultiCheckboxField(
+        "Ticket types", coerce=int, validate_choice=False,
+        description="None ticked: every public ticket type. A hidden ticket type ticked here is unlocked by the code.",
+    )
+    active = BooleanField("Active (people can use it)", default=True)
+    note = TextAreaField("Note for organizers", [Optional(), Length(max=200)])
+
+    @classmethod
+    def for_code(cls, code: DiscountCode, convening: Convening) -> CodeForm:
+        data = {key: getattr(code, key) for key in CODE_FIELDS}
+        for key in ("valid_from", "valid_until"):
+            data[key] = utc_to_local(data[key], convening.tz)
+        if code.kind != CodeKind.PERCENT:
+            data["percent"] = None
+        if code.kind != CodeKind.FIXED:
+            data["amount_cents"] = None
+        return cls(data=data)
+
+    def fill_choices(self, convening: Convening) -> None:
+        self.ticket_type_ids.choices = choice_list(
+            (t.id, f"{t.name} (hidden)" if t.hidden else t.name) for t in convening.ticket_types)
+
+    def code_data(self) -> dict:
+        return {key: getattr(self, key).data for key in CODE_FIELDS}
