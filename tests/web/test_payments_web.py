@@ -223,3 +223,36 @@ def test_a_waitlisted_person_takes_a_paid_seat_by_paying_for_it(client, fake_str
     assert client.post("/stripe/webhook", data=payload, headers=headers).json["outcome"] == "paid"
     db.session.rollback()
     assert db.session.get(Registration, waiting.id).status == Status.CONFIRMED
+
+
+def test_organizer_refunds_a_card_payment_from_the_order_page_and_retries_a_failed_one(
+        organizer_client, fake_stripe, outbox):
+    from convene.services import registrations as service
+    from tests.factories import person
+
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening, price_cents=45000)
+    registration = service.register_attendee(convening.id, ticket.id, person(1))
+    payments.start_checkout(registration.order_id)
+    db.session.rollback()
+    order = db.session.get(Order, registration.order_id)
+    fake_stripe.complete(order.stripe_session_id)
+    payments.record_stripe_payment(fake_stripe.session(order.stripe_session_id))
+    page = f"/admin/c/{convening.id}/payments/{order.id}"
+    assert "CA$450.00" in organizer_client.get(page).text
+
+    fake_stripe.fail_next(3, status=500)
+    failed = organizer_client.post(page + "/refund", data={"amount": "100", "reason": "Day 3 only"},
+                                   follow_redirects=True)
+    assert "could not be reached" in failed.text
+    [refund] = orders()[0].refunds
+    assert refund.status == "failed"
+    organizer_client.post(page + f"/refunds/{refund.id}/retry", follow_redirects=True)
+    organizer_client.post(page + "/refund", data={"amount": "350.00", "cancel_registrations": "y"},
+                          follow_redirects=True)
+    [order] = orders()
+    assert order.refunded_cents == 45000 and [r.status for r in order.refunds] == ["succeeded", "succeeded"]
+    assert sum(r["amount"] for r in fake_stripe.refunds) == 45000 and len(fake_stripe.refunds) == 2
+    assert order.registrations[0].status == Status.CANCELLED
+    bad = organizer_client.post(page + "/refund", data={"amount": "1"})
+    assert bad.status_code == 400 and "can still be refunded" in bad.text
