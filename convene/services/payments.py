@@ -316,8 +316,7 @@ def start_checkout(order_id: int, *, now: datetime | None = None) -> str:
     if not order.hold_expires_at or order.hold_expires_at - now < STRIPE_MIN_EXPIRY:
         # No session was made yet (Stripe was down) and the hold is too short for a new one: extend it.
         with unit_of_work():
-            convening, _ = _lock_for_seats(order.convening_id)
-            order = lock(Order, order_id)[0]
+            _, order = _order_to_change(order_id)
             if order.status != OrderStatus.PENDING:
                 raise ConveneError("order_not_payable")
             order.hold_expires_at = now + timedelta(minutes=hold_minutes())
@@ -346,6 +345,22 @@ def confirm_from_return(order_id: int, session_id: str) -> Order:
     return db.session.get(Order, order_id)
 
 
+def _lock_order(order_id: int) -> tuple[Convening, Order] | tuple[None, None]:
+    """Inside a unit of work: lock the order's convening (seats are counted under it), then the order."""
+    order = db.session.get(Order, order_id)
+    if order is None:
+        return None, None
+    convening, _ = _lock_for_seats(order.convening_id)
+    return convening, lock(Order, order_id)[0]
+
+
+def _order_to_change(order_id: int) -> tuple[Convening, Order]:
+    convening, order = _lock_order(order_id)
+    if order is None:
+        raise ConveneError("order_not_found", status_code=404)
+    return convening, order
+
+
 def record_stripe_payment(session: dict, *, source: str = "webhook", now: datetime | None = None) -> str:
     """Fulfil an order from a Checkout Session, exactly once; returns what happened.
 
@@ -358,11 +373,9 @@ def record_stripe_payment(session: dict, *, source: str = "webhook", now: dateti
     if order_id is None:
         return "unknown_order"
     with unit_of_work():
-        order = db.session.get(Order, order_id)
+        convening, order = _lock_order(order_id)
         if order is None:
             return "unknown_order"
-        convening, _ = _lock_for_seats(order.convening_id)
-        order = lock(Order, order_id)[0]
         payment_intent = session.get("payment_intent")
         if isinstance(payment_intent, dict):
             payment_intent = payment_intent.get("id")
@@ -457,11 +470,9 @@ def expire_order(order_id: int, *, reason: str = "expired", session_id: str | No
     """Release a pending order's seats (checkout expired, failed or abandoned) and offer them on."""
     now = now or utcnow()
     with unit_of_work():
-        order = db.session.get(Order, order_id)
+        convening, order = _lock_order(order_id)
         if order is None:
             return False
-        convening, _ = _lock_for_seats(order.convening_id)
-        order = lock(Order, order_id)[0]
         if session_id and order.stripe_session_id and session_id != order.stripe_session_id:
             return False  # an older session of this order ended; the current one is still open
         if order.status not in (OrderStatus.PENDING, OrderStatus.PROCESSING):
@@ -521,8 +532,7 @@ def release_order(order_id: int) -> Order:
             if session.get("status") == "open":
                 raise
     with unit_of_work():
-        convening, _ = _lock_for_seats(order.convening_id)
-        order = lock(Order, order_id)[0]
+        convening, order = _order_to_change(order_id)
         if order.status == OrderStatus.PENDING:
             _release_locked(convening, order, "released", utcnow())
             db.session.flush()
@@ -599,11 +609,7 @@ def refund_order(order_id: int, amount_cents: int, *, reason: str = "", cancel: 
                  user_id: int | None = None) -> Refund:
     """Refund part or all of what an order paid: through Stripe for card payments, recorded for invoices."""
     with unit_of_work():
-        order = db.session.get(Order, order_id)
-        if order is None:
-            raise ConveneError("order_not_found", status_code=404)
-        _lock_for_seats(order.convening_id)
-        order = lock(Order, order_id)[0]
+        _, order = _order_to_change(order_id)
         in_flight = sum(r.amount_cents for r in order.refunds if r.status == "pending")
         left = order.paid_cents - order.refunded_cents - in_flight
         if amount_cents is None or amount_cents <= 0:
@@ -638,9 +644,7 @@ def send_refund(refund_id: int) -> Refund:
                                .values(status="failed", error=error.message[:500]))
         raise
     with unit_of_work():
-        order = db.session.get(Order, refund.order_id)
-        _lock_for_seats(order.convening_id)
-        order = lock(Order, order.id)[0]
+        _, order = _order_to_change(refund.order_id)
         refund = db.session.get(Refund, refund_id)
         if refund.status != "succeeded":
             _complete_refund_locked(order, refund, answer.get("id"))
@@ -678,11 +682,7 @@ def mark_invoice_paid(order_id: int, *, note: str = "", user_id: int | None = No
     """An organizer records that an invoice was paid in full; a receipt goes to the buyer."""
     now = now or utcnow()
     with unit_of_work():
-        order = db.session.get(Order, order_id)
-        if order is None:
-            raise ConveneError("order_not_found", status_code=404)
-        convening, _ = _lock_for_seats(order.convening_id)
-        order = lock(Order, order_id)[0]
+        convening, order = _order_to_change(order_id)
         if order.status != OrderStatus.INVOICED:
             raise ConveneError("invoice_not_outstanding")
         order.status = OrderStatus.PAID
@@ -699,11 +699,7 @@ def accept_flagged_order(order_id: int, *, now: datetime | None = None) -> Order
     """An organizer accepts a payment flagged for review: the seats are confirmed if they are still free."""
     now = now or utcnow()
     with unit_of_work():
-        order = db.session.get(Order, order_id)
-        if order is None:
-            raise ConveneError("order_not_found", status_code=404)
-        convening, _ = _lock_for_seats(order.convening_id)
-        order = lock(Order, order_id)[0]
+        convening, order = _order_to_change(order_id)
         if order.status != OrderStatus.REVIEW:
             raise ConveneError("order_not_in_review")
         seats = [r for r in order.registrations if r.status in (Status.PENDING, Status.EXPIRED)]
@@ -719,11 +715,7 @@ def cancel_order(order_id: int, *, now: datetime | None = None) -> Order:
     """An organizer cancels an unpaid order (an invoice never paid): its seats go back."""
     now = now or utcnow()
     with unit_of_work():
-        order = db.session.get(Order, order_id)
-        if order is None:
-            raise ConveneError("order_not_found", status_code=404)
-        convening, _ = _lock_for_seats(order.convening_id)
-        order = lock(Order, order_id)[0]
+        convening, order = _order_to_change(order_id)
         if order.status not in (OrderStatus.INVOICED, OrderStatus.PENDING, OrderStatus.PROCESSING) or order.paid_cents:
             raise ConveneError("order_not_cancellable")
         from convene.services.registrations import cancel_locked

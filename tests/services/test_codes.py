@@ -1,7 +1,6 @@
 """Discount and access codes: the rules for creating, changing and deleting them, against the real database."""
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +12,7 @@ from convene.models import CodeKind, DiscountCode, Order, Status
 from convene.services import codes as service
 from convene.services.payments import new_order_reference
 from tests.factories import make_convening, make_registration, make_ticket
+from tests.racing import race
 
 
 @pytest.fixture
@@ -177,28 +177,14 @@ def test_missing_codes_are_not_found(scene):
 
 def test_ten_organizers_adding_the_same_code_at_once_make_exactly_one(app, scene, backend):
     convening_id = scene.convening.id
-    barrier = threading.Barrier(10)
-    outcomes: list[str] = []
-    guard = threading.Lock()
 
-    def race(n: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                service.create_code(convening_id, data(code="rush" if n % 2 else "RUSH", percent=n + 1))
-                result = "created"
-            except ConveneError as error:
-                result = error.code
-            finally:
-                db.session.remove()
-            with guard:
-                outcomes.append(result)
+    def create(n: int):
+        def action() -> str:
+            service.create_code(convening_id, data(code="rush" if n % 2 else "RUSH", percent=n + 1))
+            return "created"
+        return action
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    outcomes = race(app, [create(n) for n in range(10)])
     assert sorted(outcomes) == ["code_exists"] * 9 + ["created"]
     assert [c.code for c in codes(convening_id)] == ["RUSH"]
     print(f"[{backend}] 10 racers for one code: {outcomes.count('created')} created")

@@ -5,7 +5,6 @@ Webhooks are signed with the library's own helper and posted to the app's real e
 from __future__ import annotations
 
 import io
-import threading
 from datetime import timedelta
 
 import pytest
@@ -28,6 +27,7 @@ from convene.models import (
 from convene.services import payments
 from convene.services import registrations as service
 from tests.factories import make_convening, make_ticket, person
+from tests.racing import race
 
 
 def paid_convening(price: int = 45000, **overrides):
@@ -142,30 +142,12 @@ def test_return_page_and_webhook_racing_confirm_exactly_once(app, fake_stripe, b
         fake_stripe.complete(order.stripe_session_id)
         rounds.append((order.id, order.stripe_session_id, fake_stripe.event(
             "checkout.session.completed", fake_stripe.session(order.stripe_session_id))))
-    outcomes: list[str] = []
-    guard = threading.Lock()
-
-    def run(action) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                result = action()
-            finally:
-                db.session.remove()
-            with guard:
-                outcomes.append(result)
-
+    outcomes: list = []
     for order_id, session_id, event in rounds:
-        barrier = threading.Barrier(2)
-        threads = [
-            threading.Thread(target=run, args=(lambda: payments.confirm_from_return(order_id, session_id).status,)),
-            threading.Thread(target=run, args=(lambda: payments.handle_stripe_event(event),)),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-    db.session.rollback()
+        outcomes += race(app, [
+            lambda: payments.confirm_from_return(order_id, session_id).status,
+            lambda: payments.handle_stripe_event(event),
+        ], timeout=60)
     assert len(outcomes) == 20
     assert db.session.execute(sa.select(sa.func.count()).select_from(Order).where(
         Order.convening_id == convening_id, Order.status == OrderStatus.PAID)).scalar_one() == 10
@@ -179,30 +161,13 @@ def test_return_page_and_webhook_racing_confirm_exactly_once(app, fake_stripe, b
 def test_last_seat_at_checkout_goes_to_exactly_one_of_twenty_racers(app, fake_stripe, backend):
     convening, ticket = paid_convening(capacity=3, waitlist_enabled=False)
     convening_id, ticket_id = convening.id, ticket.id
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
-    guard = threading.Lock()
 
-    def race(n: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                result = service.register_attendee(convening_id, ticket_id, person(n)).status
-            except ConveneError as error:
-                result = error.code
-            finally:
-                db.session.remove()
-            with guard:
-                outcomes.append(result)
+    def register(n: int):
+        return lambda: service.register_attendee(convening_id, ticket_id, person(n)).status
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    outcomes = race(app, [register(n) for n in range(20)])
     assert outcomes.count("pending") == 3
     assert set(outcomes) == {"pending", "sold_out_no_waitlist"}
-    db.session.rollback()
     assert db.session.execute(sa.select(sa.func.count()).select_from(Order).where(
         Order.convening_id == convening_id)).scalar_one() == 3
     print(f"[{backend}] 20 racers for 3 paid seats: {outcomes.count('pending')} held for payment")
@@ -418,30 +383,13 @@ def test_a_code_with_one_use_left_goes_to_exactly_one_of_twenty_racers(app, fake
     for n in range(2):
         service.register_attendee(convening.id, ticket.id, person(100 + n), code="LASTONE")
     convening_id, ticket_id = convening.id, ticket.id
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
-    guard = threading.Lock()
 
-    def race(n: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                result = service.register_attendee(convening_id, ticket_id, person(n), code="lastone").status
-            except ConveneError as error:
-                result = error.code
-            finally:
-                db.session.remove()
-            with guard:
-                outcomes.append(result)
+    def register(n: int):
+        return lambda: service.register_attendee(convening_id, ticket_id, person(n), code="lastone").status
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    outcomes = race(app, [register(n) for n in range(20)])
     assert outcomes.count("confirmed") == 1
     assert outcomes.count("code_used_up") == 19
-    db.session.rollback()
     assert payments.code_uses(code.id) == 3
     print(f"[{backend}] 20 racers for the last use of a code: {outcomes.count('confirmed')} got it")
 
