@@ -96,3 +96,10 @@ def test_migrations_build_an_empty_database_from_scratch(tmp_path):
         tables = set(sa.inspect(db.engine).get_table_names())
         db.engine.dispose()
     assert {"convening", "ticket_type", "registration", "answer", "question", "delegation"} <= tables
+
+
+def test_only_the_test_suite_lowers_the_cost_of_password_hashing():
+    from config import DevelopmentConfig, ProductionConfig, TestingConfig
+
+    assert DevelopmentConfig.PASSWORD_HASH_METHOD == ProductionConfig.PASSWORD_HASH_METHOD == "scrypt"
+    assert TestingConfig.PASSWORD_HASH_METHOD.startswith("pbkdf2:")
