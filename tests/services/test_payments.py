@@ -158,7 +158,7 @@ def test_return_page_and_webhook_racing_confirm_exactly_once(app, fake_stripe, b
     print(f"[{backend}] 10 return/webhook races: 10 paid, {len(confirmations)} confirmation emails")
 
 
-def test_last_seat_at_checkout_goes_to_exactly_one_of_twenty_racers(app, fake_stripe, backend):
+def test_three_paid_seats_go_to_exactly_three_of_twenty_racers(app, fake_stripe, backend):
     convening, ticket = paid_convening(capacity=3, waitlist_enabled=False)
     convening_id, ticket_id = convening.id, ticket.id
 

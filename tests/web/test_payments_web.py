@@ -126,6 +126,8 @@ def test_pay_by_invoice_from_the_form(client, outbox, fake_stripe):
     assert response.status_code == 302 and fake_stripe.requests == []
     [order] = orders()
     assert order.status == OrderStatus.INVOICED and order.po_number == "PO-9"
+    confirmation_page = client.get(response.headers["Location"]).text
+    assert f"Invoice <strong>{order.invoice_number}</strong> for CA$450.00" in confirmation_page
     assert order.registrations[0].status == Status.CONFIRMED
     page = client.get(order_path(order)).text
     assert "Wire to account 1234" in page and "Download the invoice" in page
@@ -256,3 +258,15 @@ def test_organizer_refunds_a_card_payment_from_the_order_page_and_retries_a_fail
     assert order.registrations[0].status == Status.CANCELLED
     bad = organizer_client.post(page + "/refund", data={"amount": "1"})
     assert bad.status_code == 400 and "can still be refunded" in bad.text
+
+
+def test_the_dashboard_counts_seats_held_for_payment_only_once_there_are_some(organizer_client, fake_stripe):
+    from convene.services import registrations as service
+    from tests.factories import person
+
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=45000)
+    assert "Awaiting payment</th>" not in organizer_client.get(f"/admin/c/{convening.id}/").text
+    service.register_attendee(convening.id, ticket.id, person(1))
+    page = organizer_client.get(f"/admin/c/{convening.id}/").text
+    assert "Awaiting payment</th>" in page and "Payment not completed</th>" in page
