@@ -76,13 +76,13 @@ def send_mail() -> None:
 
 @convene_cli.command("expire-offers")
 def expire_offers() -> None:
-    """Release waitlist offers past their deadline and offer the seats on (run it from cron)."""
+    """Release waitlist offers and unpaid checkout holds past their deadline; offer the seats on (run it from cron)."""
     from convene.services.mail import deliver_outbox
     from convene.services.registrations import expire_offers as expire
 
     lapsed = expire()
     deliver_outbox()
-    click.echo(f"{lapsed} offer(s) lapsed.")
+    click.echo(f"{lapsed} offer(s) or unpaid hold(s) released.")
 
 
 def _convening_by_slug(slug: str):

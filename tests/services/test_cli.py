@@ -1,9 +1,11 @@
 """The `flask convene` commands through Click's runner."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from tests.factories import make_convening, make_host, make_registration, make_slot, make_ticket, make_visit
+from tests.factories import make_convening, make_host, make_registration, make_slot, make_ticket, make_visit, person
 
 
 def test_create_organizer_makes_an_account_that_can_sign_in(runner, client):
@@ -61,3 +63,21 @@ def test_commands_email_links_on_the_public_address_outside_any_request(deployed
     assert result.exit_code == 0, result.output
     [mail] = outbox.messages()
     assert "https://register.example.org/c/toronto/manage/" in outbox.text(mail)
+
+
+def test_expire_offers_also_releases_unpaid_checkout_holds(app, runner, fake_stripe):
+    from convene.extensions import db
+    from convene.models import Order, OrderStatus, utcnow
+    from convene.services import registrations
+
+    convening = make_convening(capacity=1)
+    ticket = make_ticket(convening, price_cents=45000)
+    held = registrations.register_attendee(convening.id, ticket.id, person(1))
+    order = db.session.get(Order, held.order_id)
+    order.hold_expires_at = utcnow() - timedelta(hours=1)  # abandoned an hour ago, and no webhook came
+    db.session.commit()
+    result = runner.invoke(args=["convene", "expire-offers"])
+    assert result.exit_code == 0 and "1 offer(s) or unpaid hold(s) released." in result.output
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status == OrderStatus.EXPIRED
+    assert registrations.seat_usage(convening.id).total == 0
