@@ -147,6 +147,10 @@ MESSAGES = {
     "invoice_not_outstanding": "This order has no outstanding invoice.",
     "order_not_in_review": "This order is not waiting for review.",
     "seats_taken_refund": "The seats this payment was for are taken; refund the payment instead.",
+    "refund_retry_too_large": "This refund can no longer be sent: what is left to refund is less. Stripe may "
+    "have made it after all; check the payment in the Stripe dashboard.",
+    "pending_group_seat": "This seat is part of a delegation's payment in progress. The delegation lead can "
+    "release the whole order from the delegation's page.",
     "order_not_cancellable": "Only unpaid orders can be cancelled; refund a paid order instead.",
     "code_exists": "Another code of this convening is already spelled that way.",
     "code_text_invalid": "Use 3 to 40 letters, digits, hyphens or underscores.",

@@ -123,9 +123,9 @@ def registration_document(slug: str, token: str, kind: str):
     except ConveneError as error:
         flash(error.message, "error")
         return redirect(url_for("public.manage_link", slug=slug))
-    if registration.order is None:
+    if registration.order is None or registration.order.is_group:  # a delegation's papers go to its lead
         return render_template("errors/error.html", status=404, title="Not available",
-                               message="Nothing was paid for this registration."), 404
+                               message="There is no receipt or invoice for this registration on its own."), 404
     return _pdf_response(registration.order, kind)
 
 

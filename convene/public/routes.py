@@ -260,9 +260,10 @@ def _manage_page(convening: Convening, registration: Registration, token: str, f
     offer_url = (url_for("public.offer", slug=convening.slug, token=offer_token(registration))
                  if registration.status == Status.OFFERED else None)
     order = registration.order
-    # Only the buyer gets the order's own page: it can change every registration the order paid for.
+    # A delegation's page can change every registration in it, so only the lead's own email carries it;
+    # a one-person order's page is the registrant's own.
     order_link = (url_for("payments.order_page", slug=convening.slug, token=payments.order_token(order))
-                  if order is not None and order.buyer_email == registration.email else None)
+                  if order is not None and not order.is_group else None)
     return render_template(
         "public/manage.html", convening=convening, registration=registration, form=form, token=token,
         editable=registration.status not in ENDED, offer_url=offer_url, order_link=order_link,

@@ -51,7 +51,7 @@ from convene.services.registrations import (
     queue_status_email,
     seat_usage,
 )
-from convene.services.tokens import make_token, read_token
+from convene.services.tokens import make_stable_token, read_stable_token
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,13 @@ STRIPE_MIN_EXPIRY = timedelta(minutes=31)
 
 
 def order_token(order: Order) -> str:
-    return make_token("order", {"o": order.id, "v": order.token_version})
+    # Stable, so the Checkout return addresses (and with them the idempotent request) never change.
+    return make_stable_token("order", {"o": order.id, "v": order.token_version})
 
 
 def order_from_token(convening: Convening, token: str) -> Order:
     """The order a signed link names; raises ConveneError when the link is bad."""
-    payload = read_token("order", token, current_app.config["MANAGE_LINK_MAX_AGE_DAYS"] * 86400)
+    payload = read_stable_token("order", token)
     order = db.session.get(Order, payload.get("o"))
     if order is None or order.convening_id != convening.id or payload.get("v") != order.token_version:
         raise ConveneError("link_invalid")
@@ -325,11 +326,25 @@ def start_checkout(order_id: int, *, now: datetime | None = None) -> str:
     key = f"convene-checkout-{order.reference}-{params['expires_at']}"
     session = stripe_api.create_checkout_session(params, key)
     with unit_of_work():
-        db.session.execute(
+        stored = db.session.execute(
             sa.update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
             .values(stripe_session_id=session["id"], stripe_session_url=session.get("url") or "")
-        )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if not stored:  # released or cancelled while Stripe was answering: nobody may pay this session
+        _expire_quietly(session["id"])
+        raise ConveneError("order_not_payable")
     return session.get("url") or ""
+
+
+def _expire_quietly(session_id: str | None) -> None:
+    """End a Checkout Session nobody should pay; if Stripe cannot be told, it expires on its own."""
+    if not session_id:
+        return
+    try:
+        stripe_api.expire_checkout_session(session_id)
+    except ConveneError:
+        log.warning("could not expire checkout session %s", session_id)
 
 
 def confirm_from_return(order_id: int, session_id: str) -> Order:
@@ -387,9 +402,20 @@ def record_stripe_payment(session: dict, *, source: str = "webhook", now: dateti
                 order.hold_expires_at = None
                 return "processing"
             return "not_paid"
-        if order.status in (OrderStatus.PAID, OrderStatus.REVIEW, OrderStatus.CANCELLED):
-            return "already_recorded"
         amount, currency = session.get("amount_total"), (session.get("currency") or "").upper()
+        if order.status in (OrderStatus.PAID, OrderStatus.REVIEW):
+            if payment_intent and order.stripe_payment_intent_id and payment_intent != order.stripe_payment_intent_id:
+                # A second Checkout of the same order was paid too: never keep money silently.
+                order.status, order.flag = OrderStatus.REVIEW, "second_payment"
+                order.flag_detail = (f"A second payment ({payment_intent}, {amount} {currency}) arrived for this "
+                                     "order; refund it from the Stripe dashboard.")[:500]
+                log.warning("order %s paid twice (%s)", order.reference, payment_intent)
+                return "flagged"
+            return "already_recorded"
+        if order.status == OrderStatus.CANCELLED:
+            _flag(order, "paid_after_cancel", "The payment arrived after the order was cancelled; refund it.",
+                  paid=amount or 0)
+            return "flagged"
         if amount != order.total_cents or currency != order.currency:
             _flag(order, "amount_mismatch", f"Stripe reported {amount} {currency}; the order is for "
                                             f"{order.total_cents} {order.currency}.", paid=amount or 0)
@@ -418,13 +444,24 @@ def record_stripe_payment(session: dict, *, source: str = "webhook", now: dateti
 
 
 def _order_id_of(session: dict) -> int | None:
-    raw = (session.get("metadata") or {}).get("order_id")
-    if raw and str(raw).isdigit():
-        return int(raw)
+    """Our order behind a Checkout Session: by its session id, or by metadata that also names the reference.
+
+    The webhook sees every event of the Stripe account; a session some other tool made with an
+    `order_id` in its metadata must not touch our orders.
+    """
     if session.get("id"):
-        return db.session.execute(
+        found = db.session.execute(
             sa.select(Order.id).where(Order.stripe_session_id == session["id"])).scalar_one_or_none()
-    return None
+        if found is not None:
+            return found
+    metadata = session.get("metadata") or {}
+    raw = str(metadata.get("order_id") or "")
+    if not raw.isdigit() or int(raw) > 2**31 - 1:
+        return None
+    reference = db.session.execute(sa.select(Order.reference).where(Order.id == int(raw))).scalar_one_or_none()
+    if reference is None or reference not in (session.get("client_reference_id"), metadata.get("order_reference")):
+        return None
+    return int(raw)
 
 
 def _flag(order: Order, flag: str, detail: str, *, paid: int) -> None:
@@ -562,6 +599,10 @@ def handle_stripe_event(event: dict) -> str:
             record.order_id = _order_id_of(obj) if kind.startswith("checkout.session") else _order_of_charge(obj)
     except sa.exc.IntegrityError:
         db.session.rollback()
+        seen = db.session.execute(
+            sa.select(StripeEvent.id).where(StripeEvent.event_id == str(event["id"])[:255])).first()
+        if seen is None:
+            raise  # not a re-delivery: let Stripe retry it
         return "duplicate"
     return outcome
 
@@ -634,6 +675,10 @@ def send_refund(refund_id: int) -> Refund:
     if refund is None or refund.status == "succeeded":
         raise ConveneError("refund_not_pending")
     order = refund.order
+    others = sum(r.amount_cents for r in order.refunds if r.status == "pending" and r.id != refund.id)
+    if refund.status == "failed" and refund.amount_cents > order.paid_cents - order.refunded_cents - others:
+        # Stripe may have made it after all (charge.refunded counted it) or another refund took the room.
+        raise ConveneError("refund_retry_too_large")
     params = {"payment_intent": order.stripe_payment_intent_id, "amount": refund.amount_cents,
               "metadata": {"order_id": str(order.id), "order_reference": order.reference, "refund_id": str(refund.id)}}
     try:
@@ -646,7 +691,9 @@ def send_refund(refund_id: int) -> Refund:
     with unit_of_work():
         _, order = _order_to_change(refund.order_id)
         refund = db.session.get(Refund, refund_id)
-        if refund.status != "succeeded":
+        if answer.get("status") in ("failed", "canceled"):
+            refund.status, refund.error = "failed", f"Stripe reports the refund {answer.get('status')}."
+        elif refund.status != "succeeded":
             _complete_refund_locked(order, refund, answer.get("id"))
     return refund
 
@@ -702,29 +749,39 @@ def accept_flagged_order(order_id: int, *, now: datetime | None = None) -> Order
         convening, order = _order_to_change(order_id)
         if order.status != OrderStatus.REVIEW:
             raise ConveneError("order_not_in_review")
+        if order.flag in ("paid_after_cancel", "second_payment"):
+            raise ConveneError("seats_taken_refund")
         seats = [r for r in order.registrations if r.status in (Status.PENDING, Status.EXPIRED)]
         if not _seats_free_again(convening, seats) and any(r.status == Status.EXPIRED for r in seats):
             raise ConveneError("seats_taken_refund")
         order.status = OrderStatus.PAID
         order.flag_detail = f"Accepted by an organizer: {order.flag_detail}"[:500]
         _confirm_seats(convening, order, seats, now)
+        queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
+                    "payment_received", order=order, convening=convening, order_url=order_url(order),
+                    attachments=[{"kind": "receipt", "order_id": order.id}])
     return order
 
 
 def cancel_order(order_id: int, *, now: datetime | None = None) -> Order:
-    """An organizer cancels an unpaid order (an invoice never paid): its seats go back."""
+    """An organizer cancels an unpaid order (an invoice never paid, a checkout left open): its seats go back."""
     now = now or utcnow()
     with unit_of_work():
         convening, order = _order_to_change(order_id)
         if order.status not in (OrderStatus.INVOICED, OrderStatus.PENDING, OrderStatus.PROCESSING) or order.paid_cents:
             raise ConveneError("order_not_cancellable")
-        from convene.services.registrations import cancel_locked
+        session_id = order.stripe_session_id if order.status == OrderStatus.PENDING else None
+        if order.status == OrderStatus.INVOICED:
+            from convene.services.registrations import cancel_locked
 
-        for registration in order.registrations:
-            if registration.status in HOLDING_SEAT:
-                cancel_locked(convening, registration, now, by_attendee=False)
-        order.status = OrderStatus.CANCELLED
+            for registration in order.registrations:
+                if registration.status in HOLDING_SEAT:
+                    cancel_locked(convening, registration, now, by_attendee=False)
+            order.status = OrderStatus.CANCELLED
+        else:  # nobody was told they were registered yet: release the held seats quietly
+            _release_locked(convening, order, "released", now)
         order.hold_expires_at = None
         db.session.flush()
         offer_seats_locked(convening, now)
+    _expire_quietly(session_id)
     return order

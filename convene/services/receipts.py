@@ -17,11 +17,13 @@ from convene.templating import date_range
 
 
 def has_receipt(order: Order) -> bool:
-    return order.paid_cents > 0 and order.status in (OrderStatus.PAID, OrderStatus.REVIEW)
+    """Money was received and accepted (a payment held for review gets its receipt once accepted)."""
+    return order.paid_cents > 0 and order.status in (OrderStatus.PAID, OrderStatus.CANCELLED)
 
 
 def has_invoice(order: Order) -> bool:
-    return bool(order.invoice_number)
+    """An invoice stands until its order is cancelled (then it would wrongly say an amount is due)."""
+    return bool(order.invoice_number) and order.status != OrderStatus.CANCELLED
 
 
 def order_document(order: Order, kind: str) -> MoneyDocument:

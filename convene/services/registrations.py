@@ -439,6 +439,10 @@ def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: 
         db.session.refresh(registration)
         if registration.status in ENDED:
             raise ConveneError("not_cancellable")
+        if registration.status == Status.PENDING and registration.order is not None \
+                and len(registration.order.registrations) > 1:
+            # One delegate leaving would leave the open Checkout charging for them; the order goes as a whole.
+            raise ConveneError("pending_group_seat")
         cancel_locked(convening, registration, now, by_attendee=by_attendee)
         order = registration.order
         if order is not None and order.status == "pending" and not any(

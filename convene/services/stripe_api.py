@@ -71,7 +71,7 @@ def verify_event(payload: bytes, signature: str | None) -> dict:
         raise ConveneError("webhook_not_configured", status_code=400)
     try:
         stripe.WebhookSignature.verify_header(payload, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE)
-    except stripe.SignatureVerificationError as exc:
+    except (stripe.SignatureVerificationError, ValueError) as exc:  # ValueError: a body that is not UTF-8
         raise ConveneError("webhook_signature_invalid", status_code=400) from exc
     try:
         event = json.loads(payload)

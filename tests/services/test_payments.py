@@ -508,3 +508,90 @@ def test_cancelling_a_held_registration_ends_its_checkout(app, fake_stripe):
     assert db.session.get(Order, order.id).status == OrderStatus.CANCELLED
     assert fake_stripe.session(order.stripe_session_id)["status"] == "expired"
     assert service.seat_usage(convening.id).total == 0
+
+
+def test_a_webhook_body_that_is_not_text_is_refused_not_a_crash(app, client, fake_stripe):
+    answer = client.post("/stripe/webhook", data=b"\xff\xfe\x00junk", headers={"Stripe-Signature": "t=1,v1=00"})
+    assert answer.status_code == 400 and answer.is_json
+
+
+def test_a_session_some_other_tool_made_never_touches_our_orders(app, client, fake_stripe):
+    convening, ticket = paid_convening()
+    _, order, _ = register_and_checkout(convening, ticket, 1)
+    stranger = dict(fake_stripe.session(order.stripe_session_id), id="cs_other_shop", client_reference_id="SHOP-1",
+                    metadata={"order_id": str(order.id)}, payment_status="paid", status="complete")
+    assert deliver(client, fake_stripe, "checkout.session.completed", stranger).json["outcome"] == "unknown_order"
+    assert deliver(client, fake_stripe, "checkout.session.expired", stranger).json["outcome"] == "unknown_order"
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
+
+
+def test_money_for_a_cancelled_order_or_a_second_payment_is_flagged_never_kept_silently(app, client, fake_stripe):
+    convening, ticket = paid_convening()
+    _, cancelled, _ = register_and_checkout(convening, ticket, 1)
+    payments.cancel_order(cancelled.id)
+    assert fake_stripe.session(cancelled.stripe_session_id)["status"] == "expired"
+    # The buyer's payment went through at Stripe just before the session ended.
+    late = dict(fake_stripe.session(cancelled.stripe_session_id), status="complete", payment_status="paid",
+                payment_intent="pi_late")
+    assert deliver(client, fake_stripe, "checkout.session.completed", late).json["outcome"] == "flagged"
+    db.session.rollback()
+    cancelled = db.session.get(Order, cancelled.id)
+    assert (cancelled.status, cancelled.flag, cancelled.paid_cents) == (OrderStatus.REVIEW, "paid_after_cancel", 45000)
+    with pytest.raises(ConveneError) as caught:
+        payments.accept_flagged_order(cancelled.id)
+    assert caught.value.code == "seats_taken_refund"
+
+    _, paid, _ = register_and_checkout(convening, ticket, 2)
+    fake_stripe.complete(paid.stripe_session_id)
+    deliver(client, fake_stripe, "checkout.session.completed", fake_stripe.session(paid.stripe_session_id))
+    again = dict(fake_stripe.session(paid.stripe_session_id), id="cs_second", payment_intent="pi_second")
+    assert deliver(client, fake_stripe, "checkout.session.completed", again).json["outcome"] == "flagged"
+    db.session.rollback()
+    paid = db.session.get(Order, paid.id)
+    assert (paid.status, paid.flag) == (OrderStatus.REVIEW, "second_payment") and "pi_second" in paid.flag_detail
+    assert len(emails("confirmation")) == 1
+
+
+def test_cancelling_an_unpaid_checkout_ends_its_session_and_tells_no_delegate(app, fake_stripe, outbox):
+    convening, ticket = paid_convening(capacity=5)
+    delegates = [dict(person(n), ticket_type_id=ticket.id) for n in range(3)]
+    order = service.register_delegation(convening.id, {"name": "L", "email": "lead@example.org"}, "Dayton", delegates)
+    payments.start_checkout(order.id)
+    with pytest.raises(ConveneError) as caught:  # one delegate cannot leave a payment in progress
+        service.cancel_registration(order.registrations[0].id)
+    assert caught.value.code == "pending_group_seat"
+    payments.cancel_order(order.id)
+    db.session.rollback()
+    order = db.session.get(Order, order.id)
+    assert order.status == OrderStatus.CANCELLED
+    assert fake_stripe.session(order.stripe_session_id)["status"] == "expired"
+    assert service.seat_usage(convening.id).total == 0
+    assert outbox.messages() == []
+
+
+def test_checkout_requests_are_identical_from_one_second_to_the_next(app, fake_stripe):
+    import time
+
+    convening, ticket = paid_convening()
+    registration = service.register_attendee(convening.id, ticket.id, person(1))
+    order = db.session.get(Order, registration.order_id)
+    first = payments.checkout_params(order)
+    time.sleep(1.1)  # a timed token in the return address would now differ, and Stripe would refuse the key
+    assert payments.checkout_params(order) == first
+
+
+def test_a_delegate_sees_no_link_to_the_delegation_page_even_with_the_leads_email(app, client, fake_stripe):
+    from convene.services.tokens import manage_token
+
+    convening, ticket = paid_convening(invoice_enabled=True)
+    delegates = [dict(person(n), ticket_type_id=ticket.id) for n in range(2)]
+    order = service.register_delegation(convening.id, {"name": "L", "email": "lead@example.org"}, "Dayton",
+                                        delegates, payment={"method": "invoice"})
+    delegate = order.registrations[0]
+    service.update_registration(delegate.id, dict(person(0), email="lead@example.org"))
+    db.session.rollback()
+    delegate = db.session.get(Registration, delegate.id)
+    page = client.get(f"/c/{convening.slug}/manage/{manage_token(delegate)}").text
+    assert "/order/" not in page and "has the receipt or invoice for the whole delegation" in page
+    assert client.get(f"/c/{convening.slug}/manage/{manage_token(delegate)}/invoice.pdf").status_code == 404
