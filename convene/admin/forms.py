@@ -135,6 +135,8 @@ class ConveningForm(FlaskForm):
 class PriceField(StringField):
     """A price typed as a decimal in the convening's currency; its data is in cents."""
 
+    parse = staticmethod(price_to_cents)  # text to cents, raising ConveneError with the message to show
+
     def _value(self) -> str:
         if self.raw_data:
             return self.raw_data[0]
@@ -144,7 +146,7 @@ class PriceField(StringField):
         if not valuelist:
             return
         try:
-            self.data = price_to_cents(valuelist[0])
+            self.data = self.parse(valuelist[0])
         except ConveneError as error:
             self.data = None
             raise ValueError(error.message) from None

@@ -5,12 +5,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from convene.admin.forms import COUNT, _local_datetime
+from convene.admin.forms import COUNT, PriceField, _local_datetime
 from convene.errors import ConveneError
 from convene.forms import MultiCheckboxField, choice_list
 from convene.models import CodeKind, Convening, DiscountCode
 from convene.services.codes import CODE_FIELDS
-from convene.services.convenings import PRICE_RE, cents_to_price, price_to_cents, utc_to_local
+from convene.services.convenings import PRICE_RE, price_to_cents, utc_to_local
 
 
 def amount_to_cents(text: str) -> int | None:
@@ -28,22 +28,10 @@ def amount_to_cents(text: str) -> int | None:
         raise ConveneError(error.code) from None
 
 
-class AmountField(StringField):
+class AmountField(PriceField):
     """An amount of money typed as a decimal in the convening's currency; its data is in cents (None if empty)."""
 
-    def _value(self) -> str:
-        if self.raw_data:
-            return self.raw_data[0]
-        return cents_to_price(self.data)
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        try:
-            self.data = amount_to_cents(valuelist[0])
-        except ConveneError as error:
-            self.data = None
-            raise ValueError(error.message) from None
+    parse = staticmethod(amount_to_cents)
 
 
 class RefundForm(FlaskForm):

@@ -45,8 +45,6 @@ from convene.services.registrations import (
     REFERENCE_ALPHABET,
     _lock_for_seats,
     external_url,
-    has_seat,
-    manage_url,
     offer_seats_locked,
     queue_status_email,
     seat_usage,
