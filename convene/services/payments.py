@@ -709,7 +709,9 @@ def _complete_refund_locked(order: Order, refund: Refund, stripe_refund_id: str 
         from convene.services.registrations import cancel_locked
 
         for registration in order.registrations:
-            if registration.status in HOLDING_SEAT or registration.status == Status.WAITLISTED:
+            if registration.status == Status.PENDING:  # never confirmed, so never told: release quietly
+                registration.status, registration.cancelled_at = Status.EXPIRED, utcnow()
+            elif registration.status in HOLDING_SEAT or registration.status == Status.WAITLISTED:
                 cancel_locked(convening, registration, utcnow(), by_attendee=False)
         if order.status in (OrderStatus.INVOICED, OrderStatus.REVIEW, OrderStatus.PENDING, OrderStatus.PROCESSING):
             order.status = OrderStatus.CANCELLED  # nothing left to pay for or to review

@@ -553,6 +553,21 @@ def test_money_for_a_cancelled_order_or_a_second_payment_is_flagged_never_kept_s
     assert len(emails("confirmation")) == 1
 
 
+def test_refunding_a_mismatched_payment_releases_its_held_seat_without_a_cancellation_email(
+        app, client, fake_stripe):
+    convening, ticket = paid_convening(capacity=1)
+    registration, order, _ = register_and_checkout(convening, ticket, 1)
+    fake_stripe.complete(order.stripe_session_id, amount_total=100)
+    deliver(client, fake_stripe, "checkout.session.completed", fake_stripe.session(order.stripe_session_id))
+    refund = payments.refund_order(order.id, 100, cancel=True)
+    assert refund.status == "succeeded"
+    db.session.rollback()
+    assert db.session.get(Order, order.id).status == OrderStatus.CANCELLED
+    assert db.session.get(Registration, registration.id).status == Status.EXPIRED
+    assert service.seat_usage(convening.id).total == 0
+    assert emails("cancelled") == [] and len(emails("refunded")) == 1
+
+
 def test_cancelling_an_unpaid_checkout_ends_its_session_and_tells_no_delegate(app, fake_stripe, outbox):
     convening, ticket = paid_convening(capacity=5)
     delegates = [dict(person(n), ticket_type_id=ticket.id) for n in range(3)]
