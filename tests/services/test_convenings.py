@@ -20,6 +20,7 @@ from convene.services.reports import (
     daily_counts,
 )
 from tests.factories import make_convening, make_delegation, make_question, make_registration, make_ticket
+from tests.racing import race
 
 UTC = timezone.utc
 TORONTO = ZoneInfo("America/Toronto")
@@ -417,31 +418,14 @@ def test_overall_seats_left_sums_ticket_limits_when_every_ticket_has_one(app):
 
 
 def test_of_eight_organizers_adding_the_same_delegation_at_once_exactly_one_succeeds(app, backend):
-    import threading
-
     convening_id = make_convening().id  # objects of this session stay in this thread
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
-    guard = threading.Lock()
 
-    def race(n: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                service.save_delegation(convening_id, {"name": ["Ohio", "OHIO", "ohio", " Ohio "][n % 4]})
-                result = "saved"
-            except ConveneError as error:
-                result = error.code
-            finally:
-                db.session.remove()
-            with guard:
-                outcomes.append(result)
+    def save(n: int):
+        def action() -> str:
+            service.save_delegation(convening_id, {"name": ["Ohio", "OHIO", "ohio", " Ohio "][n % 4]})
+            return "saved"
+        return action
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    outcomes = race(app, [save(n) for n in range(8)])
     assert sorted(outcomes) == ["delegation_exists"] * 7 + ["saved"]
-    db.session.rollback()
     assert db.session.execute(sa.select(sa.func.count()).select_from(Delegation)).scalar_one() == 1

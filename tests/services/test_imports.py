@@ -1,7 +1,6 @@
 """The CSV import service against the real database: parsing, checks, capacity, all or nothing."""
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from convene.models import Delegation, OutboxMessage, Registration, Status
 from convene.services import registrations as service
 from convene.services.imports import ImportDefaults, decode_csv, import_registrations, sniff_delimiter, template_csv
 from tests.factories import make_convening, make_delegation, make_registration, make_ticket, person
+from tests.racing import race
 
 HEADER = "given_name,family_name,email,organization,job_title,delegation"
 
@@ -359,27 +359,12 @@ def test_two_imports_racing_for_the_last_seats_cannot_overbook(app, backend):
     ticket = make_ticket(convening)
     convening_id, ticket_id = convening.id, ticket.id
     files = [csv_of(*delegate_rows(3, start)) for start in (1, 11, 21, 31)]  # 12 people for 5 seats
-    barrier = threading.Barrier(len(files))
-    outcomes: list[str] = []
-    guard = threading.Lock()
 
-    def race(text: str) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                report = import_registrations(convening_id, text, ImportDefaults(ticket_type_id=ticket_id))
-                result = report.code or "imported"
-            finally:
-                db.session.remove()
-            with guard:
-                outcomes.append(result)
+    def run(text: str):
+        return lambda: import_registrations(convening_id, text, ImportDefaults(ticket_type_id=ticket_id)).code \
+            or "imported"
 
-    threads = [threading.Thread(target=race, args=(text,)) for text in files]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    outcomes = race(app, [run(text) for text in files])
     assert sorted(outcomes) == ["import_over_capacity"] * 3 + ["imported"]
-    db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Registration)) == 3
     print(f"[{backend}] 4 imports of 3 racing for 5 seats: {outcomes}")

@@ -1,7 +1,6 @@
 """Email delivery: exactly once under racing deliverers, and in the background for big batches."""
 from __future__ import annotations
 
-import threading
 import time
 
 import sqlalchemy as sa
@@ -11,6 +10,7 @@ from convene.models import OutboxMessage
 from convene.services.db import unit_of_work
 from convene.services.mail import deliver_outbox, queue_email
 from tests.factories import make_convening
+from tests.racing import race
 
 
 def queue(n: int, convening) -> list[int]:
@@ -26,23 +26,9 @@ def test_two_deliverers_racing_send_each_message_once(app, outbox):
     convening = make_convening()
     convening_id = convening.id
     ids = queue(30, db.session.get(type(convening), convening_id))
-    barrier = threading.Barrier(2)
-    counts: list[int] = []
-
-    def deliver():
-        with app.app_context():
-            barrier.wait()
-            counts.append(deliver_outbox(ids=ids))
-            db.session.remove()
-
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    counts = race(app, [lambda: deliver_outbox(ids=ids)] * 2, timeout=60)
     assert sum(counts) == 30
     assert len(outbox.messages()) == 30
-    db.session.rollback()  # read what the deliverers committed
     assert db.session.scalar(sa.select(sa.func.count()).where(OutboxMessage.status == "sent")) == 30
 
 

@@ -12,6 +12,7 @@ from convene.extensions import db
 from convene.models import Registration, Status, utcnow
 from convene.services import registrations as service
 from tests.factories import make_convening, make_question, make_registration, make_ticket, person
+from tests.racing import race
 
 
 def statuses(convening_id: int) -> dict[str, int]:
@@ -187,32 +188,14 @@ def test_last_three_seats_go_to_exactly_three_of_twenty_racers(app, backend):
     for n in range(7):
         make_registration(convening, ticket, 100 + n)
     convening_id, ticket_id = convening.id, ticket.id  # objects of this session stay in this thread
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def race(n: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                registration = service.register_attendee(convening_id, ticket_id, person(n), join_waitlist=n % 2 == 0)
-                result = registration.status
-            except ConveneError as error:
-                result = error.code
-            finally:
-                db.session.remove()
-            with lock:
-                outcomes.append(result)
+    def register(n: int):
+        return lambda: service.register_attendee(convening_id, ticket_id, person(n), join_waitlist=n % 2 == 0).status
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    outcomes = race(app, [register(n) for n in range(20)])
     assert len(outcomes) == 20
     assert outcomes.count("confirmed") == 3
     assert set(outcomes) <= {"confirmed", "waitlisted", "sold_out"}
-    db.session.rollback()  # end this thread's snapshot to read what the racers wrote
     counts = statuses(convening_id)
     assert counts["confirmed"] == 10
     assert counts.get("waitlisted", 0) == outcomes.count("waitlisted")

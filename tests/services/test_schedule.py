@@ -1,7 +1,6 @@
 """The program services on the real database: edits and conflicts, sign-ups under lock, allocation, agendas."""
 from __future__ import annotations
 
-import threading
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -27,6 +26,7 @@ from tests.factories import (
     make_ticket,
     make_visit,
 )
+from tests.racing import race
 from tests.schedule_helpers import local, make_block, make_presenter, make_room, make_session, publish
 
 UTC = timezone.utc
@@ -351,28 +351,13 @@ def test_last_seat_goes_to_exactly_one_of_twenty_racers(app, backend):
     session = make_session(convening, "Working group", 2, "11:00", "12:00", room=room, signup_required=True)
     people = [make_registration(convening, ticket, 500 + n).id for n in range(20)]
     session_id = session.id  # plain ints: objects of this session stay in this thread
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
-    guard = threading.Lock()
+    def sign_up(registration_id: int):
+        def action() -> str:
+            service.sign_up(registration_id, session_id)
+            return "seat"
+        return action
 
-    def race(registration_id: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                service.sign_up(registration_id, session_id)
-                result = "seat"
-            except ConveneError as error:
-                result = error.code
-            finally:
-                db.session.remove()
-            with guard:
-                outcomes.append(result)
-
-    threads = [threading.Thread(target=race, args=(rid,)) for rid in people]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    outcomes = race(app, [sign_up(rid) for rid in people])
     assert len(outcomes) == 20
     assert outcomes.count("seat") == 1 and outcomes.count("session_full") == 19
     assert len(signups_of(session_id)) == 1

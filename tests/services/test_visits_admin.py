@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from datetime import date, datetime, timezone
 
 import pytest
@@ -30,6 +29,7 @@ from tests.factories import (
     make_ticket,
     make_visit,
 )
+from tests.racing import race
 
 UTC = timezone.utc
 
@@ -393,30 +393,18 @@ def test_two_organizers_moving_two_people_into_the_last_place_at_once_fill_it_ex
         service.move_visitor(p.id, slot.id, elsewhere.id)
     slot_id, target_id = slot.id, target.id  # plain ints: ORM objects stay in this thread
     racers = [p.id for p in people[1:]]
-    barrier = threading.Barrier(len(racers))
-    outcomes: dict[int, str] = {}
-    guard = threading.Lock()
 
-    def race(registration_id: int) -> None:
-        with app.app_context():
-            barrier.wait()
+    def move(registration_id: int):
+        def action() -> tuple[int, str]:
             try:
                 service.move_visitor(registration_id, slot_id, target_id)
-                result = "moved"
             except ConveneError as error:
-                result = error.code
-            finally:
-                db.session.remove()
-            with guard:
-                outcomes[registration_id] = result
+                return registration_id, error.code
+            return registration_id, "moved"
+        return action
 
-    threads = [threading.Thread(target=race, args=(rid,)) for rid in racers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcomes = dict(race(app, [move(rid) for rid in racers], timeout=60))
     assert sorted(outcomes.values()) == ["moved", "visit_full"], outcomes
-    db.session.rollback()
     placed = db.session.scalar(sa.select(sa.func.count(VisitAssignment.id))
                                .where(VisitAssignment.site_visit_id == target_id))
     assert placed == 2
