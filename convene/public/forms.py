@@ -1,6 +1,7 @@
 """Forms of the public area."""
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
@@ -33,6 +34,11 @@ class PaymentFields:
                                     description="For the invoice: the organization's name and postal address.")
     po_number = StringField("Purchase order number", [Optional(), Length(max=60)],
                             description="If your organization needs one on the invoice.")
+
+    def take_code_from_link(self) -> None:
+        """A code in the page's address (`?code=...`, from the Apply box or a link) fills the code field."""
+        if request.method == "GET" and request.args.get("code"):
+            self.code.data = request.args["code"][:40]
 
     def payment_data(self) -> dict:
         return {"method": self.payment_method.data or "card", "billing_address": self.billing_address.data or "",

@@ -8,15 +8,14 @@ from convene.forms import choice_list
 from convene.models import OrderStatus, utcnow
 from convene.public import bp
 from convene.public.forms import MAX_DELEGATES, GroupForm
-from convene.public.routes import checkout_redirect, published_convening, ticket_label, ticket_rows
+from convene.public.routes import checkout_redirect, published_convening, ticket_label, ticket_rows, typed_discount
 from convene.services import payments
 from convene.services import registrations as service
 
 
 def _group_form(convening, rows) -> GroupForm:
     form = GroupForm()
-    if request.method == "GET" and request.args.get("code"):
-        form.code.data = request.args["code"][:40]
+    form.take_code_from_link()
     seatable = [r for r in rows if r["state"] == "available"]
     choices = choice_list([(0, "Choose a ticket")] + [(r["ticket"].id, ticket_label(r, convening.currency))
                                                       for r in seatable])
@@ -36,8 +35,7 @@ def register_group(slug: str):
     now = utcnow()
     service.expire_offers(convening.id, now=now)
     state = convening.registration_state(now)
-    typed_code = request.form.get("code") if request.method == "POST" else request.args.get("code")
-    discount = payments.lookup_code(convening.id, typed_code, now)
+    discount = typed_discount(convening, now)
     rows = ticket_rows(convening, service.seat_usage(convening.id), now, discount)
     form, seatable = _group_form(convening, rows)
     adding = request.method == "POST" and form.add_row.data

@@ -54,6 +54,12 @@ def checkout_redirect(order, fallback_url: str):
     return redirect(url, 303)
 
 
+def typed_discount(convening: Convening, now):
+    """The valid code the visitor typed (in the form, or the page's address), to show what it unlocks."""
+    typed = request.form.get("code") if request.method == "POST" else request.args.get("code")
+    return payments.lookup_code(convening.id, typed, now)
+
+
 def ticket_rows(convening: Convening, usage: service.SeatUsage, now, discount=None):
     """Public ticket types (and hidden ones a code unlocks) with their state and price now."""
     options = payments.payment_options(convening)
@@ -127,8 +133,7 @@ def _registration_form(convening: Convening, rows, hosts):
     if hosts:
         form_class = add_ranking_fields(form_class, hosts)
     form = form_class()
-    if request.method == "GET" and request.args.get("code"):
-        form.code.data = request.args["code"][:40]
+    form.take_code_from_link()
     bookable = [r for r in rows if r["state"] in ("available", "waitlist")]
     form.ticket_type_id.choices = choice_list((r["ticket"].id, ticket_label(r, convening.currency)) for r in bookable)
     if len(bookable) == 1 and form.ticket_type_id.data is None:
@@ -144,8 +149,7 @@ def register(slug: str):
     service.expire_offers(convening.id, now=now)
     state = convening.registration_state(now)
     usage = service.seat_usage(convening.id)
-    typed_code = request.form.get("code") if request.method == "POST" else request.args.get("code")
-    discount = payments.lookup_code(convening.id, typed_code, now)
+    discount = typed_discount(convening, now)
     rows = ticket_rows(convening, usage, now, discount)
     hosts = ranked_hosts(convening)
     form, bookable = _registration_form(convening, rows, hosts)

@@ -330,12 +330,12 @@ def start_checkout(order_id: int, *, now: datetime | None = None) -> str:
             .execution_options(synchronize_session=False)
         ).rowcount
     if not stored:  # released or cancelled while Stripe was answering: nobody may pay this session
-        _expire_quietly(session["id"])
+        expire_session_quietly(session["id"])
         raise ConveneError("order_not_payable")
     return session.get("url") or ""
 
 
-def _expire_quietly(session_id: str | None) -> None:
+def expire_session_quietly(session_id: str | None) -> None:
     """End a Checkout Session nobody should pay; if Stripe cannot be told, it expires on its own."""
     if not session_id:
         return
@@ -544,11 +544,13 @@ def expire_overdue_holds_locked(convening: Convening, now: datetime) -> int:
     return len(overdue)
 
 
-def convenings_with_overdue_holds(now: datetime) -> list[int]:
-    return list(db.session.execute(
-        sa.select(Order.convening_id).where(Order.status == OrderStatus.PENDING,
-                                            Order.hold_expires_at <= now - EXPIRY_GRACE).distinct()
-    ).scalars())
+def convenings_with_overdue_holds(now: datetime, convening_id: int | None = None) -> list[int]:
+    """Convenings (or just this one) with a pending order whose checkout ended more than the grace ago."""
+    query = sa.select(Order.convening_id).where(Order.status == OrderStatus.PENDING,
+                                                Order.hold_expires_at <= now - EXPIRY_GRACE).distinct()
+    if convening_id is not None:
+        query = query.where(Order.convening_id == convening_id)
+    return list(db.session.execute(query).scalars())
 
 
 def release_order(order_id: int) -> Order:
@@ -649,8 +651,7 @@ def refund_order(order_id: int, amount_cents: int, *, reason: str = "", cancel: 
     """Refund part or all of what an order paid: through Stripe for card payments, recorded for invoices."""
     with unit_of_work():
         _, order = _order_to_change(order_id)
-        in_flight = sum(r.amount_cents for r in order.refunds if r.status == "pending")
-        left = order.paid_cents - order.refunded_cents - in_flight
+        left = order.refundable_cents - sum(r.amount_cents for r in order.refunds if r.status == "pending")
         if amount_cents is None or amount_cents <= 0:
             raise ConveneError("refund_amount_invalid", field="amount")
         if amount_cents > left:
@@ -674,7 +675,7 @@ def send_refund(refund_id: int) -> Refund:
         raise ConveneError("refund_not_pending")
     order = refund.order
     others = sum(r.amount_cents for r in order.refunds if r.status == "pending" and r.id != refund.id)
-    if refund.status == "failed" and refund.amount_cents > order.paid_cents - order.refunded_cents - others:
+    if refund.status == "failed" and refund.amount_cents > order.refundable_cents - others:
         # Stripe may have made it after all (charge.refunded counted it) or another refund took the room.
         raise ConveneError("refund_retry_too_large")
     params = {"payment_intent": order.stripe_payment_intent_id, "amount": refund.amount_cents,
@@ -706,17 +707,7 @@ def _complete_refund_locked(order: Order, refund: Refund, stripe_refund_id: str 
     order.refunded_cents = min(order.paid_cents, max(order.refunded_cents, done_before + refund.amount_cents))
     convening = order.convening
     if refund.cancel_registrations:
-        from convene.services.registrations import cancel_locked
-
-        for registration in order.registrations:
-            if registration.status == Status.PENDING:  # never confirmed, so never told: release quietly
-                registration.status, registration.cancelled_at = Status.EXPIRED, utcnow()
-            elif registration.status in HOLDING_SEAT or registration.status == Status.WAITLISTED:
-                cancel_locked(convening, registration, utcnow(), by_attendee=False)
-        if order.status in (OrderStatus.INVOICED, OrderStatus.REVIEW, OrderStatus.PENDING, OrderStatus.PROCESSING):
-            order.status = OrderStatus.CANCELLED  # nothing left to pay for or to review
-        db.session.flush()
-        offer_seats_locked(convening, utcnow())
+        _cancel_order_locked(convening, order, utcnow())
     queue_email("refunded", order.buyer_email, f"Refund for {convening.name} ({order.reference})", "refunded",
                 order=order, convening=convening, refund=refund, order_url=order_url(order))
 
@@ -771,17 +762,25 @@ def cancel_order(order_id: int, *, now: datetime | None = None) -> Order:
         if order.status not in (OrderStatus.INVOICED, OrderStatus.PENDING, OrderStatus.PROCESSING) or order.paid_cents:
             raise ConveneError("order_not_cancellable")
         session_id = order.stripe_session_id if order.status == OrderStatus.PENDING else None
-        if order.status == OrderStatus.INVOICED:
-            from convene.services.registrations import cancel_locked
-
-            for registration in order.registrations:
-                if registration.status in HOLDING_SEAT:
-                    cancel_locked(convening, registration, now, by_attendee=False)
-            order.status = OrderStatus.CANCELLED
-        else:  # nobody was told they were registered yet: release the held seats quietly
-            _release_locked(convening, order, "released", now)
-        order.hold_expires_at = None
-        db.session.flush()
-        offer_seats_locked(convening, now)
-    _expire_quietly(session_id)
+        _cancel_order_locked(convening, order, now)
+    expire_session_quietly(session_id)
     return order
+
+
+def _cancel_order_locked(convening: Convening, order: Order, now: datetime) -> None:
+    """Under the lock: end every seat of the order and offer them on; an order not (fully) settled is cancelled.
+
+    Seats still waiting for payment were never confirmed, so they end quietly; confirmed people are told.
+    """
+    from convene.services.registrations import cancel_locked
+
+    for registration in order.registrations:
+        if registration.status == Status.PENDING:
+            registration.status, registration.cancelled_at = Status.EXPIRED, now
+        elif registration.status in HOLDING_SEAT or registration.status == Status.WAITLISTED:
+            cancel_locked(convening, registration, now, by_attendee=False)
+    if order.status in (OrderStatus.INVOICED, OrderStatus.REVIEW, OrderStatus.PENDING, OrderStatus.PROCESSING):
+        order.status = OrderStatus.CANCELLED
+    order.hold_expires_at = None
+    db.session.flush()
+    offer_seats_locked(convening, now)

@@ -25,6 +25,7 @@ from convene.models import (
     ENDED,
     HOLDING_SEAT,
     PERSON_FIELDS,
+    OrderStatus,
     Answer,
     Convening,
     Delegation,
@@ -196,6 +197,7 @@ def register_attendee(
         price = payments.price_for(ticket, discount, now)
         method = payments.payment_method_for(convening, price.due_cents, payment.get("method"))
         payments.check_code_uses(discount, 1)
+        _sweep_locked(convening, now)
         registration = _place(convening, ticket, person, answers or {}, now=now, join_waitlist=join_waitlist,
                               source="online",
                               seat_status=Status.PENDING if method == payments.PaymentMethod.CARD else Status.CONFIRMED)
@@ -247,6 +249,7 @@ def register_delegation(
         payments.code_applies(discount, chosen)
         prices = {t.id: payments.price_for(t, discount, now) for t in chosen}
         wanted = Counter(int(d["ticket_type_id"]) for d in delegates)
+        _sweep_locked(convening, now)
         _check_group_fits(convening, tickets, wanted)
         due = sum(prices[t].due_cents * n for t, n in wanted.items())
         method = payments.payment_method_for(convening, due, payment.get("method"))
@@ -309,10 +312,18 @@ def add_registration(
         ticket = tickets.get(ticket_type_id)
         if ticket is None or ticket.convening_id != convening.id:
             raise ConveneError("ticket_unavailable", field="ticket_type_id")
+        _sweep_locked(convening, now)
         registration = _place(convening, ticket, person, answers or {}, now=now, join_waitlist=False,
                               source="admin", role=role, delegation_id=delegation_id, send_email=send_email,
                               full_code="comp_over_capacity")
     return registration
+
+
+def _sweep_locked(convening: Convening, now: datetime) -> None:
+    """Under the lock, before placing anyone: end overdue offers and holds, and offer free seats to people
+    already waiting, who go before newcomers."""
+    lapse_overdue_offers(convening, now)
+    offer_seats_locked(convening, now)
 
 
 def _place(
@@ -330,9 +341,8 @@ def _place(
     full_code: str = "sold_out",
     seat_status: str = Status.CONFIRMED,
 ) -> Registration:
-    """Under the convening lock: take a seat (as `seat_status`) or a waitlist place, and queue the email that says so."""
-    lapse_overdue_offers(convening, now)
-    offer_seats_locked(convening, now)  # people already waiting go before newcomers
+    """Under the convening lock, after `_sweep_locked`: take a seat (as `seat_status`) or a waitlist place,
+    and queue the email that says so."""
     clean = _clean_person(person)
     registration = _existing(convening.id, clean["email"])
     if registration is not None and registration.status in ACTIVE:
@@ -445,19 +455,16 @@ def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: 
             raise ConveneError("pending_group_seat")
         cancel_locked(convening, registration, now, by_attendee=by_attendee)
         order = registration.order
-        if order is not None and order.status == "pending" and not any(
+        if order is not None and order.status == OrderStatus.PENDING and not any(
                 r.status in HOLDING_SEAT for r in order.registrations):
-            order.status, order.hold_expires_at = "cancelled", None  # nothing left to pay for
+            order.status, order.hold_expires_at = OrderStatus.CANCELLED, None  # nothing left to pay for
             ended_session = order.stripe_session_id
         db.session.flush()
         offer_seats_locked(convening, now)
-    if ended_session:
-        from convene.services import stripe_api
+    if ended_session:  # so the buyer cannot pay for a seat that is gone
+        from convene.services.payments import expire_session_quietly
 
-        try:  # so the buyer cannot pay for a seat that is gone; if this fails the session expires anyway
-            stripe_api.expire_checkout_session(ended_session)
-        except ConveneError:
-            log.warning("could not expire checkout session %s", ended_session)
+        expire_session_quietly(ended_session)
     return registration
 
 
@@ -520,9 +527,7 @@ def expire_offers(convening_id: int | None = None, *, now: datetime | None = Non
         query = query.where(Registration.convening_id == convening_id)
     from convene.services.payments import convenings_with_overdue_holds
 
-    due = set(db.session.execute(query).scalars()) | set(convenings_with_overdue_holds(now))
-    if convening_id is not None:
-        due &= {convening_id}
+    due = set(db.session.execute(query).scalars()) | set(convenings_with_overdue_holds(now, convening_id))
     lapsed = 0
     for cid in sorted(due):
         with unit_of_work():

@@ -170,6 +170,13 @@ class Dashboard:
     no_delegation: int
     chart: Chart
 
+    @property
+    def status_columns(self) -> list[Status]:
+        """Statuses the tables show: payment ones only once some registration has one, so free convenings
+        keep a narrow table."""
+        paying = self.by_status.get(Status.PENDING, 0) or self.by_status.get(Status.EXPIRED, 0)
+        return [s for s in Status if paying or s not in (Status.PENDING, Status.EXPIRED)]
+
 
 def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Dashboard:
     """The dashboard's numbers for one convening, in four queries plus the ticket and delegation lists."""
