@@ -256,6 +256,8 @@ def test_organizer_refunds_a_card_payment_from_the_order_page_and_retries_a_fail
     assert order.refunded_cents == 45000 and [r.status for r in order.refunds] == ["succeeded", "succeeded"]
     assert sum(r["amount"] for r in fake_stripe.refunds) == 45000 and len(fake_stripe.refunds) == 2
     assert order.registrations[0].status == Status.CANCELLED
+    detail = organizer_client.get(f"/admin/c/{convening.id}/registrations/{registration.id}").text
+    assert re.search(r'id="refunded">CA\$450\.00 refunded<', detail)
     bad = organizer_client.post(page + "/refund", data={"amount": "1"})
     assert bad.status_code == 400 and "can still be refunded" in bad.text
 
