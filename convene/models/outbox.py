@@ -28,5 +28,8 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(sa.String(12), default="pending", index=True)  # pending, sending, sent, failed
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    # Who holds a message in "sending", and until when: a sender that died loses it when the lease ends.
+    claimed_by: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -26,5 +26,8 @@ class PrintJob(Base):
     file_name: Mapped[str] = mapped_column(sa.String(200), default="")
     error: Mapped[str] = mapped_column(sa.Text, default="")
     requested_by: Mapped[str] = mapped_column(sa.String(254), default="")
+    # The process rendering it (host:pid) and when it last said so: a job whose worker is gone is failed.
+    worker: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -30,6 +30,8 @@ class User(UserMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(sa.String(16), default=UserRole.ORGANIZER)
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session's and remember cookie's identity: raising it signs the account out everywhere.
+    session_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
