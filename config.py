@@ -45,6 +45,13 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+
+    # Throttling (Flask-Limiter): shared in Redis when REDIS_URL is set, else per process in memory.
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "convene")
+    RATELIMIT_HEADERS_ENABLED = True
 
     # Public address used in emailed links (the request's host when unset).
     BASE_URL = os.environ.get("CONVENE_BASE_URL", "")

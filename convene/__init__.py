@@ -53,13 +53,16 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from convene.extensions import csrf, db, login_manager, migrate
+    from convene import security
+    from convene.extensions import csrf, db, limiter, login_manager, migrate
     from convene.services.db import configure_sqlite
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
+    security.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
 

@@ -1,6 +1,8 @@
 """Extensions are made here, unbound, and bound to the app in the factory."""
 from __future__ import annotations
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -15,3 +17,5 @@ login_manager = LoginManager()
 login_manager.login_view = "admin.login"
 login_manager.login_message = "Please sign in to continue."
 login_manager.login_message_category = "info"
+# Limits are declared where they apply (sign-in, registration, codes); storage is RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address)
