@@ -1,6 +1,9 @@
 """ConveneError family, the one table of user-facing messages, and the app's error pages."""
 from __future__ import annotations
 
+import math
+import time
+
 from flask import Flask, jsonify, render_template, request
 
 MESSAGES = {
@@ -190,6 +193,23 @@ class ConveneError(Exception):
         super().__init__(self.message)
 
 
+def retry_after_seconds(error) -> int:
+    """Seconds until a refused request may be tried again: the error's own `retry_after`, else the limit's reset."""
+    seconds = getattr(error, "retry_after", None)
+    if seconds is None:
+        from convene.extensions import limiter
+
+        current = limiter.current_limit
+        seconds = current.reset_at - time.time() if current is not None else 60
+    return max(1, math.ceil(seconds))
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
 class NotFound(ConveneError):
     status_code = 404
 
@@ -221,6 +241,20 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(405)
     def method_not_allowed(error):
         return render(405, "Method not allowed", "This address does not accept that kind of request.")
+
+    @app.errorhandler(413)
+    def too_large(error):
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        size = f" ({limit // 1_000_000} MB at most)" if limit else ""
+        return render(413, "Too large", f"What was sent is larger than this address accepts{size}.")
+
+    @app.errorhandler(429)
+    def too_many_requests(error):
+        seconds = retry_after_seconds(error)
+        response = render(429, "Too many attempts",
+                          f"Too many attempts from here. Please try again in {_wait_text(seconds)}.")
+        response[0].headers["Retry-After"] = str(seconds)
+        return response
 
     @app.errorhandler(ConveneError)
     def convene_error(error: ConveneError):
