@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 
 MESSAGES = {
     "convening_not_found": "That convening does not exist.",
@@ -251,9 +251,9 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(429)
     def too_many_requests(error):
         seconds = retry_after_seconds(error)
-        response = render(429, "Too many attempts",
-                          f"Too many attempts from here. Please try again in {_wait_text(seconds)}.")
-        response[0].headers["Retry-After"] = str(seconds)
+        response = make_response(render(429, "Too many attempts",
+                                        f"Too many attempts from here. Please try again in {_wait_text(seconds)}."))
+        response.headers["Retry-After"] = str(seconds)
         return response
 
     @app.errorhandler(ConveneError)
