@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("CONVENE_INSTANCE_PATH", BASE_DIR / "instance"))
@@ -21,6 +22,10 @@ def _bool(name: str, default: bool = False) -> bool:
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def _list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
 def database_url(default: str) -> str:
@@ -53,8 +58,21 @@ class Config:
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "convene")
     RATELIMIT_HEADERS_ENABLED = True
 
-    # Public address used in emailed links (the request's host when unset).
+    # Public address used in emailed links (the request's host when unset; production requires it).
     BASE_URL = os.environ.get("CONVENE_BASE_URL", "")
+    # Host names the app answers to; any other Host header gets 400. Empty: the base URL's host,
+    # 127.0.0.1 and localhost (see `derived_settings`).
+    TRUSTED_HOSTS = _list("CONVENE_TRUSTED_HOSTS")
+
+    # Request bodies: larger ones get 413 before they are read. The CSV import alone may send more.
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+    IMPORT_MAX_CONTENT_LENGTH = _int("IMPORT_MAX_CONTENT_LENGTH", 64 * 1024 * 1024)
+    WEBHOOK_MAX_CONTENT_LENGTH = _int("WEBHOOK_MAX_CONTENT_LENGTH", 1024 * 1024)
+
+    # A database that hangs or refuses must give a 503 page within seconds, not hold a worker.
+    DATABASE_CONNECT_TIMEOUT = _int("DATABASE_CONNECT_TIMEOUT", 5)  # seconds
+    DATABASE_STATEMENT_TIMEOUT = _int("DATABASE_STATEMENT_TIMEOUT", 15)  # seconds, also for row locks
+    DATABASE_POOL_TIMEOUT = _int("DATABASE_POOL_TIMEOUT", 10)  # seconds waiting for a free connection
 
     # Mail: SMTP when MAIL_SERVER is set, otherwise .eml files under instance/outbox/.
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
@@ -130,6 +148,10 @@ class ProductionConfig(Config):
             )
         if not os.environ.get("DATABASE_URL"):
             raise SystemExit("Convene refuses to start: set DATABASE_URL (e.g. postgresql://user@host/convene).")
+        base_url = settings.get("BASE_URL") or ""
+        if not urlsplit(base_url).hostname or urlsplit(base_url).scheme not in ("http", "https"):
+            raise SystemExit("Convene refuses to start: set CONVENE_BASE_URL to the public address emailed links "
+                             "use (e.g. https://convene.example.org).")
 
 
 CONFIGS = {
@@ -137,6 +159,28 @@ CONFIGS = {
     "testing": TestingConfig,
     "production": ProductionConfig,
 }
+
+
+def derived_settings(settings: dict) -> dict:
+    """Settings that follow from others once overrides are applied: trusted hosts, PostgreSQL timeouts.
+
+    SQLite waits for its file lock for busy_timeout (services/db.py) and then fails, which is a 503 too.
+    """
+    derived: dict = {}
+    if not settings.get("TRUSTED_HOSTS"):
+        base_host = urlsplit(settings.get("BASE_URL") or "").hostname
+        derived["TRUSTED_HOSTS"] = [h for h in (base_host, "127.0.0.1", "localhost") if h]
+    uri = settings.get("SQLALCHEMY_DATABASE_URI") or ""
+    options = dict(settings.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    if uri.startswith("postgresql"):
+        connect_args.setdefault("connect_timeout", settings["DATABASE_CONNECT_TIMEOUT"])
+        statement_ms = settings["DATABASE_STATEMENT_TIMEOUT"] * 1000
+        connect_args.setdefault("options", f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}")
+        options.setdefault("pool_timeout", settings["DATABASE_POOL_TIMEOUT"])
+        options["connect_args"] = connect_args
+    derived["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    return derived
 
 
 def config_for(name: str | None = None) -> type[Config]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask, jsonify
 
-from config import INSTANCE_DIR, ProductionConfig, config_for
+from config import INSTANCE_DIR, ProductionConfig, config_for, derived_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +25,7 @@ def create_app(config: str | dict | None = None) -> Flask:
     settings = config_for(config if isinstance(config, str) else overrides.get("ENV_NAME"))
     app.config.from_object(settings)
     app.config.update(overrides)
+    app.config.update(derived_settings(app.config))
     if settings is ProductionConfig:
         ProductionConfig.check(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     security.init_app(app)
     with app.app_context():
-        configure_sqlite(db.engine)
+        configure_sqlite(db.engine, app.config["DATABASE_STATEMENT_TIMEOUT"])
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -105,6 +106,14 @@ def register_errorhandlers(app: Flask) -> None:
 def register_request_guards(app: Flask) -> None:
     """Refuse input no database can store, before any view sees it (PostgreSQL rejects NUL in text)."""
     from flask import abort, request
+
+    @app.before_request
+    def allow_larger_bodies_where_needed():
+        # MAX_CONTENT_LENGTH is the ceiling for everything else; Stripe's events are small.
+        limits = {"admin.import_registrations": "IMPORT_MAX_CONTENT_LENGTH",
+                  "payments.stripe_webhook": "WEBHOOK_MAX_CONTENT_LENGTH"}
+        if request.endpoint in limits:
+            request.max_content_length = app.config[limits[request.endpoint]]
 
     @app.before_request
     def refuse_nul_characters():

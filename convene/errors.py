@@ -4,7 +4,9 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, jsonify, make_response, render_template, request
+import sqlalchemy.exc as sa_exc
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from werkzeug.exceptions import SecurityError
 
 MESSAGES = {
     "convening_not_found": "That convening does not exist.",
@@ -226,6 +228,13 @@ def register_errorhandlers(app: Flask) -> None:
             return jsonify(error=title, message=message), status
         return render_template("errors/error.html", status=status, title=title, message=message), status
 
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error):
+        # No URL can be built for a host the app does not serve, so the page stands alone.
+        app.logger.warning("refused request for an untrusted host: %s", error.description)
+        return Response("Bad request: this server does not answer to that host name.\n", 400,
+                        mimetype="text/plain")
+
     @app.errorhandler(400)
     def bad_request(error):
         return render(400, "Bad request", getattr(error, "description", "") or "The request could not be understood.")
@@ -254,6 +263,24 @@ def register_errorhandlers(app: Flask) -> None:
         response = make_response(render(429, "Too many attempts",
                                         f"Too many attempts from here. Please try again in {_wait_text(seconds)}."))
         response.headers["Retry-After"] = str(seconds)
+        return response
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(sa_exc.TimeoutError)
+    def database_unavailable(error):
+        # A refused, hung or timed-out database is the service's trouble, not the request's: 503, not 500.
+        from convene.extensions import db
+
+        app.logger.error("database unavailable on %s %s: %s", request.method, request.path, error)
+        try:
+            db.session.rollback()
+        except Exception:  # the connection may be gone; the session is discarded at teardown anyway
+            pass
+        response = make_response(render(503, "Temporarily unavailable",
+                                        "The service cannot reach its database right now. Nothing was changed by "
+                                        "this request; please try again in a minute."))
+        response.headers["Retry-After"] = "30"
         return response
 
     @app.errorhandler(ConveneError)

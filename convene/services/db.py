@@ -14,8 +14,11 @@ from convene.extensions import db
 _write_intent: ContextVar[bool] = ContextVar("convene_write_intent", default=False)
 
 
-def configure_sqlite(engine: Engine) -> None:
-    """Take transaction control from pysqlite so a write transaction can start with BEGIN IMMEDIATE."""
+def configure_sqlite(engine: Engine, busy_timeout_seconds: int = 30) -> None:
+    """Take transaction control from pysqlite so a write transaction can start with BEGIN IMMEDIATE.
+
+    A writer waits for another's lock at most `busy_timeout_seconds`, then fails (a 503 page).
+    """
     if engine.dialect.name != "sqlite":
         return
 
@@ -24,7 +27,7 @@ def configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
