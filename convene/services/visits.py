@@ -385,6 +385,7 @@ class PlanReport:
     unranked: list[tuple[Registration, VisitSlot, SiteVisit]] = field(default_factory=list)
     not_placed: list[Registration] = field(default_factory=list)
     group_mix: dict[int, Counter] = field(default_factory=dict)  # site_visit_id -> delegation name -> count
+    unaffiliated: dict[int, int] = field(default_factory=dict)  # site_visit_id -> people of no delegation
     load: dict[int, int] = field(default_factory=dict)  # site_visit_id -> people
     coverage: dict[str, int] = field(default_factory=dict)
     unpublished_changes: int = 0
@@ -399,6 +400,7 @@ def plan_report(convening: Convening) -> PlanReport:
     plan: dict[str, dict[int, str]] = defaultdict(dict)
     load: Counter[int] = Counter()
     mix: dict[int, Counter] = defaultdict(Counter)
+    unaffiliated: Counter[int] = Counter()
     unpublished = 0
     for row in rows:
         if row.published_site_visit_id != row.site_visit_id:
@@ -409,7 +411,11 @@ def plan_report(convening: Convening) -> PlanReport:
         plan[str(row.registration_id)][row.slot_id] = _site_key(visit.host_id)
         load[visit.id] += 1
         registration = registrations[row.registration_id]
-        mix[visit.id][registration.delegation.name if registration.delegation else "No delegation"] += 1
+        # People of no delegation are not a group: they are counted apart and never make a visit look lopsided.
+        if registration.delegation is None:
+            unaffiliated[visit.id] += 1
+        else:
+            mix[visit.id][registration.delegation.name] += 1
     complete = {pid: by_slot for pid, by_slot in plan.items() if len(by_slot) == convening.visits_per_person}
     evaluation = evaluate(problem, complete) if problem.visits else None
     ranking = preferences_of(convening.id)
@@ -426,7 +432,7 @@ def plan_report(convening: Convening) -> PlanReport:
         rank_profile=evaluation.rank_profile if evaluation else (), cost=evaluation.cost if evaluation else 0,
         unranked=sorted(unranked, key=lambda t: (t[0].family_name, t[1].starts_at)),
         not_placed=[r for rid, r in registrations.items() if str(rid) not in complete],
-        group_mix=dict(mix), load=dict(load),
+        group_mix=dict(mix), unaffiliated=dict(unaffiliated), load=dict(load),
         coverage={"ranked": ranked_people, "not_ranked": len(registrations) - ranked_people},
         unpublished_changes=unpublished + len(_people_of_visits_changed_since_publish(convening)),
     )

@@ -153,6 +153,17 @@ def test_report_shows_rank_profile_mix_and_unranked(scene):
     assert all(r.id not in {p.id for p in people[:3]} or True for r, _, _ in report.unranked)
 
 
+def test_people_of_no_delegation_are_not_a_group_in_the_mix(scene):
+    convening, hosts, slots, visits, people = scene
+    for p in people:
+        db.session.get(Registration, p.id).delegation_id = None
+    db.session.commit()
+    service.assign_site_visits(convening.id)
+    report = service.plan_report(db.session.get(Convening, convening.id))
+    assert all(not mix for mix in report.group_mix.values())
+    assert sum(report.unaffiliated.values()) == 12
+
+
 def test_a_new_meeting_point_after_publishing_is_emailed_to_that_visits_people_only(scene, outbox):
     convening, hosts, slots, visits, people = scene
     service.assign_site_visits(convening.id)
