@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -16,6 +17,8 @@ from convene.models.registrations import ROLE_LABELS, STATUS_LABELS
 
 BOM = "\ufeff"  # Excel reads the file as UTF-8 only with it
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# "+1 315 555 5707" is a phone number, not a formula: digits and phone punctuation cannot run anything.
+PHONE_NUMBER = re.compile(r"\+[0-9][0-9 ().\-]*")
 
 HEADERS = (
     "Reference", "Status", "Given name", "Family name", "Badge name", "Pronouns", "Email", "Phone", "Organization",
@@ -27,7 +30,9 @@ HEADERS = (
 def csv_safe(value: object) -> str:
     """A cell a spreadsheet shows as text: one starting like a formula gets a leading quote."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if text.startswith(FORMULA_STARTS) and not PHONE_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _labels(codes: list[str] | None, labels: dict[str, str]) -> str:
