@@ -12,7 +12,21 @@ from sqlalchemy.orm import joinedload
 
 from convene.extensions import db
 from convene.forms import format_answer
-from convene.models import ACCESSIBILITY_NEEDS, DIETARY_NEEDS, Answer, Convening, Registration
+from convene.models import (
+    ACCESSIBILITY_NEEDS,
+    DIETARY_NEEDS,
+    Answer,
+    Convening,
+    HostOrganization,
+    ProgramSession,
+    Registration,
+    SessionBlock,
+    SessionSignup,
+    SiteVisit,
+    VisitAssignment,
+    VisitSlot,
+)
+from convene.models.payments import ORDER_STATUS_LABELS
 from convene.models.registrations import ROLE_LABELS, STATUS_LABELS
 
 BOM = "\ufeff"  # Excel reads the file as UTF-8 only with it
@@ -23,7 +37,8 @@ PHONE_NUMBER = re.compile(r"\+[0-9][0-9 ().\-]*")
 HEADERS = (
     "Reference", "Status", "Given name", "Family name", "Badge name", "Pronouns", "Email", "Phone", "Organization",
     "Job title", "Role", "Delegation", "Ticket type", "Dietary needs", "Dietary notes", "Accessibility needs",
-    "Accessibility notes", "Registered at",
+    "Accessibility notes", "Registered at", "Price", "Currency", "Payment", "Order", "Invoice", "PO number",
+    "Site visits", "Session sign-ups", "Working group places",
 )
 
 
@@ -39,6 +54,52 @@ def _labels(codes: list[str] | None, labels: dict[str, str]) -> str:
     return "; ".join(labels.get(code, code) for code in codes or [])
 
 
+def _money_cells(r: Registration, convening: Convening) -> list[str]:
+    """Price of the seat, currency, where its payment stands, and the order's reference, invoice and PO number."""
+    order = r.order
+    price = f"{r.price_cents / 100:.2f}"
+    if order is None:
+        return [price, convening.currency, "No payment due" if not r.price_cents else "No order", "", "", ""]
+    return [price, order.currency, ORDER_STATUS_LABELS.get(order.status, order.status), order.reference,
+            order.invoice_number or "", order.po_number]
+
+
+def _site_visits_by_person(convening: Convening, ids: list[int]) -> dict[int, list[str]]:
+    """Each person's visits, in slot order: the published plan once published (as rosters show), else the working one."""
+    column = (VisitAssignment.published_site_visit_id if convening.visits_published_at is not None
+              else VisitAssignment.site_visit_id)
+    rows = db.session.execute(
+        sa.select(VisitAssignment.registration_id, VisitSlot.label, HostOrganization.name)
+        .join(SiteVisit, SiteVisit.id == column).join(VisitSlot, VisitSlot.id == SiteVisit.slot_id)
+        .join(HostOrganization, HostOrganization.id == SiteVisit.host_id)
+        .where(VisitAssignment.registration_id.in_(ids))
+        .order_by(VisitSlot.starts_at, VisitSlot.id)
+    ).all() if ids else []
+    by_person: dict[int, list[str]] = defaultdict(list)
+    for registration_id, slot, host in rows:
+        by_person[registration_id].append(f"{slot}: {host}")
+    return by_person
+
+
+def _sessions_by_person(convening: Convening, ids: list[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Each person's session sign-ups in time order, apart from their places in working groups (blocks)."""
+    rows = db.session.execute(
+        sa.select(SessionSignup.registration_id, ProgramSession.title, SessionBlock.name)
+        .join(ProgramSession, ProgramSession.id == SessionSignup.session_id)
+        .outerjoin(SessionBlock, SessionBlock.id == ProgramSession.block_id)
+        .where(SessionSignup.registration_id.in_(ids))
+        .order_by(ProgramSession.starts_at, ProgramSession.id)
+    ).all() if ids else []
+    sessions: dict[int, list[str]] = defaultdict(list)
+    groups: dict[int, list[str]] = defaultdict(list)
+    for registration_id, title, block in rows:
+        if block is None:
+            sessions[registration_id].append(title)
+        else:
+            groups[registration_id].append(f"{block}: {title}")
+    return sessions, groups
+
+
 def question_headers(labels: Iterable[str]) -> list[str]:
     """Question labels as headers, numbered when two questions share a label."""
     seen: dict[str, int] = defaultdict(int)
@@ -50,11 +111,12 @@ def question_headers(labels: Iterable[str]) -> list[str]:
 
 
 def registrations_csv(convening: Convening, where: Iterable = (), order_by: Iterable = ()) -> str:
-    """The CSV text (with BOM) of the convening's registrations matching `where`, in three queries."""
+    """The CSV text (with BOM) of the convening's registrations matching `where`, in five queries."""
     where = [Registration.convening_id == convening.id, *where]
     registrations = db.session.execute(
         sa.select(Registration)
-        .options(joinedload(Registration.ticket_type), joinedload(Registration.delegation))
+        .options(joinedload(Registration.ticket_type), joinedload(Registration.delegation),
+                 joinedload(Registration.order))
         .where(*where)
         .order_by(*(order_by or (Registration.family_name, Registration.given_name, Registration.id)))
     ).scalars().all()
@@ -67,6 +129,10 @@ def registrations_csv(convening: Convening, where: Iterable = (), order_by: Iter
         .where(*where)
     ):
         answers[registration_id][question_id] = value
+
+    ids = [r.id for r in registrations]
+    visits = _site_visits_by_person(convening, ids)
+    sessions, groups = _sessions_by_person(convening, ids)
 
     buffer = io.StringIO()
     buffer.write(BOM)
@@ -81,6 +147,8 @@ def registrations_csv(convening: Convening, where: Iterable = (), order_by: Iter
             _labels(r.dietary_needs, DIETARY_NEEDS), r.dietary_notes,
             _labels(r.accessibility_needs, ACCESSIBILITY_NEEDS), r.accessibility_notes,
             convening.local(r.created_at).isoformat(timespec="seconds"),
+            *_money_cells(r, convening),
+            "; ".join(visits.get(r.id, [])), "; ".join(sessions.get(r.id, [])), "; ".join(groups.get(r.id, [])),
             *(format_answer(mine.get(q.id)) for q in questions),
         ]
         writer.writerow([csv_safe(cell) for cell in row])

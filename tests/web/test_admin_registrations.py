@@ -481,6 +481,42 @@ def test_export_has_every_field_and_every_answer_and_reads_back(organizer_client
     assert zoe["Role"] == "TA provider" and zoe["Networking dinner?"] == "No" and zoe["Working groups"] == ""
 
 
+def test_export_has_price_payment_visits_sessions_and_working_groups(organizer_client, scene):
+    from convene.models import Order, SessionSignup, VisitAssignment
+    from tests.factories import make_host, make_slot, make_visit
+    from tests.schedule_helpers import make_block, make_session
+
+    paid_ticket = make_ticket(scene.convening, name="Observer", price_cents=29500)
+    buyer = make_registration(scene.convening, paid_ticket, 3, phone="+1 315 555 5707")
+    order = Order(convening_id=scene.convening.id, reference="TOR-ORD1", method="invoice", status="invoiced",
+                  buyer_name="Amina", buyer_email=buyer.email, currency="CAD", subtotal_cents=29500,
+                  total_cents=29500, invoice_number="TOR-2026-0001", po_number="PO-4471")
+    db.session.add(order)
+    db.session.flush()
+    buyer.order_id, buyer.price_cents = order.id, 29500
+    morning, afternoon = make_slot(scene.convening, "Tuesday morning", 9), make_slot(scene.convening, "Tuesday afternoon", 14)
+    for slot, host in ((afternoon, "Magnet"), (morning, "George Brown College")):
+        visit = make_visit(make_host(scene.convening, host), slot, 10)
+        db.session.add(VisitAssignment(registration_id=buyer.id, slot_id=slot.id,
+                                       site_visit_id=visit.id))
+    block = make_block(scene.convening, "Working groups")
+    keynote = make_session(scene.convening, "Opening keynote", 0, "09:00", "10:00")
+    group = make_session(scene.convening, "Refugee employment", 1, "14:00", "16:00", block_id=block.id)
+    db.session.add_all([SessionSignup(session_id=keynote.id, registration_id=buyer.id),
+                        SessionSignup(session_id=group.id, registration_id=buyer.id, source="allocation")])
+    db.session.commit()
+    rows = {row["Email"]: row for row in read_csv(organizer_client.get(url(scene, "/registrations.csv")))}
+    row = rows[buyer.email]
+    assert (row["Price"], row["Currency"], row["Payment"]) == ("295.00", "CAD", "Invoice outstanding")
+    assert (row["Order"], row["Invoice"], row["PO number"]) == ("TOR-ORD1", "TOR-2026-0001", "PO-4471")
+    assert row["Phone"] == "+1 315 555 5707"
+    assert row["Site visits"] == "Tuesday morning: George Brown College; Tuesday afternoon: Magnet"
+    assert row["Session sign-ups"] == "Opening keynote"
+    assert row["Working group places"] == "Working groups: Refugee employment"
+    free = rows[scene.registration.email]
+    assert (free["Price"], free["Payment"], free["Site visits"], free["Order"]) == ("0.00", "No payment due", "", "")
+
+
 def test_export_follows_the_list_filters(organizer_client, scene):
     make_registration(scene.convening, scene.comp, 2, status=Status.CANCELLED)
     rows = read_csv(organizer_client.get(url(scene, "/registrations.csv?status=cancelled")))
@@ -501,8 +537,9 @@ def test_export_of_200_registrations_takes_a_constant_few_queries(organizer_clie
         response = organizer_client.get(path)
     rows = read_csv(response)
     assert len(rows) == 200 and {row["Networking dinner?"] for row in rows} == {"Yes"}
-    # login user, convening, registrations (ticket and delegation joined), questions, answers (+ BEGIN on SQLite)
-    assert len(statements) <= 6, statements
+    # login user, convening, registrations (ticket, delegation and order joined), questions, answers, site visits,
+    # session sign-ups (+ BEGIN on SQLite)
+    assert len(statements) <= 8, statements
     print(f"[{backend}] statements for a 200-row export: {len(statements)}")
 
 
