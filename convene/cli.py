@@ -68,10 +68,14 @@ def demo_if_empty() -> None:
 
 @convene_cli.command("send-mail")
 def send_mail() -> None:
-    """Deliver emails still waiting in the outbox (after a mail-server outage, say)."""
-    from convene.services.mail import deliver_outbox
+    """Deliver emails still waiting in the outbox (after a mail-server outage, say), and any a dead sender left."""
+    from convene.services.mail import deliver_messages
 
-    click.echo(f"Delivered {deliver_outbox()} message(s).")
+    result = deliver_messages()
+    click.echo(f"Delivered {result.sent} message(s).")
+    click.echo(f"Reclaimed {result.reclaimed} message(s) left in sending by a sender that stopped.")
+    if result.failed:
+        click.echo(f"{result.failed} message(s) could not be sent (see the log); each is tried up to five times.")
 
 
 @convene_cli.command("expire-offers")

@@ -4,6 +4,10 @@ from __future__ import annotations
 import logging
 import smtplib
 import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -15,6 +19,8 @@ from convene.extensions import db
 from convene.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 20  # small, so a lease never has to cover much more than one batch's sending time
 
 
 def queue_email(kind: str, to: str, subject: str, template: str, registration=None, *,
@@ -39,49 +45,130 @@ def queue_email(kind: str, to: str, subject: str, template: str, registration=No
     return message
 
 
-def deliver_outbox(ids: list[int] | None = None, limit: int = 1000) -> int:
-    """Deliver pending messages (these ids, or the oldest); returns how many went out.
+@dataclass
+class Delivery:
+    """What one run of the deliverer did."""
 
-    One conditional UPDATE claims the whole batch, so two deliverers racing never send a message
-    twice; a message that fails goes back to pending (and to failed after five attempts).
+    sent: int = 0
+    failed: int = 0
+    reclaimed: int = 0  # claimed from a sender whose lease had run out (it died, most likely)
+    lost: int = 0  # taken over by another sender before this one got to send them
+
+
+def deliver_outbox(ids: list[int] | None = None, limit: int = 1000) -> int:
+    """Deliver pending messages (these ids, or the oldest); returns how many went out."""
+    return deliver_messages(ids, limit).sent
+
+
+def deliver_messages(ids: list[int] | None = None, limit: int = 1000) -> Delivery:
+    """Claim and send messages in small batches under a lease: pending ones, and any whose sender died.
+
+    Each run holds a claim token. A message is sent only just after its lease was renewed under
+    that token, and marked sent or failed only if the token still holds it, so a sender whose
+    lease ran out and was taken over never sends (or overwrites) the message it lost. A sender
+    killed between sending and marking leaves the message to be sent again once the lease ends:
+    delivery is at least once, never twice at the same time.
     """
+    token = uuid.uuid4().hex
+    lease = timedelta(seconds=current_app.config.get("MAIL_LEASE_SECONDS", 300))
+    result = Delivery()
+    with _Transport() as transport:
+        for messages, reclaimed in _batches(token, lease, ids, limit):
+            result.reclaimed += reclaimed
+            for message in messages:
+                _send_one(transport, message, token, lease, result)
+    return result
+
+
+def _batches(token: str, lease: timedelta, ids: list[int] | None, limit: int) -> Iterator[tuple[list, int]]:
+    """Claim batch after batch: of these ids, or of the oldest claimable messages up to `limit`."""
+    if ids is not None:
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), CLAIM_BATCH):
+            yield _claim(token, lease, CLAIM_BATCH, ids=wanted[start:start + CLAIM_BATCH])
+        return
+    after, taken = 0, 0
+    while taken < limit:
+        # Each batch comes after the last one's ids, so a message that failed waits for the next run.
+        messages, reclaimed = _claim(token, lease, min(CLAIM_BATCH, limit - taken), after=after)
+        if not messages:
+            return
+        yield messages, reclaimed
+        after, taken = messages[-1].id, taken + len(messages)
+
+
+def _claimable(now: datetime):
+    return sa.or_(
+        OutboxMessage.status == "pending",
+        # NULL: left in "sending" by a deliverer from before leases existed
+        sa.and_(OutboxMessage.status == "sending",
+                sa.or_(OutboxMessage.lease_expires_at.is_(None), OutboxMessage.lease_expires_at < now)),
+    )
+
+
+def _claim(token: str, lease: timedelta, size: int, *, ids: list[int] | None = None,
+           after: int = 0) -> tuple[list[OutboxMessage], int]:
+    """Take up to `size` claimable messages under `token`; returns copies of them and how many were reclaimed."""
     from convene.services.db import unit_of_work
 
-    if ids is None:
-        ids = db.session.execute(
-            sa.select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id).limit(limit)
-        ).scalars().all()
-    if not ids:
-        return 0
     with unit_of_work():
-        claimed = db.session.execute(
+        now = utcnow()
+        query = sa.select(OutboxMessage.id, OutboxMessage.status).where(_claimable(now))
+        query = query.where(OutboxMessage.id.in_(ids)) if ids is not None else query.where(OutboxMessage.id > after)
+        # SKIP LOCKED lets a racing deliverer take the next rows instead of queueing behind these
+        # (PostgreSQL); on SQLite the unit's BEGIN IMMEDIATE already serializes claims.
+        candidates = db.session.execute(
+            query.order_by(OutboxMessage.id).limit(size).with_for_update(skip_locked=True)
+        ).all()
+        if not candidates:
+            return [], 0
+        claimed = set(db.session.execute(
             sa.update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
-            .values(status="sending", attempts=OutboxMessage.attempts + 1)
+            .where(OutboxMessage.id.in_([row.id for row in candidates]), _claimable(now))
+            .values(status="sending", claimed_by=token, lease_expires_at=now + lease,
+                    attempts=OutboxMessage.attempts + 1)
             .returning(OutboxMessage.id)
-        ).scalars().all()
-    messages = db.session.execute(
-        sa.select(OutboxMessage).where(OutboxMessage.id.in_(claimed)).order_by(OutboxMessage.id)
-    ).scalars().all()
-    sent: list[int] = []
-    failed: dict[int, tuple[str, str]] = {}
-    with _Transport() as transport:
-        for message in messages:
-            try:
-                transport.send(message)
-            except Exception as exc:  # a mail server down must not lose the message
-                log.warning("email %s to %s failed: %s", message.id, message.to_address, exc)
-                failed[message.id] = ("pending" if message.attempts < 5 else "failed", str(exc)[:2000])
-            else:
-                sent.append(message.id)
+        ).scalars())
+        # Unattached copies: they keep their values through the commits that follow, and the
+        # session's own instances (a caller may still hold them) are left alone.
+        messages = [OutboxMessage(**row._mapping) for row in db.session.execute(
+            sa.select(OutboxMessage.__table__).where(OutboxMessage.id.in_(claimed)).order_by(OutboxMessage.id)
+        )]
+    reclaimed = sum(1 for row in candidates if row.id in claimed and row.status == "sending")
+    if reclaimed:
+        log.warning("reclaimed %s email(s) left in sending by a sender whose lease ran out", reclaimed)
+    return messages, reclaimed
+
+
+def _holding(message_id: int, token: str):
+    return sa.update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.claimed_by == token,
+                                          OutboxMessage.status == "sending")
+
+
+def _send_one(transport: _Transport, message: OutboxMessage, token: str, lease: timedelta, result: Delivery) -> None:
+    from convene.services.db import unit_of_work
+
     with unit_of_work():
-        if sent:
-            db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                               .values(status="sent", sent_at=utcnow(), last_error=""))
-        for message_id, (status, error) in failed.items():
-            db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
-                               .values(status=status, last_error=error))
-    return len(sent)
+        renewed = db.session.execute(_holding(message.id, token).values(lease_expires_at=utcnow() + lease)).rowcount
+    if not renewed:  # our lease ran out and another sender took the message over: it sends it, not us
+        log.info("email %s was taken over by another sender; not sending it", message.id)
+        result.lost += 1
+        return
+    try:
+        transport.send(message)
+    except Exception as exc:  # a mail server down must not lose the message
+        log.warning("email %s to %s failed: %s", message.id, message.to_address, exc)
+        values = dict(status="pending" if message.attempts < 5 else "failed", last_error=str(exc)[:2000])
+        result.failed += 1
+    else:
+        values = dict(status="sent", sent_at=utcnow(), last_error="")
+        result.sent += 1
+    with unit_of_work():
+        marked = db.session.execute(
+            _holding(message.id, token).values(claimed_by="", lease_expires_at=None, **values)
+        ).rowcount
+    if not marked:  # the send outlasted the lease and another sender took the message over
+        log.warning("email %s was taken over by another sender while it was being sent", message.id)
 
 
 def deliver_after_commit(ids: list[int]) -> None:
