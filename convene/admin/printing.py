@@ -18,9 +18,9 @@ from convene.services import printing as service
 from convene.services.visits import visits_of
 
 LIST_LIMIT = 100
-
-
-
+# A job's recorded badge filter (BadgeFilter.params()) → the print queue's query-string arguments.
+FILTER_ARGS = {"which": "which", "delegation": "delegation", "ticket_type_id": "ticket", "role": "role",
+               "registration_id": "registration", "reference": "reference"}
 
 
 def _job(convening: Convening, job_id: int) -> PrintJob:
@@ -37,6 +37,15 @@ def _filter_form(convening: Convening) -> BadgeBatchForm:
     return form
 
 
+def _again_url(convening: Convening, job: PrintJob) -> str:
+    """The print queue with a failed badge batch's choices filled in, to make it again."""
+    if job.kind != "badges":
+        return url_for("admin.print_queue", convening_id=convening.id)
+    args = {FILTER_ARGS[k]: v for k, v in (job.params.get("filter") or {}).items() if k in FILTER_ARGS}
+    args.update(layout=job.params.get("layout") or "", duplex="y" if job.params.get("duplex") else "")
+    return url_for("admin.print_queue", convening_id=convening.id, **{k: v for k, v in args.items() if v})
+
+
 def _pdf_response(pdf: bytes, filename: str, *, download: bool = True) -> Response:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "-", filename)
     disposition = "attachment" if download else "inline"
@@ -47,6 +56,7 @@ def _pdf_response(pdf: bytes, filename: str, *, download: bool = True) -> Respon
 def print_queue(convening_id: int):
     """Choose badges and a layout, preview the first sheet, make the PDF; rosters; recent batches."""
     convening = convening_or_404(convening_id)
+    service.fail_dead_print_jobs(convening.id)
     form = _filter_form(convening)
     valid = form.validate() if request.args else True
     people, total = [], 0
@@ -57,11 +67,13 @@ def print_queue(convening_id: int):
     post_form = BadgeBatchForm(formdata=None, data=form.data)
     post_form.fill_choices(convening)
     visits = sorted(visits_of(convening.id), key=lambda v: (v.slot.starts_at, v.host.name.lower()))
+    jobs = service.recent_jobs(convening.id)
     return render_template(
         "admin/printing/queue.html", convening=convening, form=form, post_form=post_form, valid=valid,
         people=people, total=total, list_limit=LIST_LIMIT, counts=service.badge_counts(convening.id),
-        jobs=service.recent_jobs(convening.id), visits=visits, layouts=LAYOUTS, button_form=EmptyForm(),
-        inline_max=service.INLINE_MAX, query_args=form.query_args() if valid else {},
+        jobs=jobs, again={job.id: _again_url(convening, job) for job in jobs if job.status == "failed"},
+        visits=visits, layouts=LAYOUTS, button_form=EmptyForm(), inline_max=service.INLINE_MAX,
+        query_args=form.query_args() if valid else {},
     ), (200 if valid else 400)
 
 
@@ -108,6 +120,7 @@ def print_badges(convening_id: int):
 def print_job(convening_id: int, job_id: int):
     """One batch: its progress while it renders (the page refreshes itself), then download and mark printed."""
     convening = convening_or_404(convening_id)
+    service.fail_dead_print_jobs(convening.id)
     job = _job(convening, job_id)
     return render_template(
         "admin/printing/job.html", convening=convening, job=job, layout=LAYOUTS.get(job.params.get("layout")),

@@ -110,7 +110,20 @@ def program_command(slug: str, out: str, paper: str) -> None:
     click.echo(f"Wrote the program book to {out}.")
 
 
+@click.command("print-jobs")
+@click.argument("slug", required=False)
+@with_appcontext
+def print_jobs_command(slug: str | None) -> None:
+    """Fail print batches whose process stopped (of convening SLUG, or all), then list those still rendering."""
+    from convene.services import printing as service
+
+    convening_id = _convening(slug).id if slug else None
+    click.echo(f"{service.fail_dead_print_jobs(convening_id)} batch(es) whose process stopped marked failed.")
+    for job in service.active_jobs(convening_id):
+        click.echo(f"  #{job.id} {job.kind}: {job.status}, {job.done}/{job.total}, worker {job.worker or '-'}")
+
+
 def register(group: click.Group) -> None:
     """Add the printing commands to the `flask convene` group."""
-    for command in (badges_command, rosters_command, agendas_command, program_command):
+    for command in (badges_command, rosters_command, agendas_command, program_command, print_jobs_command):
         group.add_command(command)

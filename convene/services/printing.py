@@ -8,10 +8,12 @@ PDF is) and stores the PDFs under instance/prints/. Each write is its own unit o
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -43,7 +45,10 @@ SELECTIONS = {
     "all": "All confirmed",
 }
 INLINE_MAX = 50  # badges rendered during the request; larger batches go to the background
-STALE_AFTER_SECONDS = 30 * 60
+ACTIVE = ("queued", "running")
+# A job with no sign of life for this long is dead, wherever its worker ran (PRINT_HEARTBEAT_TIMEOUT).
+HEARTBEAT_TIMEOUT_SECONDS = 10 * 60
+WORKER_GONE = "The process rendering this batch stopped; start it again."
 
 _threads: dict[int, threading.Thread] = {}
 
@@ -268,20 +273,70 @@ def request_badge_batch(
     return db.session.get(PrintJob, job.id)
 
 
-def _set_job(job_id: int, **values) -> None:
+class _JobTakenAway(Exception):
+    """The job this worker renders is no longer its own (it was failed as dead)."""
+
+
+def _beat(job_id: int, worker: str, **values) -> bool:
+    """Record that `worker` still renders the job (with any progress); False when the job is no longer its own."""
     with unit_of_work():
-        db.session.execute(sa.update(PrintJob).where(PrintJob.id == job_id).values(**values))
+        return bool(db.session.execute(
+            sa.update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "running", PrintJob.worker == worker)
+            .values(heartbeat_at=utcnow(), **values)
+        ).rowcount)
+
+
+def _finish_job(job_id: int, worker: str, **values) -> bool:
+    return _beat(job_id, worker, finished_at=utcnow(), **values)
+
+
+class _Heartbeat:
+    """Beats for a job every `interval` seconds while it renders, progress or not.
+
+    Chunks of one batch may wait behind another batch's in the shared pool for minutes, so
+    progress alone would let a live job look dead.
+    """
+
+    def __init__(self, app: Flask, job_id: int, worker: str, interval: float):
+        self.app, self.job_id, self.worker, self.interval = app, job_id, worker, interval
+        self.stopped, self.lost = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"print-job-{job_id}-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        with self.app.app_context():
+            try:
+                while not self.stopped.wait(self.interval):
+                    try:
+                        mine = _beat(self.job_id, self.worker)
+                    except Exception:  # a database hiccup: try again at the next beat
+                        log.exception("heartbeat of print job %s failed", self.job_id)
+                        continue
+                    if not mine:
+                        self.lost.set()
+                        return
+            finally:
+                db.session.remove()
 
 
 def run_print_job(job_id: int, *, workers: int | None = None) -> None:
     """Render a queued job (badges or agendas) into its file, writing progress to the row as chunks finish."""
     from convene.printing.batch import CHUNK_SHEETS, render_agendas_pdf, render_badges_pdf
 
+    worker = this_worker()
     with unit_of_work():
         [job] = lock(PrintJob, job_id) or [None]
         if job is None or job.status not in ("queued",):
             return
-        job.status = "running"
+        job.status, job.worker, job.heartbeat_at = "running", worker, utcnow()
+    heartbeat = _Heartbeat(current_app._get_current_object(), job_id, worker, _beat_interval())
+    heartbeat.start()
     try:
         job = db.session.get(PrintJob, job_id)
         convening = db.session.get(Convening, job.convening_id)
@@ -298,7 +353,8 @@ def run_print_job(job_id: int, *, workers: int | None = None) -> None:
         path = prints_dir() / job.file_name
 
         def progress(done: int) -> None:
-            _set_job(job_id, done=done)
+            if heartbeat.lost.is_set() or not _beat(job_id, worker, done=done):
+                raise _JobTakenAway(job_id)
 
         if job.kind == "badges":
             layout = layout_for(job.params.get("layout", ""))
@@ -314,12 +370,19 @@ def run_print_job(job_id: int, *, workers: int | None = None) -> None:
                                        progress=progress)
         else:
             raise ValueError(f"unknown kind of print job: {job.kind!r}")
+    except _JobTakenAway:
+        log.warning("print job %s was failed as dead while it rendered; stopping", job_id)
+        db.session.rollback()
+        return
     except Exception as error:
         log.exception("print job %s failed", job_id)
         db.session.rollback()
-        _set_job(job_id, status="failed", error=f"{type(error).__name__}: {error}"[:2000], finished_at=utcnow())
+        _finish_job(job_id, worker, status="failed", error=f"{type(error).__name__}: {error}"[:2000])
         return
-    _set_job(job_id, status="done", done=len(items), total=len(items), pages=pages, finished_at=utcnow())
+    finally:
+        heartbeat.stop()
+    if not _finish_job(job_id, worker, status="done", done=len(items), total=len(items), pages=pages):
+        path.unlink(missing_ok=True)  # the job was failed as dead meanwhile: nothing will offer this file
 
 
 def start_print_job(app: Flask, job_id: int) -> threading.Thread:
@@ -348,10 +411,81 @@ def wait_for_print_job(job_id: int, timeout: float | None = None) -> bool:
     return True
 
 
+def this_worker() -> str:
+    """This process, as a print job records its worker: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_gone(worker: str) -> bool:
+    """True when `worker` ran on this host and its process no longer exists (other hosts: unknown, False)."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
+
+
+def _heartbeat_timeout() -> float:
+    return current_app.config.get("PRINT_HEARTBEAT_TIMEOUT", HEARTBEAT_TIMEOUT_SECONDS)
+
+
+def _beat_interval() -> float:
+    return max(0.05, min(60.0, _heartbeat_timeout() / 5))
+
+
 def job_is_stale(job: PrintJob, now: datetime | None = None) -> bool:
-    """A job still queued or running long after it started (its process was restarted, say)."""
-    now = now or utcnow()
-    return job.status in ("queued", "running") and (now - job.created_at).total_seconds() > STALE_AFTER_SECONDS
+    """A job queued or running whose process is gone: its worker here died, or it gave no sign of life for too long."""
+    if job.status not in ACTIVE:
+        return False
+    if job.worker and _worker_gone(job.worker):
+        return True
+    last = job.heartbeat_at or job.created_at
+    return last is not None and ((now or utcnow()) - last).total_seconds() > _heartbeat_timeout()
+
+
+def fail_dead_print_jobs(convening_id: int | None = None) -> int:
+    """Mark failed the jobs (of one convening, or all) whose process is gone, and drop their half-written files.
+
+    Each job is failed by a conditional UPDATE that re-checks, under the write, what made it dead
+    (the same worker, or a heartbeat still too old), so a job that just showed signs of life is left alone.
+    """
+    now = utcnow()
+    dead = [(job.id, job.worker, job.file_name, bool(job.worker) and _worker_gone(job.worker))
+            for job in active_jobs(convening_id) if job_is_stale(job, now)]
+    if not dead:
+        return 0
+    cutoff = now - timedelta(seconds=_heartbeat_timeout())
+    silent = sa.or_(PrintJob.heartbeat_at < cutoff,
+                    sa.and_(PrintJob.heartbeat_at.is_(None), PrintJob.created_at < cutoff))
+    failed = []
+    with unit_of_work():
+        for job_id, worker, file_name, gone in dead:
+            still_dead = PrintJob.worker == worker if gone else silent
+            result = db.session.execute(
+                sa.update(PrintJob).where(PrintJob.id == job_id, PrintJob.status.in_(ACTIVE), still_dead)
+                .values(status="failed", error=WORKER_GONE, finished_at=now)
+            )
+            if result.rowcount:
+                failed.append(file_name)
+    for file_name in failed:
+        if file_name and "/" not in file_name and not file_name.startswith("."):
+            (prints_dir() / f"{file_name}.part").unlink(missing_ok=True)
+    if failed:
+        log.warning("%s print job(s) failed: their process stopped", len(failed))
+    return len(failed)
+
+
+def active_jobs(convening_id: int | None = None) -> list[PrintJob]:
+    """Jobs queued or running (of one convening, or all), oldest first."""
+    query = sa.select(PrintJob).where(PrintJob.status.in_(ACTIVE)).order_by(PrintJob.id)
+    if convening_id is not None:
+        query = query.where(PrintJob.convening_id == convening_id)
+    return db.session.execute(query).scalars().all()
 
 
 def recent_jobs(convening_id: int, limit: int = 10) -> list[PrintJob]:

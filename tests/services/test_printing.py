@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import io
+import socket
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -204,6 +208,133 @@ def test_a_job_running_for_too_long_counts_as_stale(scene):
     assert service.job_is_stale(job)
     job.status = "done"
     assert not service.job_is_stale(job)
+
+
+# ---------------------------------------------------------------- jobs whose process died
+
+
+def dead_pid() -> int:
+    """The pid of a process that ran and exited (and was reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(30)
+    return process.pid
+
+
+def running_job(convening, *, worker: str, heartbeat_ago: timedelta | None = timedelta(0),
+                status: str = "running", created_ago: timedelta = timedelta(0)) -> PrintJob:
+    now = utcnow()
+    job = PrintJob(convening_id=convening.id, kind="badges", status=status, total=5, done=2, worker=worker,
+                   heartbeat_at=None if heartbeat_ago is None else now - heartbeat_ago, created_at=now - created_ago,
+                   params={"layout": "avery-5392", "filter": {"which": "all"}})
+    db.session.add(job)
+    db.session.flush()
+    job.file_name = f"print-scene-badges-{job.id}.pdf"
+    db.session.commit()
+    return job
+
+
+def job_state(job_id: int) -> tuple[str, str]:
+    db.session.rollback()
+    job = db.session.get(PrintJob, job_id)
+    return job.status, job.error
+
+
+def test_a_job_whose_worker_process_died_is_failed_on_the_next_read(scene, app):
+    convening, *_ = scene
+    job = running_job(convening, worker=f"{socket.gethostname()}:{dead_pid()}")
+    partial = Path(app.config["PRINTS_DIR"]) / f"{job.file_name}.part"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"%PDF-1.7 half")
+    assert service.fail_dead_print_jobs(convening.id) == 1
+    assert job_state(job.id) == ("failed", "The process rendering this batch stopped; start it again.")
+    assert not partial.exists()
+    assert service.fail_dead_print_jobs() == 0
+
+
+def test_a_job_whose_worker_is_alive_stays_running(scene):
+    convening, *_ = scene
+    here = running_job(convening, worker=service.this_worker(), heartbeat_ago=timedelta(minutes=2))
+    elsewhere = running_job(convening, worker="another-host:1", heartbeat_ago=timedelta(minutes=2))
+    waiting = running_job(convening, worker="", heartbeat_ago=None, status="queued")
+    assert service.fail_dead_print_jobs() == 0
+    assert {job_state(j.id)[0] for j in (here, elsewhere)} == {"running"} and job_state(waiting.id)[0] == "queued"
+
+
+def test_a_job_silent_for_longer_than_the_heartbeat_timeout_is_failed(scene, app):
+    convening, *_ = scene
+    silent = running_job(convening, worker="another-host:1", heartbeat_ago=timedelta(minutes=11))
+    never_started = running_job(convening, worker="", heartbeat_ago=None, status="queued",
+                                created_ago=timedelta(minutes=11))
+    alive_here = running_job(convening, worker=service.this_worker(), heartbeat_ago=timedelta(minutes=9))
+    assert service.fail_dead_print_jobs(convening.id) == 2
+    assert job_state(silent.id)[0] == job_state(never_started.id)[0] == "failed"
+    assert job_state(alive_here.id)[0] == "running"
+    app.config["PRINT_HEARTBEAT_TIMEOUT"] = 60
+    assert service.fail_dead_print_jobs(convening.id) == 1 and job_state(alive_here.id)[0] == "failed"
+
+
+def test_a_job_records_its_worker_and_heartbeat(scene):
+    convening, *_ = scene
+    job = service.request_badge_batch(convening.id, service.BadgeFilter(which="all"), "avery-5392")
+    assert job.status == "done" and job.worker == service.this_worker()
+    assert (utcnow() - job.heartbeat_at).total_seconds() < 60
+
+
+def test_the_heartbeat_beats_while_a_job_renders_and_notices_when_it_is_taken_away(scene, app):
+    convening, *_ = scene
+    job = running_job(convening, worker=service.this_worker(), heartbeat_ago=timedelta(minutes=5))
+    before = db.session.get(PrintJob, job.id).heartbeat_at
+    heartbeat = service._Heartbeat(app, job.id, service.this_worker(), 0.05)
+    heartbeat.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and db.session.get(PrintJob, job.id).heartbeat_at == before:
+            time.sleep(0.05)
+            db.session.rollback()
+        assert db.session.get(PrintJob, job.id).heartbeat_at > before
+        db.session.execute(sa.update(PrintJob).where(PrintJob.id == job.id).values(status="failed"))
+        db.session.commit()
+        assert heartbeat.lost.wait(10)
+    finally:
+        heartbeat.stop()
+
+
+def test_a_worker_whose_job_was_failed_as_dead_stops_and_leaves_it_failed(scene, app, monkeypatch):
+    """A worker that was only slow, not dead, must not overwrite the failure or leave a file nobody offers."""
+    from convene.printing import batch
+
+    convening, _, _, people = scene
+    app.config["PRINT_CHUNK_SHEETS"] = 1  # 5 badges, 4 to a sheet: two chunks
+    job = PrintJob(convening_id=convening.id, kind="badges", status="queued", total=5, file_name="slow.pdf",
+                   registration_ids=[p.id for p in people], params={"layout": "a6-on-a4"})
+    db.session.add(job)
+    db.session.commit()
+    render_chunk, chunks = batch.render_chunk, []
+
+    def failed_as_dead_during_the_first_chunk(*args, **kwargs):
+        chunks.append(args)
+        if len(chunks) == 1:  # what fail_dead_print_jobs does when the heartbeat looked too old
+            with service.unit_of_work():
+                db.session.execute(sa.update(PrintJob).where(PrintJob.id == job.id)
+                                   .values(status="failed", error=service.WORKER_GONE))
+        return render_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "render_chunk", failed_as_dead_during_the_first_chunk)
+    service.run_print_job(job.id, workers=0)
+    assert job_state(job.id) == ("failed", service.WORKER_GONE)
+    assert len(chunks) == 1, "the worker went on rendering a job that was no longer its own"
+    assert not list(Path(app.config["PRINTS_DIR"]).glob("slow.pdf*"))
+
+
+def test_print_jobs_command_fails_dead_jobs_and_lists_live_ones(scene, runner):
+    convening, *_ = scene
+    dead = running_job(convening, worker=f"{socket.gethostname()}:{dead_pid()}")
+    live = running_job(convening, worker=service.this_worker())
+    result = runner.invoke(args=["convene", "print-jobs", "print-scene"])
+    assert result.exit_code == 0, result.output
+    assert "1 batch(es) whose process stopped marked failed." in result.output
+    assert f"#{live.id} badges: running, 2/5" in result.output and f"#{dead.id} " not in result.output
+    assert job_state(dead.id)[0] == "failed"
 
 
 # ---------------------------------------------------------------- rosters

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import io
 import re
+import socket
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
 from convene.extensions import db
-from convene.models import PrintJob, Registration, VisitAssignment
+from convene.models import PrintJob, Registration, VisitAssignment, utcnow
 from convene.services import printing as service
 from tests.factories import (
     make_convening,
@@ -182,3 +185,25 @@ def test_program_book_and_agendas_from_the_print_page(staff_client, scene):
     assert response.status_code == 302
     page = staff_client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Batch of 3 personal agendas" in page and "Download the PDF" in page and "Mark these" not in page
+
+
+def test_a_batch_whose_process_died_shows_failed_with_a_way_to_start_again(staff_client, scene):
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(30)  # a pid that no longer runs: the worker was killed mid-batch
+    job = PrintJob(convening_id=scene.convening.id, kind="badges", status="running", total=3, done=1,
+                   worker=f"{socket.gethostname()}:{process.pid}", heartbeat_at=utcnow(), file_name="gone.pdf",
+                   params={"layout": "a6-on-a4", "duplex": True,
+                           "filter": {"which": "all", "delegation": scene.maryland.id}})
+    db.session.add(job)
+    db.session.commit()
+    body = staff_client.get(url(scene)).get_data(as_text=True)
+    row = re.search(rf'<tr>(?:(?!</tr>).)*/print/jobs/{job.id}"(?:(?!</tr>).)*</tr>', body, re.S).group(0)
+    assert ">failed<" in row and "The process rendering this batch stopped; start it again." in row
+    again = re.search(r'href="([^"]+)">Start again<', row).group(1).replace("&amp;", "&")
+    assert "which=all" in again and f"delegation={scene.maryland.id}" in again and "duplex=y" in again
+    chosen = staff_client.get(again).get_data(as_text=True)
+    assert "2 badges chosen" in chosen and "Make the PDF" in chosen
+    page = staff_client.get(url(scene, f"/jobs/{job.id}")).get_data(as_text=True)
+    assert "Failed" in page and "start it again" in page and 'http-equiv="refresh"' not in page
+    db.session.rollback()
+    assert db.session.get(PrintJob, job.id).status == "failed"
