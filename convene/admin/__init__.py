@@ -1,4 +1,4 @@
-"""Back office for organizers and staff; every page needs a login."""
+"""Back office for organizers and staff; every page needs a login (and is no-store: see convene/security.py)."""
 from flask import Blueprint, abort, request
 from flask_login import current_user
 
@@ -17,13 +17,6 @@ def require_login():
 
         return login_manager.unauthorized()
     return None
-
-
-@bp.after_request
-def no_store(response):
-    """Attendee data must not linger in shared browser caches."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def organizer_required() -> None:
