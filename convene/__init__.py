@@ -69,9 +69,14 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
+        """The account a session or remember cookie names, only while its session version is current."""
         from convene.models import User
 
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        id_text, _, version = user_id.partition(":")
+        if not (id_text.isascii() and id_text.isdigit() and version.isascii() and version.isdigit()):
+            return None  # also the bare ids sessions carried before versions: they sign in again
+        user = db.session.get(User, int(id_text)) if int(id_text) <= 2**31 - 1 else None
+        return user if user is not None and user.session_version == int(version) else None
 
 
 def register_blueprints(app: Flask) -> None:

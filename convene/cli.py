@@ -37,6 +37,22 @@ def create_organizer(email: str, password: str | None, generate: bool, staff: bo
         click.echo(f"Password: {password}")
 
 
+@convene_cli.command("set-password")
+@click.argument("email")
+@click.option("--password", help="New password (prompted for when omitted, which keeps it out of shell history).")
+def set_password(email: str, password: str | None) -> None:
+    """Set a new password for EMAIL's account and sign it out everywhere (sessions and remember cookies)."""
+    from convene.services.users import change_password
+
+    if not password:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = change_password(email, password)
+    except ConveneError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Password changed for {user.email}; every session of that account is signed out.")
+
+
 @convene_cli.command("demo")
 def demo() -> None:
     """Load the demo convening (does nothing when it is already there) and print the organizer login."""

@@ -1,34 +1,52 @@
-"""Sign in and out."""
+"""Sign in and out, and change one's own password."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
+from convene import throttle
 from convene.admin import bp
-from convene.admin.forms import LoginForm
+from convene.admin.forms import ChangePasswordForm, LoginForm
+from convene.errors import ConveneError
 from convene.forms import EmptyForm
-from convene.services.users import authenticate
+from convene.services.users import authenticate, change_password, end_sessions
+
+
+def _is_local_path(target: str) -> bool:
+    """A path on this site: one leading slash, no scheme or host, nothing a browser reads as a host."""
+    parts = urlsplit(target)
+    return (
+        target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+        # Browsers drop tabs and newlines inside URLs, so "/\t/evil.example" would become "//evil.example".
+        and not any(ch < " " or ch == "\x7f" for ch in target)
+        and not parts.scheme and not parts.netloc
+    )
 
 
 def _safe_next(target: str | None) -> str:
-    if target and urlsplit(target).netloc == "" and target.startswith("/"):
+    # Checked decoded too: a slash or backslash spelled %2F/%5C must not start a host either.
+    if target and _is_local_path(target) and _is_local_path(unquote(target)):
         return target
     return url_for("admin.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@throttle.sign_in_posts
 def login():
     """Sign in with email and password."""
     if current_user.is_authenticated:
         return redirect(url_for("admin.index"))
     form = LoginForm()
     if form.validate_on_submit():
+        throttle.check_sign_in(form.email.data)  # a locked-out email is refused before its password is looked at
         user = authenticate(form.email.data, form.password.data)
         if user is None:
+            throttle.record_sign_in_failure(form.email.data)
             form.password.errors.append("That email and password do not match an active account.")
         else:
+            throttle.clear_sign_in_failures(form.email.data)
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("admin/login.html", form=form)
@@ -36,8 +54,32 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out."""
+    """Sign out here and everywhere else: other browsers' sessions and remember cookies end too."""
     if EmptyForm().validate_on_submit():
+        end_sessions(current_user.id)
         logout_user()
         flash("You are signed out.", "info")
     return redirect(url_for("admin.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def account_password():
+    """Change one's own password; every other session of the account ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = change_password(current_user.email, form.new_password.data,
+                                   current_password=form.current_password.data)
+        except ConveneError as error:
+            target = getattr(form, error.field, None) if error.field else None
+            if target is not None:
+                target.errors.append(error.message)
+            else:
+                flash(error.message, "error")
+        else:
+            # This browser stays signed in under the new version; a remember cookie it had is renewed.
+            remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+            login_user(user, remember=remembered)
+            flash("Your password is changed. Other browsers signed in to this account are signed out.", "success")
+            return redirect(url_for("admin.index"))
+    return render_template("admin/account_password.html", form=form)

@@ -13,7 +13,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from convene.errors import ConveneError
 from convene.models import Convening, Delegation, Question, QuestionKind, TicketType
@@ -43,9 +43,26 @@ COUNT = "Enter a whole number."
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", [DataRequired(message="Enter your email."), Email(message="Enter a valid email.")])
-    password = PasswordField("Password", [DataRequired(message="Enter your password.")])
+    email = EmailField("Email", [DataRequired(message="Enter your email."), Email(message="Enter a valid email."),
+                                 Length(max=254)])
+    password = PasswordField("Password", [DataRequired(message="Enter your password."), Length(max=1024)])
     remember = BooleanField("Keep me signed in on this device")
+
+
+class ChangePasswordForm(FlaskForm):
+    """One's own password: the current one, then the new one twice."""
+
+    current_password = PasswordField("Current password", [
+        DataRequired(message="Enter your current password."), Length(max=1024),
+    ], render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField("New password", [
+        DataRequired(message="Enter a new password."),
+        Length(min=8, max=1024, message="Use 8 to 1024 characters."),
+    ], description="At least 8 characters.", render_kw={"autocomplete": "new-password"})
+    confirm_password = PasswordField("New password again", [
+        DataRequired(message="Enter the new password again."),
+        EqualTo("new_password", message="The two new passwords are not the same."),
+    ], render_kw={"autocomplete": "new-password"})
 
 
 def _optional_email():

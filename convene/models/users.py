@@ -39,6 +39,10 @@ class User(UserMixin, TimestampMixin, Base):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    def get_id(self) -> str:
+        """The identity sessions and remember cookies carry: id and session version, so a version bump ends them."""
+        return f"{self.id}:{self.session_version}"
+
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
