@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
+from convene import throttle
 from convene.errors import ConveneError
 from convene.forms import choice_list
 from convene.models import OrderStatus, utcnow
@@ -29,6 +30,7 @@ def _group_form(convening, rows) -> GroupForm:
 
 
 @bp.route("/c/<slug>/register/group", methods=["GET", "POST"])
+@throttle.registration_posts
 def register_group(slug: str):
     """The delegation form: lead details, one row per delegate, one payment."""
     convening = published_convening(slug)

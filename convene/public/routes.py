@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from convene import throttle
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import (
@@ -55,9 +56,19 @@ def checkout_redirect(order, fallback_url: str):
 
 
 def typed_discount(convening: Convening, now):
-    """The valid code the visitor typed (in the form, or the page's address), to show what it unlocks."""
+    """The valid code the visitor typed (in the form, or the page's address), to show what it unlocks.
+
+    Every form that takes a code comes through here first, so this is where guessing is throttled:
+    a client with too many invalid tries gets 429 before the code is looked up.
+    """
     typed = request.form.get("code") if request.method == "POST" else request.args.get("code")
-    return payments.lookup_code(convening.id, typed, now)
+    if not payments.normalize_code(typed):
+        return None
+    throttle.check_code_try()
+    discount = payments.lookup_code(convening.id, typed, now)
+    if discount is None:
+        throttle.record_invalid_code()
+    return discount
 
 
 def ticket_rows(convening: Convening, usage: service.SeatUsage, now, discount=None):
@@ -142,6 +153,7 @@ def _registration_form(convening: Convening, rows, hosts):
 
 
 @bp.route("/c/<slug>/register", methods=["GET", "POST"])
+@throttle.registration_posts
 def register(slug: str):
     """The registration form; a full ticket offers the waitlist."""
     convening = published_convening(slug)
@@ -208,12 +220,14 @@ def registered(slug: str, token: str):
 
 
 @bp.route("/c/<slug>/manage-link", methods=["GET", "POST"])
+@throttle.manage_link_posts
 def manage_link(slug: str):
     """Email the manage link again to someone who lost it."""
     convening = published_convening(slug)
     form = ManageLinkForm()
     if form.validate_on_submit():
-        service.send_manage_link(convening.id, form.email.data)
+        service.send_manage_link(convening.id, form.email.data,
+                                 hourly_cap=throttle.setting("MANAGE_LINK_EMAILS_PER_HOUR"))
         # The same answer either way, so the form does not reveal who is registered.
         flash(f"If {form.email.data} is registered, a link to manage the registration is on its way.", "success")
         return redirect(url_for("public.manage_link", slug=slug))

@@ -599,12 +599,28 @@ def offer_freed_seats(convening_id: int) -> list[Registration]:
         return offer_seats_locked(convening, utcnow())
 
 
-def send_manage_link(convening_id: int, email: str) -> bool:
-    """Email the manage link to a registered address; False when nobody with it is registered."""
+def send_manage_link(convening_id: int, email: str, *, hourly_cap: int | None = None) -> bool:
+    """Email the manage link to a registered address; False when nobody with it is registered.
+
+    With `hourly_cap` (the public form's), nothing is sent either when the address already had that
+    many manage-link emails in the last hour: the form must not become a way to flood an inbox.
+    """
+    from convene.models import OutboxMessage
+
     with unit_of_work():
         registration = _existing(convening_id, normalize_email(email))
         if registration is None or registration.status in (Status.CANCELLED,):
             return False
+        if hourly_cap is not None:
+            # Locked, so concurrent requests for one registration count one after another.
+            registration = lock(Registration, registration.id)[0]
+            sent = db.session.execute(
+                sa.select(sa.func.count()).select_from(OutboxMessage).where(
+                    OutboxMessage.kind == "manage_link", OutboxMessage.to_address == registration.email,
+                    OutboxMessage.created_at >= utcnow() - timedelta(hours=1))
+            ).scalar_one()
+            if sent >= hourly_cap:
+                return False
         convening = registration.convening
         queue_email("manage_link", registration.email, f"Your registration for {convening.name}",
                     "manage_link", registration=registration, convening=convening,
