@@ -149,6 +149,8 @@ MESSAGES = {
     "webhook_not_configured": "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET is not set).",
     "webhook_signature_invalid": "The Stripe signature is missing, wrong or too old.",
     "webhook_payload_invalid": "The webhook body is not a Stripe event.",
+    "webhook_timestamp_future": "The Stripe signature is dated more than five minutes in the future; check the "
+    "server's clock.",
     "refund_amount_invalid": "Enter an amount to refund greater than zero.",
     "refund_too_large": "At most {left} can still be refunded on this order.",
     "refund_not_pending": "That refund is not waiting to be sent.",

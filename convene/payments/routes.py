@@ -132,11 +132,11 @@ def registration_document(slug: str, token: str, kind: str):
 @bp.post("/stripe/webhook")
 @csrf.exempt
 def stripe_webhook():
-    """Stripe's events: verified by signature, stored once by id, then acted on."""
+    """Stripe's events: verified by signature, checked for shape, stored once by id, then acted on."""
     try:
         event = stripe_api.verify_event(request.get_data(), request.headers.get("Stripe-Signature"))
+        outcome = service.handle_stripe_event(event)
     except ConveneError as error:
         return jsonify(error="bad_request", message=error.message), error.status_code
-    outcome = service.handle_stripe_event(event)
     return jsonify(received=True, outcome=outcome)
 

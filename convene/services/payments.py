@@ -13,6 +13,7 @@ Lock order everywhere: convening, ticket types, discount code, order.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 EXPIRY_GRACE = timedelta(minutes=5)
 # Stripe refuses a checkout session that expires sooner than 30 minutes from now.
 STRIPE_MIN_EXPIRY = timedelta(minutes=31)
+# Metadata is free text to Stripe: only this names one of our orders.
+_ORDER_ID = re.compile(r"[0-9]{1,10}")
 
 
 # ---------------------------------------------------------------- links
@@ -454,7 +457,7 @@ def _order_id_of(session: dict) -> int | None:
             return found
     metadata = session.get("metadata") or {}
     raw = str(metadata.get("order_id") or "")
-    if not raw.isdigit() or int(raw) > 2**31 - 1:
+    if not _ORDER_ID.fullmatch(raw) or int(raw) > 2**31 - 1:  # str.isdigit() also takes "²", which int() refuses
         return None
     reference = db.session.execute(sa.select(Order.reference).where(Order.id == int(raw))).scalar_one_or_none()
     if reference is None or reference not in (session.get("client_reference_id"), metadata.get("order_reference")):
@@ -585,22 +588,88 @@ HANDLED_EVENTS = (
 )
 
 
-def handle_stripe_event(event: dict) -> str:
+# What a webhook body must look like before any handler reads it. Stripe ids are short ASCII; an
+# amount must fit the Integer columns (no Convene order is for more).
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+_MAX_CENTS = 2**31 - 1
+
+
+def _is_id(value, *, optional: bool = True) -> bool:
+    return (optional and value is None) or (isinstance(value, str) and _STRIPE_ID.fullmatch(value) is not None)
+
+
+def _is_cents(value) -> bool:
+    return value is None or (type(value) is int and 0 <= value <= _MAX_CENTS)
+
+
+def _is_text(value) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _event_problem(event) -> str | None:
+    """What makes a verified webhook body unfit for the handlers, or None: every field they read, checked."""
+    if not isinstance(event, dict):
+        return "not a JSON object"
+    if not _is_id(event.get("id"), optional=False):
+        return "no usable id"
+    if not (isinstance(event.get("type"), str) and _EVENT_TYPE.fullmatch(event["type"])):
+        return "no usable type"
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "data.object is not an object"
+    obj = data["object"]
+    if event["type"].startswith("checkout.session."):
+        metadata = obj.get("metadata")
+        intent = obj.get("payment_intent")
+        checks = {
+            "id": _is_id(obj.get("id")),
+            "metadata": metadata is None or (isinstance(metadata, dict) and _is_text(metadata.get("order_id"))
+                                             and _is_text(metadata.get("order_reference"))),
+            "client_reference_id": _is_text(obj.get("client_reference_id")),
+            "payment_intent": _is_id(intent) or (isinstance(intent, dict) and _is_id(intent.get("id"))),
+            "payment_status": _is_text(obj.get("payment_status")),
+            "status": _is_text(obj.get("status")),
+            "amount_total": _is_cents(obj.get("amount_total")),
+            "currency": obj.get("currency") is None or (isinstance(obj["currency"], str)
+                                                        and _CURRENCY.fullmatch(obj["currency"]) is not None),
+        }
+    else:  # every other event is linked to an order by its object's payment intent, if it has one
+        checks = {"payment_intent": _is_id(obj.get("payment_intent")),
+                  "amount_refunded": event["type"] != "charge.refunded" or _is_cents(obj.get("amount_refunded"))}
+    bad = [name for name, ok in checks.items() if not ok]
+    return f"data.object.{bad[0]} is not what Stripe sends" if bad else None
+
+
+def check_stripe_event(event) -> tuple[str, str, dict]:
+    """The id, type and object of a verified webhook body, or a ConveneError (400) when it is malformed.
+
+    A body can carry a valid signature and still be malformed (a leaked secret, a Stripe API change):
+    it is refused here, once, before any handler or the database sees it, and logged.
+    """
+    problem = _event_problem(event)
+    if problem is not None:
+        event_id = event.get("id") if isinstance(event, dict) else None
+        log.warning("malformed Stripe event %r refused: %s", str(event_id)[:80] if event_id else None, problem)
+        raise ConveneError("webhook_payload_invalid", status_code=400)
+    return event["id"], event["type"], event["data"]["object"]
+
+
+def handle_stripe_event(event) -> str:
     """Process a verified webhook event once: its id is stored with what it did, in the same transaction."""
-    obj = (event.get("data") or {}).get("object") or {}
-    kind = event.get("type", "")
+    event_id, kind, obj = check_stripe_event(event)
     try:
         with unit_of_work():
-            record = StripeEvent(event_id=str(event["id"])[:255], type=kind[:100])
+            record = StripeEvent(event_id=event_id, type=kind)
             db.session.add(record)
             db.session.flush()  # a re-delivered event stops here, on the unique constraint
             outcome = _dispatch(kind, obj)
             record.outcome = outcome[:60]
-            record.order_id = _order_id_of(obj) if kind.startswith("checkout.session") else _order_of_charge(obj)
+            record.order_id = _order_id_of(obj) if kind.startswith("checkout.session.") else _order_of_charge(obj)
     except sa.exc.IntegrityError:
         db.session.rollback()
-        seen = db.session.execute(
-            sa.select(StripeEvent.id).where(StripeEvent.event_id == str(event["id"])[:255])).first()
+        seen = db.session.execute(sa.select(StripeEvent.id).where(StripeEvent.event_id == event_id)).first()
         if seen is None:
             raise  # not a re-delivery: let Stripe retry it
         return "duplicate"
@@ -622,11 +691,17 @@ def _dispatch(kind: str, obj: dict) -> str:
 
 
 def _order_of_charge(charge: dict) -> int | None:
+    """The one order paid by the charge's payment intent, or None."""
     intent = charge.get("payment_intent")
     if not intent:
         return None
-    return db.session.execute(
-        sa.select(Order.id).where(Order.stripe_payment_intent_id == intent)).scalar_one_or_none()
+    found = db.session.execute(
+        sa.select(Order.id).where(Order.stripe_payment_intent_id == intent).limit(2)).scalars().all()
+    if len(found) > 1:
+        # Only a forged or garbled checkout event can give two orders one intent; refund neither blindly.
+        log.warning("payment intent %s is on orders %s; not acting on it", intent, found)
+        return None
+    return found[0] if found else None
 
 
 def record_refunded_charge(charge: dict) -> str:
