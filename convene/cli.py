@@ -58,7 +58,10 @@ def demo() -> None:
     """Load the demo convening (does nothing when it is already there) and print the organizer login."""
     from convene.services.demo import DEMO_ORGANIZER_EMAIL, DEMO_ORGANIZER_PASSWORD, load_demo
 
-    convening, created = load_demo()
+    try:
+        convening, created = load_demo()
+    except ConveneError as error:
+        raise click.ClickException(error.message) from None
     if created:
         click.echo(f"Loaded demo convening '{convening.name}' at /c/{convening.slug}/.")
     else:
@@ -70,8 +73,12 @@ def demo() -> None:
 def demo_if_empty() -> None:
     """Load the demo convening only when the database has no convening at all (used by `make run`)."""
     from convene.models import Convening
-    from convene.services.demo import DEMO_ORGANIZER_EMAIL, DEMO_ORGANIZER_PASSWORD, load_demo
+    from convene.services.demo import DEMO_ORGANIZER_EMAIL, DEMO_ORGANIZER_PASSWORD, check_demo_allowed, load_demo
 
+    try:
+        check_demo_allowed()  # even on a full database: its login lines would advertise the demo password
+    except ConveneError as error:
+        raise click.ClickException(error.message) from None
     if db.session.execute(sa.select(Convening.id).limit(1)).first() is None:
         convening, _ = load_demo()
         click.echo(f"Loaded demo convening '{convening.name}'.")

@@ -34,6 +34,8 @@ MESSAGES = {
     "import_invalid": "Nothing was imported: fix the rows listed below and upload the file again.",
     "import_over_capacity": "Nothing was imported: the file has more people than the seats left.",
     "status_change_not_allowed": "That change of status is not allowed.",
+    "demo_in_production": "The demo creates accounts with a published password, so it never runs with the "
+    "production configuration (CONVENE_ENV=production).",
     # Setting up convenings, tickets, questions and delegations.
     "name_required": "Enter a name.",
     "label_required": "Enter the question.",

@@ -18,7 +18,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 
+from convene.errors import ConveneError
 from convene.extensions import db
 from convene.models import (
     Answer,
@@ -446,8 +448,15 @@ REGISTRATION_WINDOW = timedelta(days=42)  # registrations spread over the six we
 _TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ø": "o", "ß": "ss", "ı": "i"})
 
 
+def check_demo_allowed() -> None:
+    """Refuse (ConveneError) under the production configuration: the demo accounts share a published password."""
+    if current_app.config.get("ENV_NAME") == "production":
+        raise ConveneError("demo_in_production")
+
+
 def load_demo(now: datetime | None = None) -> tuple[Convening, bool]:
     """Load the demo convening and demo accounts; when the convening exists, return it untouched."""
+    check_demo_allowed()
     now = now or utcnow()
     rng = random.Random(DEMO_SEED)
     with unit_of_work():

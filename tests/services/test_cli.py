@@ -81,3 +81,60 @@ def test_expire_offers_also_releases_unpaid_checkout_holds(app, runner, fake_str
     db.session.rollback()
     assert db.session.get(Order, order.id).status == OrderStatus.EXPIRED
     assert registrations.seat_usage(convening.id).total == 0
+
+
+@pytest.fixture
+def production_app(app, app_config, monkeypatch):
+    """The production configuration, its start-up checks satisfied, on this test's database."""
+    from convene import create_app
+    from convene.extensions import db
+
+    secret = "a-production-secret-of-forty-characters!"
+    monkeypatch.setenv("SECRET_KEY", secret)
+    monkeypatch.setenv("DATABASE_URL", app_config["SQLALCHEMY_DATABASE_URI"])
+    monkeypatch.setenv("CONVENE_BASE_URL", "https://convene.example")
+    production = create_app({**app_config, "ENV_NAME": "production", "SECRET_KEY": secret,
+                             "BASE_URL": "https://convene.example"})
+    assert production.config["ENV_NAME"] == "production"
+    assert production.config["SQLALCHEMY_DATABASE_URI"] == app.config["SQLALCHEMY_DATABASE_URI"]
+    yield production
+    with production.app_context():
+        db.engine.dispose()
+
+
+def everything_counted() -> dict:
+    import sqlalchemy as sa
+
+    from convene.extensions import db
+    from convene.models import Convening, Registration, User
+
+    db.session.rollback()
+    return {model.__name__: db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+            for model in (Convening, Registration, User)}
+
+
+@pytest.mark.parametrize("command", ["demo", "demo-if-empty"])
+def test_the_demo_refuses_the_production_configuration_and_creates_nothing(production_app, command):
+    with production_app.app_context():  # the test's own (testing) app context would serve the command otherwise
+        result = production_app.test_cli_runner().invoke(args=["convene", command])
+    assert result.exit_code == 1
+    assert "never runs with the production configuration" in result.output
+    assert "convene-demo" not in result.output  # the demo password is not advertised either
+    assert everything_counted() == {"Convening": 0, "Registration": 0, "User": 0}
+
+
+def test_loading_the_demo_is_refused_by_the_service_too_under_production(production_app):
+    from convene.errors import ConveneError
+    from convene.services.demo import load_demo
+
+    with production_app.app_context(), pytest.raises(ConveneError) as refused:
+        load_demo()
+    assert refused.value.code == "demo_in_production"
+    assert everything_counted() == {"Convening": 0, "Registration": 0, "User": 0}
+
+
+def test_demo_if_empty_outside_production_leaves_a_used_database_alone_and_prints_the_login(runner):
+    make_convening(slug="toronto")
+    result = runner.invoke(args=["convene", "demo-if-empty"])
+    assert result.exit_code == 0 and "organizer@convene.example" in result.output
+    assert everything_counted() == {"Convening": 1, "Registration": 0, "User": 0}
