@@ -7,14 +7,18 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, render_template
 
+from convene.emails import UnsendableAddress, needs_smtputf8, sendable_address
 from convene.extensions import db
 from convene.models import OutboxMessage, utcnow
 
@@ -156,6 +160,10 @@ def _send_one(transport: _Transport, message: OutboxMessage, token: str, lease: 
         return
     try:
         transport.send(message)
+    except UnsendableAddress as exc:  # trying again would not help: nobody can send to this address
+        log.warning("email %s to %r not sent: %s", message.id, message.to_address, exc.message)
+        values = dict(status="failed", last_error=exc.message)
+        result.failed += 1
     except Exception as exc:  # a mail server down must not lose the message
         log.warning("email %s to %s failed: %s", message.id, message.to_address, exc)
         values = dict(status="pending" if message.attempts < 5 else "failed", last_error=str(exc)[:2000])
@@ -187,12 +195,21 @@ def deliver_after_commit(ids: list[int]) -> None:
 
 
 def build_email(message: OutboxMessage) -> EmailMessage:
-    """The MIME message (plain text with an HTML alternative) for an outbox row."""
-    email = EmailMessage()
+    """The MIME message (plain text with an HTML alternative) for an outbox row.
+
+    Raises UnsendableAddress when the recipient (or the configured sender) cannot be written in a
+    form mail servers deliver.
+    """
+    sender = _sender()
+    to = sendable_address(message.to_address)
+    # Non-ASCII before the @ (allowed only with MAIL_SMTPUTF8) must go out as UTF-8, not RFC 2047 words.
+    utf8 = needs_smtputf8(to) or needs_smtputf8(sender.addr_spec)
+    email = EmailMessage(policy=policy.default.clone(utf8=True) if utf8 else policy.default)
     email["Subject"] = message.subject
-    email["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
-    email["To"] = message.to_address
-    email["Message-ID"] = make_msgid(idstring=f"convene-{message.id}", domain="convene.local")
+    email["From"] = sender
+    email["To"] = to
+    email["Date"] = format_datetime(datetime.now(timezone.utc))
+    email["Message-ID"] = make_msgid(idstring=f"convene-{message.id}", domain=_message_id_domain(sender))
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
     for attachment in message.attachments or []:
@@ -203,6 +220,31 @@ def build_email(message: OutboxMessage) -> EmailMessage:
             filename, data = document
             email.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
     return email
+
+
+def _sender() -> Address:
+    """MAIL_DEFAULT_SENDER ("Name <address>" or an address) with its domain IDNA-encoded."""
+    name, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    try:
+        address = sendable_address(address)
+    except UnsendableAddress:
+        # A reserved domain such as the default no-reply@convene.local is refused for recipients,
+        # but as a sender it only ends up in .eml files in development: keep it when it is ASCII.
+        if not address.isascii() or "@" not in address:
+            raise
+    local, _, domain = address.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)
+
+
+def _message_id_domain(sender: Address) -> str:
+    """The site's host (CONVENE_BASE_URL), else the sender's domain: Message-IDs name a domain we answer for."""
+    host = urlsplit(current_app.config.get("BASE_URL") or "").hostname or ""
+    if host and "." in host and not host.replace(".", "").isdigit():
+        try:
+            return host.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
+    return sender.domain or "convene.local"
 
 
 class _Transport:

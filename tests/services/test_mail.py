@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import email
+import email.policy
+import email.utils
 import json
 import os
 import re
@@ -77,11 +79,15 @@ class SmtpSink:
     """A minimal SMTP server on loopback that records every message accepted (by its outbox id).
 
     `on_mail(n)` runs when the n-th transaction starts (MAIL FROM), `on_data(outbox_id)` after a
-    message arrived and before it is acknowledged, both in the connection's thread.
+    message arrived and before it is acknowledged, both in the connection's thread. `commands` keeps
+    every MAIL and RCPT line as received, `messages` every message parsed; with `smtputf8` the
+    server offers the SMTPUTF8 extension.
     """
 
-    def __init__(self):
+    def __init__(self, *, smtputf8: bool = False):
         self.delivered: list[int] = []
+        self.commands: list[str] = []
+        self.messages: list[email.message.EmailMessage] = []
         self.transactions = 0
         self.guard = threading.Lock()
         self.on_mail: Callable[[int], None] | None = None
@@ -102,7 +108,15 @@ class SmtpSink:
                 self.reply("220 sink ESMTP")
                 while line := self.rfile.readline():
                     verb = line.split(maxsplit=1)[0].upper() if line.strip() else b""
-                    if verb in (b"EHLO", b"HELO"):
+                    if verb in (b"MAIL", b"RCPT"):
+                        with sink.guard:
+                            command = line.decode("utf-8").rstrip("\r\n")
+                            sink.commands.append(command[:4].upper() + command[4:])  # smtplib says "rcpt"
+                    if verb == b"EHLO" and smtputf8:
+                        self.reply("250-sink")
+                        self.reply("250-8BITMIME")
+                        self.reply("250 SMTPUTF8")
+                    elif verb in (b"EHLO", b"HELO"):
                         self.reply("250 sink")
                     elif verb == b"MAIL":
                         with sink.guard:
@@ -116,12 +130,13 @@ class SmtpSink:
                         lines = []
                         while (data := self.rfile.readline()) not in (b".\r\n", b""):
                             lines.append(data[1:] if data.startswith(b"..") else data)
-                        message = email.message_from_bytes(b"".join(lines))
+                        message = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
                         outbox_id = int(re.search(r"convene-(\d+)@", message["Message-ID"]).group(1))
                         if sink.on_data:
                             sink.on_data(outbox_id)
                         with sink.guard:
                             sink.delivered.append(outbox_id)
+                            sink.messages.append(message)
                         self.reply("250 queued")
                     elif verb == b"QUIT":
                         self.reply("221 bye")
@@ -278,3 +293,95 @@ def test_send_mail_sends_what_a_killed_background_sender_left_behind(app, smtp, 
     assert f"Reclaimed {len(left)} message(s)" in result.output
     assert smtp.counts() == Counter(ids)
     assert all(state == ("sent", "") for state in statuses(ids).values())
+
+
+# ---------------------------------------------------------------- international addresses and headers
+
+
+def queue_to(addresses: list[str]) -> list[int]:
+    convening = make_convening()
+    with unit_of_work():
+        messages = [queue_email("manage_link", address, "Your link", "manage_link", registration=None,
+                                convening=db.session.get(type(convening), convening.id), manage_url="http://x/")
+                    for address in addresses]
+        db.session.info["queued_email"] = []
+    return [m.id for m in messages]
+
+
+def failures(ids: list[int]) -> dict[int, tuple[str, str]]:
+    db.session.rollback()
+    rows = db.session.execute(sa.select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.last_error)
+                              .where(OutboxMessage.id.in_(ids))).all()
+    return {row.id: (row.status, row.last_error) for row in rows}
+
+
+def assert_dated_and_identified(message, domain: str) -> None:
+    sent_at = email.utils.parsedate_to_datetime(message["Date"])
+    assert sent_at.tzinfo is not None and abs((utcnow() - sent_at).total_seconds()) < 120
+    assert re.fullmatch(rf"<[^<>@\s]+\.convene-\d+@{re.escape(domain)}>", message["Message-ID"].strip())
+
+
+def test_an_address_with_a_unicode_domain_goes_out_with_its_domain_in_idna(app, smtp):
+    app.config["BASE_URL"] = "https://events.exämple.org"
+    [message_id] = queue_to(["USER@exämple.com"])
+    assert deliver_messages().sent == 1
+    assert "RCPT TO:<USER@xn--exmple-cua.com>" in smtp.commands
+    [message] = smtp.messages
+    assert message["To"] == "USER@xn--exmple-cua.com"
+    assert_dated_and_identified(message, "events.xn--exmple-cua.org")
+    assert failures([message_id]) == {message_id: ("sent", "")}
+
+
+def test_a_non_ascii_local_part_is_failed_with_the_reason_and_the_others_still_go(app, smtp):
+    ids = queue_to(["amina@example.org", "ÜSER@exämple.com", "ben@example.org"])
+    result = deliver_messages()
+    assert (result.sent, result.failed) == (2, 1)
+    assert smtp.counts() == Counter([ids[0], ids[2]])
+    assert failures(ids)[ids[1]] == ("failed", "This address has characters before the @ that mail servers "
+                                               "may not deliver; use another address.")
+    assert deliver_messages().sent == 0  # failed for good: never tried again
+    assert not any("Ü" in command for command in smtp.commands)
+
+
+def test_a_non_ascii_local_part_goes_over_smtputf8_when_the_server_takes_it(app):
+    sink = SmtpSink(smtputf8=True)
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port, MAIL_USE_TLS=False, MAIL_USE_SSL=False,
+                      MAIL_USERNAME="", MAIL_SMTPUTF8=True)
+    try:
+        [message_id] = queue_to(["ÜSER@exämple.com"])
+        assert deliver_messages().sent == 1
+        assert "RCPT TO:<ÜSER@xn--exmple-cua.com>" in sink.commands
+        assert any(c.startswith("MAIL FROM:") and "SMTPUTF8" in c for c in sink.commands)
+        assert sink.messages[0]["To"] == "ÜSER@xn--exmple-cua.com"
+    finally:
+        sink.stop()
+
+
+def test_every_message_has_a_date_and_a_message_id_naming_the_site(app, smtp):
+    app.config["BASE_URL"] = "https://convene.example.org/"
+    ids = queue_to([f"p{i}@example.org" for i in range(3)])
+    assert deliver_outbox(ids=ids) == 3
+    assert len(smtp.messages) == 3
+    for message in smtp.messages:
+        assert_dated_and_identified(message, "convene.example.org")
+    assert len({message["Message-ID"] for message in smtp.messages}) == 3
+
+
+def test_without_a_base_url_the_message_id_names_the_senders_domain(app, smtp):
+    app.config.update(BASE_URL="", MAIL_DEFAULT_SENDER="Convene Team <no-reply@exämple.org>")
+    queue_to(["amina@example.org"])
+    assert deliver_outbox() == 1
+    [message] = smtp.messages
+    assert message["From"] == "Convene Team <no-reply@xn--exmple-cua.org>"
+    assert_dated_and_identified(message, "xn--exmple-cua.org")
+
+
+def test_the_eml_fallback_has_the_same_headers_and_fails_what_cannot_be_sent(app, outbox):
+    app.config["BASE_URL"] = "https://convene.example.org"
+    ids = queue_to(["user@exämple.com", "ÜSER@example.com"])
+    result = deliver_messages()
+    assert (result.sent, result.failed) == (1, 1)
+    [message] = outbox.messages()
+    assert message["To"] == "user@xn--exmple-cua.com"
+    assert_dated_and_identified(message, "convene.example.org")
+    assert failures(ids)[ids[1]][0] == "failed"
