@@ -9,7 +9,7 @@ import convene.models  # noqa: F401  (every model registers on the metadata)
 from convene.models.base import UTCDateTime
 
 config = context.config
-fileConfig(config.config_file_name)
+fileConfig(config.config_file_name, disable_existing_loggers=False)  # keep the app's loggers on
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db
