@@ -180,7 +180,8 @@ def render_agenda_chunk(agendas: list, paper: str, pause_gc: bool = False) -> by
     from convene.printing.documents import render_agendas
 
     with _collector_paused(pause_gc):
-        return render_agendas(agendas, paper=paper)
+        # Untagged: merging chunks page by page would drop their structure trees.
+        return render_agendas(agendas, paper=paper, tagged=False)
 
 
 def _qr_map(badges: list[BadgeData]) -> dict[str, str]:

@@ -19,6 +19,13 @@ from convene.printing.qr import qr_svg
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "printing"
 
+# Documents people read on screen (an attendee's agenda, receipts and invoices) are written as
+# PDF/UA-1: tagged, with a title and a language, so screen readers can follow them. Badge sheets
+# and print batches stay plain: they are for paper, and the chunks of a batch are merged page by
+# page, which would drop the structure tree anyway.
+ACCESSIBLE_VARIANT = "pdf/ua-1"
+DEFAULT_LANG = "en"
+
 
 def _pt(value: float) -> Markup:
     """A length in points for a style attribute (numbers only, so nothing else can get in)."""
@@ -63,9 +70,18 @@ def program_html(book, *, paper: str = "letter") -> str:
     return environment().get_template("program.html").render(book=book, paper=paper)
 
 
-def agendas_html(agendas: list, *, title: str = "Personal agendas", paper: str = "letter") -> str:
+def agendas_html(agendas: list, *, title: str = "", paper: str = "letter", lang: str = DEFAULT_LANG) -> str:
     """Personal agendas, each starting a new page."""
-    return environment().get_template("agendas.html").render(agendas=agendas, title=title, paper=paper, rtl=is_rtl)
+    return environment().get_template("agendas.html").render(
+        agendas=agendas, title=title or agenda_title(agendas), paper=paper, rtl=is_rtl, lang=lang,
+    )
+
+
+def agenda_title(agendas: list) -> str:
+    """The document title screen readers announce: whose agenda it is when there is one."""
+    if len(agendas) == 1:
+        return f"Agenda for {agendas[0].name} · {agendas[0].convening}"
+    return "Personal agendas"
 
 
 @lru_cache(maxsize=1)
@@ -81,13 +97,16 @@ def fetcher() -> StaticOnlyFetcher:
     return StaticOnlyFetcher()
 
 
-def write_pdf(html: str) -> bytes:
-    """Render HTML to PDF bytes; only files in static/ may be fetched."""
+def write_pdf(html: str, *, tagged: bool = False) -> bytes:
+    """Render HTML to PDF bytes (PDF/UA-1 when `tagged`); only files in static/ may be fetched.
+
+    A tagged document takes its title from <title> and its language from <html lang>.
+    """
     from weasyprint import HTML
 
     url_fetcher = fetcher()
     document = HTML(string=html, base_url=url_fetcher.base_url, url_fetcher=url_fetcher)
-    return document.write_pdf(font_config=_font_config())
+    return document.write_pdf(font_config=_font_config(), pdf_variant=ACCESSIBLE_VARIANT if tagged else None)
 
 
 def render_badges(badges: list[BadgeData], layout: Layout, *, duplex: bool = False, cut_guides: bool = True,
@@ -104,8 +123,9 @@ def render_program(book, *, paper: str = "letter") -> bytes:
     return write_pdf(program_html(book, paper=paper))
 
 
-def render_agendas(agendas: list, *, paper: str = "letter") -> bytes:
-    return write_pdf(agendas_html(agendas, paper=paper))
+def render_agendas(agendas: list, *, paper: str = "letter", lang: str = DEFAULT_LANG, tagged: bool = True) -> bytes:
+    """Personal agendas as one PDF, tagged unless it is a chunk of a print batch."""
+    return write_pdf(agendas_html(agendas, paper=paper, lang=lang), tagged=tagged)
 
 
 def first_page_png(pdf: bytes, *, width_px: int = 900) -> bytes:

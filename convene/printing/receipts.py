@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from convene.printing.documents import environment, write_pdf
+from convene.printing.documents import DEFAULT_LANG, environment, write_pdf
 from convene.printing.fit import is_rtl
 
 KINDS = ("receipt", "invoice")
@@ -97,14 +97,14 @@ def document_filename(doc: MoneyDocument) -> str:
     return f"{_kind(doc)}-{number or 'document'}.pdf"
 
 
-def money_document_html(doc: MoneyDocument) -> str:
+def money_document_html(doc: MoneyDocument, *, lang: str = DEFAULT_LANG) -> str:
     """One HTML document printing `doc` as a receipt or an invoice on US Letter."""
-    return environment().get_template("receipt.html").render(doc=doc, v=_view(doc), rtl=is_rtl)
+    return environment().get_template("receipt.html").render(doc=doc, v=_view(doc), rtl=is_rtl, lang=lang)
 
 
-def money_document_pdf(doc: MoneyDocument) -> bytes:
-    """The receipt or invoice as PDF bytes; only files in static/ may be fetched."""
-    return write_pdf(money_document_html(doc))
+def money_document_pdf(doc: MoneyDocument, *, lang: str = DEFAULT_LANG) -> bytes:
+    """The receipt or invoice as a tagged PDF (PDF/UA-1); only files in static/ may be fetched."""
+    return write_pdf(money_document_html(doc, lang=lang), tagged=True)
 
 
 def _kind(doc: MoneyDocument) -> str:

@@ -89,10 +89,10 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
     )
 
 
-def order_pdf(order: Order, kind: str) -> tuple[str, bytes]:
-    """(file name, PDF bytes) of an order's receipt or invoice."""
+def order_pdf(order: Order, kind: str, *, lang: str = "en") -> tuple[str, bytes]:
+    """(file name, tagged PDF bytes) of an order's receipt or invoice, in language `lang`."""
     document = order_document(order, kind)
-    return document_filename(document), money_document_pdf(document)
+    return document_filename(document), money_document_pdf(document, lang=lang)
 
 
 def attachment_pdf(attachment: dict) -> tuple[str, bytes] | None:

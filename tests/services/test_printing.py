@@ -471,3 +471,16 @@ def test_agendas_and_program_commands(program_scene, runner, tmp_path):
     result = runner.invoke(args=["convene", "program", "print-scene", "--out", str(program)])
     assert result.exit_code == 0, result.output
     assert "Opening plenary" in pdf_text(program)
+
+
+def test_a_personal_agenda_is_a_tagged_pdf_titled_with_the_persons_name(program_scene):
+    convening, people = program_scene
+    reader = PdfReader(io.BytesIO(service.render_agenda_pdf(convening.id, people[3].id)))
+    catalog = reader.trailer["/Root"]
+    assert catalog["/MarkInfo"]["/Marked"].value is True
+    assert str(catalog["/Lang"]) == "en"
+    assert reader.metadata["/Title"] == f"Agenda for Priya Sharma · {convening.name}"
+    tree = catalog["/StructTreeRoot"].get_object()
+    document = tree["/K"][0].get_object() if isinstance(tree["/K"], list) else tree["/K"].get_object()
+    assert document["/S"] == "/Document" and document["/K"], "the tag tree is empty"
+    assert b"pdfuaid:part" in catalog["/Metadata"].get_object().get_data()

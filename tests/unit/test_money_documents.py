@@ -273,3 +273,49 @@ def test_the_template_fetches_nothing():
     html = money_document_html(doc)
     assert "<img" not in html and "<link" not in html and "@import" not in html
     assert money_document_pdf(doc).startswith(b"%PDF")
+
+
+# ---------------------------------------------------------------- tagged for screen readers (PDF/UA-1)
+
+
+def structure(pdf: bytes) -> tuple[dict, list[str]]:
+    """The PDF's catalog and document info, read back, and every structure element type in its tag tree."""
+    reader = PdfReader(io.BytesIO(pdf))
+    catalog = reader.trailer["/Root"]
+    kinds: list[str] = []
+
+    def walk(node) -> None:
+        node = node.get_object() if hasattr(node, "get_object") else node
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif hasattr(node, "get") and node.get("/S") is not None:
+            kinds.append(str(node["/S"]))
+            walk(node.get("/K", []))
+
+    assert "/StructTreeRoot" in catalog, "the PDF is not tagged"
+    walk(catalog["/StructTreeRoot"].get_object().get("/K", []))
+    facts = {
+        "marked": catalog.get("/MarkInfo", {}).get("/Marked"),
+        "lang": str(catalog.get("/Lang", "")),
+        "title": str((reader.metadata or {}).get("/Title", "")),
+        "display_title": catalog.get("/ViewerPreferences", {}).get("/DisplayDocTitle"),
+        "ua": b"pdfuaid:part" in reader.trailer["/Root"]["/Metadata"].get_object().get_data(),
+    }
+    return facts, kinds
+
+
+@pytest.mark.parametrize("kind", ["receipt", "invoice"])
+def test_receipts_and_invoices_are_tagged_pdf_ua_with_a_title_and_a_language(kind):
+    doc = document(kind)
+    facts, kinds = structure(money_document_pdf(doc))
+    title = "Receipt R-TOR-P7K3QX" if kind == "receipt" else "Invoice TOR-2026-0007"
+    assert facts == {"marked": True, "lang": "en", "title": title, "display_title": True, "ua": True}
+    assert "/H1" in kinds and "/Table" in kinds and "/TH" in kinds and "/TD" in kinds and "/P" in kinds
+
+
+def test_the_language_of_a_money_document_comes_from_its_caller():
+    html = money_document_html(document("invoice"), lang="fr")
+    assert '<html lang="fr">' in html
+    facts, _ = structure(money_document_pdf(document("invoice"), lang="fr"))
+    assert facts["lang"] == "fr"
