@@ -9,7 +9,7 @@ APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
 
 # Debian packages the app needs: Pango and HarfBuzz for WeasyPrint (badges, agendas, receipts),
 # and Noto fonts so names in every script print. The tests add Chromium.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-core fonts-noto-cjk
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
 TEST_SYSTEM_PACKAGES := chromium
 define apt_install_missing
 	@missing=""; for pkg in $(1); do \

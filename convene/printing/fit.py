@@ -52,6 +52,24 @@ _TALL_SCRIPTS = (
 )
 TALL_LINE_HEIGHT = 1.55
 _WIDE_WIDTH = 1.02  # CJK ideographs, kana, Hangul and full-width forms are one em
+_EMOJI_WIDTH = 1.25  # every glyph of Noto Color Emoji is 2550/2048 em wide
+
+
+def is_emoji(char: str) -> bool:
+    """A pictographic symbol that Noto Color Emoji draws (🌍, ✨, ❤, ⭐...)."""
+    code = ord(char)
+    return unicodedata.category(char) == "So" and (
+        0x2600 <= code <= 0x27BF or 0x2B00 <= code <= 0x2BFF or 0x1F000 <= code <= 0x1FAFF)
+
+
+def _joins_previous(char: str, cluster: str) -> bool:
+    """Whether `char` belongs to the grapheme before it: a mark, a joiner, or a part of an emoji sequence."""
+    code = ord(char)
+    return (unicodedata.category(char).startswith("M") or char in "\u200c\u200d"
+            or cluster.endswith("\u200d")  # 👩‍💻: what follows a zero-width joiner
+            or 0x1F3FB <= code <= 0x1F3FF  # skin tones
+            or 0xE0020 <= code <= 0xE007F  # the tag characters of subdivision flags
+            or (0x1F1E6 <= code <= 0x1F1FF and len(cluster) == 1 and 0x1F1E6 <= ord(cluster) <= 0x1F1FF))
 
 
 @lru_cache(maxsize=8192)
@@ -65,6 +83,8 @@ def char_em(char: str) -> float:
         return 0.0  # combining marks and joiners take no room of their own
     if category == "Mc":
         return 0.35  # spacing vowel signs (Devanagari and friends)
+    if is_emoji(char):
+        return _EMOJI_WIDTH
     if unicodedata.east_asian_width(char) in ("W", "F"):
         return _WIDE_WIDTH
     if category.startswith("Z"):
@@ -145,8 +165,8 @@ def _pieces(text: str, *, split_words: bool = False) -> list[_Piece]:
             continue
         clusters: list[str] = []
         for char in word:
-            if clusters and (unicodedata.category(char).startswith("M") or char in "\u200c\u200d"):
-                clusters[-1] += char  # never separate a mark from its base letter
+            if clusters and _joins_previous(char, clusters[-1]):
+                clusters[-1] += char  # never separate a mark from its base letter, nor split an emoji
             else:
                 clusters.append(char)
         run, first = "", True

@@ -173,6 +173,35 @@ def test_every_name_prints_in_every_script():
         assert squash(name) in text, name
 
 
+def test_emoji_in_names_print_in_colour_and_stay_in_the_text_layer():
+    """Noto Color Emoji (fonts-noto-color-emoji, in the Makefile's system packages) draws them, not empty boxes."""
+    layout = LAYOUTS["avery-5392"]
+    many = "Amina " + "🌍✨🎉" * 5
+    pdf = render_badges([badge(1, "Amina 🌍✨", organization="Org 👩🏽‍💻"), badge(2, many)], layout)
+    text = pdf_text(pdf)
+    assert "Amina 🌍✨" in text and "👩🏽\u200d💻" in text and squash(many) in squash(text)
+    fonts = {str(font.get_object()["/BaseFont"])
+             for font in PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]["/Font"].values()}
+    assert any("Noto-Color-Emoji" in font for font in fonts), fonts
+    # A missing glyph is an outline box in the (near-black) ink: only the emoji bring colour to the name.
+    scale = 2.0
+    [image, *_] = list(page_images(pdf, scale=scale))
+    x, y = layout.origin(0)
+    box = design_for(layout).name
+    name_area = image.convert("RGB").crop(tuple(round(v * scale) for v in (
+        x + box.x, y + box.y, x + box.x + box.w, y + box.y + box.h)))
+    pixels = name_area.tobytes()
+    coloured = sum(1 for i in range(0, len(pixels), 3) if max(pixels[i:i + 3]) - min(pixels[i:i + 3]) > 80)
+    assert coloured > 500, f"only {coloured} coloured pixels where the emoji should be"
+    # The fitting counts emoji at their real width, so a name full of them still stays inside its badge.
+    _, boxes = char_boxes(pdf)
+    x2, _ = layout.origin(1)
+    emoji = [(left, right) for char, (left, _, right, _) in boxes if ord(char[0]) >= 0x2600]
+    assert len(emoji) >= 6  # every ✨ (pdfium leaves the characters outside the BMP out of its text)
+    for left, right in emoji:
+        assert any(x0 - 0.5 <= left and right <= x0 + layout.badge_width + 0.5 for x0 in (x, x2)), (left, right)
+
+
 def test_right_to_left_names_are_set_right_to_left():
     assert is_rtl("محمد عبد الله") and not is_rtl("Amina") and not is_rtl("王芳")
     html = badges_html([badge(1, "محمد عبد الله")], LAYOUTS["avery-5392"])
