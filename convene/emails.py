@@ -45,3 +45,19 @@ def sendable_address(text: str, *, smtputf8: bool | None = None) -> str:
     if checked.smtputf8 and not smtputf8:
         raise UnsendableAddress("email_not_sendable", LOCAL_PART_NOT_SENDABLE, field="email")
     return f"{checked.local_part}@{checked.ascii_domain}"
+
+
+class SendableEmail:
+    """WTForms validator: refuse an address mail could not be sent to, with sendable_address's message.
+
+    An empty field passes (Optional or DataRequired decide about those).
+    """
+
+    def __call__(self, form, field) -> None:
+        from wtforms.validators import ValidationError
+
+        if field.data and field.data.strip():
+            try:
+                sendable_address(field.data)
+            except UnsendableAddress as exc:
+                raise ValidationError(exc.message) from exc

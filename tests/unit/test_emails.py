@@ -52,3 +52,24 @@ def test_the_app_setting_decides_smtputf8(app):
 def test_outside_an_app_smtputf8_is_off():
     with pytest.raises(UnsendableAddress):
         sendable_address("ÜSER@example.com")
+
+
+def test_the_form_validator_shows_the_message_next_to_the_field(app):
+    from flask_wtf import FlaskForm
+    from wtforms import StringField
+
+    from convene.emails import SendableEmail
+
+    class Form(FlaskForm):
+        class Meta:
+            csrf = False
+
+        email = StringField("Email", [SendableEmail()])
+
+    for typed, error in [("USER@exämple.com", None), ("", None),
+                         ("ÜSER@exämple.com", LOCAL_PART_NOT_SENDABLE),
+                         ("nope", "Enter an email address like name@example.org.")]:
+        with app.test_request_context(method="POST", data={"email": typed}):
+            form = Form()
+            assert form.validate() is (error is None)
+            assert form.email.errors == ([error] if error else [])
