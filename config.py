@@ -57,6 +57,20 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "convene")
     RATELIMIT_HEADERS_ENABLED = True
+    # A store that stops answering must not take the site down: limits fall back to memory meanwhile.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # Sized for a registration desk behind one NAT (a hotel wifi with 300 delegates), not for one person.
+    RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "50 per 15 minutes")  # sign-in POSTs per client IP
+    RATELIMIT_LOGIN_FAILURES = os.environ.get("RATELIMIT_LOGIN_FAILURES", "10 per 15 minutes")  # per IP and email,
+    RATELIMIT_LOGIN_LOCKOUT_SECONDS = _int("RATELIMIT_LOGIN_LOCKOUT_SECONDS", 15 * 60)  # ... then locked this long
+    RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "30 per minute; 300 per hour")  # form POSTs per IP
+    RATELIMIT_CODE_TRIES = os.environ.get("RATELIMIT_CODE_TRIES", "30 per 10 minutes; 100 per hour")  # invalid codes
+    RATELIMIT_MANAGE_LINK = os.environ.get("RATELIMIT_MANAGE_LINK", "10 per minute; 60 per hour")  # form POSTs per IP
+    MANAGE_LINK_EMAILS_PER_HOUR = _int("MANAGE_LINK_EMAILS_PER_HOUR", 3)  # to one address, counted in the database
+    # Behind N reverse proxies, the client's address is the Nth from the right of X-Forwarded-For
+    # (and the scheme from X-Forwarded-Proto); 0 trusts no header, so nobody can forge an address.
+    PROXY_COUNT = _int("CONVENE_PROXY_COUNT", 0)
 
     # Public address used in emailed links (the request's host when unset; production requires it).
     BASE_URL = os.environ.get("CONVENE_BASE_URL", "")
@@ -127,6 +141,10 @@ class TestingConfig(Config):
     MAIL_SERVER = ""
     MAIL_INLINE_LIMIT = 10_000  # tests read the outbox right after the action
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # test accounts only; a sign-in costs 1 ms, not 100
+    # The suite signs in and registers hundreds of times from 127.0.0.1 (in Redis shared across tests
+    # when REDIS_URL is set); tests of the throttles set the limits they prove.
+    RATELIMIT_LOGIN = RATELIMIT_LOGIN_FAILURES = RATELIMIT_REGISTER = "100000 per minute"
+    RATELIMIT_CODE_TRIES = RATELIMIT_MANAGE_LINK = "100000 per minute"
     SERVER_NAME = "localhost"
 
 

@@ -31,6 +31,7 @@ def create_app(config: str | dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
 
+    register_proxy_headers(app)
     register_url_converters(app)
     register_extensions(app)
     register_blueprints(app)
@@ -39,6 +40,15 @@ def create_app(config: str | dict | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     return app
+
+
+def register_proxy_headers(app: Flask) -> None:
+    """Behind CONVENE_PROXY_COUNT reverse proxies, take the client's address and scheme from their headers."""
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def register_url_converters(app: Flask) -> None:

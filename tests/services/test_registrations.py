@@ -264,3 +264,12 @@ def test_editing_a_badge_field_marks_the_badge_changed_but_other_fields_do_not(a
     assert db.session.get(Registration, registration.id).badge_changed_at is None
     service.update_registration(registration.id, {"badge_name": "Mimi"})
     assert db.session.get(Registration, registration.id).badge_changed_at is not None
+
+
+def test_ten_racing_manage_link_requests_send_exactly_three_emails(app, outbox):
+    convening = make_convening()
+    registration = make_registration(convening, make_ticket(convening), 1)
+    convening_id, email = convening.id, registration.email
+    results = race(app, [lambda: service.send_manage_link(convening_id, email, hourly_cap=3) for _ in range(10)])
+    assert sorted(results) == [False] * 7 + [True] * 3
+    assert len(outbox.to(email)) == 3

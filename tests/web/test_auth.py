@@ -10,7 +10,6 @@ from convene import create_app
 from convene.extensions import db
 from convene.models import User
 from tests.conftest import login
-from tests.factories import make_user
 
 PASSWORD = "correct-horse-battery"
 
