@@ -99,6 +99,8 @@ class Config:
     MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "outbox"))
     # More emails than this from one action (an import, a publish) are sent in the background.
     MAIL_INLINE_LIMIT = _int("MAIL_INLINE_LIMIT", 25)
+    # A sender holds the emails it claimed this long; a sender that died loses them to the next one then.
+    MAIL_LEASE_SECONDS = _int("MAIL_LEASE_SECONDS", 300)
 
     # Attendee self-service.
     MANAGE_LINK_MAX_AGE_DAYS = _int("MANAGE_LINK_MAX_AGE_DAYS", 120)
@@ -121,6 +123,8 @@ class Config:
     PRINT_INLINE_MAX = _int("PRINT_INLINE_MAX", 50)
     PRINT_WORKERS = _int("PRINT_WORKERS", 0) or None  # None: one per core
     PRINT_CHUNK_SHEETS = _int("PRINT_CHUNK_SHEETS", 10)
+    # A batch with no sign of life from its process for this long is failed (its process died).
+    PRINT_HEARTBEAT_TIMEOUT = _int("PRINT_HEARTBEAT_TIMEOUT", 600)
 
 
 class DevelopmentConfig(Config):
