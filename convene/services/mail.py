@@ -7,7 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -208,7 +208,7 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email["Subject"] = message.subject
     email["From"] = sender
     email["To"] = to
-    email["Date"] = format_datetime(datetime.now(timezone.utc))
+    email["Date"] = format_datetime(datetime.now(UTC))
     email["Message-ID"] = make_msgid(idstring=f"convene-{message.id}", domain=_message_id_domain(sender))
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
