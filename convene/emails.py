@@ -10,11 +10,10 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 
-from convene.errors import ConveneError
+from convene.errors import MESSAGES, ConveneError
 
-EMAIL_INVALID = "Enter an email address like name@example.org."
-LOCAL_PART_NOT_SENDABLE = ("This address has characters before the @ that mail servers may not deliver; "
-                           "use another address.")
+EMAIL_INVALID = MESSAGES["email_invalid"]
+LOCAL_PART_NOT_SENDABLE = MESSAGES["email_not_sendable"]
 
 
 class UnsendableAddress(ConveneError):
@@ -41,9 +40,9 @@ def sendable_address(text: str, *, smtputf8: bool | None = None) -> str:
     try:
         checked = validate_email((text or "").strip(), check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
-        raise UnsendableAddress("email_invalid", EMAIL_INVALID, field="email") from exc
+        raise UnsendableAddress("email_invalid", field="email") from exc
     if checked.smtputf8 and not smtputf8:
-        raise UnsendableAddress("email_not_sendable", LOCAL_PART_NOT_SENDABLE, field="email")
+        raise UnsendableAddress("email_not_sendable", field="email")
     return f"{checked.local_part}@{checked.ascii_domain}"
 
 

@@ -181,6 +181,12 @@ MESSAGES = {
     "code_ticket_unknown": "Choose ticket types of this convening.",
     "code_not_found": "That code does not exist.",
     "amount_too_large": "That amount is too large.",
+    # Email addresses (convene/emails.py).
+    "email_invalid": "Enter an email address like name@example.org.",
+    "email_not_sendable": "This address has characters before the @ that mail servers may not deliver; "
+    "use another address.",
+    # Credit notes for cancelled invoices.
+    "no_credit_note": "That credit note does not exist.",
 }
 
 
