@@ -1,10 +1,18 @@
-"""Form pieces shared by the public and admin areas: the person form and organizer questions."""
+"""Form pieces shared by the public and admin areas: the base forms, bounded fields, the person form, questions.
+
+Every form derives from `ConveneForm` (or `ConveneSubform` for rows inside a form), which cleans text
+as it binds each field: single-line fields lose control characters and line breaks, text areas keep
+their line breaks only. Numbers and dates come from the bounded fields here, so a typed value the
+database, the time-zone arithmetic or Python's datetime cannot hold gets a message beside the field.
+"""
 from __future__ import annotations
 
+import wtforms
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
     Field,
+    PasswordField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -14,9 +22,17 @@ from wtforms import (
     widgets,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp, StopValidation
 
 from convene.models import ACCESSIBILITY_NEEDS, DIETARY_NEEDS, PERSON_FIELDS, Question, QuestionKind
+from convene.text import multi_line, single_line
+
+# What a PostgreSQL `integer` column holds; SQLite and Python hold more, so this is the bound that bites.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+# Dates people may type: far enough either way for any convening, near enough that converting
+# between time zones, adding days or storing in PostgreSQL never overflows.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
 PHONE = Regexp(r"^[0-9+().\-\s/x]{5,40}$", message="Enter a phone number with digits, spaces and + ( ) - only.")
 
@@ -26,6 +42,82 @@ def choice_list(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+def text_filter(field_class: type):
+    """The cleaning a field of this class gets: single-line text, multi-line text, or none."""
+    if issubclass(field_class, TextAreaField):
+        return multi_line
+    if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+        return single_line  # also email, phone, hidden and price fields; a non-text value passes through
+    return None
+
+
+class CleanTextMeta:
+    """Form meta that adds the text cleaning to each field as the form binds it, so no field can forget it."""
+
+    def bind_field(self, form, unbound_field, options):
+        clean = text_filter(unbound_field.field_class)
+        if clean is not None:
+            options = {**options, "filters": (clean, *unbound_field.kwargs.get("filters", ()))}
+        return super().bind_field(form, unbound_field, options)
+
+
+class ConveneForm(FlaskForm):
+    """The base of every form: CSRF from Flask-WTF, text cleaned as it comes in."""
+
+    class Meta(CleanTextMeta):
+        pass
+
+
+class ConveneSubform(wtforms.Form):
+    """The base of a row inside a form (a FormField): text cleaned as it comes in."""
+
+    class Meta(CleanTextMeta):
+        pass
+
+
+class IntegerField(wtforms.IntegerField):
+    """A whole number from `minimum` to `maximum` (by default what the database's integer holds)."""
+
+    def __init__(self, label=None, validators=None, *, minimum: int = INT_MIN, maximum: int = INT_MAX,
+                 range_message: str | None = None, too_large_message: str | None = None, **kwargs):
+        kwargs.setdefault("invalid_value_message", "Enter a whole number.")
+        super().__init__(label, validators, **kwargs)
+        self.minimum, self.maximum = max(minimum, INT_MIN), min(maximum, INT_MAX)
+        self.range_message = range_message or f"Enter a whole number from {self.minimum:,} to {self.maximum:,}."
+        self.too_large_message = too_large_message or self.range_message
+
+    def pre_validate(self, form):
+        if self.data is not None and self.data < self.minimum:
+            raise StopValidation(self.range_message)
+        if self.data is not None and self.data > self.maximum:
+            raise StopValidation(self.too_large_message)
+
+
+class _YearBounded:
+    """Refuse dates outside MIN_YEAR..MAX_YEAR beside the field, before anything computes with them."""
+
+    def pre_validate(self, form):
+        if self.data is not None and not MIN_YEAR <= self.data.year <= MAX_YEAR:
+            raise StopValidation(f"Enter a date between {MIN_YEAR} and {MAX_YEAR}.")
+
+
+class DateField(_YearBounded, wtforms.DateField):
+    """A date between MIN_YEAR and MAX_YEAR."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("invalid_value_message", "Enter a date, like 2027-06-01.")
+        super().__init__(label, validators, **kwargs)
+
+
+class DateTimeLocalField(_YearBounded, wtforms.DateTimeLocalField):
+    """A wall-clock date and time between MIN_YEAR and MAX_YEAR; the first format is what browsers show."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("format", DATETIME_FORMATS)
+        kwargs.setdefault("invalid_value_message", "Enter a date and time, like 2027-06-01T09:30.")
+        super().__init__(label, validators, **kwargs)
+
+
 class MultiCheckboxField(SelectMultipleField):
     """Checkboxes for a multiple choice, usable without JavaScript."""
 
@@ -33,7 +125,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-class EmptyForm(FlaskForm):
+class EmptyForm(ConveneForm):
     """A POST-only button that still carries the CSRF token."""
 
 
@@ -41,7 +133,7 @@ def required(label: str):
     return DataRequired(message=f"Enter your {label}.")
 
 
-class PersonForm(FlaskForm):
+class PersonForm(ConveneForm):
     """The details every registration asks for."""
 
     given_name = StringField("Given name", [required("given name"), Length(max=100)])

@@ -1,21 +1,11 @@
 """Forms of the back office."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
-from wtforms import (
-    BooleanField,
-    DateField,
-    DateTimeLocalField,
-    EmailField,
-    IntegerField,
-    PasswordField,
-    SelectField,
-    StringField,
-    TextAreaField,
-)
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional
 
-from convene.errors import ConveneError
+from convene.errors import MESSAGES, ConveneError
+from convene.forms import ConveneForm, DateField, DateTimeLocalField, IntegerField
 from convene.models import Convening, Delegation, Question, QuestionKind, TicketType
 from convene.services.convenings import (
     CONVENING_FIELDS,
@@ -40,16 +30,17 @@ COMMON_TIMEZONES = (
 )
 LOCAL_TIME_HINT = "In the convening's own time zone."
 COUNT = "Enter a whole number."
+MAX_CAPACITY = 1_000_000  # seats of a whole convening; far more than any venue
 
 
-class LoginForm(FlaskForm):
+class LoginForm(ConveneForm):
     email = EmailField("Email", [DataRequired(message="Enter your email."), Email(message="Enter a valid email."),
                                  Length(max=254)])
     password = PasswordField("Password", [DataRequired(message="Enter your password."), Length(max=1024)])
     remember = BooleanField("Keep me signed in on this device")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(ConveneForm):
     """One's own password: the current one, then the new one twice."""
 
     current_password = PasswordField("Current password", [
@@ -71,20 +62,17 @@ def _optional_email():
 
 def _capacity(label: str, description: str) -> IntegerField:
     return IntegerField(
-        label, [Optional(), NumberRange(min=0, message="Capacity cannot be negative; leave it empty for no limit.")],
-        description=description, invalid_value_message=COUNT,
+        label, [Optional()], minimum=0, maximum=MAX_CAPACITY, description=description, invalid_value_message=COUNT,
+        range_message=MESSAGES["capacity_negative"], too_large_message=f"Enter at most {MAX_CAPACITY:,}.",
     )
 
 
 def _local_datetime(label: str) -> DateTimeLocalField:
-    # The first format is what browsers' datetime-local inputs need to show a stored value.
-    return DateTimeLocalField(
-        label, [Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
-        description=LOCAL_TIME_HINT, invalid_value_message="Enter a date and time, like 2025-03-01T09:00.",
-    )
+    return DateTimeLocalField(label, [Optional()], description=LOCAL_TIME_HINT,
+                              invalid_value_message="Enter a date and time, like 2025-03-01T09:00.")
 
 
-class ConveningForm(FlaskForm):
+class ConveningForm(ConveneForm):
     """A convening's settings; registration opens/closes are wall-clock times in its zone."""
 
     name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=200)])
@@ -128,7 +116,8 @@ class ConveningForm(FlaskForm):
         description="Printed on every invoice: bank details, what reference to quote, whom to contact.",
     )
     invoice_due_days = IntegerField(
-        "Days to pay", [Optional()], default=30,
+        "Days to pay", [Optional()], default=30, minimum=0, maximum=365,
+        range_message=MESSAGES["invoice_due_days_invalid"],
         description="An invoice is due this many days after it is issued (0: due on receipt); "
         "leave empty to keep the current number.",
         invalid_value_message="Enter a number of days from 0 to 365.",
@@ -179,7 +168,7 @@ class OptionalPriceField(PriceField):
         super().process_formdata(valuelist)
 
 
-class TicketTypeForm(FlaskForm):
+class TicketTypeForm(ConveneForm):
     """A ticket type; its sale window is in the convening's time zone."""
 
     name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=120)])
@@ -193,6 +182,7 @@ class TicketTypeForm(FlaskForm):
     sales_end_at = _local_datetime("On sale until")
     hidden = BooleanField("Hidden: not offered publicly (complimentary, added by organizers)")
     position = IntegerField("Position in lists", [Optional()], invalid_value_message=COUNT,
+                            minimum=-9999, maximum=9999, range_message="Enter a number from -9999 to 9999.",
                             description="Lower numbers come first; leave empty to keep the current place.")
 
     @classmethod
@@ -206,7 +196,7 @@ class TicketTypeForm(FlaskForm):
         return {key: getattr(self, key).data for key in TICKET_FIELDS}
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(ConveneForm):
     """An organizer-defined question on the registration form."""
 
     label = StringField("Question", [DataRequired(message="Enter the question."), Length(max=300)])
@@ -229,7 +219,7 @@ class QuestionForm(FlaskForm):
         return {key: getattr(self, key).data for key in QUESTION_FIELDS}
 
 
-class DelegationForm(FlaskForm):
+class DelegationForm(ConveneForm):
     """The community or organization a group of delegates comes from."""
 
     name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=160)])

@@ -1,13 +1,12 @@
 """Forms of the back office's payments and codes pages."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from convene.admin.forms import COUNT, PriceField, _local_datetime
-from convene.errors import ConveneError
-from convene.forms import MultiCheckboxField, choice_list
+from convene.errors import MESSAGES, ConveneError
+from convene.forms import ConveneForm, IntegerField, MultiCheckboxField, choice_list
 from convene.models import CodeKind, Convening, DiscountCode
 from convene.services.codes import CODE_FIELDS
 from convene.services.convenings import PRICE_RE, price_to_cents, utc_to_local
@@ -34,7 +33,7 @@ class AmountField(PriceField):
     parse = staticmethod(amount_to_cents)
 
 
-class RefundForm(FlaskForm):
+class RefundForm(ConveneForm):
     """Send back part or all of what an order paid."""
 
     amount = AmountField("Amount to refund", description="In the order's currency, for example 45.50.")
@@ -42,7 +41,7 @@ class RefundForm(FlaskForm):
     cancel_registrations = BooleanField("Also cancel the registrations and free their seats")
 
 
-class MarkPaidForm(FlaskForm):
+class MarkPaidForm(ConveneForm):
     """Record that an invoice was paid in full."""
 
     note = StringField("Note", [Optional(), Length(max=300)],
@@ -52,16 +51,18 @@ class MarkPaidForm(FlaskForm):
 KIND_CHOICES = choice_list((kind.value, kind.label) for kind in CodeKind)
 
 
-class CodeForm(FlaskForm):
+class CodeForm(ConveneForm):
     """A discount or access code; its validity window is in the convening's time zone."""
 
     code = StringField("Code", [Length(max=60)], render_kw={"autocomplete": "off", "spellcheck": "false"},
                        description="3 to 40 letters, digits, hyphens or underscores; people may type it in any case.")
     kind = RadioField("What it does", choices=KIND_CHOICES, default=CodeKind.PERCENT.value, validate_choice=False)
     percent = IntegerField("Percent off", [Optional()], invalid_value_message="Enter a whole percentage from 1 to 100.",
+                           range_message=MESSAGES["percent_invalid"],
                            description="For a percent-off code: 1 to 100.")
     amount_cents = AmountField("Amount off each ticket", description="For an amount-off code, for example 25.")
     max_uses = IntegerField("Maximum uses", [Optional()], invalid_value_message=COUNT,
+                            range_message=MESSAGES["max_uses_invalid"],
                             description="Each seat booked with the code is one use; leave empty for no limit.")
     valid_from = _local_datetime("Valid from")
     valid_until = _local_datetime("Valid until")

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp
 
-from convene.forms import choice_list
+from convene.forms import ConveneForm, choice_list
 from convene.models import Convening, Role
 from convene.printing import DEFAULT_LAYOUT, LAYOUTS
 from convene.services.printing import SELECTIONS, BadgeFilter
@@ -16,7 +15,7 @@ ALL = ""
 NO_DELEGATION = "none"
 
 
-class BadgeBatchForm(FlaskForm):
+class BadgeBatchForm(ConveneForm):
     """Choose badges and a layout; read from the query string to preview, posted to make the PDF."""
 
     which = SelectField("Badges", choices=choice_list(SELECTIONS.items()), default="pending")

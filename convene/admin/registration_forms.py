@@ -6,7 +6,7 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
-from convene.forms import PersonForm, choice_list
+from convene.forms import ConveneForm, PersonForm, choice_list
 from convene.models import Convening, Role
 
 ROLE_CHOICES = choice_list((role.value, role.label) for role in Role)
@@ -39,7 +39,7 @@ class NewRegistrationForm(RegistrationAdminForm):
     send_email = BooleanField("Email them their confirmation", default=True)
 
 
-class ImportForm(FlaskForm):
+class ImportForm(ConveneForm):
     """Upload a delegates spreadsheet, with defaults for the columns it leaves empty."""
 
     file = FileField("CSV file", validators=[

@@ -4,7 +4,7 @@ Staff may look at everything; only organizers change anything.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -21,7 +21,7 @@ from convene.admin.schedule_forms import (
     rules_form,
     rules_from,
 )
-from convene.admin.util import child_or_404, convening_or_404, show_error
+from convene.admin.util import child_or_404, convening_or_404, date_arg, datetime_arg, int_arg, show_error
 from convene.errors import ConveneError
 from convene.forms import EmptyForm
 from convene.models import Convening, Presenter, Room, SessionBlock
@@ -51,10 +51,7 @@ def _session_form(convening: Convening, form: SessionForm) -> SessionForm:
 
 
 def _day_arg(convening: Convening, days: list[date]) -> date:
-    try:
-        day = date.fromisoformat(request.args.get("day", ""))
-    except ValueError:
-        day = None
+    day = date_arg("day")
     return day if day in days else (days[0] if days else convening.starts_on)
 
 
@@ -126,16 +123,13 @@ def schedule_new_session(convening_id: int):
 def _prefill(convening: Convening) -> dict:
     """Room and start from the query string (a link from an empty grid cell); bad values are ignored."""
     data: dict = {}
-    try:
-        start = datetime.fromisoformat(request.args.get("starts_at", ""))
-    except ValueError:
-        start = None
+    start = datetime_arg("starts_at")
     if start is not None:
         start = utc_to_local(start, convening.tz) if start.tzinfo else start
         data["starts_at"] = start
-    room = request.args.get("room_id", "")
-    if room.isdigit():
-        data["room_id"] = int(room)
+    room = int_arg("room_id")
+    if room is not None:
+        data["room_id"] = room
     return data
 
 

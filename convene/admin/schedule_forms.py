@@ -1,17 +1,15 @@
 """Forms of the program editor: sessions, moves, rooms, presenters, blocks and conflict rules."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, StopValidation
 
-from convene.forms import MultiCheckboxField, choice_list
+from convene.forms import ConveneForm, DateTimeLocalField, IntegerField, MultiCheckboxField, choice_list
 from convene.models import SESSION_KIND_LABELS, Convening, Presenter, ProgramSession, Room
 from convene.scheduling import CONFLICT_KINDS
 from convene.services.convenings import utc_to_local
 from convene.services.schedule import BLOCK_FIELDS, PRESENTER_FIELDS, ROOM_FIELDS, SESSION_FIELDS
 
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 COUNT = "Enter a whole number."
 NO_ROOM = "— no room (off-site, or to be decided) —"
 
@@ -37,8 +35,7 @@ class Required:
 
 
 def local_datetime(label: str, message: str) -> DateTimeLocalField:
-    # The first format is what browsers' datetime-local inputs need to show a stored value.
-    return DateTimeLocalField(label, [Required(message)], format=DATETIME_FORMATS,
+    return DateTimeLocalField(label, [Required(message)],
                               invalid_value_message="Enter a date and time, like 2025-06-10T09:30.")
 
 
@@ -47,9 +44,9 @@ MAX_CAPACITY = 100_000
 
 def capacity_field(label: str, description: str) -> IntegerField:
     return IntegerField(
-        label, [Optional(), NumberRange(min=0, message="Capacity cannot be negative; leave it empty for no limit."),
-                NumberRange(max=MAX_CAPACITY, message=f"Enter at most {MAX_CAPACITY:,}.")],
-        description=description, invalid_value_message=COUNT,
+        label, [Optional()], minimum=0, maximum=MAX_CAPACITY,
+        range_message="Capacity cannot be negative; leave it empty for no limit.",
+        too_large_message=f"Enter at most {MAX_CAPACITY:,}.", description=description, invalid_value_message=COUNT,
     )
 
 
@@ -64,7 +61,7 @@ def room_choices(rooms: list[Room]):
          + ("" if r.accessible else " — not step-free")) for r in rooms])
 
 
-class SessionForm(FlaskForm):
+class SessionForm(ConveneForm):
     """A session; its start and end are wall-clock times in the convening's zone."""
 
     title = StringField("Title", [DataRequired(message="Enter a title."), Length(max=200)])
@@ -108,21 +105,21 @@ class SessionForm(FlaskForm):
         return {key: getattr(self, key).data for key in SESSION_FIELDS}
 
 
-class MoveForm(FlaskForm):
+class MoveForm(ConveneForm):
     """A new start (the length stays) and room."""
 
     starts_at = local_datetime("New start", "Enter when the session starts.")
     room_id = optional_select("Room")
 
 
-class RoomForm(FlaskForm):
+class RoomForm(ConveneForm):
     name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=120)])
     capacity = capacity_field("Capacity", "Seats in the room; leave empty if it does not matter.")
     accessible = BooleanField("Step-free (wheelchair) access", default=True)
     floor = StringField("Floor", [Optional(), Length(max=80)])
     notes = StringField("Notes", [Optional(), Length(max=500)], description="Set-up, equipment, how to find it.")
-    position = IntegerField("Position in the grid",
-                            [Optional(), NumberRange(min=-9999, max=9999, message="Enter a number from -9999 to 9999.")],
+    position = IntegerField("Position in the grid", [Optional()], minimum=-9999, maximum=9999,
+                            range_message="Enter a number from -9999 to 9999.",
                             invalid_value_message=COUNT, description="Lower numbers come first.")
 
     @classmethod
@@ -133,7 +130,7 @@ class RoomForm(FlaskForm):
         return {key: getattr(self, key).data for key in ROOM_FIELDS}
 
 
-class PresenterForm(FlaskForm):
+class PresenterForm(ConveneForm):
     registration_id = optional_select("Registered person",
                                       "Link a registration, or leave empty for an external guest.")
     name = StringField("Name", [Optional(), Length(max=200)],
@@ -153,7 +150,7 @@ class PresenterForm(FlaskForm):
         return {key: getattr(self, key).data for key in PRESENTER_FIELDS}
 
 
-class BlockForm(FlaskForm):
+class BlockForm(ConveneForm):
     name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=160)],
                        description="For example: Working groups (day 3).")
     preferences_open = BooleanField("Attendees may rank the sessions now")
@@ -162,7 +159,7 @@ class BlockForm(FlaskForm):
         return {key: getattr(self, key).data for key in BLOCK_FIELDS}
 
 
-class AllocateForm(FlaskForm):
+class AllocateForm(ConveneForm):
     include_unranked = BooleanField("Also place confirmed delegates, TA providers and speakers who ranked nothing")
 
 
@@ -173,7 +170,7 @@ def rules_form(rules: dict[str, str], formdata=True):
         f"rule_{kind}": RadioField(label, choices=options, default=rules[kind], validate_choice=True)
         for kind, (label, _) in CONFLICT_KINDS.items()
     }
-    form_class = type("ConflictRulesForm", (FlaskForm,), fields)
+    form_class = type("ConflictRulesForm", (ConveneForm,), fields)
     return form_class() if formdata else form_class(data={f"rule_{k}": v for k, v in rules.items()})
 
 

@@ -1,22 +1,12 @@
 """Forms of the site-visit tools: settings, hosts, slots, the visit grid, the assigner, moves."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
-from wtforms import (
-    BooleanField,
-    DateTimeLocalField,
-    EmailField,
-    IntegerField,
-    StringField,
-    SubmitField,
-    TelField,
-    TextAreaField,
-)
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, EmailField, StringField, SubmitField, TelField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 from wtforms.widgets import HiddenInput
 
 from convene.errors import MESSAGES
-from convene.forms import PHONE
+from convene.forms import PHONE, ConveneForm, DateTimeLocalField, IntegerField
 from convene.models import Convening, HostOrganization, SiteVisit, VisitSlot
 from convene.services.convenings import utc_to_local
 from convene.services.visits import (
@@ -32,24 +22,21 @@ LOCAL_TIME_HINT = "In the convening's own time zone."
 WHOLE_NUMBER = "Enter a whole number."
 
 
-def _capacity_range() -> NumberRange:
-    return NumberRange(min=0, max=MAX_CAPACITY, message=f"Enter a capacity from 0 to {MAX_CAPACITY:,}.")
+CAPACITY_RANGE = dict(minimum=0, maximum=MAX_CAPACITY, range_message=f"Enter a capacity from 0 to {MAX_CAPACITY:,}.")
 
 
 def _local_datetime(label: str, *validators) -> DateTimeLocalField:
-    # The first format is what browsers' datetime-local inputs need to show a stored value.
     return DateTimeLocalField(label, list(validators) or [Optional()], description=LOCAL_TIME_HINT,
-                              format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
                               invalid_value_message="Enter a date and time.")
 
 
-class VisitSettingsForm(FlaskForm):
+class VisitSettingsForm(ConveneForm):
     """How many visits each person makes, and whether attendees may rank hosts now."""
 
     visits_per_person = IntegerField(
         "Visits per person",
-        [InputRequired(message="Enter how many visits each person makes."),
-         NumberRange(min=1, max=MAX_VISITS_PER_PERSON, message=MESSAGES["visits_per_person_invalid"])],
+        [InputRequired(message="Enter how many visits each person makes.")],
+        minimum=1, maximum=MAX_VISITS_PER_PERSON, range_message=MESSAGES["visits_per_person_invalid"],
         invalid_value_message=WHOLE_NUMBER, description="Each person visits this many different hosts, one per slot.",
     )
     preferences_open = BooleanField("Preferences open: attendees may rank the hosts on their registration page")
@@ -60,7 +47,7 @@ class VisitSettingsForm(FlaskForm):
                          "preferences_open": convening.visit_preferences_open})
 
 
-class HostForm(FlaskForm):
+class HostForm(ConveneForm):
     """A host organization that receives visitors."""
 
     name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=200)])
@@ -82,7 +69,7 @@ class HostForm(FlaskForm):
         return {key: getattr(self, key).data for key in HOST_FIELDS}
 
 
-class SlotForm(FlaskForm):
+class SlotForm(ConveneForm):
     """A block of time in which every group is at one host."""
 
     label = StringField("Label", [DataRequired(message=MESSAGES["slot_label_required"]), Length(max=120)],
@@ -99,10 +86,10 @@ class SlotForm(FlaskForm):
         return {key: getattr(self, key).data for key in SLOT_FIELDS}
 
 
-class SiteVisitForm(FlaskForm):
+class SiteVisitForm(ConveneForm):
     """One host in one slot: its capacity and the practical details attendees are sent."""
 
-    capacity = IntegerField("Capacity", [InputRequired(message=MESSAGES["capacity_required"]), _capacity_range()],
+    capacity = IntegerField("Capacity", [InputRequired(message=MESSAGES["capacity_required"])], **CAPACITY_RANGE,
                             invalid_value_message=WHOLE_NUMBER)
     meeting_point = StringField("Meeting point", [Optional(), Length(max=300)],
                                 description="Where the group gathers, for example “Hotel lobby, north doors”.")
@@ -119,7 +106,7 @@ class SiteVisitForm(FlaskForm):
         return {key: getattr(self, key).data for key in SITE_VISIT_FIELDS}
 
 
-class VisitGridForm(FlaskForm):
+class VisitGridForm(ConveneForm):
     """Base of the hosts × slots capacity grid; `visit_grid_form` adds one field per cell."""
 
     confirm_removals = BooleanField("Yes, remove the emptied visits even though people are placed in them")
@@ -134,9 +121,8 @@ def visit_grid_form(hosts, slots) -> type[VisitGridForm]:
     fields = {
         grid_cell(h.id, s.id): IntegerField(
             f"{h.name}, {s.label}",
-            [Optional(), NumberRange(min=0, message=MESSAGES["visit_capacity_negative"]),
-             NumberRange(max=MAX_CAPACITY, message=MESSAGES["visit_capacity_too_large"])],
-            invalid_value_message=WHOLE_NUMBER,
+            [Optional()], minimum=0, maximum=MAX_CAPACITY, range_message=MESSAGES["visit_capacity_negative"],
+            too_large_message=MESSAGES["visit_capacity_too_large"], invalid_value_message=WHOLE_NUMBER,
         )
         for h in hosts for s in slots
     }
@@ -148,12 +134,13 @@ def grid_data(visits) -> dict[str, int]:
     return {grid_cell(v.host_id, v.slot_id): v.capacity for v in visits}
 
 
-class AssignForm(FlaskForm):
+class AssignForm(ConveneForm):
     """Run the assigner, as a preview or for real."""
 
     keep_published = BooleanField("Keep the published plan: move as few people as possible")
     mix_limit = IntegerField(
-        "Mix limit", [Optional(), NumberRange(min=1, max=MAX_CAPACITY, message="Enter 1 or more, or leave it empty.")],
+        "Mix limit", [Optional()], minimum=1, maximum=MAX_CAPACITY,
+        range_message="Enter 1 or more, or leave it empty.", too_large_message=f"Enter at most {MAX_CAPACITY:,}.",
         invalid_value_message=WHOLE_NUMBER,
         description="At most this many people of one delegation in one visit. Soft: exceeded only when there "
                     "is no other way. Leave empty for no limit.",
@@ -162,7 +149,7 @@ class AssignForm(FlaskForm):
     save = SubmitField("Run and save")
 
 
-class MoveForm(FlaskForm):
+class MoveForm(ConveneForm):
     """Put one person in one visit of a slot (or none) by hand."""
 
     registration_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
@@ -171,14 +158,14 @@ class MoveForm(FlaskForm):
     locked = BooleanField("Lock", default=True)
 
 
-class UnlockForm(FlaskForm):
+class UnlockForm(ConveneForm):
     """Let the assigner move a person in a slot again."""
 
     registration_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
     slot_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
 
 
-class DeleteForm(FlaskForm):
+class DeleteForm(ConveneForm):
     """A delete button; `confirm` is sent by the confirmation page when people would lose a place."""
 
     confirm = BooleanField()  # a checkbox widget, so hidden_tag() leaves it out of the plain button

@@ -11,7 +11,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 
 from convene.admin import bp, organizer_required
-from convene.admin.util import child_or_404, convening_or_404, show_error
+from convene.admin.util import child_or_404, convening_or_404, int_arg, show_error, text_arg
 from convene.admin.visit_forms import (
     AssignForm,
     DeleteForm,
@@ -32,6 +32,7 @@ from convene.services import visits as service
 
 PEOPLE_PER_PAGE = 50
 PLAN_ARGS = ("page", "delegation", "q")
+MAX_PAGE = 100_000  # past the last page shows an empty one; the bound keeps OFFSET inside every database
 
 
 
@@ -328,8 +329,8 @@ def visit_assign(convening_id: int):
                       "Check it, then publish it to email everyone.", "success")
                 return redirect(url_for("admin.visit_assign", convening_id=convening.id, run=result.run.id))
             shown = result.run
-    elif request.method == "GET" and request.args.get("run", type=int):
-        shown = db.session.get(AssignmentRun, request.args.get("run", type=int))
+    elif request.method == "GET" and (run_id := int_arg("run")):
+        shown = db.session.get(AssignmentRun, run_id)
         if shown is None or shown.convening_id != convening.id:
             abort(404)
     runs = service.assignment_runs(convening.id)
@@ -345,13 +346,13 @@ def visit_assign(convening_id: int):
 
 def _plan_args() -> dict:
     """The plan page's own query arguments (page, delegation, search), to come back to the same view."""
-    return {k: v for k in PLAN_ARGS if (v := request.args.get(k, "").strip())}
+    return {k: v for k in PLAN_ARGS if (v := text_arg(k))}
 
 
 def _delegation_arg(value: str | None) -> int | str | None:
     if value == "none":
         return "none"
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and re.fullmatch(r"[0-9]{1,9}", value) else None
 
 
 @bp.get("/c/<int:convening_id>/visits/plan")
@@ -374,7 +375,7 @@ def visit_plan(convening_id: int):
     page = db.paginate(
         service.visitors_select(convening.id, delegation=_delegation_arg(args.get("delegation")),
                                 search=args.get("q", "")),
-        page=request.args.get("page", 1, type=int), per_page=PEOPLE_PER_PAGE, error_out=False, count=True,
+        page=int_arg("page", 1, maximum=MAX_PAGE), per_page=PEOPLE_PER_PAGE, error_out=False, count=True,
     )
     return render_template(
         "admin/visits/plan.html", convening=convening, report=report, hosts=hosts, slots=slots, visits=visits,

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from flask import request
-from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     RadioField,
@@ -17,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from convene.forms import PersonForm, choice_list, ticket_select
+from convene.forms import ConveneForm, ConveneSubform, PersonForm, choice_list, ticket_select
 
 MAX_DELEGATES = 60  # a larger group is better imported by the organizers from a spreadsheet
 
@@ -56,14 +54,14 @@ class ManageForm(PersonForm):
     """What an attendee may change on their own registration."""
 
 
-class ManageLinkForm(FlaskForm):
+class ManageLinkForm(ConveneForm):
     """Ask for the manage link to be emailed again."""
 
     email = EmailField("Email you registered with", [DataRequired(message="Enter your email address."),
                                                      Email(message="Enter an email address like name@example.org.")])
 
 
-class DelegateRow(Form):
+class DelegateRow(ConveneSubform):
     """One delegate in a delegation's form; a row left entirely empty is skipped."""
 
     given_name = StringField("Given name", [Optional(), Length(max=100)])
@@ -90,7 +88,7 @@ class DelegateRow(Form):
         return ok and not any(f.errors for f in self)
 
 
-class GroupForm(FlaskForm, PaymentFields):
+class GroupForm(ConveneForm, PaymentFields):
     """A delegation lead registers several delegates at once and pays once."""
 
     lead_name = StringField("Your name", [DataRequired(message="Enter your name."), Length(max=200)])

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
+from convene.text import multi_line, single_line
+
 PRODID = "-//Convene//Program//EN"
 
 
@@ -30,31 +32,36 @@ class CalendarEvent:
 
 
 def build_calendar(name: str, tz: ZoneInfo, events: Iterable[CalendarEvent]) -> bytes:
-    """A VCALENDAR with one VEVENT per event, its times given with TZID and the zone's VTIMEZONE."""
+    """A VCALENDAR with one VEVENT per event, its times given with TZID and the zone's VTIMEZONE.
+
+    Text is cleaned here whatever the database holds: icalendar escapes line breaks in known text
+    properties but writes X-WR-CALNAME raw (a line break in a person's name would end the line and
+    fail its own check), and RFC 5545 allows no control character but tab in any value.
+    """
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-calname", single_line(name))
     calendar.add("x-wr-timezone", tz.key)
     events = list(events)
     for item in events:
         event = icalendar.Event()
-        event.add("uid", item.uid)
-        event.add("summary", item.title)
+        event.add("uid", single_line(item.uid))
+        event.add("summary", single_line(item.title))
         event.add("dtstart", item.starts_at.astimezone(tz))
         event.add("dtend", item.ends_at.astimezone(tz))
         event.add("dtstamp", item.stamp)
         event.add("last-modified", item.stamp)
         event.add("sequence", item.sequence)
         if item.location:
-            event.add("location", item.location)
+            event.add("location", single_line(item.location))
         if item.description:
-            event.add("description", item.description)
+            event.add("description", multi_line(item.description))
         if item.url:
-            event.add("url", item.url)
+            event.add("url", single_line(item.url))
         if item.categories:
-            event.add("categories", list(item.categories))
+            event.add("categories", [single_line(c) for c in item.categories])
         calendar.add_component(event)
     if events:
         # The zone's rules around the events only: the whole 1970-2038 history is kilobytes of RDATEs.

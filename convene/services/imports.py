@@ -44,6 +44,7 @@ from convene.services.registrations import (
     normalize_email,
     seat_usage,
 )
+from convene.text import single_line
 
 MAX_ROWS = 5000
 DELEGATION_NAME_MAX = 160  # Delegation.name
@@ -242,7 +243,7 @@ def import_registrations(
     delegations = {d.name.casefold(): d for d in convening.delegations}
     if defaults.delegation_id is not None and defaults.delegation_id not in {d.id for d in delegations.values()}:
         raise ConveneError("import_invalid", "That delegation belongs to another convening.", field="delegation_id")
-    new_delegation = " ".join(defaults.new_delegation_name.split())
+    new_delegation = " ".join(single_line(defaults.new_delegation_name).split())
     if len(new_delegation) > DELEGATION_NAME_MAX:
         raise ConveneError("import_invalid", f"Keep the delegation name to {DELEGATION_NAME_MAX} characters.",
                            field="new_delegation_name")
@@ -307,7 +308,8 @@ def _check_rows(convening: Convening, text: str, defaults: ImportDefaults, ticke
     rows: list[_Row] = []
     for number, cells in data:
         report.rows += 1
-        values = {name: (cells[i].strip() if i < len(cells) else "") for name, i in positions.items()}
+        # Every column holds one line (a quoted cell may span several): breaks become spaces, controls go.
+        values = {name: (single_line(cells[i]).strip() if i < len(cells) else "") for name, i in positions.items()}
         bad = len(report.problems)
 
         def fail(name: str, message: str) -> None:

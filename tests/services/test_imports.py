@@ -89,6 +89,19 @@ def test_headers_are_read_whatever_their_case_and_common_spelling(app):
         "Metro Works", "Lee", "they/them", "+1 555 0100")
 
 
+def test_cells_with_line_breaks_and_control_characters_are_stored_as_one_line(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    # A quoted cell may span lines in CSV; a name must not, or its calendar and badge break.
+    text = csv_of('"Lena\r\nMaria\x0b",Oka\x1bfor,lena@example.org,"Metro\u2028Works\t",Lead,"New\nYork"')
+    report = import_registrations(convening.id, text, ImportDefaults(ticket_type_id=ticket.id, new_delegation_name=""))
+    assert report.ok, report.problems
+    [registration] = registrations_of(convening)
+    assert (registration.given_name, registration.family_name, registration.organization) == (
+        "Lena Maria", "Okafor", "Metro Works")
+    assert registration.delegation.name == "New York"
+
+
 def test_roles_ticket_names_and_needs_accept_labels_or_codes(app):
     convening = make_convening()
     ticket = make_ticket(convening, name="Delegate")
