@@ -185,3 +185,111 @@ def test_offer_link_of_someone_still_waiting_offers_nothing(client):
     registration = make_registration(convening, make_ticket(convening), 1, status=Status.WAITLISTED)
     page = client.get(f"/c/{convening.slug}/offer/{offer_token(registration)}").get_data(as_text=True)
     assert "This offer is no longer open" in page
+
+
+# -- accessibility of the forms: error summary, described errors, autocomplete, no dead buttons ---------------------
+
+def tag(page: str, pattern: str) -> str:
+    """The first start tag matching pattern (a regex inside the tag)."""
+    return re.search(rf"<[a-z]+[^>]*{pattern}[^>]*>", page).group(0)
+
+
+def test_failed_register_shows_an_error_summary_linking_each_field(client):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    dinner = make_question(convening, "Networking dinner?", "yes_no", required=True)
+    page = client.post(f"/c/{convening.slug}/register", data={
+        "ticket_type_id": str(ticket.id), "given_name": "Thanh", "email": "not-an-email", "family_name": "",
+    }).get_data(as_text=True)
+    # The re-shown form posts to #error-summary, so the browser lands on the summary without any script.
+    assert 'action="#error-summary"' in tag(page, 'id="register-form"')
+    fresh = client.get(f"/c/{convening.slug}/register").get_data(as_text=True)
+    assert "action=" not in tag(fresh, 'id="register-form"')  # a redirect would carry the fragment on to Stripe
+    summary = re.search(r'<div class="error-summary" id="error-summary" tabindex="-1" role="alert".*?</div>', page, re.DOTALL).group(0)
+    assert "Please correct the 4 fields marked below" in summary
+    assert re.findall(r'<a href="(#[^"]+)">', summary) == [
+        "#family_name", "#email", "#organization", f"#{dinner.field_name}-0"]
+    # A radio group's error is read with the group: the fieldset, not each radio, points at it.
+    fieldset = tag(page, f'aria-describedby="{dinner.field_name}-error"')
+    assert fieldset.startswith("<fieldset")
+    assert f'<p class="error" id="{dinner.field_name}-error">This question needs an answer.</p>' in page
+    assert 'aria-describedby="email-error"' in tag(page, 'id="email"')
+    assert 'src="/static/js/a11y.js"' in page  # moves the focus to the summary
+
+
+def test_no_error_summary_on_a_fresh_form(client):
+    convening = make_convening()
+    make_ticket(convening)
+    page = client.get(f"/c/{convening.slug}/register").get_data(as_text=True)
+    assert 'id="error-summary"' not in page and 'aria-invalid' not in page
+
+
+def test_ticket_choices_are_radio_cards_with_the_whole_label(client):
+    convening = make_convening(invoice_enabled=True)
+    make_ticket(convening, name="Delegate", price_cents=45000)
+    observer = make_ticket(convening, name="Observer (partner agencies)", price_cents=35000)
+    page = client.get(f"/c/{convening.slug}/register").get_data(as_text=True)
+    assert "<select" not in page.split('id="ticket_type_id"', 1)[1].split("</fieldset>", 1)[0]
+    assert re.search(rf'<input type="radio" name="ticket_type_id" id="ticket_type_id-1" value="{observer.id}"\s*>'
+                     r'\s*<span>Observer \(partner agencies\) — CA\$350.00</span>', page)
+    chosen = client.post(f"/c/{convening.slug}/register", data={"ticket_type_id": str(observer.id)})
+    assert re.search(rf'value="{observer.id}"\s*checked', chosen.get_data(as_text=True))
+
+
+def test_public_person_fields_autocomplete_but_the_back_office_form_does_not(client, organizer):
+    convening = make_convening()
+    make_ticket(convening)
+    page = client.get(f"/c/{convening.slug}/register").get_data(as_text=True)
+    expected = {"given_name": "given-name", "family_name": "family-name", "email": "email", "phone": "tel",
+                "organization": "organization", "job_title": "organization-title"}
+    for field_id, token in expected.items():
+        assert f'autocomplete="{token}"' in tag(page, f'id="{field_id}"'), field_id
+    link_page = client.get(f"/c/{convening.slug}/manage-link").get_data(as_text=True)
+    assert 'autocomplete="email"' in tag(link_page, 'id="email"')
+    group = client.get(f"/c/{convening.slug}/register/group").get_data(as_text=True)
+    assert 'autocomplete="name"' in tag(group, 'id="lead_name"')
+    assert "autocomplete" not in tag(group, 'id="delegates-0-given_name"')  # someone else's name
+
+    client.post("/admin/login", data={"email": organizer.email, "password": "correct-horse-battery"})
+    admin_form = client.get(f"/admin/c/{convening.id}/registrations/new").get_data(as_text=True)
+    assert 'id="given_name"' in admin_form and 'autocomplete="given-name"' not in admin_form
+
+
+def test_manage_link_errors_sit_in_a_summary_too(client):
+    convening = make_convening()
+    page = client.post(f"/c/{convening.slug}/manage-link", data={"email": "nope"}).get_data(as_text=True)
+    assert 'action="#error-summary"' in page
+    assert re.search(r'id="error-summary".*<a href="#email">Enter an email address like name@example.org.</a>',
+                     page, re.DOTALL)
+
+
+def test_delegation_form_rows_errors_link_to_the_cell_and_remove_buttons_start_hidden(client):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    page = client.get(f"/c/{convening.slug}/register/group").get_data(as_text=True)
+    assert page.count("data-remove hidden") == 3  # the script shows them; site CSS keeps [hidden] hidden
+    assert 'formaction="#delegate-rows"' in tag(page, 'id="add-row"')  # without JavaScript: back at the rows
+    refused = client.post(f"/c/{convening.slug}/register/group", data={
+        "lead_name": "Lena Ortiz", "lead_email": "lena@example.org", "organization": "Dayton",
+        "delegates-0-given_name": "Ana", "delegates-0-family_name": "", "delegates-0-email": "ana@example.org",
+        "delegates-0-ticket_type_id": str(ticket.id)}).get_data(as_text=True)
+    summary = re.search(r'id="error-summary".*?</div>', refused, re.DOTALL).group(0)
+    assert '<a href="#delegates-0-family_name">Enter the family name.</a>' in summary
+
+
+def test_stylesheet_keeps_hidden_elements_hidden(client):
+    css = client.get("/static/css/convene.css").get_data(as_text=True)
+    assert "[hidden] { display: none !important; }" in css
+
+
+def test_failed_save_on_the_manage_page_says_so_at_the_top_and_links_to_the_summary(client):
+    convening = make_convening()
+    registration = make_registration(convening, make_ticket(convening), 1)
+    url = f"/c/{convening.slug}/manage/{manage_token(registration)}"
+    assert 'id="not-saved"' not in client.get(url).get_data(as_text=True)
+    page = client.post(url, data=form_data(1, None, given_name="")).get_data(as_text=True)
+    notice = re.search(r'<p class="flash flash-error" id="not-saved">.*?</p>', page).group(0)
+    assert '<a href="#error-summary">See what to correct</a>' in notice
+    assert page.index('id="not-saved"') < page.index("<h2 id=\"details\">") < page.index('id="error-summary"')
+    assert 'action="#error-summary"' in tag(page, 'id="details-form"')
+    assert '<a href="#given_name">Enter your given name.</a>' in page
