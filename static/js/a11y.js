@@ -28,6 +28,8 @@
     if (caption) { return caption.textContent.trim(); }
     for (var el = frame.previousElementSibling; el; el = el.previousElementSibling) {
       if (/^H[1-6]$/.test(el.tagName)) { return el.textContent.trim(); }
+      var inner = el.querySelectorAll("h1, h2, h3, h4, h5, h6");
+      if (inner.length) { return inner[inner.length - 1].textContent.trim(); }
     }
     return "Table";
   }

@@ -115,8 +115,10 @@ def test_public_pages_reflow_at_320_pixels(new_page, demo):
     assert len(set(cells)) == 1  # stacked: every cell starts at the same left edge
 
 
-def test_back_office_pages_pass_axe(new_page, demo):
-    page = new_page(**LAPTOP)
+@pytest.mark.parametrize("screen", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_back_office_pages_pass_axe(new_page, demo, screen):
+    """On a phone every wide table scrolls in its frame, which must then take the keyboard's focus."""
+    page = new_page(**screen)
     sign_in(page)
     admin = f"/admin/c/{demo.id}"
     problems = []
@@ -125,7 +127,7 @@ def test_back_office_pages_pass_axe(new_page, demo):
         page.goto(path)
         problems += axe_problems(page)
     assert problems == []
-    header_email = page.locator(".site-header .muted")
+    header_email = page.locator(".site-header .muted")  # 2.64:1 on the dark header before
     expect(header_email).to_contain_text(DEMO_ORGANIZER_EMAIL)
 
 
@@ -134,6 +136,8 @@ def test_dashboard_on_a_phone_scrolls_its_table_by_keyboard_not_the_page(new_pag
     sign_in(page)
     page.goto("/admin/")
     assert overflow(page) == 0  # a visually hidden header no longer escapes its scrolling frame
+    convenings = page.get_by_role("region", name="Convenings")  # too wide: a11y.js makes its frame focusable
+    expect(convenings).to_have_attribute("tabindex", "0")
     page.goto(f"/admin/c/{demo.id}/")
     assert overflow(page) == 0
     frame = page.get_by_role("region", name="By ticket type")
