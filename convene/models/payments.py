@@ -77,6 +77,8 @@ class Order(TimestampMixin, Base):
     total_cents: Mapped[int] = mapped_column(sa.Integer, default=0)
     paid_cents: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     refunded_cents: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    # Taken off an unpaid invoice by credit notes for seats cancelled before it was paid.
+    credited_cents: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     discount_code_id: Mapped[int | None] = mapped_column(sa.ForeignKey("discount_code.id", ondelete="SET NULL"))
 
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -101,6 +103,8 @@ class Order(TimestampMixin, Base):
     registrations: Mapped[list[Registration]] = relationship(back_populates="order", order_by="Registration.id")
     refunds: Mapped[list[Refund]] = relationship(back_populates="order", order_by="Refund.id",
                                                  cascade="all, delete-orphan")
+    credit_notes: Mapped[list[CreditNote]] = relationship(back_populates="order", order_by="CreditNote.id",
+                                                          cascade="all, delete-orphan")
 
     __table_args__ = (
         sa.Index("ix_orders_convening_status", "convening_id", "status"),
@@ -118,10 +122,10 @@ class Order(TimestampMixin, Base):
 
     @property
     def balance_cents(self) -> int:
-        """What is still owed (0 once paid or when nothing is due)."""
+        """What is still owed: total less credit notes and payments (0 once paid or when nothing is due)."""
         if self.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
             return 0
-        return max(0, self.total_cents - self.paid_cents)
+        return max(0, self.total_cents - self.credited_cents - self.paid_cents)
 
     @property
     def refundable_cents(self) -> int:
@@ -157,6 +161,36 @@ class Refund(Base):
     def idempotency_key(self) -> str:
         """The same key on every attempt, so a retry after a timeout never refunds twice."""
         return f"convene-refund-{self.order.reference}-{self.id}"
+
+
+class CreditNote(Base):
+    """A credit against an unpaid invoice for seats cancelled before it was paid; numbered per convening."""
+
+    __tablename__ = "credit_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    convening_id: Mapped[int] = mapped_column(sa.ForeignKey("convening.id", ondelete="CASCADE"))
+    # 1, 2, ... within the convening, taken under the convening lock, so the series has no gaps or repeats.
+    sequence: Mapped[int] = mapped_column(sa.Integer)
+    number: Mapped[str] = mapped_column(sa.String(40))
+    invoice_number: Mapped[str] = mapped_column(sa.String(30))  # the invoice it credits, as printed
+    amount_cents: Mapped[int] = mapped_column(sa.Integer)
+    # What it credits, one entry per cancelled seat: {"ticket", "name", "reference", "cents"} (cents after discount).
+    seats: Mapped[list[dict]] = mapped_column(sa.JSON, default=list)
+    voids_invoice: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # the last seats: nothing is left owed
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="credit_notes")
+
+    __table_args__ = (
+        sa.UniqueConstraint("convening_id", "sequence"),
+        sa.UniqueConstraint("convening_id", "number"),
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<CreditNote {self.number} {self.amount_cents}>"
 
 
 class StripeEvent(Base):
