@@ -1,4 +1,4 @@
-"""Payment receipts and invoices as plain data, HTML and PDF (the template is templates/printing/receipt.html).
+"""Receipts, invoices and credit notes as plain data, HTML and PDF (the template is templates/printing/receipt.html).
 
 Nothing here touches Flask or the database: a service gathers the order into a MoneyDocument, and
 this module only prints it. Amounts are printed exactly as given (subtotal, discount, total); only
@@ -13,7 +13,8 @@ from datetime import date
 from convene.printing.documents import DEFAULT_LANG, environment, write_pdf
 from convene.printing.fit import is_rtl
 
-KINDS = ("receipt", "invoice")
+KINDS = ("receipt", "invoice", "credit_note")
+TITLES = {"receipt": "Receipt", "invoice": "Invoice", "credit_note": "Credit note"}
 
 # Symbols printed before the amount; any other currency prints as "1,234.50 CHF".
 CURRENCY_SYMBOLS = {"USD": "$", "CAD": "CA$", "EUR": "€", "GBP": "£", "AUD": "A$"}
@@ -44,9 +45,12 @@ class Payment:
 
 @dataclass(frozen=True)
 class MoneyDocument:
-    """Everything a receipt or an invoice prints, already looked up and formatted where noted."""
+    """Everything a receipt, an invoice or a credit note prints, already looked up and formatted where noted.
 
-    kind: str  # "receipt" or "invoice"
+    A credit note gives its amounts as positive numbers (what is credited); it prints them negative.
+    """
+
+    kind: str  # "receipt", "invoice" or "credit_note"
     number: str
     issued_on: date
     currency: str
@@ -71,6 +75,9 @@ class MoneyDocument:
     due_on: date | None = None  # invoices
     payment_instructions: str = ""  # invoices: multi-line bank details etc.
     attendees: tuple[tuple[str, str, str], ...] = ()  # (full name, registration reference, ticket name)
+    credits: tuple[Payment, ...] = ()  # credit notes against the invoice (description names each)
+    invoice_number: str = ""  # credit notes: the invoice credited
+    voids_invoice: bool = False  # credit notes: nothing is left owed on the invoice
 
 
 def format_amount(cents: int, currency: str) -> str:
@@ -94,22 +101,22 @@ def document_filename(doc: MoneyDocument) -> str:
     """A download name made of safe characters only, e.g. "invoice-TOR-2026-0007.pdf"."""
     number = re.sub(r"[^A-Za-z0-9._-]+", "-", doc.number, flags=re.ASCII)
     number = re.sub(r"\.{2,}", ".", number).strip(".-_")[:80].strip(".-_")
-    return f"{_kind(doc)}-{number or 'document'}.pdf"
+    return f"{_kind(doc).replace('_', '-')}-{number or 'document'}.pdf"
 
 
 def money_document_html(doc: MoneyDocument, *, lang: str = DEFAULT_LANG) -> str:
-    """One HTML document printing `doc` as a receipt or an invoice on US Letter."""
+    """One HTML document printing `doc` as a receipt, an invoice or a credit note on US Letter."""
     return environment().get_template("receipt.html").render(doc=doc, v=_view(doc), rtl=is_rtl, lang=lang)
 
 
 def money_document_pdf(doc: MoneyDocument, *, lang: str = DEFAULT_LANG) -> bytes:
-    """The receipt or invoice as a tagged PDF (PDF/UA-1); only files in static/ may be fetched."""
+    """The receipt, invoice or credit note as a tagged PDF (PDF/UA-1); only files in static/ may be fetched."""
     return write_pdf(money_document_html(doc, lang=lang), tagged=True)
 
 
 def _kind(doc: MoneyDocument) -> str:
     if doc.kind not in KINDS:
-        raise ValueError(f"a money document is a receipt or an invoice, not {doc.kind!r}")
+        raise ValueError(f"a money document is a receipt, an invoice or a credit note, not {doc.kind!r}")
     return doc.kind
 
 
@@ -132,8 +139,9 @@ def _view(doc: MoneyDocument) -> dict:
 
     paid = sum(p.amount_cents for p in doc.payments)
     refunded = sum(abs(p.amount_cents) for p in doc.refunds)
+    credited = sum(abs(p.amount_cents) for p in doc.credits)
     net_paid = paid - refunded
-    balance = doc.total_cents - net_paid
+    balance = doc.total_cents - credited - net_paid
     refunded_in_full = bool(doc.refunds) and paid > 0 and refunded >= paid
 
     if kind == "receipt":
@@ -149,12 +157,19 @@ def _view(doc: MoneyDocument) -> dict:
             status = "No charge"
         else:
             status = "No payment received"
+    elif kind == "credit_note":
+        status = f"Invoice {doc.invoice_number} is void" if doc.voids_invoice else ""
+    elif doc.total_cents > 0 and credited >= doc.total_cents:
+        status = "Void: credited in full"
     else:
-        status = "Paid" if doc.total_cents > 0 and balance <= 0 else ""
+        status = "Paid" if doc.total_cents > 0 and balance <= 0 and paid else ""
+    # A credit note takes money off what is owed, so it prints its amounts below zero.
+    sign = -1 if kind == "credit_note" else 1
 
     return {
-        "title": "Receipt" if kind == "receipt" else "Invoice",
+        "title": TITLES[kind],
         "is_invoice": kind == "invoice",
+        "is_credit_note": kind == "credit_note",
         "issuer": doc.issuer_name.strip() or doc.convening_name,
         "issuer_details": _text(doc.issuer_details),
         "bill_to_address": _text(doc.bill_to_address),
@@ -165,14 +180,17 @@ def _view(doc: MoneyDocument) -> dict:
         "lines": [{
             "description": line.description,
             "quantity": f"{line.quantity:,}",
-            "unit": money(line.unit_cents),
-            "discount": money(-line.discount_cents) if line.discount_cents else "—",
-            "amount": money(line.total_cents),
+            "unit": money(sign * line.unit_cents),
+            "discount": money(-sign * line.discount_cents) if line.discount_cents else "—",
+            "amount": money(sign * line.total_cents),
         } for line in doc.lines],
         "any_line_discount": any(line.discount_cents for line in doc.lines),
-        "subtotal": money(doc.subtotal_cents),
-        "discount": money(-doc.discount_cents) if doc.discount_cents else "",
-        "total": money(doc.total_cents),
+        "subtotal": money(sign * doc.subtotal_cents),
+        "discount": money(-sign * doc.discount_cents) if doc.discount_cents else "",
+        "total": money(sign * doc.total_cents),
+        "unsigned_total": money(doc.total_cents),
+        "credits": [{"on": format_date(p.on), "description": p.description, "amount": money(-abs(p.amount_cents))}
+                    for p in doc.credits],
         "payments": rows(doc.payments),
         "refunds": rows(doc.refunds),
         "paid": money(paid),

@@ -49,11 +49,15 @@ class StatusTotal:
     total_cents: int = 0
     paid_cents: int = 0
     refunded_cents: int = 0
+    credited_cents: int = 0
 
 
 @dataclass
 class PaymentTotals:
-    """A convening's orders summed: what is owed, paid, refunded and still outstanding."""
+    """A convening's orders summed: what is owed, paid, refunded, credited and still outstanding.
+
+    Credit notes come off what is owed: outstanding = total − credited − paid, on outstanding invoices.
+    """
 
     currency: str
     by_status: dict[str, StatusTotal] = field(default_factory=dict)
@@ -61,6 +65,7 @@ class PaymentTotals:
     owed_cents: int = 0
     paid_cents: int = 0
     refunded_cents: int = 0
+    credited_cents: int = 0
     outstanding_cents: int = 0
     outstanding_count: int = 0
     review_count: int = 0
@@ -77,24 +82,27 @@ def payment_totals(convening: Convening) -> PaymentTotals:
         sa.select(Order.status, sa.func.count(), sa.func.coalesce(sa.func.sum(Order.total_cents), 0),
                   sa.func.coalesce(sa.func.sum(Order.paid_cents), 0),
                   sa.func.coalesce(sa.func.sum(Order.refunded_cents), 0),
-                  sa.func.coalesce(sa.func.sum(sa.case((needs_review(), 1), else_=0)), 0))
+                  sa.func.coalesce(sa.func.sum(sa.case((needs_review(), 1), else_=0)), 0),
+                  sa.func.coalesce(sa.func.sum(Order.credited_cents), 0))
         .where(Order.convening_id == convening.id)
         .group_by(Order.status)
     ).all()
     for status in OrderStatus:
         totals.by_status[status.value] = StatusTotal(status)
-    for status, count, total, paid, refunded, review in rows:
+    for status, count, total, paid, refunded, review, credited in rows:
         totals.review_count += int(review)
         if status not in totals.by_status:  # a status this code does not know: in the review count only
             continue
-        totals.by_status[status] = StatusTotal(OrderStatus(status), count, int(total), int(paid), int(refunded))
+        totals.by_status[status] = StatusTotal(OrderStatus(status), count, int(total), int(paid), int(refunded),
+                                               int(credited))
         totals.orders += count
         totals.paid_cents += int(paid)
         totals.refunded_cents += int(refunded)
+        totals.credited_cents += int(credited)
         if status in LIVE:
-            totals.owed_cents += int(total)
+            totals.owed_cents += int(total) - int(credited)
         if status == OrderStatus.INVOICED:
-            totals.outstanding_cents += int(total) - int(paid)
+            totals.outstanding_cents += int(total) - int(credited) - int(paid)
             totals.outstanding_count += count
     return totals
 
@@ -150,7 +158,7 @@ def refund_left(order: Order) -> int:
 
 CSV_HEADERS = (
     "Reference", "Created", "Status", "Method", "Buyer name", "Buyer email", "Buyer organization", "Delegation",
-    "Registrations", "Currency", "Subtotal", "Discount", "Code", "Total", "Paid", "Refunded", "Balance",
+    "Registrations", "Currency", "Subtotal", "Discount", "Code", "Total", "Paid", "Refunded", "Credited", "Balance",
     "Invoice number", "Invoice due", "Paid at", "Stripe payment intent", "Flag",
 )
 
@@ -183,7 +191,8 @@ def orders_csv(convening: Convening, where: Iterable = (), order_by: Iterable = 
             o.buyer_organization, o.delegation.name if o.delegation else "", seats.get(o.id, 0), o.currency,
             cents_to_price(o.subtotal_cents), cents_to_price(o.discount_cents),
             o.discount_code.code if o.discount_code else "", cents_to_price(o.total_cents),
-            cents_to_price(o.paid_cents), cents_to_price(o.refunded_cents), cents_to_price(o.balance_cents),
+            cents_to_price(o.paid_cents), cents_to_price(o.refunded_cents), cents_to_price(o.credited_cents),
+            cents_to_price(o.balance_cents),
             o.invoice_number or "", o.invoice_due_on.isoformat() if o.invoice_due_on else "",
             convening.local(o.paid_at).isoformat(timespec="seconds") if o.paid_at else "",
             o.stripe_payment_intent_id or "", flag,

@@ -39,6 +39,7 @@ from convene.models import (
     TicketType,
     utcnow,
 )
+from convene.models.payments import CreditNote
 from convene.services import stripe_api
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
@@ -799,7 +800,7 @@ def mark_invoice_paid(order_id: int, *, note: str = "", user_id: int | None = No
         if order.status != OrderStatus.INVOICED:
             raise ConveneError("invoice_not_outstanding")
         order.status = OrderStatus.PAID
-        order.paid_cents = order.total_cents
+        order.paid_cents = order.total_cents - order.credited_cents  # credit notes took the rest off
         order.paid_at = now
         order.payment_note = (note or "").strip()[:300]
         queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
@@ -846,16 +847,82 @@ def _cancel_order_locked(convening: Convening, order: Order, now: datetime) -> N
     """Under the lock: end every seat of the order and offer them on; an order not (fully) settled is cancelled.
 
     Seats still waiting for payment were never confirmed, so they end quietly; confirmed people are told.
+    An unpaid invoice is voided by a credit note for what was left on it, sent to the buyer.
     """
     from convene.services.registrations import cancel_locked
 
+    leaving = [r for r in order.registrations if r.status in HOLDING_SEAT or r.status == Status.WAITLISTED]
+    note = credit_invoice_locked(convening, order, leaving, now)
+    buyer_told = False
     for registration in order.registrations:
         if registration.status == Status.PENDING:
             registration.status, registration.cancelled_at = Status.EXPIRED, now
         elif registration.status in HOLDING_SEAT or registration.status == Status.WAITLISTED:
-            cancel_locked(convening, registration, now, by_attendee=False)
+            attach = note is not None and not buyer_told and registration.email == order.buyer_email
+            cancel_locked(convening, registration, now, by_attendee=False, credit_note=note if attach else None)
+            buyer_told = buyer_told or attach
+    if note is not None and not buyer_told:
+        queue_credit_note_email(convening, order, note)
     if order.status in (OrderStatus.INVOICED, OrderStatus.REVIEW, OrderStatus.PENDING, OrderStatus.PROCESSING):
         order.status = OrderStatus.CANCELLED
     order.hold_expires_at = None
     db.session.flush()
     offer_seats_locked(convening, now)
+
+
+# ---------------------------------------------------------------- credit notes
+
+
+def credit_note_number(convening: Convening, sequence: int, now: datetime) -> str:
+    """A credit note's number: its own series beside the invoices', e.g. TOR-CN-2026-0001."""
+    return f"{(convening.reference_prefix or 'REG').upper()}-CN-{now.year}-{sequence:04d}"
+
+
+def credit_invoice_locked(convening: Convening, order: Order, leaving: list[Registration],
+                          now: datetime) -> CreditNote | None:
+    """Under the convening then order locks, before `leaving` are cancelled: credit their seats on an unpaid invoice.
+
+    Each seat is credited at its price after its share of the discount, and comes off what is owed.
+    When no seat is left the rest of the invoice is credited and the order is void (cancelled), so a
+    rounding difference never leaves a few cents outstanding. Returns the note, or None when the
+    order is not an unpaid invoice or nothing is left to credit. Paid orders are refunded instead.
+    """
+    if order.status != OrderStatus.INVOICED:
+        return None
+    leaving_ids = {r.id for r in leaving}
+    staying = [r for r in order.registrations if r.id not in leaving_ids and r.status in HOLDING_SEAT]
+    still_owed = order.total_cents - order.credited_cents - order.paid_cents
+    credited_seats = [r for r in order.registrations if r.id in leaving_ids]
+    if staying:
+        amount = min(still_owed, sum(max(0, r.price_cents - r.discount_cents) for r in credited_seats))
+    else:
+        amount = still_owed
+        order.status = OrderStatus.CANCELLED
+    if amount <= 0 or not order.invoice_number:
+        return None
+    sequence = (db.session.execute(
+        sa.select(sa.func.max(CreditNote.sequence)).where(CreditNote.convening_id == convening.id)
+    ).scalar_one() or 0) + 1
+    seats = [{"ticket": r.ticket_type.name, "name": r.full_name, "reference": r.reference,
+              "cents": max(0, r.price_cents - r.discount_cents)} for r in credited_seats]
+    note = CreditNote(order=order, convening_id=convening.id, sequence=sequence,
+                      number=credit_note_number(convening, sequence, now), invoice_number=order.invoice_number,
+                      amount_cents=amount, seats=seats, voids_invoice=not staying, issued_at=now)
+    db.session.add(note)
+    order.credited_cents += amount
+    db.session.flush()
+    log.info("credit note %s for %s on invoice %s", note.number, amount, order.invoice_number)
+    return note
+
+
+def credit_note_attachment(note: CreditNote) -> dict:
+    """How the outbox names a credit note to attach (rendered when the email goes out)."""
+    return {"kind": "credit_note", "order_id": note.order_id, "credit_note_id": note.id}
+
+
+def queue_credit_note_email(convening: Convening, order: Order, note: CreditNote) -> None:
+    """Send the buyer a credit note on its own (when the buyer is not one of the people cancelled)."""
+    queue_email("credit_note", order.buyer_email,
+                f"Credit note {note.number} for invoice {note.invoice_number} ({convening.name})", "credit_note",
+                order=order, convening=convening, credit_note=note, order_url=order_url(order),
+                attachments=[credit_note_attachment(note)])

@@ -1,4 +1,4 @@
-"""Receipts and invoices: an order read into plain data for the PDF renderer in convene/printing/receipts.py."""
+"""Receipts, invoices and credit notes: an order read into plain data for convene/printing/receipts.py."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -6,6 +6,7 @@ from collections import OrderedDict
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.models import Order, OrderStatus, PaymentMethod
+from convene.models.payments import CreditNote
 from convene.printing.receipts import (
     DocumentLine,
     MoneyDocument,
@@ -60,6 +61,8 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
         refunds += (Payment(on=convening.local(order.updated_at).date(), description="Refund (through Stripe)",
                             amount_cents=order.refunded_cents - sum(r.amount_cents for r in refunds)),)
     issued = order.invoice_issued_at if kind == "invoice" else (order.paid_at or order.created_at)
+    credits = tuple(Payment(on=convening.local(note.issued_at).date(), description=f"Credit note {note.number}",
+                            amount_cents=note.amount_cents) for note in order.credit_notes)
     return MoneyDocument(
         kind=kind,
         number=order.invoice_number if kind == "invoice" else f"R-{order.reference}",
@@ -86,7 +89,60 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
         due_on=order.invoice_due_on if kind == "invoice" else None,
         payment_instructions=convening.invoice_instructions if kind == "invoice" else "",
         attendees=tuple((r.full_name, r.reference, r.ticket_type.name) for r in order.registrations),
+        credits=credits,
     )
+
+
+def credit_note_document(note: CreditNote) -> MoneyDocument:
+    """A credit note as the renderer's plain data: a line per cancelled seat, amounts positive (printed negative)."""
+    order = note.order
+    convening = order.convening
+    lines = [DocumentLine(description=f"{seat['ticket']} — {seat['name']} ({seat['reference']})", quantity=1,
+                          unit_cents=seat["cents"], discount_cents=0, total_cents=seat["cents"])
+             for seat in note.seats or []]
+    rest = note.amount_cents - sum(line.total_cents for line in lines)
+    if rest:  # seats no longer listed on the order (their people registered again elsewhere), or rounding
+        lines.append(DocumentLine(description=f"Rest of invoice {note.invoice_number}", quantity=1,
+                                  unit_cents=rest, discount_cents=0, total_cents=rest))
+    return MoneyDocument(
+        kind="credit_note",
+        number=note.number,
+        issued_on=convening.local(note.issued_at).date(),
+        currency=order.currency,
+        issuer_name=convening.name if not convening.invoice_issuer else convening.invoice_issuer.splitlines()[0],
+        issuer_details="\n".join(convening.invoice_issuer.splitlines()[1:]) if convening.invoice_issuer else "",
+        convening_name=convening.name,
+        convening_dates=date_range(convening.starts_on, convening.ends_on),
+        convening_venue=", ".join(p for p in (convening.venue, convening.city) if p),
+        order_reference=order.reference,
+        bill_to_name=order.buyer_name,
+        bill_to_organization=order.buyer_organization,
+        bill_to_email=order.buyer_email,
+        bill_to_address=order.billing_address,
+        po_number=order.po_number,
+        lines=tuple(lines),
+        subtotal_cents=note.amount_cents,
+        discount_cents=0,
+        discount_label="",
+        total_cents=note.amount_cents,
+        attendees=tuple((seat["name"], seat["reference"], seat["ticket"]) for seat in note.seats or []),
+        invoice_number=note.invoice_number,
+        voids_invoice=note.voids_invoice,
+    )
+
+
+def credit_note_pdf(note: CreditNote, *, lang: str = "en") -> tuple[str, bytes]:
+    """(file name, tagged PDF bytes) of a credit note."""
+    document = credit_note_document(note)
+    return document_filename(document), money_document_pdf(document, lang=lang)
+
+
+def order_credit_note(order: Order, note_id: int) -> CreditNote:
+    """One of the order's credit notes; a 404 ConveneError for any other id."""
+    note = db.session.get(CreditNote, note_id)
+    if note is None or note.order_id != order.id:
+        raise ConveneError("no_credit_note", status_code=404)
+    return note
 
 
 def order_pdf(order: Order, kind: str, *, lang: str = "en") -> tuple[str, bytes]:
@@ -98,6 +154,11 @@ def order_pdf(order: Order, kind: str, *, lang: str = "en") -> tuple[str, bytes]
 def attachment_pdf(attachment: dict) -> tuple[str, bytes] | None:
     """Render an email attachment named in the outbox; None when its order is gone."""
     order = db.session.get(Order, attachment.get("order_id"))
-    if order is None or attachment.get("kind") not in ("receipt", "invoice"):
+    if order is None:
+        return None
+    if attachment.get("kind") == "credit_note":
+        note = db.session.get(CreditNote, attachment.get("credit_note_id"))
+        return credit_note_pdf(note) if note is not None and note.order_id == order.id else None
+    if attachment.get("kind") not in ("receipt", "invoice"):
         return None
     return order_pdf(order, attachment["kind"])

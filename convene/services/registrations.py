@@ -25,6 +25,7 @@ from convene.models import (
     ENDED,
     HOLDING_SEAT,
     PERSON_FIELDS,
+    Order,
     OrderStatus,
     Answer,
     Convening,
@@ -438,7 +439,7 @@ def update_registration(
 
 
 def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: datetime | None = None) -> Registration:
-    """Cancel a registration, free its seat and offer the seat to the waitlist."""
+    """Cancel a registration, free its seat and offer it to the waitlist; an unpaid invoice is credited for the seat."""
     now = now or utcnow()
     ended_session = None
     with unit_of_work():
@@ -453,8 +454,18 @@ def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: 
                 and len(registration.order.registrations) > 1:
             # One delegate leaving would leave the open Checkout charging for them; the order goes as a whole.
             raise ConveneError("pending_group_seat")
-        cancel_locked(convening, registration, now, by_attendee=by_attendee)
         order = registration.order
+        note = None
+        if order is not None:
+            from convene.services import payments
+
+            order = lock(Order, order.id)[0]  # lock order: convening, (ticket types,) order
+            # An unpaid invoice must not go on asking for this seat's price: credit it (the last seat voids it).
+            note = payments.credit_invoice_locked(convening, order, [registration], now)
+        buyer_told = note is not None and registration.email == order.buyer_email
+        cancel_locked(convening, registration, now, by_attendee=by_attendee, credit_note=note if buyer_told else None)
+        if note is not None and not buyer_told:
+            payments.queue_credit_note_email(convening, order, note)
         if order is not None and order.status == OrderStatus.PENDING and not any(
                 r.status in HOLDING_SEAT for r in order.registrations):
             order.status, order.hold_expires_at = OrderStatus.CANCELLED, None  # nothing left to pay for
@@ -468,17 +479,27 @@ def cancel_registration(registration_id: int, *, by_attendee: bool = True, now: 
     return registration
 
 
-def cancel_locked(convening: Convening, registration: Registration, now: datetime, *, by_attendee: bool) -> None:
-    """Under the convening lock: cancel one registration and queue its email; the caller offers seats on."""
+def cancel_locked(convening: Convening, registration: Registration, now: datetime, *, by_attendee: bool,
+                  credit_note=None) -> None:
+    """Under the convening lock: cancel one registration and queue its email; the caller offers seats on.
+
+    `credit_note`, when given, goes with the email (the person cancelled is the buyer of its invoice).
+    """
     registration.status = Status.CANCELLED
     registration.cancelled_at = now
     registration.offer_expires_at = None
     from convene.services.visits import release_visits
 
     release_visits(registration.id)  # their site-visit places go back to the working plan
+    attachments = None
+    if credit_note is not None:
+        from convene.services.payments import credit_note_attachment
+
+        attachments = [credit_note_attachment(credit_note)]
     queue_email("cancelled", registration.email, f"Your registration for {convening.name} is cancelled",
                 "cancelled", registration=registration, convening=convening, by_attendee=by_attendee,
-                register_url=external_url("public.register", slug=convening.slug))
+                register_url=external_url("public.register", slug=convening.slug), credit_note=credit_note,
+                attachments=attachments)
 
 
 def accept_offer(registration_id: int, *, payment_method: str | None = None,
