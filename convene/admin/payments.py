@@ -24,7 +24,7 @@ from convene.printing.receipts import format_amount
 from convene.services import codes as code_service
 from convene.services import payment_reports as reports
 from convene.services import payments as service
-from convene.services.receipts import has_invoice, has_receipt, order_pdf
+from convene.services.receipts import credit_note_pdf, has_invoice, has_receipt, order_credit_note, order_pdf
 from convene.services.stripe_api import stripe_configured
 
 SHOW_FILTERS = {"review": "Needs review", "outstanding": "Outstanding invoices"}
@@ -165,6 +165,20 @@ def order_document(convening_id: int, order_id: int, kind: str):
     if not (has_receipt(order) if kind == "receipt" else has_invoice(order)):
         abort(404)
     filename, pdf = order_pdf(order, kind)
+    return Response(pdf, content_type="application/pdf",
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})
+
+
+@bp.get("/c/<int:convening_id>/payments/<int:order_id>/credit-notes/<int:note_id>.pdf")
+def credit_note_document(convening_id: int, order_id: int, note_id: int):
+    """Download one of the order's credit notes as a PDF."""
+    organizer_required()
+    convening = convening_or_404(convening_id)
+    order = _order(convening, order_id)
+    try:
+        filename, pdf = credit_note_pdf(order_credit_note(order, note_id))
+    except ConveneError:
+        abort(404)
     return Response(pdf, content_type="application/pdf",
                     headers={"Content-Disposition": f"attachment; filename={filename}"})
 

@@ -114,6 +114,23 @@ def order_document(slug: str, token: str, kind: str):
     return _pdf_response(order, kind)
 
 
+@bp.get("/c/<slug>/order/<token>/credit-notes/<int:note_id>.pdf")
+def credit_note_document(slug: str, token: str, note_id: int):
+    """One of the order's credit notes as a PDF."""
+    _, order = _order_or_redirect(slug, token)
+    if order is None:
+        return redirect(url_for("public.manage_link", slug=slug))
+    try:
+        filename, data = receipts.credit_note_pdf(receipts.order_credit_note(order, note_id))
+    except ConveneError as error:
+        return render_template("errors/error.html", status=404, title="Not available", message=error.message), 404
+    response = make_response(data)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 @bp.get("/c/<slug>/manage/<token>/<any(receipt, invoice):kind>.pdf")
 def registration_document(slug: str, token: str, kind: str):
     """The receipt or invoice of the order that paid for this registration, from the attendee's own page."""
