@@ -24,7 +24,8 @@ from convene.models import (
     StripeEvent,
     utcnow,
 )
-from convene.services import payments
+from convene.models.payments import CreditNote
+from convene.services import payment_reports, payments, receipts
 from convene.services import registrations as service
 from tests.factories import make_convening, make_ticket, person
 from tests.racing import race
@@ -610,3 +611,206 @@ def test_a_delegate_sees_no_link_to_the_delegation_page_even_with_the_leads_emai
     page = client.get(f"/c/{convening.slug}/manage/{manage_token(delegate)}").text
     assert "/order/" not in page and "has the receipt or invoice for the whole delegation" in page
     assert client.get(f"/c/{convening.slug}/manage/{manage_token(delegate)}/invoice.pdf").status_code == 404
+
+
+# ---------------------------------------------------------------- cancelling invoiced registrations (issue 11, item 2)
+
+
+def credit_notes(order_id: int | None = None) -> list[CreditNote]:
+    db.session.rollback()
+    query = sa.select(CreditNote).order_by(CreditNote.id)
+    if order_id is not None:
+        query = query.where(CreditNote.order_id == order_id)
+    return db.session.execute(query).scalars().all()
+
+
+def attached_pdf_text(message) -> tuple[str, str]:
+    """(file name, text) of an email's one PDF attachment."""
+    [attachment] = list(message.iter_attachments())
+    return attachment.get_filename(), pdf_text(attachment.get_content())
+
+
+def invoice_delegation(convening, ticket, n: int = 3, code: str | None = None, lead_email: str = "lena@example.org"):
+    delegates = [dict(person(i), ticket_type_id=ticket.id) for i in range(n)]
+    return service.register_delegation(convening.id, {"name": "Lena Ortiz", "email": lead_email}, "Dayton",
+                                       delegates, code=code, payment={"method": "invoice", "po_number": "PO-12"})
+
+
+def test_cancelling_an_invoiced_registration_voids_the_invoice_with_a_numbered_credit_note(app, fake_stripe, outbox):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    registration = service.register_attendee(convening.id, ticket.id, person(1), payment={"method": "invoice"})
+    order_id, invoice_number = registration.order_id, registration.order.invoice_number
+    assert payment_reports.payment_totals(convening).outstanding_cents == 45000
+
+    service.cancel_registration(registration.id)
+
+    db.session.rollback()
+    order = db.session.get(Order, order_id)
+    assert (order.status, order.credited_cents, order.balance_cents) == (OrderStatus.CANCELLED, 45000, 0)
+    [note] = credit_notes(order_id)
+    year = utcnow().year
+    assert (note.number, note.sequence, note.amount_cents, note.invoice_number, note.voids_invoice) == (
+        f"TOR-CN-{year}-0001", 1, 45000, invoice_number, True)
+    assert note.issued_at is not None
+    assert not receipts.has_invoice(order)  # the void invoice is no longer offered as something to pay
+    totals = payment_reports.payment_totals(convening)
+    assert (totals.outstanding_cents, totals.outstanding_count, totals.owed_cents, totals.credited_cents) == (
+        0, 0, 0, 45000)
+    # The buyer is the person cancelled: the credit note goes with the cancellation email, not in a second one.
+    [cancelled] = [m for m in outbox.to("amina1@example.org") if "cancelled" in m["Subject"]]
+    assert note.number in outbox.text(cancelled) and invoice_number in outbox.text(cancelled)
+    filename, text = attached_pdf_text(cancelled)
+    assert filename == f"credit-note-TOR-CN-{year}-0001.pdf"
+    assert "Credit note" in text and note.number in text and invoice_number in text
+    assert "-CA$450.00" in text and "is void" in text and registration.reference in text
+    assert emails("credit_note") == []
+
+
+def test_registering_again_after_cancelling_issues_a_fresh_invoice_and_the_old_one_is_not_counted(app, fake_stripe):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    first = service.register_attendee(convening.id, ticket.id, person(1), payment={"method": "invoice"})
+    old_order_id = first.order_id
+    service.cancel_registration(first.id)
+    again = service.register_attendee(convening.id, ticket.id, person(1), payment={"method": "invoice"})
+
+    db.session.rollback()
+    old, new = db.session.get(Order, old_order_id), db.session.get(Order, again.order_id)
+    assert again.id == first.id and new.id != old.id  # same person, a fresh order
+    year = utcnow().year
+    assert (old.status, old.invoice_number, old.balance_cents) == (OrderStatus.CANCELLED, f"TOR-{year}-0001", 0)
+    assert (new.status, new.invoice_number, new.balance_cents) == (OrderStatus.INVOICED, f"TOR-{year}-0002", 45000)
+    assert [n.order_id for n in credit_notes()] == [old.id]
+    totals = payment_reports.payment_totals(convening)
+    assert (totals.outstanding_cents, totals.outstanding_count, totals.owed_cents) == (45000, 1, 45000)
+    assert service.seat_usage(convening.id).total == 1
+
+
+def test_organizer_cancelling_an_invoiced_delegation_order_sends_the_lead_one_credit_note(app, fake_stripe, outbox):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    order = invoice_delegation(convening, ticket)
+    order_id, invoice_number = order.id, order.invoice_number
+
+    payments.cancel_order(order_id)
+
+    db.session.rollback()
+    order = db.session.get(Order, order_id)
+    assert (order.status, order.credited_cents, order.balance_cents) == (OrderStatus.CANCELLED, 135000, 0)
+    assert all(r.status == Status.CANCELLED for r in order.registrations)
+    [note] = credit_notes(order_id)
+    assert (note.amount_cents, note.voids_invoice, len(note.seats)) == (135000, True, 3)
+    # The lead is not a delegate: the credit note comes to them on its own; delegates hear of their cancellation.
+    [lead_email] = outbox.to("lena@example.org")[1:]
+    # (strip: the email library folds a long subject onto its own line, which parses back with a leading space)
+    assert lead_email["Subject"].strip() == f"Credit note {note.number} for invoice {invoice_number} ({convening.name})"
+    _, text = attached_pdf_text(lead_email)
+    assert "-CA$1,350.00" in text and invoice_number in text and "PO-12" in text
+    assert all(r.reference in text for r in order.registrations)
+    for n in range(3):
+        [cancelled] = [m for m in outbox.to(f"amina{n}@example.org") if "cancelled" in m["Subject"]]
+        assert list(cancelled.iter_attachments()) == []
+    with pytest.raises(ConveneError) as caught:
+        payments.cancel_order(order_id)
+    assert caught.value.code == "order_not_cancellable"
+    assert len(credit_notes()) == 1
+
+
+def test_cancelling_one_delegate_credits_their_seat_after_its_share_of_the_discount(app, fake_stripe, outbox):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    db.session.add(DiscountCode(convening_id=convening.id, code="MEMBER", kind=CodeKind.PERCENT, percent=10))
+    db.session.commit()
+    order = invoice_delegation(convening, ticket, code="MEMBER")
+    order_id, invoice_number = order.id, order.invoice_number
+    assert (order.total_cents, order.discount_cents) == (121500, 13500)
+    leaving = order.registrations[1]
+
+    service.cancel_registration(leaving.id, by_attendee=False)
+
+    db.session.rollback()
+    order = db.session.get(Order, order_id)
+    assert order.status == OrderStatus.INVOICED  # the invoice stands for the other two
+    assert (order.credited_cents, order.balance_cents) == (40500, 81000)
+    [note] = credit_notes(order_id)
+    assert (note.number, note.amount_cents, note.voids_invoice) == (f"TOR-CN-{utcnow().year}-0001", 40500, False)
+    assert note.seats == [{"ticket": "Delegate", "name": leaving.full_name, "reference": leaving.reference,
+                           "cents": 40500}]
+    totals = payment_reports.payment_totals(convening)
+    assert (totals.outstanding_cents, totals.outstanding_count, totals.owed_cents, totals.credited_cents) == (
+        81000, 1, 81000, 40500)
+    [credit_email] = [m for m in outbox.to("lena@example.org") if m["Subject"].strip().startswith("Credit note")]
+    assert "Still due on the invoice: CA$810.00" in outbox.text(credit_email)
+    _, text = attached_pdf_text(credit_email)
+    assert "-CA$405.00" in text and invoice_number in text and leaving.reference in text
+    # The invoice itself now lists the credit note and asks only for the rest.
+    invoice_text = pdf_text(receipts.order_pdf(order, "invoice")[1])
+    assert note.number in invoice_text and "CA$810.00" in invoice_text
+
+    # A second delegate leaves: the next number in the series; the last one voids the invoice for the rest.
+    service.cancel_registration(order.registrations[0].id)
+    service.cancel_registration(order.registrations[2].id)
+    db.session.rollback()
+    order = db.session.get(Order, order_id)
+    notes = credit_notes(order_id)
+    assert [(n.sequence, n.amount_cents, n.voids_invoice) for n in notes] == [
+        (1, 40500, False), (2, 40500, False), (3, 40500, True)]
+    assert (order.status, order.credited_cents, order.balance_cents) == (OrderStatus.CANCELLED, 121500, 0)
+    assert payment_reports.payment_totals(convening).outstanding_cents == 0
+
+
+def test_marking_a_partly_credited_invoice_paid_records_what_was_left(app, fake_stripe):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    order = invoice_delegation(convening, ticket, n=2)
+    order_id = order.id
+    service.cancel_registration(order.registrations[0].id)
+    payments.mark_invoice_paid(order_id)
+    db.session.rollback()
+    order = db.session.get(Order, order_id)
+    assert (order.status, order.paid_cents, order.credited_cents, order.balance_cents) == (
+        OrderStatus.PAID, 45000, 45000, 0)
+    receipt = pdf_text(receipts.order_pdf(order, "receipt")[1])
+    assert "paid in full" in receipt.lower() and "Credit note TOR-CN-" in receipt
+    totals = payment_reports.payment_totals(convening)
+    assert (totals.owed_cents, totals.paid_cents, totals.outstanding_cents) == (45000, 45000, 0)
+
+
+def test_cancelling_a_paid_invoice_or_a_paid_card_order_issues_no_credit_note(app, client, fake_stripe):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    invoiced = service.register_attendee(convening.id, ticket.id, person(1), payment={"method": "invoice"})
+    payments.mark_invoice_paid(invoiced.order_id)
+    card, card_order, _ = register_and_checkout(convening, ticket, 2)
+    fake_stripe.complete(card_order.stripe_session_id)
+    deliver(client, fake_stripe, "checkout.session.completed", fake_stripe.session(card_order.stripe_session_id))
+
+    service.cancel_registration(invoiced.id)
+    service.cancel_registration(card.id)
+
+    db.session.rollback()
+    for order_id in (invoiced.order_id, card_order.id):
+        order = db.session.get(Order, order_id)
+        assert (order.status, order.paid_cents, order.credited_cents) == (OrderStatus.PAID, 45000, 0)
+    assert credit_notes() == []
+
+
+@pytest.mark.parametrize("who", ["organizer_twice", "attendee_and_organizer"])
+def test_two_racing_cancels_of_one_invoiced_order_make_exactly_one_credit_note(app, fake_stripe, backend, who):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    registration = service.register_attendee(convening.id, ticket.id, person(1), payment={"method": "invoice"})
+    order_id, registration_id = registration.order_id, registration.id
+    first = (lambda: payments.cancel_order(order_id).status) if who == "organizer_twice" \
+        else (lambda: service.cancel_registration(registration_id).status)
+    outcomes = race(app, [first, lambda: payments.cancel_order(order_id).status])
+    done, refused = sorted(outcomes)  # one cancel did it, the other found nothing left to cancel
+    assert done == "cancelled" and refused in ("order_not_cancellable", "not_cancellable")
+    [note] = credit_notes(order_id)
+    order = db.session.get(Order, order_id)
+    assert (order.status, order.credited_cents, note.amount_cents) == (OrderStatus.CANCELLED, 45000, 45000)
+    print(f"[{backend}] two cancels of one invoice ({who}): {outcomes}, one credit note")
+
+
+def test_cancels_of_two_invoices_racing_take_consecutive_credit_note_numbers(app, fake_stripe, backend):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    ids = [service.register_attendee(convening.id, ticket.id, person(n), payment={"method": "invoice"}).id
+           for n in range(4)]
+    outcomes = race(app, [lambda i=i: service.cancel_registration(i).status for i in ids])
+    assert outcomes == ["cancelled"] * 4
+    year = utcnow().year
+    assert sorted(n.number for n in credit_notes()) == [f"TOR-CN-{year}-{k:04d}" for k in range(1, 5)]

@@ -28,6 +28,7 @@ from convene.models import (
     TicketType,
     utcnow,
 )
+from convene.services import registrations as registration_service
 from convene.services.payments import new_order_reference
 from convene.services.registrations import new_reference
 from tests.factories import make_convening, make_registration, make_ticket, person
@@ -195,7 +196,7 @@ def test_totals_count_and_sum_every_order_by_status(organizer_client, scene, boo
     assert stat("outstanding") == "CA$1,350.00"  # the two unpaid invoices
     assert stat("review") == "2"  # the flagged payment and the order whose refund failed
     row = re.search(r'status=invoiced">Invoice outstanding</a></th>(.*?)</tr>', page, re.S).group(1)
-    assert re.findall(r'<td class="num">([^<]*)</td>', row) == ["2", "CA$1,350.00", "CA$0.00", "CA$0.00"]
+    assert re.findall(r'<td class="num">([^<]*)</td>', row) == ["2", "CA$1,350.00", "CA$0.00", "CA$0.00", "CA$0.00"]
     assert "Outstanding invoices (2)" in page
     assert references(page) == {o.reference for o in books.values()}
 
@@ -275,8 +276,8 @@ def test_csv_has_every_column_plain_decimals_and_defused_formulas(organizer_clie
     rows = read_csv(response)
     assert list(rows[0]) == [
         "Reference", "Created", "Status", "Method", "Buyer name", "Buyer email", "Buyer organization", "Delegation",
-        "Registrations", "Currency", "Subtotal", "Discount", "Code", "Total", "Paid", "Refunded", "Balance",
-        "Invoice number", "Invoice due", "Paid at", "Stripe payment intent", "Flag"]
+        "Registrations", "Currency", "Subtotal", "Discount", "Code", "Total", "Paid", "Refunded", "Credited",
+        "Balance", "Invoice number", "Invoice due", "Paid at", "Stripe payment intent", "Flag"]
     by_email = {row["Buyer email"]: row for row in rows}
     evil = by_email["evil@example.org"]
     assert evil["Buyer name"] == "'=HYPERLINK(\"http://x\")" and evil["Buyer organization"] == "'+SUM(A1)"
@@ -432,6 +433,85 @@ def test_cancelling_an_unpaid_invoice_frees_its_seat(organizer_client, scene):
     refused = organizer_client.post(url(scene, f"/payments/{paid.id}/cancel"), follow_redirects=True)
     assert "Only unpaid orders can be cancelled" in refused.text
     assert fresh_order(paid.id).status == OrderStatus.PAID
+
+
+# -- credit notes for cancelled invoices ----------------------------------------------------------
+
+def pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def invoiced_delegation(scene) -> Order:
+    """Three delegates on one invoice (CA$1,350.00), booked through the service as the form does."""
+    delegates = [dict(person(n), ticket_type_id=scene.ticket.id) for n in range(3)]
+    return registration_service.register_delegation(
+        scene.convening.id, {"name": "Lena Ortiz", "email": "lena@example.org"}, "Dayton", delegates,
+        payment={"method": "invoice"})
+
+
+def stats(page: str) -> dict[str, str]:
+    return {name: html.unescape(value) for name, value in re.findall(r'id="total-([a-z]+)">([^<]*)<', page)}
+
+
+def test_cancelling_invoiced_seats_issues_credit_notes_the_pages_and_totals_follow(organizer_client, scene, outbox):
+    order = invoiced_delegation(scene)
+    order_id, invoice_number, leaving = order.id, order.invoice_number, order.registrations[0]
+    before = stats(organizer_client.get(url(scene, "/payments")).text)
+    assert before["outstanding"] == "CA$1,800.00"  # the scene's invoice and this one
+
+    # The organizer cancels one delegate from the back office.
+    response = organizer_client.post(url(scene, f"/registrations/{leaving.id}/cancel"), follow_redirects=True)
+    assert "is cancelled and the seat is released" in response.text
+    order = fresh_order(order_id)
+    assert (order.status, order.credited_cents, order.balance_cents) == (OrderStatus.INVOICED, 45000, 90000)
+    [note] = order.credit_notes
+    page = organizer_client.get(url(scene, f"/payments/{order_id}")).text
+    assert note.number in page and "-CA$450.00" in html.unescape(re.search(r'id="credited">(.*?)</tr>', page).group(1))
+    assert "CA$900.00" in re.search(r'id="balance">(.*?)</tr>', page).group(1)
+    assert "Records CA$900.00 as paid in full" in page
+    pdf = organizer_client.get(url(scene, f"/payments/{order_id}/credit-notes/{note.id}.pdf"))
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    assert pdf.headers["Content-Disposition"] == f"attachment; filename=credit-note-{note.number}.pdf"
+    text = pdf_text(pdf.data)
+    assert "Credit note" in text and note.number in text and invoice_number in text and "-CA$450.00" in text
+    assert leaving.reference in text
+    totals = stats(organizer_client.get(url(scene, "/payments")).text)
+    assert (totals["outstanding"], totals["credited"], totals["owed"]) == ("CA$1,350.00", "CA$450.00", "CA$1,350.00")
+    dashboard = html.unescape(organizer_client.get(f"/admin/c/{scene.convening.id}/").text)
+    assert "CA$1,350.00 in 2 outstanding invoices" in re.sub(r"\s+", " ", dashboard)
+
+    # Then the whole order: the rest of the invoice is credited and it is void.
+    response = organizer_client.post(url(scene, f"/payments/{order_id}/cancel"), follow_redirects=True)
+    assert "is cancelled and its seats are released" in response.text
+    order = fresh_order(order_id)
+    assert (order.status, order.credited_cents, order.balance_cents) == (OrderStatus.CANCELLED, 135000, 0)
+    assert [n.amount_cents for n in order.credit_notes] == [45000, 90000]
+    last = order.credit_notes[1]
+    text = pdf_text(organizer_client.get(url(scene, f"/payments/{order_id}/credit-notes/{last.id}.pdf")).data)
+    assert "-CA$900.00" in text and "is void" in text and invoice_number in text
+    totals = stats(organizer_client.get(url(scene, "/payments")).text)
+    assert (totals["outstanding"], totals["credited"], totals["owed"]) == ("CA$450.00", "CA$1,350.00", "CA$450.00")
+    rows = read_csv(organizer_client.get(url(scene, "/payments.csv")))
+    [row] = [r for r in rows if r["Reference"] == order.reference]
+    assert (row["Total"], row["Credited"], row["Balance"], row["Status"]) == ("1350.00", "1350.00", "0.00", "Cancelled")
+
+
+@pytest.mark.parametrize("role", ["anonymous", "staff", "organizer"])
+def test_credit_notes_are_for_organizers_and_only_of_their_own_order(request, scene, role):
+    order = invoiced_delegation(scene)
+    registration_service.cancel_registration(order.registrations[0].id)
+    order = fresh_order(order.id)
+    [note] = order.credit_notes
+    client = request.getfixturevalue({"anonymous": "client", "staff": "staff_client",
+                                      "organizer": "organizer_client"}[role])
+    response = client.get(url(scene, f"/payments/{order.id}/credit-notes/{note.id}.pdf"))
+    expected = {"anonymous": 302, "staff": 403, "organizer": 200}[role]
+    assert response.status_code == expected
+    if role == "organizer":  # another order's path, or a number that is no credit note, finds nothing
+        assert client.get(url(scene, f"/payments/{scene.order.id}/credit-notes/{note.id}.pdf")).status_code == 404
+        assert client.get(url(scene, f"/payments/{order.id}/credit-notes/99999.pdf")).status_code == 404
 
 
 # -- codes -----------------------------------------------------------------------------------------

@@ -136,6 +136,38 @@ def test_pay_by_invoice_from_the_form(client, outbox, fake_stripe):
     assert client.get(order_path(order) + "/receipt.pdf").status_code == 404
 
 
+def test_cancelling_an_invoiced_registration_from_the_manage_page_voids_the_invoice(client, outbox, fake_stripe):
+    convening = make_convening(invoice_enabled=True)
+    ticket = make_ticket(convening, price_cents=45000)
+    client.post(f"/c/{convening.slug}/register", data=form_data(1, ticket, payment_method="invoice"))
+    [order] = orders()
+    link = manage_link(outbox, "amina1@example.org")
+    response = client.post(link + "/cancel", follow_redirects=True)
+    assert response.status_code == 200 and "Your registration is cancelled" in response.text
+
+    [order] = orders()
+    assert (order.status, order.balance_cents, order.credited_cents) == (OrderStatus.CANCELLED, 0, 45000)
+    [note] = order.credit_notes
+    page = client.get(order_path(order)).text
+    assert "Please pay invoice" not in page and "Download the invoice" not in page
+    assert f"Invoice {order.invoice_number} is void: nothing is owed on it." in page
+    assert f"Download credit note {note.number} (PDF)" in page
+    pdf = client.get(f"{order_path(order)}/credit-notes/{note.id}.pdf")
+    assert pdf.status_code == 200 and pdf.headers["Cache-Control"] == "private, no-store"
+    text = PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+    assert note.number in text and order.invoice_number in text and "-CA$450.00" in text
+    assert client.get(order_path(order) + "/invoice.pdf").status_code == 404
+    assert client.get(f"{order_path(order)}/credit-notes/{note.id + 1}.pdf").status_code == 404
+
+    # Registering again with the same email: a fresh invoice; the old one stays void beside it.
+    again = client.post(f"/c/{convening.slug}/register", data=form_data(1, ticket, payment_method="invoice"))
+    assert again.status_code == 302
+    old, new = orders()
+    assert (old.id, old.status, new.status) == (order.id, OrderStatus.CANCELLED, OrderStatus.INVOICED)
+    assert new.invoice_number != old.invoice_number and new.balance_cents == 45000 and new.credit_notes == []
+    assert "Please pay invoice" in client.get(order_path(new)).text
+
+
 def test_without_stripe_a_paid_ticket_says_payment_is_not_set_up(client):
     convening = make_convening()
     make_ticket(convening, name="Delegate", price_cents=45000)
