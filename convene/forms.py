@@ -217,13 +217,19 @@ def rank_field_names(hosts) -> list[str]:
     return [f"rank_{n}" for n in range(1, min(len(hosts), len(ORDINALS)) + 1)]
 
 
+def rank_select(label: str, options) -> SelectField:
+    """One rank of a ranking: empty or missing is "no preference", anything else must be one of the options.
+
+    Not `Optional()`: it also passes a value of only spaces or control characters, which then reaches int().
+    """
+    return SelectField(label, choices=options, default="", validate_choice=True,
+                       invalid_choice_message="Choose one of the options.")
+
+
 def add_ranking_fields(form_class: type[FlaskForm], hosts) -> type[FlaskForm]:
     """One select per rank ("1st choice", "2nd choice"...), so ranking works without JavaScript."""
     options = choice_list([("", "— no preference —")] + [(str(h.id), h.name) for h in hosts])
-    fields = {
-        name: SelectField(f"{ORDINALS[n]} choice", choices=options, validators=[Optional()], validate_choice=True)
-        for n, name in enumerate(rank_field_names(hosts))
-    }
+    fields = {name: rank_select(f"{ORDINALS[n]} choice", options) for n, name in enumerate(rank_field_names(hosts))}
 
     def validate(self, extra_validators=None):
         ok = super(form, self).validate(extra_validators)

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import SelectField
-from wtforms.validators import Optional
 
 from convene.errors import MESSAGES, ConveneError
-from convene.forms import ORDINALS, EmptyForm, add_question_fields, answers_to_form_data, choice_list
+from convene.forms import ORDINALS, EmptyForm, add_question_fields, answers_to_form_data, choice_list, rank_select
 from convene.models import Convening, Registration, SessionBlock, Status
 from convene.public import bp
 from convene.public.forms import ManageForm
@@ -98,8 +96,7 @@ def block_ranking_form(block: SessionBlock, formdata: bool = True, ranking: list
     names = [f"rank_{n}" for n in range(1, min(len(sessions), len(ORDINALS)) + 1)]
     options = choice_list([("", "— no preference —")] + [(str(s.id), s.title) for s in sessions])
     fields = {
-        name: SelectField(f"{ORDINALS[n]} choice", choices=options, validators=[Optional()], validate_choice=True)
-        for n, name in enumerate(names)
+        name: rank_select(f"{ORDINALS[n]} choice", options) for n, name in enumerate(names)
     }
 
     def validate(self, extra_validators=None):

@@ -306,6 +306,33 @@ def test_every_form_cleans_text_as_it_binds():
     assert [c.__qualname__ for c in ours if not issubclass(c, (ConveneForm, ConveneSubform))] == []
 
 
+def test_every_number_and_date_field_is_bounded():
+    """No form asks for a number or a date through a field without bounds (the database's, or 2000-2100)."""
+    import convene.admin.forms  # noqa: F401
+    import convene.admin.payment_forms  # noqa: F401
+    import convene.admin.schedule_forms  # noqa: F401
+    import convene.admin.visit_forms  # noqa: F401
+    import convene.public.forms  # noqa: F401
+    import wtforms
+    from wtforms.fields.core import UnboundField
+
+    from convene import forms as shared
+
+    unbounded = (wtforms.IntegerField, wtforms.DecimalField, wtforms.FloatField, wtforms.DateField,
+                 wtforms.DateTimeField, wtforms.TimeField, wtforms.MonthField)
+    bounded = (shared.IntegerField, shared.DateField, shared.DateTimeLocalField)
+    found = []
+    for module in [m for name, m in sys.modules.items() if name.startswith("convene.") and name.endswith("forms")]:
+        for cls in vars(module).values():
+            if isinstance(cls, type) and issubclass(cls, wtforms.Form):
+                for name in dir(cls):
+                    field = getattr(cls, name)
+                    if isinstance(field, UnboundField) and issubclass(field.field_class, unbounded):
+                        found.append((cls.__name__, name, issubclass(field.field_class, bounded)))
+    assert len(found) > 10
+    assert [(form, name) for form, name, ok in found if not ok] == []
+
+
 def test_public_form_stores_a_name_with_a_line_break_as_one_line(client):
     from tests.factories import make_convening, make_ticket, person
 
@@ -414,3 +441,25 @@ def test_the_calendar_writer_accepts_any_stored_text(text):
     assert not re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n", body)
     [parsed] = icalendar.Calendar.from_ical(body).walk("VEVENT")
     assert "\n" not in str(parsed["SUMMARY"])
+
+
+@pytest.mark.parametrize("value", ["\x0b", " ", "\t", "²", "99999999999999999999"])
+def test_a_ranking_with_a_blank_looking_or_unknown_choice_is_refused_beside_it(client, scene, value):
+    from convene.services import schedule as schedule_service
+    from convene.services import visits as visit_service
+
+    registration = db.session.execute(
+        sa.select(Registration).where(Registration.convening_id == scene.id).order_by(Registration.id)
+    ).scalars().first()
+    manage = f"/c/{scene.slug}/manage/{manage_token(registration)}"
+    hosts = visit_service.hosts_of(scene.id)
+    scene.visit_preferences_open = True
+    db.session.commit()
+    response = client.post(f"{manage}/visits", data={"rank_1": str(hosts[0].id), "rank_2": value})
+    assert response.status_code == 200 and "Choose one of the options." in response.text
+    block = next(b for b in schedule_service.blocks_of(scene.id) if b.sessions)
+    prefix = f"block{block.id}"
+    response = client.post(f"{manage}/sessions/rank/{block.id}",
+                           data={f"{prefix}-rank_1": str(block.sessions[0].id), f"{prefix}-rank_2": value})
+    # The demo opens its working-group ranking: the manage page again, the refusal beside the choice.
+    assert response.status_code == 400 and "Choose one of the options." in response.text
