@@ -5,7 +5,8 @@ import math
 import time
 
 import sqlalchemy.exc as sa_exc
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, flash, g, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import SecurityError
 
 MESSAGES = {
@@ -187,7 +188,18 @@ MESSAGES = {
     "use another address.",
     # Credit notes for cancelled invoices.
     "no_credit_note": "That credit note does not exist.",
+    # A form sent after its session (and so its CSRF token) was lost, e.g. after a long pause.
+    "session_lost": "Your session timed out, so nothing was saved yet. Check your details and send the form again.",
+    "session_lost_reload": "Your session timed out, so nothing was saved. Go back, reload the page and try again.",
 }
+
+# Forms that are shown again with what was sent when their session was lost; every other POST gets a plain 400.
+RESHOWN_AFTER_LOST_SESSION = frozenset({"public.register", "public.register_group", "public.manage"})
+
+
+def session_lost() -> bool:
+    """True while a form is shown again after a lost session: the view must show what was sent, never save it."""
+    return bool(g.get("session_lost"))
 
 
 class ConveneError(Exception):
@@ -251,6 +263,23 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(400)
     def bad_request(error):
         return render(400, "Bad request", getattr(error, "description", "") or "The request could not be understood.")
+
+    @app.errorhandler(CSRFError)
+    def lost_session(error):
+        # CSRFProtect refuses before the view runs. For the long public forms the view runs again, in show-only
+        # mode, so what was typed comes back with a fresh token; nothing is saved, so every POST stays protected.
+        view = app.view_functions.get(request.endpoint) if request.endpoint in RESHOWN_AFTER_LOST_SESSION else None
+        if view is None or _wants_json():
+            return render(400, "Session expired", MESSAGES["session_lost_reload"])
+        g.session_lost = True
+        flash(MESSAGES["session_lost"], "warning")
+        try:
+            response = make_response(app.ensure_sync(view)(**(request.view_args or {})))
+        except Exception as raised:  # noqa: BLE001 - a 404 or 429 from the view is answered as it would be; others re-raise
+            return app.handle_user_exception(raised)
+        if response.status_code < 300:
+            response.status_code = 400
+        return response
 
     @app.errorhandler(403)
     def forbidden(error):

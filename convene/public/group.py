@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from wtforms.fields.choices import SelectChoice
 
 from convene import throttle
-from convene.errors import ConveneError
+from convene.errors import ConveneError, session_lost
 from convene.forms import choice_list
 from convene.models import OrderStatus, utcnow
 from convene.public import bp
 from convene.public.forms import MAX_DELEGATES, GroupForm
-from convene.public.routes import checkout_redirect, published_convening, ticket_label, ticket_rows, typed_discount
+from convene.public.routes import (
+    checkout_redirect,
+    published_convening,
+    show_code_problem,
+    ticket_label,
+    ticket_rows,
+    typed_discount,
+)
 from convene.services import payments
 from convene.services import registrations as service
 
@@ -18,8 +26,12 @@ def _group_form(convening, rows) -> GroupForm:
     form = GroupForm()
     form.take_code_from_link()
     seatable = [r for r in rows if r["state"] == "available"]
+    # A paid ticket that cannot be paid for here stays in the menu, disabled and saying why (as on the single form).
     choices = choice_list([(0, "Choose a ticket")] + [(r["ticket"].id, ticket_label(r, convening.currency))
                                                       for r in seatable])
+    choices += [SelectChoice(r["ticket"].id, f"{ticket_label(r, convening.currency)} (not bookable: online payment "
+                             "is not set up)", {"disabled": True})
+                for r in rows if r["state"] == "payment_not_set_up"]
     if request.method == "POST" and form.add_row.data and len(form.delegates.entries) < MAX_DELEGATES:
         form.delegates.append_entry()
     for entry in form.delegates:
@@ -37,12 +49,13 @@ def register_group(slug: str):
     now = utcnow()
     service.expire_offers(convening.id, now=now)
     state = convening.registration_state(now)
-    discount = typed_discount(convening, now)
+    discount, code_problem = typed_discount(convening, now)
     rows = ticket_rows(convening, service.seat_usage(convening.id), now, discount)
     form, seatable = _group_form(convening, rows)
-    adding = request.method == "POST" and form.add_row.data
-    if state == "open" and seatable and not adding and request.method == "POST":
-        valid = form.validate_on_submit()
+    # "Add another delegate" and "Apply" (the code) only redraw the form with what was typed.
+    adding = request.method == "POST" and (form.add_row.data or bool(request.form.get("apply_code")))
+    if state == "open" and seatable and not adding and request.method == "POST" and not session_lost():
+        valid = form.validate_on_submit() and not code_problem
         kept = [(index, entry.form) for index, entry in enumerate(form.delegates) if not entry.form.is_blank()]
         rows_ok = all([row.check_filled() for _, row in kept])  # a list, so every row gets its messages
         if valid and not kept:
@@ -66,6 +79,7 @@ def register_group(slug: str):
                     return checkout_redirect(order, order_page)
                 flash("Your delegation is registered. Everyone gets their own confirmation by email.", "success")
                 return redirect(order_page)
+    show_code_problem(form, code_problem)
     return render_template(
         "public/register_group.html", convening=convening, form=form, state=state, seatable=seatable, rows=rows,
         discount=discount, pay=payments.payment_options(convening),

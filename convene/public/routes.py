@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
+from wtforms.fields.choices import SelectChoice
 
 from convene import throttle
-from convene.errors import ConveneError
+from convene.errors import MESSAGES, ConveneError, session_lost
 from convene.extensions import db
 from convene.forms import (
     EmptyForm,
@@ -13,7 +14,6 @@ from convene.forms import (
     add_ranking_fields,
     answers_from,
     answers_to_form_data,
-    choice_list,
     rank_field_names,
     ranking_from,
     ranking_to_form_data,
@@ -56,19 +56,40 @@ def checkout_redirect(order, fallback_url: str):
 
 
 def typed_discount(convening: Convening, now):
-    """The valid code the visitor typed (in the form, or the page's address), to show what it unlocks.
+    """The code the visitor typed (in the form, or the page's address): (the valid code, None) or (None, why not).
 
     Every form that takes a code comes through here first, so this is where guessing is throttled:
     a client with too many invalid tries gets 429 before the code is looked up.
     """
     typed = request.form.get("code") if request.method == "POST" else request.args.get("code")
     if not payments.normalize_code(typed):
-        return None
+        return None, None
     throttle.check_code_try()
-    discount = payments.lookup_code(convening.id, typed, now)
-    if discount is None:
+    try:
+        return payments.check_code(convening.id, typed, now), None
+    except ConveneError as error:
         throttle.record_invalid_code()
-    return discount
+        return None, error.message
+
+
+def show_code_problem(form, problem: str | None) -> None:
+    """Say beside the code field why the typed code does not work (after validation, which clears errors)."""
+    if problem and problem not in form.code.errors:
+        form.code.errors = [*form.code.errors, problem]
+
+
+def step_free_warnings(needs_step_free: bool, form, names: list[str], places) -> dict[str, str]:
+    """Rank fields naming a place without step-free access, for someone who needs it: the warning to show there."""
+    if not needs_step_free or form is None:
+        return {}
+    by_id = {str(p.id): p for p in places}
+    warnings = {}
+    for name in names:
+        place = by_id.get(str(getattr(form, name).data or ""))
+        if place is not None and not place.accessible:
+            warnings[name] = (f"{place.name} does not have step-free access, so you will not be placed there. "
+                              "Choose another host for this rank.")
+    return warnings
 
 
 def ticket_rows(convening: Convening, usage: service.SeatUsage, now, discount=None):
@@ -146,10 +167,20 @@ def _registration_form(convening: Convening, rows, hosts):
     form = form_class()
     form.take_code_from_link()
     bookable = [r for r in rows if r["state"] in ("available", "waitlist")]
-    form.ticket_type_id.choices = choice_list((r["ticket"].id, ticket_label(r, convening.currency)) for r in bookable)
+    # A paid ticket that cannot be paid for here is still shown, disabled with the reason, so nobody mistakes
+    # another ticket (or its waitlist) for it; the service refuses it if it is sent anyway.
+    choices = [SelectChoice(r["ticket"].id, ticket_label(r, convening.currency),
+                            {} if r in bookable else {"disabled": True, "data-reason": MESSAGES[r["state"]]})
+               for r in rows if r in bookable or r["state"] == "payment_not_set_up"]
+    form.ticket_type_id.choices = choices
     if len(bookable) == 1 and form.ticket_type_id.data is None:
         form.ticket_type_id.data = bookable[0]["ticket"].id
     return form, bookable
+
+
+def _waitlist_ids(value: str | None) -> set[int]:
+    """The tickets the form was shown with as full (its join_waitlist field): choosing one of them joins its waitlist."""
+    return {int(part) for part in (value or "").split(",") if part.strip().isdigit()}
 
 
 @bp.route("/c/<slug>/register", methods=["GET", "POST"])
@@ -161,18 +192,25 @@ def register(slug: str):
     service.expire_offers(convening.id, now=now)
     state = convening.registration_state(now)
     usage = service.seat_usage(convening.id)
-    discount = typed_discount(convening, now)
+    discount, code_problem = typed_discount(convening, now)
     rows = ticket_rows(convening, usage, now, discount)
     hosts = ranked_hosts(convening)
     form, bookable = _registration_form(convening, rows, hosts)
     already = pending = None
+    just_taken = False
     offer_waitlist = any(r["state"] == "waitlist" for r in bookable) and not any(
         r["state"] == "available" for r in bookable)
-    if state == "open" and bookable and form.validate_on_submit():
+    # "Apply" beside the code field re-shows the form with what the code does, keeping everything typed.
+    applying = request.method == "POST" and bool(request.form.get("apply_code"))
+    submitted = state == "open" and bookable and not applying and not session_lost() and form.validate_on_submit()
+    show_code_problem(form, code_problem)
+    if submitted and not code_problem:
+        # "yes" is what forms shown before the ticket ids were carried sent.
+        join = form.join_waitlist.data == "yes" or form.ticket_type_id.data in _waitlist_ids(form.join_waitlist.data)
         try:
             registration = service.register_attendee(
                 convening.id, form.ticket_type_id.data, form.person_data(),
-                answers_from(form, convening.questions), join_waitlist=form.join_waitlist.data == "yes",
+                answers_from(form, convening.questions), join_waitlist=join,
                 host_ranking=ranking_from(form, hosts) if hosts else None,
                 code=form.code.data, payment={**form.payment_data(), "organization": form.organization.data},
             )
@@ -181,9 +219,8 @@ def register(slug: str):
                 already = form.email.data
                 pending = error.code == "already_pending"
             elif error.code == "sold_out" and error.details.get("waitlist"):
-                offer_waitlist = True
-                flash("The last seats for this ticket were just taken. You can join the waitlist below; "
-                      "we will email you if a seat frees up.", "warning")
+                # The seat this form was shown with went to someone else in between.
+                offer_waitlist = just_taken = True
             elif error.field and hasattr(form, error.field):
                 getattr(form, error.field).errors.append(error.message)
             else:
@@ -196,14 +233,19 @@ def register(slug: str):
     chosen = next((r for r in rows if r["ticket"].id == form.ticket_type_id.data), None)
     if chosen and chosen["state"] == "waitlist":
         offer_waitlist = True
-    # The form's own hidden field says "yes", so the next submit joins the waitlist.
-    form.join_waitlist.data = "yes" if offer_waitlist else ""
+    # The form carries the tickets it shows as full, so choosing one of them joins its waitlist on the first submit.
+    full = {r["ticket"].id for r in bookable if r["state"] == "waitlist"}
+    if just_taken and chosen:
+        full.add(chosen["ticket"].id)
+    form.join_waitlist.data = ",".join(str(i) for i in sorted(full))
+    needs_step_free = "step_free" in (form.accessibility_needs.data or [])
     return render_template(
         "public/register.html", convening=convening, form=form, state=state, tickets=rows, bookable=bookable,
-        offer_waitlist=offer_waitlist, already=already, pending=pending, discount=discount,
+        offer_waitlist=offer_waitlist, just_taken=just_taken, already=already, pending=pending, discount=discount,
         pay=payments.payment_options(convening), any_paid=any(r["price"].due_cents for r in bookable),
         link_form=ManageLinkForm(email=already) if already else None,
-        hosts=hosts, rank_fields=rank_field_names(hosts),
+        hosts=hosts, rank_fields=rank_field_names(hosts), code_problem=code_problem,
+        step_free_warnings=step_free_warnings(needs_step_free, form, rank_field_names(hosts), hosts),
     ), (409 if already else 200)
 
 
@@ -255,7 +297,7 @@ def manage(slug: str, token: str):
         form = form_class()
     else:
         form = form_class(obj=registration, data=answers_to_form_data(registration, convening.questions))
-    if editable and form.validate_on_submit():
+    if editable and not session_lost() and form.validate_on_submit():
         try:
             service.update_registration(registration.id, form.person_data(), answers_from(form, convening.questions))
         except ConveneError as error:
@@ -307,6 +349,8 @@ def _visits_context(convening: Convening, registration: Registration, ranking_fo
         "my_visits": visit_service.published_visits_for(registration.id) if convening.visits_published_at else [],
         "visit_hosts": hosts, "ranking_form": ranking_form if hosts else None,
         "rank_fields": rank_field_names(hosts),
+        "step_free_warnings": step_free_warnings(registration.needs_step_free_access, ranking_form if hosts else None,
+                                                 rank_field_names(hosts), hosts),
     }
 
 

@@ -115,6 +115,28 @@ def lookup_code(convening_id: int, code: str | None, now: datetime) -> DiscountC
     return discount if discount is not None and discount.valid_at(now) else None
 
 
+def check_code(convening_id: int, code: str | None, now: datetime) -> DiscountCode | None:
+    """The code usable now, read without locking; raises why not (unknown, not yet valid, expired, used up).
+
+    What the forms say as soon as a code is typed; `code_for_booking` re-checks under the lock.
+    """
+    text = normalize_code(code)
+    if not text:
+        return None
+    discount = db.session.execute(
+        sa.select(DiscountCode).where(DiscountCode.convening_id == convening_id, DiscountCode.code == text)
+    ).scalar_one_or_none()
+    if discount is None or not discount.active:
+        raise ConveneError("code_invalid", field="code")
+    if discount.valid_from and now < discount.valid_from:
+        raise ConveneError("code_not_yet_valid", field="code")
+    if discount.valid_until and now >= discount.valid_until:
+        raise ConveneError("code_expired", field="code")
+    if discount.max_uses is not None and code_uses(discount.id) >= discount.max_uses:
+        raise ConveneError("code_used_up", field="code")
+    return discount
+
+
 def code_for_booking(convening: Convening, code: str | None, now: datetime) -> DiscountCode | None:
     """Under the convening lock: the valid code of that text, locked for counting its uses."""
     text = normalize_code(code)
