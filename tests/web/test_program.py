@@ -220,3 +220,18 @@ def test_attendee_downloads_their_agenda_as_a_pdf_from_the_manage_page(client, s
     registration = db.session.get(Registration, scene.me.id)
     assert registration.family_name in text
     assert client.get(f"/c/{scene.convening.slug}/manage/not-a-token/agenda.pdf").status_code == 404
+
+
+def test_someone_who_needs_step_free_access_is_warned_beside_a_sign_up_in_a_room_without_it(client, scene):
+    """Issue 11, item 12: the warning sits with the session's sign-up, only for those who asked for step-free access."""
+    loft = make_room(scene.convening, "Loft", 20, accessible=False)
+    walkup = make_session(scene.convening, "Storytelling", 2, "10:00", "11:00", room=loft, kind="roundtable",
+                          signup_required=True)
+    page = client.get(scene.manage).text
+    assert f'id="signup-{walkup.id}"' in page and "does not have step-free access" not in page
+    scene.me.accessibility_needs = ["step_free"]
+    db.session.commit()
+    page = client.get(scene.manage).text
+    item = re.search(rf'id="signup-{walkup.id}".*?</li>', page, re.DOTALL).group(0)
+    assert "Loft does not have step-free access" in item
+    assert page.count("does not have step-free access") == 1  # not beside the sessions in step-free rooms

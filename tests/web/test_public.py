@@ -246,6 +246,7 @@ def test_public_person_fields_autocomplete_but_the_back_office_form_does_not(cli
         assert f'autocomplete="{token}"' in tag(page, f'id="{field_id}"'), field_id
     link_page = client.get(f"/c/{convening.slug}/manage-link").get_data(as_text=True)
     assert 'autocomplete="email"' in tag(link_page, 'id="email"')
+    make_ticket(convening, name="Observer")  # so the delegation form has a seat to offer
     group = client.get(f"/c/{convening.slug}/register/group").get_data(as_text=True)
     assert 'autocomplete="name"' in tag(group, 'id="lead_name"')
     assert "autocomplete" not in tag(group, 'id="delegates-0-given_name"')  # someone else's name
@@ -293,3 +294,130 @@ def test_failed_save_on_the_manage_page_says_so_at_the_top_and_links_to_the_summ
     assert page.index('id="not-saved"') < page.index("<h2 id=\"details\">") < page.index('id="error-summary"')
     assert 'action="#error-summary"' in tag(page, 'id="details-form"')
     assert '<a href="#given_name">Enter your given name.</a>' in page
+
+
+# -- issue 11: waitlist in one submit, unpayable tickets shown, codes checked at once, a lost session ---------------
+
+def hidden_value(page: str, name: str) -> str:
+    match = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
+    value = re.search(r'value="([^"]*)"', match.group(0)) if match else None
+    return value.group(1) if value else ""
+
+
+def test_a_ticket_full_when_the_form_was_shown_joins_the_waitlist_in_one_submit(client):
+    convening = make_convening()
+    make_ticket(convening, name="Community")  # open, so the form starts on "Register"
+    full = make_ticket(convening, name="Delegate", capacity=1)
+    make_registration(convening, full, 1)
+    page = client.get(f"/c/{convening.slug}/register").get_data(as_text=True)
+    assert "Delegate — Free — waitlist" in page
+    response = client.post(f"/c/{convening.slug}/register",
+                           data=form_data(2, full, join_waitlist=hidden_value(page, "join_waitlist")))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "just taken" not in client.get(response.headers["Location"]).get_data(as_text=True)
+    waiting = db.session.execute(sa.select(Registration).where(Registration.email == "amina2@example.org")).scalar_one()
+    assert waiting.status == Status.WAITLISTED
+
+
+def test_a_seat_taken_between_showing_and_sending_says_so_once_and_offers_the_waitlist(client):
+    convening = make_convening()
+    ticket = make_ticket(convening, capacity=1)
+    page = client.get(f"/c/{convening.slug}/register").get_data(as_text=True)
+    make_registration(convening, ticket, 1)  # someone else takes the last seat meanwhile
+    response = client.post(f"/c/{convening.slug}/register",
+                           data=form_data(2, ticket, join_waitlist=hidden_value(page, "join_waitlist")))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert page.count("The last seats for this ticket were just taken") == 1
+    assert "This ticket is full" not in page  # not a second, near-duplicate warning
+    assert "Join the waitlist" in page
+    response = client.post(f"/c/{convening.slug}/register",
+                           data=form_data(2, ticket, join_waitlist=hidden_value(page, "join_waitlist")))
+    assert response.status_code == 302
+    waiting = db.session.execute(sa.select(Registration).where(Registration.email == "amina2@example.org")).scalar_one()
+    assert waiting.status == Status.WAITLISTED
+
+
+def test_a_paid_ticket_that_cannot_be_paid_for_is_shown_disabled_with_the_reason(client):
+    convening = make_convening(invoice_enabled=False)
+    free = make_ticket(convening, name="Community", capacity=1)
+    paid = make_ticket(convening, name="Delegate", price_cents=25000)
+    make_registration(convening, free, 1)  # the free ticket is full: its waitlist is not the paid ticket
+    page = client.get(f"/c/{convening.slug}/register").get_data(as_text=True)
+    radio = re.search(rf'<input type="radio"[^>]*value="{paid.id}"[^>]*>', page)
+    assert radio and "disabled" in radio.group(0) and "checked" not in radio.group(0)
+    assert "Online payment is not set up for this convening yet" in page
+    assert "Delegate — CA$250.00" in page
+    response = client.post(f"/c/{convening.slug}/register", data=form_data(2, paid))
+    assert response.status_code == 200 and "Online payment is not set up" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Registration.id))) == 1
+    make_ticket(convening, name="Observer")  # so the delegation form has a seat to offer
+    group = client.get(f"/c/{convening.slug}/register/group").get_data(as_text=True)
+    assert f'<option disabled value="{paid.id}">Delegate — CA$250.00 (not bookable: online payment is not set up)' \
+        '</option>' in group
+
+
+@pytest.fixture
+def codes(app):
+    from datetime import timedelta
+
+    from convene.models import CodeKind, DiscountCode, utcnow
+
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=0)
+    used = DiscountCode(convening_id=convening.id, code="ONCE", kind=CodeKind.PERCENT, percent=50, max_uses=1)
+    db.session.add_all([used, DiscountCode(convening_id=convening.id, code="OLD", kind=CodeKind.PERCENT, percent=50,
+                                           valid_until=utcnow() - timedelta(days=1))])
+    db.session.commit()
+    make_registration(convening, ticket, 9, discount_code_id=used.id)
+    return convening, ticket
+
+
+@pytest.mark.parametrize("code, message", [
+    ("NOPE", "That code is not valid for this convening"),
+    ("old", "That code has expired."),
+    ("ONCE", "That code has been used as many times as it allows."),
+])
+def test_a_code_that_does_not_work_is_explained_at_once_beside_the_field(client, codes, code, message):
+    convening, ticket = codes
+    page = client.get(f"/c/{convening.slug}/register", query_string={"code": code}).get_data(as_text=True)
+    assert message in page
+    # "Apply" inside the form: the answer comes beside the code field and nothing typed is lost.
+    response = client.post(f"/c/{convening.slug}/register", data=form_data(1, ticket, code=code, apply_code="1"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f'id="code-error">{message}' in page
+    assert 'value="Amina1"' in page and 'value="amina1@example.org"' in page
+    assert "Please correct the field marked below" in page
+    group = client.post(f"/c/{convening.slug}/register/group",
+                        data={"lead_name": "Ana Lead", "code": code, "apply_code": "1"}).get_data(as_text=True)
+    assert f'id="code-error">{message}' in group and 'value="Ana Lead"' in group
+    assert db.session.scalar(sa.select(sa.func.count(Registration.id))) == 1
+
+
+@pytest.fixture
+def csrf_on(app_config):
+    app_config["WTF_CSRF_ENABLED"] = True
+
+
+@pytest.mark.usefixtures("csrf_on")
+def test_a_lost_session_shows_the_form_again_with_what_was_typed(client):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    data = form_data(1, ticket, job_title="Director of <Programs>")  # no csrf_token: the session was lost
+    response = client.post(f"/c/{convening.slug}/register", data=data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Your session timed out, so nothing was saved yet. Check your details and send the form again." in page
+    assert "CSRF" not in page
+    assert 'value="Amina1"' in page and 'value="Director of &lt;Programs&gt;"' in page
+    assert db.session.scalar(sa.select(sa.func.count(Registration.id))) == 0
+    # The form shown again carries a fresh token, so sending it once more registers.
+    data["csrf_token"] = hidden_value(page, "csrf_token")
+    assert client.post(f"/c/{convening.slug}/register", data=data).status_code == 302
+    group = client.post(f"/c/{convening.slug}/register/group", data={"lead_name": "Ana Lead"})
+    assert group.status_code == 400 and 'value="Ana Lead"' in group.get_data(as_text=True)
+    assert "Your session timed out, so nothing was saved yet" in group.get_data(as_text=True)
+    # Other POSTs are refused as before, with a plain message.
+    refused = client.post(f"/c/{convening.slug}/manage-link", data={"email": "amina1@example.org"})
+    assert refused.status_code == 400 and "Your session timed out" in refused.get_data(as_text=True)

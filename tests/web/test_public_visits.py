@@ -62,3 +62,31 @@ def test_manage_page_shows_published_visits_with_meeting_point_and_times(client)
     page = client.get(url).get_data(as_text=True)
     assert "Morning visits: Toronto Newcomer Office" in page
     assert "Lobby, north doors" in page and "55 John St" in page and "09:00" in page
+
+
+def test_someone_who_needs_step_free_access_is_warned_beside_a_host_without_it(client):
+    """Issue 11, item 12: on the registration form and on the manage page."""
+    convening = make_convening(visit_preferences_open=True)
+    ticket = make_ticket(convening)
+    stairs, ramp = make_host(convening, "Old Mill Co-op", accessible=False), make_host(convening, "Magnet")
+    warning = "Old Mill Co-op does not have step-free access, so you will not be placed there"
+    # The form shown again (here for a missing name) warns beside the rank naming that host.
+    response = client.post(f"/c/{convening.slug}/register", data={
+        **form_data(1, ticket, given_name="", rank_1=str(stairs.id), rank_2=str(ramp.id)),
+        "accessibility_needs": ["step_free"]})
+    page = response.get_data(as_text=True)
+    assert f'id="rank_1-hint">{warning}' in page
+    assert page.count("does not have step-free access") == 1
+    # Without the need, no warning.
+    page = client.post(f"/c/{convening.slug}/register",
+                       data=form_data(1, ticket, given_name="", rank_1=str(stairs.id))).get_data(as_text=True)
+    assert "does not have step-free access" not in page
+
+    registration = make_registration(convening, ticket, 2, accessibility_needs=["step_free"])
+    visit_service.set_visit_preferences(registration.id, [ramp.id, stairs.id])
+    page = client.get(f"/c/{convening.slug}/manage/{manage_token(registration)}").get_data(as_text=True)
+    assert f'id="rank_2-hint">{warning}' in page
+    assert 'aria-describedby="rank_2-hint"' in page
+    other = make_registration(convening, ticket, 3)
+    visit_service.set_visit_preferences(other.id, [stairs.id])
+    assert warning not in client.get(f"/c/{convening.slug}/manage/{manage_token(other)}").get_data(as_text=True)
