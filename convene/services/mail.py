@@ -20,6 +20,7 @@ from flask import current_app, render_template
 
 from convene.emails import UnsendableAddress, needs_smtputf8, sendable_address
 from convene.extensions import db
+from convene.text import single_line
 from convene.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     # Non-ASCII before the @ (allowed only with MAIL_SMTPUTF8) must go out as UTF-8, not RFC 2047 words.
     utf8 = needs_smtputf8(to) or needs_smtputf8(sender.addr_spec)
     email = EmailMessage(policy=policy.default.clone(utf8=True) if utf8 else policy.default)
-    email["Subject"] = message.subject
+    email["Subject"] = single_line(message.subject)  # text stored before forms cleaned it may hold a line break
     email["From"] = sender
     email["To"] = to
     email["Date"] = format_datetime(datetime.now(UTC))

@@ -385,3 +385,16 @@ def test_the_eml_fallback_has_the_same_headers_and_fails_what_cannot_be_sent(app
     assert message["To"] == "user@xn--exmple-cua.com"
     assert_dated_and_identified(message, "convene.example.org")
     assert failures(ids)[ids[1]][0] == "failed"
+
+
+def test_a_subject_with_a_line_break_stored_long_ago_still_goes_out_on_one_line(app, outbox):
+    from convene.models import OutboxMessage
+    from convene.services.mail import deliver_outbox
+
+    message = OutboxMessage(kind="manage_link", to_address="amina@example.org", subject="Your registration\nfor X",
+                            text_body="Hello", html_body="<p>Hello</p>")
+    db.session.add(message)
+    db.session.commit()
+    assert deliver_outbox() == 1
+    [sent] = outbox.messages()
+    assert sent["Subject"] == "Your registration for X"
