@@ -96,6 +96,7 @@ class Config:
     MAIL_USE_TLS = _bool("MAIL_USE_TLS", True)
     MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Convene <no-reply@convene.local>")
+    MAIL_SMTPUTF8 = _bool("MAIL_SMTPUTF8", False)  # the server takes non-ASCII before the @
     MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "outbox"))
     # More emails than this from one action (an import, a publish) are sent in the background.
     MAIL_INLINE_LIMIT = _int("MAIL_INLINE_LIMIT", 25)
