@@ -31,6 +31,19 @@ class CalendarEvent:
     categories: tuple[str, ...] = ()
 
 
+def event_location(*, room: str = "", off_site: str = "", venue: str = "", venue_address: str = "") -> str:
+    """A session's LOCATION: 'Room, Venue, address' in a room, the place alone when off-site, else the venue.
+
+    Phones hand LOCATION to a maps app as one search: an off-site place followed by the main
+    venue's address sends people to the venue.
+    """
+    room, off_site = single_line(room or "").strip(), single_line(off_site or "").strip()
+    venue_parts = [single_line(part or "").strip() for part in (venue, venue_address)]
+    if not room and off_site:
+        return off_site
+    return ", ".join(part for part in (room, *venue_parts) if part)
+
+
 def build_calendar(name: str, tz: ZoneInfo, events: Iterable[CalendarEvent]) -> bytes:
     """A VCALENDAR with one VEVENT per event, its times given with TZID and the zone's VTIMEZONE.
 

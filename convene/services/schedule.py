@@ -50,7 +50,7 @@ from convene.scheduling import (
     overlaps,
     rules_with_defaults,
 )
-from convene.scheduling.calendar import CalendarEvent, build_calendar
+from convene.scheduling.calendar import CalendarEvent, build_calendar, event_location
 from convene.services.db import lock, unit_of_work
 
 SESSION_FIELDS = (
@@ -1109,6 +1109,7 @@ class AgendaItem:
     title: str
     why: str  # everyone, signed_up, presenting, site_visit
     where: str = ""
+    address: str = ""  # a street address for maps (calendar LOCATION), when `where` is a meeting point
     details: list[tuple[str, str]] = field(default_factory=list)
     session: ProgramSession | None = None
     uid: str = ""
@@ -1167,7 +1168,8 @@ def personal_agenda(convening: Convening, registration: Registration) -> list[Ag
                 details.append(("Getting there", visit.transport_notes))
             items.append(AgendaItem(
                 starts_at=slot.starts_at, ends_at=slot.ends_at, title=f"Site visit: {visit.host.name}",
-                why="site_visit", where=visit.meeting_point or visit.host.address, details=details,
+                why="site_visit", where=visit.meeting_point or visit.host.address, address=visit.host.address,
+                details=details,
                 uid=_uid(convening, "sitevisit", slot.id, registration.id),
                 stamp=convening.visits_published_at,
             ))
@@ -1253,14 +1255,14 @@ def _session_event(convening: Convening, session: ProgramSession, url: str = "")
         session.description, f"With {presenters}" if presenters else "", url) if part)
     return CalendarEvent(
         uid=session_uid(convening, session), title=session.title, starts_at=session.starts_at,
-        ends_at=session.ends_at, stamp=session.updated_at, location=_location(convening, session.where),
+        ends_at=session.ends_at, stamp=session.updated_at, location=_location(convening, session),
         description=description, url=url, sequence=session.sequence, categories=(session.kind_label,),
     )
 
 
-def _location(convening: Convening, where: str) -> str:
-    venue = ", ".join(part for part in (convening.venue, convening.venue_address) if part)
-    return ", ".join(part for part in (where, venue) if part) if where else venue
+def _location(convening: Convening, session: ProgramSession) -> str:
+    return event_location(room=session.room.name if session.room is not None else "", off_site=session.location,
+                          venue=convening.venue, venue_address=convening.venue_address)
 
 
 def program_calendar(convening: Convening, session_url=None) -> bytes:
@@ -1281,6 +1283,7 @@ def agenda_calendar(convening: Convening, registration: Registration, session_ur
                 description = "\n".join(f"{label}: {value}" for label, value in item.details)
                 events.append(CalendarEvent(
                     uid=item.uid, title=item.title, starts_at=item.starts_at, ends_at=item.ends_at,
-                    stamp=item.stamp or convening.updated_at, location=item.where, description=description,
+                    stamp=item.stamp or convening.updated_at, location=item.address or item.where,
+                    description=description,
                 ))
     return build_calendar(f"{convening.name}: {registration.full_name}", convening.tz, events)

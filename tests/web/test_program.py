@@ -196,7 +196,9 @@ def test_the_agenda_shows_the_published_site_visit_with_its_meeting_point(client
     assert "Site visit: George Brown College" in agenda and "Hotel lobby, by the revolving door" in agenda
     body = client.get(f"{scene.manage}/agenda.ics").data
     uid = f"sitevisit-{slot.id}-{scene.me.id}@{scene.slug}.convene"
-    assert "Hotel lobby" in str(events(body)[uid]["LOCATION"])
+    # A phone's maps app gets the host's street address; where to meet is in the description.
+    assert str(events(body)[uid]["LOCATION"]) == "George Brown College St, Toronto"
+    assert "Meet at: Hotel lobby, by the revolving door" in str(events(body)[uid]["DESCRIPTION"])
 
 
 def test_an_unpublished_program_leaves_the_manage_page_as_it_was(client, app):
@@ -235,3 +237,17 @@ def test_someone_who_needs_step_free_access_is_warned_beside_a_sign_up_in_a_room
     item = re.search(rf'id="signup-{walkup.id}".*?</li>', page, re.DOTALL).group(0)
     assert "Loft does not have step-free access" in item
     assert page.count("does not have step-free access") == 1  # not beside the sessions in step-free rooms
+
+
+def test_an_off_site_session_gets_only_its_own_place_in_the_calendar(client, scene):
+    found = events(client.get(f"/c/{scene.slug}/program.ics").data)
+
+    def location(session) -> str:
+        return str(found[f"session-{session.id}@{scene.slug}.convene"]["LOCATION"])
+
+    assert location(scene.dinner) == "Mill Street Brewpub"
+    assert location(scene.keynote) == "Great Hall, St. Lawrence Centre, 95 Front St E"
+    assert location(scene.mentoring) == "Salon A, St. Lawrence Centre, 95 Front St E"
+    service.sign_up(scene.me.id, scene.mentoring.id)
+    mine = events(client.get(f"{scene.manage}/agenda.ics").data)
+    assert str(mine[f"session-{scene.dinner.id}@{scene.slug}.convene"]["LOCATION"]) == "Mill Street Brewpub"
