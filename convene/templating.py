@@ -1,12 +1,14 @@
 """Jinja filters and globals: money, dates in a convening's zone, labels."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from flask import Flask, request, url_for
 
 from convene.models import ACCESSIBILITY_NEEDS, DIETARY_NEEDS, utcnow
 from convene.models.registrations import ROLE_LABELS, STATUS_LABELS
+from convene.text import multi_line
 
 CURRENCY_SYMBOLS = {"USD": "$", "CAD": "CA$", "EUR": "€", "GBP": "£", "AUD": "A$"}
 
@@ -23,6 +25,16 @@ def local_dt(instant: datetime | None, convening, fmt: str = "%a %d %b %Y, %H:%M
     if instant is None:
         return ""
     return convening.local(instant).strftime(fmt)
+
+
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
+
+
+def paragraphs(text: str | None) -> list[str]:
+    """Text cut into paragraphs at blank lines, whatever line endings it was stored with."""
+    # Rows saved before forms cleaned their input still hold the browser's CRLF.
+    parts = _BLANK_LINE_RE.split(multi_line(text or ""))
+    return [part.strip() for part in parts if part.strip()]
 
 
 def date_range(start: date, end: date) -> str:
@@ -47,6 +59,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(local_dt)
     app.add_template_filter(date_range)
+    app.add_template_filter(paragraphs)
     app.add_template_global(url_with)
     app.add_template_global(ROLE_LABELS, "ROLE_LABELS")
     app.add_template_global(STATUS_LABELS, "STATUS_LABELS")

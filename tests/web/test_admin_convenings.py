@@ -543,3 +543,60 @@ def test_organizers_can_open_every_page(organizer_client, scene, method, url):
     # An empty settings form comes back with its errors; other buttons redirect to their list.
     expected = 200 if method == "get" or url.endswith("/settings") else 302
     assert response.status_code == expected
+
+
+# -- text and dates as the organizer typed them (issue 11: 6, 7) ------------------------------------------
+
+def test_a_description_typed_with_browser_line_breaks_keeps_its_paragraphs(organizer_client, client):
+    convening = make_convening(slug="paragraphs")
+    response = organizer_client.post(f"/admin/c/{convening.id}/settings", data=convening_form(
+        slug="paragraphs", description="Para one.\r\n\r\nPara two."))
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Convening, convening.id).description == "Para one.\n\nPara two."
+    page = client.get("/c/paragraphs/").text
+    assert "<p>Para one.</p>" in page and "<p>Para two.</p>" in page
+
+
+def test_the_paragraphs_filter_splits_text_stored_with_crlf_before_forms_cleaned_it():
+    from convene.templating import paragraphs
+
+    assert paragraphs("Para one.\r\n\r\nPara two.\r\nStill two.") == ["Para one.", "Para two.\nStill two."]
+    assert paragraphs("One.\r\r \n\nTwo.") == ["One.", "Two."]
+    assert paragraphs(None) == [] and paragraphs("  \r\n ") == []
+
+
+@pytest.mark.xfail(strict=True, reason="templates/public/convening.html still splits on '\\n\\n': "
+                   "use convening.description|paragraphs (public templates belong to another helper)")
+def test_a_description_stored_with_crlf_still_shows_two_paragraphs(client):
+    make_convening(slug="old-row", description="Para one.\r\n\r\nPara two.")
+    page = client.get("/c/old-row/").text
+    assert "<p>Para one.</p>" in page and "<p>Para two.</p>" in page
+
+
+@pytest.fixture
+def early_bird(app):
+    """A Toronto convening whose early-bird price ends at 23:59:59 on 4 May local (05 May 03:59:59 UTC)."""
+    convening = make_convening(slug="early-bird", timezone="America/Toronto", invoice_enabled=True,
+                               starts_on=date(2027, 6, 8), ends_on=date(2027, 6, 10))
+    ticket = make_ticket(convening, name="Delegate", price_cents=45000, early_price_cents=35000,
+                         early_until_at=datetime(2027, 5, 5, 3, 59, 59, tzinfo=UTC))
+    return convening, ticket
+
+
+def test_the_early_bird_end_is_the_convenings_date_in_the_back_office(organizer_client, client, early_bird):
+    convening, ticket = early_bird
+    page = client.get("/c/early-bird/").text
+    assert "Early-bird until 04 May 2027" in page and "05 May" not in page
+    tickets = organizer_client.get(f"/admin/c/{convening.id}/tickets").text
+    assert "until 04 May 2027 23:59" in tickets and "05 May" not in tickets
+    form = organizer_client.get(f"/admin/c/{convening.id}/tickets/{ticket.id}").text
+    assert 'value="2027-05-04T23:59"' in form
+
+
+@pytest.mark.xfail(strict=True, reason="convene/public/routes.py ticket_label formats early_until_at in UTC: "
+                   "it must go through local_dt(..., ticket.convening, '%d %b') (public code belongs to another helper)")
+@pytest.mark.parametrize("path", ["/c/early-bird/register", "/c/early-bird/register/group"])
+def test_the_early_bird_end_is_the_convenings_date_on_the_forms(client, early_bird, path):
+    page = client.get(path).text
+    assert "early-bird price until 04 May" in page and "05 May" not in page
