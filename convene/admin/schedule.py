@@ -4,9 +4,10 @@ Staff may look at everything; only organizers change anything.
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from convene.admin import bp, organizer_required
@@ -26,6 +27,7 @@ from convene.errors import ConveneError
 from convene.forms import EmptyForm
 from convene.models import Convening, Presenter, Room, SessionBlock
 from convene.scheduling import CONFLICT_KINDS, by_session
+from convene.services import printing
 from convene.services import schedule as service
 from convene.services.convenings import utc_to_local
 
@@ -95,6 +97,31 @@ def schedule_session(convening_id: int, session_id: int):
     conflicts = by_session(service.program_conflicts(convening)).get(session.id, [])
     return render_template("admin/schedule/session.html", convening=convening, session=session,
                            conflicts=conflicts, signups=service.signups_for(session.id), delete_form=EmptyForm())
+
+
+def _download(body: bytes, content_type: str, filename: str) -> Response:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "-", filename)
+    return Response(body, content_type=content_type, headers={"Content-Disposition": f"attachment; filename={safe}"})
+
+
+@bp.get("/c/<int:convening_id>/schedule/sessions/<int:session_id>/sign-in.pdf")
+def schedule_session_sign_in(convening_id: int, session_id: int):
+    """A session's sign-in sheet: who signed up, by family name, and blank lines for walk-ins."""
+    convening = convening_or_404(convening_id)
+    session = _session(convening, session_id)
+    paper = "a4" if request.args.get("paper") == "a4" else "letter"
+    pdf = printing.render_session_roster_pdf(convening, session, paper=paper)
+    return _download(pdf, "application/pdf", f"{convening.slug}-session-{session.id}-sign-in.pdf")
+
+
+@bp.get("/c/<int:convening_id>/schedule/sessions/<int:session_id>/attendees.csv")
+def schedule_session_csv(convening_id: int, session_id: int):
+    """Who signed up for a session, as a spreadsheet."""
+    convening = convening_or_404(convening_id)
+    session = _session(convening, session_id)
+    text = printing.session_roster_csv(convening, session)
+    return _download(text.encode("utf-8"), "text/csv; charset=utf-8",
+                     f"{convening.slug}-session-{session.id}-attendees.csv")
 
 
 @bp.route("/c/<int:convening_id>/schedule/sessions/new", methods=["GET", "POST"])

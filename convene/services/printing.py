@@ -7,11 +7,14 @@ PDF is) and stores the PDFs under instance/prints/. Each write is its own unit o
 """
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 import re
 import socket
 import threading
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +29,7 @@ from convene.models import (
     Convening,
     PrintJob,
     Registration,
+    SessionSignup,
     SiteVisit,
     Status,
     VisitAssignment,
@@ -35,6 +39,8 @@ from convene.models import (
 from convene.models.registrations import ROLE_LABELS
 from convene.printing import LAYOUTS, BadgeData, RosterData, RosterPerson, VisitLine, role_colour
 from convene.services.db import lock, unit_of_work
+from convene.services.exports import BOM, csv_safe
+from convene.services.visits import access_labels
 
 log = logging.getLogger(__name__)
 
@@ -583,6 +589,105 @@ def render_rosters_pdf(convening_id: int, site_visit_id: int | None = None, *, p
     if not rosters:
         raise ConveneError("no_visits", "This convening has no site visits yet.", status_code=404)
     return render_rosters(rosters, paper=paper)
+
+
+# ---------------------------------------------------------------- session sign-in sheets
+
+SESSION_BLANK_ROWS = 3  # walk-ins beside the people who signed up
+OPEN_SESSION_BLANK_ROWS = 25  # a session without sign-up: a page of lines for whoever comes
+SESSION_ROSTER_HEADERS = (
+    "Session", "Starts", "Ends", "Where", "Given name", "Family name", "Pronouns", "Organization", "Delegation",
+    "Accessibility needs", "Accessibility notes", "Phone", "Email",
+)
+
+
+@dataclass(frozen=True)
+class SessionRosterData:
+    """A session's sign-in sheet, with the fields templates/printing/rosters.html reads for a visit."""
+
+    convening: str
+    host: str  # the session's title
+    host_address: str  # where it happens
+    slot_label: str  # the kind of session
+    when: str
+    host_contact: str = ""  # presenters
+    capacity: int = 0
+    people: tuple[RosterPerson, ...] = ()
+    blank_rows: int = SESSION_BLANK_ROWS
+    signup_required: bool = True
+    meeting_point: str = ""
+    departs: str = ""
+    transport_notes: str = ""
+    draft: bool = False
+    kind: str = "session"
+
+
+def _name_key(registration: Registration) -> tuple:
+    """Family name, then given name, ignoring case and accents (Álvarez sits with the A's)."""
+    def fold(text: str) -> str:
+        return "".join(c for c in unicodedata.normalize("NFKD", text or "") if not unicodedata.combining(c)).casefold()
+
+    return fold(registration.family_name), fold(registration.given_name), registration.id
+
+
+def session_attendees(session) -> list[Registration]:
+    """Who holds a confirmed seat in a session, by family name (nobody when it needs no sign-up)."""
+    if not session.signup_required:
+        return []
+    people = db.session.execute(
+        sa.select(Registration).join(SessionSignup, SessionSignup.registration_id == Registration.id)
+        .where(SessionSignup.session_id == session.id, Registration.status == Status.CONFIRMED)
+        .options(selectinload(Registration.delegation))
+    ).scalars().all()
+    return sorted(people, key=_name_key)
+
+
+def _session_where(convening: Convening, session) -> str:
+    if session.room is not None:
+        room = session.room.name + (f", {session.room.floor}" if session.room.floor else "")
+        return ", ".join(part for part in (room, convening.venue) if part)
+    return session.location or convening.venue
+
+
+def session_roster_for(convening: Convening, session) -> SessionRosterData:
+    """A session's sign-in sheet: its signed-up people, or blank lines only when anyone may come."""
+    people = session_attendees(session)
+    return SessionRosterData(
+        convening=convening.name, host=session.title, host_address=_session_where(convening, session),
+        slot_label=session.kind_label, when=_time_range(convening, session.starts_at, session.ends_at),
+        host_contact=", ".join(p.display_name for p in session.presenters),
+        capacity=(session.seat_limit or 0) if session.signup_required else 0,
+        people=tuple(RosterPerson(name=r.full_name, organization=r.organization or "",
+                                  delegation=r.delegation.name if r.delegation else "") for r in people),
+        blank_rows=SESSION_BLANK_ROWS if session.signup_required else OPEN_SESSION_BLANK_ROWS,
+        signup_required=session.signup_required,
+    )
+
+
+def render_session_roster_pdf(convening: Convening, session, *, paper: str = "letter") -> bytes:
+    """One session's sign-in sheet as a PDF."""
+    from convene.printing.documents import rosters_html, write_pdf
+
+    roster = session_roster_for(convening, session)
+    return write_pdf(rosters_html([roster], title=f"Sign-in sheet: {session.title}", paper=paper))
+
+
+def session_roster_csv(convening: Convening, session) -> str:
+    """A session's signed-up people as CSV text with a BOM, by family name."""
+    local = "%Y-%m-%d %H:%M"
+    where = _session_where(convening, session)
+    buffer = io.StringIO()
+    buffer.write(BOM)
+    writer = csv.writer(buffer)
+    writer.writerow(SESSION_ROSTER_HEADERS)
+    for r in session_attendees(session):
+        writer.writerow([csv_safe(value) for value in (
+            session.title, convening.local(session.starts_at).strftime(local),
+            convening.local(session.ends_at).strftime(local), where,
+            r.given_name, r.family_name, r.pronouns, r.organization, r.delegation.name if r.delegation else "",
+            access_labels(r), r.accessibility_notes, r.phone, r.email,
+        )])
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------- program book and personal agendas

@@ -484,3 +484,47 @@ def test_a_personal_agenda_is_a_tagged_pdf_titled_with_the_persons_name(program_
     document = tree["/K"][0].get_object() if isinstance(tree["/K"], list) else tree["/K"].get_object()
     assert document["/S"] == "/Document" and document["/K"], "the tag tree is empty"
     assert b"pdfuaid:part" in catalog["/Metadata"].get_object().get_data()
+
+
+# ---------------------------------------------------------------- session sign-in sheets
+
+
+@pytest.fixture
+def session_scene(scene):
+    from convene.models import SessionSignup
+    from tests.schedule_helpers import make_presenter, make_room, make_session
+
+    convening, _, _, people = scene
+    convening.venue = "Metro Centre"
+    room = make_room(convening, "Salon A", 30, floor="Second floor")
+    workshop = make_session(convening, "Budget workshop", 0, "10:00", "11:30", room=room, kind="workshop",
+                            signup_required=True, presenters=(make_presenter(convening, "Dana Whitfield"),))
+    plenary = make_session(convening, "Closing plenary", 1, "16:00", "17:00", kind="plenary",
+                           location="City Hall, 100 Queen St W")
+    waiting = db.session.execute(sa.select(Registration).where(Registration.given_name == "Wanda")).scalar_one()
+    for r in (people[3], people[4], people[0], waiting):  # Sharma, Ångström, Hassan; Wanda is waitlisted
+        db.session.add(SessionSignup(session_id=workshop.id, registration_id=r.id))
+    db.session.add(SessionSignup(session_id=plenary.id, registration_id=people[0].id))
+    db.session.commit()
+    return convening, workshop, plenary
+
+
+def test_a_session_sign_in_sheet_lists_its_confirmed_sign_ups_by_family_name(session_scene):
+    convening, workshop, _ = session_scene
+    roster = service.session_roster_for(convening, workshop)
+    assert [p.name for p in roster.people] == ["Zoë Ångström", "Amina Hassan", "Priya Sharma"]
+    assert roster.host_address == "Salon A, Second floor, Metro Centre" and roster.capacity == 30
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(
+        service.render_session_roster_pdf(convening, workshop))).pages)
+    assert "Budget workshop" in text and "Dana Whitfield" in text and "Signature" in text
+    assert text.index("Ångström") < text.index("Hassan") < text.index("Sharma")
+    assert "Wanda" not in text and "3 people of 30 seats" in text
+
+
+def test_a_session_without_sign_up_prints_blank_lines_and_nobody(session_scene):
+    convening, _, plenary = session_scene
+    roster = service.session_roster_for(convening, plenary)
+    assert roster.people == () and roster.blank_rows == service.OPEN_SESSION_BLANK_ROWS
+    text = PdfReader(io.BytesIO(service.render_session_roster_pdf(convening, plenary))).pages[0].extract_text()
+    assert "Closing plenary" in text and "City Hall, 100 Queen St W" in text and "Not needed" in text
+    assert "Hassan" not in text and "Nobody has signed up" not in text

@@ -339,3 +339,47 @@ def test_access_rules(request, scene, role):
 def test_staff_see_the_program_without_editing_links(staff_client, scene):
     page = staff_client.get(scene.url + "?day=2027-06-08").text
     assert "Opening keynote" in page and "New session" not in page and "/edit" not in page
+
+
+# -- sign-in sheets and attendee lists (issue 11: 22) ---------------------------------------------------
+
+def test_staff_print_a_sessions_sign_in_sheet_and_download_its_attendees(staff_client, app, scene):
+    import csv
+    import io
+
+    from pypdf import PdfReader
+
+    ticket = scene.person.ticket_type
+    alvarez = make_registration(scene.convening, ticket, 2, given_name="José", family_name="Álvarez",
+                                phone="+1 315 555 5707")
+    zhou = make_registration(scene.convening, ticket, 3, given_name="Wei", family_name="Zhou")
+    workshop = make_session(scene.convening, "Budget workshop", 1, "10:00", "11:00", room=scene.salon,
+                            kind="workshop", signup_required=True)
+    for r in (zhou, scene.person, alvarez):
+        db.session.add(SessionSignup(session_id=workshop.id, registration_id=r.id))
+    db.session.commit()
+    url = f"{scene.url}/sessions/{workshop.id}"
+
+    page = staff_client.get(url).text
+    assert f'href="{url}/sign-in.pdf"' in page and f'href="{url}/attendees.csv"' in page
+
+    pdf = staff_client.get(f"{url}/sign-in.pdf")
+    assert pdf.status_code == 200 and pdf.content_type == "application/pdf"
+    assert "attachment" in pdf.headers["Content-Disposition"]
+    text = PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+    assert "Budget workshop" in text and text.index("Álvarez") < text.index(scene.person.family_name) < text.index("Zhou")
+
+    sheet = staff_client.get(f"{url}/attendees.csv")
+    assert sheet.status_code == 200 and sheet.content_type == "text/csv; charset=utf-8"
+    table = list(csv.DictReader(io.StringIO(sheet.data.decode("utf-8-sig"))))
+    assert [r["Family name"] for r in table] == ["Álvarez", scene.person.family_name, "Zhou"]
+    assert table[0]["Session"] == "Budget workshop" and table[0]["Starts"] == "2027-06-09 10:00"
+    assert table[0]["Where"] == "Salon A, Metro Centre" and table[0]["Phone"] == "+1 315 555 5707"
+
+    # The keynote needs no sign-up: its sheet is blank lines only, and it offers no attendee list.
+    keynote = staff_client.get(f"{scene.url}/sessions/{scene.keynote.id}").text
+    assert "sign-in.pdf" in keynote and "attendees.csv" not in keynote
+
+    assert app.test_client().get(f"{url}/sign-in.pdf").status_code == 302  # sign in first
+    other = make_convening()
+    assert staff_client.get(f"/admin/c/{other.id}/schedule/sessions/{workshop.id}/attendees.csv").status_code == 404
