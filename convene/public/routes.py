@@ -25,7 +25,7 @@ from convene.services import payments
 from convene.services import registrations as service
 from convene.services import visits as visit_service
 from convene.services.tokens import manage_max_age, manage_token, offer_token, read_token
-from convene.templating import money
+from convene.templating import local_dt, money
 
 
 def published_convening(slug: str) -> Convening:
@@ -122,7 +122,7 @@ def ticket_label(row, currency: str) -> str:
     if price.discount_cents:
         label += f" (was {money(price.list_cents, currency)})"
     elif row["early"]:
-        label += f" (early-bird price until {row['ticket'].early_until_at:%d %b})"
+        label += f" (early-bird price until {local_dt(row['ticket'].early_until_at, row['ticket'].convening, '%d %b')})"
     if row["state"] == "waitlist":
         label += " — waitlist"
     return label

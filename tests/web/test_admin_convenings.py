@@ -566,8 +566,6 @@ def test_the_paragraphs_filter_splits_text_stored_with_crlf_before_forms_cleaned
     assert paragraphs(None) == [] and paragraphs("  \r\n ") == []
 
 
-@pytest.mark.xfail(strict=True, reason="templates/public/convening.html still splits on '\\n\\n': "
-                   "use convening.description|paragraphs (public templates belong to another helper)")
 def test_a_description_stored_with_crlf_still_shows_two_paragraphs(client):
     make_convening(slug="old-row", description="Para one.\r\n\r\nPara two.")
     page = client.get("/c/old-row/").text
@@ -594,8 +592,6 @@ def test_the_early_bird_end_is_the_convenings_date_in_the_back_office(organizer_
     assert 'value="2027-05-04T23:59"' in form
 
 
-@pytest.mark.xfail(strict=True, reason="convene/public/routes.py ticket_label formats early_until_at in UTC: "
-                   "it must go through local_dt(..., ticket.convening, '%d %b') (public code belongs to another helper)")
 @pytest.mark.parametrize("path", ["/c/early-bird/register", "/c/early-bird/register/group"])
 def test_the_early_bird_end_is_the_convenings_date_on_the_forms(client, early_bird, path):
     page = client.get(path).text
