@@ -7,6 +7,7 @@ joiner and right-to-left marks are kept: Arabic, Hebrew and emoji need them.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Unicode category Cc is exactly these two ranges (fixed by the standard), plus the line and
 # paragraph separators, which are format characters but end a line in JavaScript and some readers.
@@ -28,3 +29,39 @@ def multi_line(text):
         return text
     text = _LINE_BREAK_RE.sub("\n", text).replace("\t", " ")
     return CONTROL_RE.sub(lambda match: match.group() if match.group() == "\n" else "", text)
+
+
+# Letters NFKD leaves whole (they are letters of their own, not a base letter plus a mark), folded
+# to what someone typing on a plain keyboard would write. Applied after casefold, so lower case only.
+_FOLD_LETTERS = str.maketrans({
+    "đ": "d", "ð": "d", "ø": "o", "ł": "l", "æ": "ae", "œ": "oe", "þ": "th", "ı": "i", "ȷ": "j",
+    "ħ": "h", "ŧ": "t", "ƒ": "f", "ɨ": "i", "ʉ": "u", "ŋ": "n", "ɖ": "d", "ɗ": "d", "ƴ": "y", "ƙ": "k",
+    "ɓ": "b", "ɛ": "e", "ɔ": "o", "ĸ": "k",
+    # Apostrophes and dashes people type interchangeably in names (O’Brien, Jean‐Luc).
+    "\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u0640": "",  # Arabic tatweel: stretches a word for looks, never part of the spelling
+})
+_SPACES_RE = re.compile(r"\s+")
+SORT_SEPARATOR = "\x1f"  # below every printable character, so "Smit, Zoe" sorts before "Smith, Al"
+
+
+def search_key(text) -> str:
+    """Text folded for matching and sorting: NFKD, nonspacing marks dropped, casefolded, letters folded."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", str(text)).casefold())
+    # Only nonspacing and enclosing marks go (accents, Arabic harakat, Hebrew niqqud); spacing marks
+    # (Mc, mostly Indic vowel signs) are spelled out and keep names in those scripts apart.
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Me"))
+    return _SPACES_RE.sub(" ", CONTROL_RE.sub(" ", text.translate(_FOLD_LETTERS))).strip()
+
+
+def search_text(*parts) -> str:
+    """The search_key of several values joined by spaces, so no match spans two of them."""
+    return " ".join(key for key in map(search_key, parts) if key)
+
+
+def name_sort_key(family_name, given_name) -> str:
+    """A byte-order sort key that puts people A–Z by family then given name, whatever their accents."""
+    return f"{search_key(family_name)}{SORT_SEPARATOR}{search_key(given_name)}"

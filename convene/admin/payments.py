@@ -26,6 +26,7 @@ from convene.services import payment_reports as reports
 from convene.services import payments as service
 from convene.services.receipts import credit_note_pdf, has_invoice, has_receipt, order_credit_note, order_pdf
 from convene.services.stripe_api import stripe_configured
+from convene.text import search_key
 
 SHOW_FILTERS = {"review": "Needs review", "outstanding": "Outstanding invoices"}
 
@@ -57,10 +58,11 @@ class OrderArgs:
             pattern = f"%{_escape_like(term.lower())}%"
             like = [sa.func.lower(column).like(pattern, escape="\\") for column in (
                 Order.reference, Order.buyer_name, Order.buyer_email, Order.buyer_organization, Order.invoice_number)]
-            attendee = sa.select(person.id).where(person.order_id == Order.id, sa.or_(*(
-                sa.func.lower(column).like(pattern, escape="\\")
-                for column in (person.reference, person.email, person.given_name, person.family_name)
-            ))).exists()
+            # Attendees are matched on their folded search_text, so "alvarez" finds Álvarez.
+            folded = search_key(term)
+            attendee = sa.select(person.id).where(
+                person.order_id == Order.id, person.search_text.like(f"%{_escape_like(folded)}%", escape="\\"),
+            ).exists() if folded else sa.false()
             where.append(sa.or_(*like, attendee))
         if self.status:
             where.append(Order.status == self.status)

@@ -18,15 +18,16 @@ from convene.models import ACTIVE, Convening, OutboxMessage, Registration, Role,
 from convene.services import exports
 from convene.services import imports as import_service
 from convene.services import registrations as service
+from convene.text import search_key
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PAGE = 100_000  # beyond any real list; keeps OFFSET inside a bigint
 
 SORTS = {
-    "name": (Registration.family_name, Registration.given_name, Registration.id),
+    "name": (Registration.sort_key, Registration.id),
     "created": (Registration.created_at, Registration.id),
-    "organization": (Registration.organization, Registration.family_name, Registration.given_name, Registration.id),
-    "status": (Registration.status, Registration.family_name, Registration.given_name, Registration.id),
+    "organization": (Registration.organization, Registration.sort_key, Registration.id),
+    "status": (Registration.status, Registration.sort_key, Registration.id),
     "reference": (Registration.reference,),
 }
 STATUS_FILTERS = {"active": "Active (confirmed, offered, waitlisted)", **{s.value: s.label for s in Status}}
@@ -49,13 +50,9 @@ class ListArgs:
     def conditions(self, *, with_status: bool = True) -> list:
         """WHERE clauses on Registration for everything but the convening."""
         where = []
-        for term in self.q.split()[:6]:
-            pattern = f"%{_escape_like(term.lower())}%"
-            where.append(sa.or_(*(
-                sa.func.lower(column).like(pattern, escape="\\")
-                for column in (Registration.given_name, Registration.family_name, Registration.email,
-                               Registration.organization, Registration.reference)
-            )))
+        for term in search_terms(self.q):
+            # search_text is folded the same way (see Registration), so case and accents never matter.
+            where.append(Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
         if with_status and self.status == "active":
             where.append(Registration.status.in_(ACTIVE))
         elif with_status and self.status:
@@ -81,6 +78,11 @@ class ListArgs:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_terms(q: str) -> list[str]:
+    """Up to six words of a search, each folded by search_key as search_text is."""
+    return [key for key in (search_key(term) for term in q.split()[:6]) if key]
 
 
 def _int_arg(value: str | None) -> int | None:

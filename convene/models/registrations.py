@@ -11,6 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from convene.models.base import Base, TimestampMixin, UTCDateTime
 from convene.models.convenings import Convening, Delegation, Question, TicketType
 from convene.models.payments import DiscountCode, Order
+from convene.text import name_sort_key, search_text
+
+# Byte order on PostgreSQL whatever the database's collation: sort keys are already folded, and a
+# language collation would skip the separator and sort "Smith, Al" before "Smit, Zoe".
+SORT_KEY_TYPE = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 
 
 class Status(StrEnum):
@@ -137,6 +142,10 @@ class Registration(TimestampMixin, Base):
     checkin_token: Mapped[str] = mapped_column(sa.String(32), unique=True, default=lambda: secrets.token_urlsafe(16))
     badge_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     badge_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept by _keep_search_columns on every flush: names, email, organization and reference folded
+    # by convene.text.search_key (searched with LIKE), and family + given name folded (ORDER BY).
+    search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    sort_key: Mapped[str] = mapped_column(SORT_KEY_TYPE, default="", server_default="")
 
     convening: Mapped[Convening] = relationship(back_populates="registrations")
     ticket_type: Mapped[TicketType] = relationship()
@@ -151,6 +160,7 @@ class Registration(TimestampMixin, Base):
         sa.Index("ix_registration_convening_status", "convening_id", "status"),
         sa.Index("ix_registration_convening_created", "convening_id", "created_at"),
         sa.Index("ix_registration_convening_family", "convening_id", "family_name", "given_name"),
+        sa.Index("ix_registration_convening_sort_key", "convening_id", "sort_key"),
     )
 
     @property
@@ -181,6 +191,30 @@ class Registration(TimestampMixin, Base):
 
     def __repr__(self) -> str:
         return f"<Registration {self.reference} {self.status}>"
+
+
+SEARCHED_FIELDS = ("given_name", "family_name", "badge_name", "email", "organization", "reference")
+
+
+@sa.event.listens_for(Registration, "before_insert")
+def _fill_search_columns(mapper, connection, registration: Registration) -> None:
+    """Fill search_text and sort_key on every new row, whichever code path made it."""
+    _keep_search_columns(registration)
+
+
+@sa.event.listens_for(Registration, "before_update")
+def _refresh_search_columns(mapper, connection, registration: Registration) -> None:
+    """Refresh search_text and sort_key when a field they are made from changed."""
+    state = sa.inspect(registration)
+    if any(state.attrs[name].history.has_changes() for name in SEARCHED_FIELDS):
+        _keep_search_columns(registration)
+
+
+def _keep_search_columns(registration: Registration) -> None:
+    registration.search_text = search_text(
+        registration.given_name, registration.family_name, registration.badge_name, registration.email,
+        registration.organization, registration.reference)
+    registration.sort_key = name_sort_key(registration.family_name, registration.given_name)
 
 
 class Answer(Base):

@@ -118,7 +118,7 @@ def registrations_csv(convening: Convening, where: Iterable = (), order_by: Iter
         .options(joinedload(Registration.ticket_type), joinedload(Registration.delegation),
                  joinedload(Registration.order))
         .where(*where)
-        .order_by(*(order_by or (Registration.family_name, Registration.given_name, Registration.id)))
+        .order_by(*(order_by or (Registration.sort_key, Registration.id)))
     ).scalars().all()
     questions = convening.questions
     # One query for every answer, instead of selectinload's batches of 500 registrations.

@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import threading
-import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -118,7 +117,7 @@ def badge_registrations(convening_id: int, badge_filter: BadgeFilter, *, limit: 
     query = (
         _query(convening_id, badge_filter)
         .options(selectinload(Registration.delegation), selectinload(Registration.ticket_type))
-        .order_by(Registration.family_name, Registration.given_name, Registration.id)
+        .order_by(Registration.sort_key, Registration.id)
     )
     if limit is not None:
         query = query.limit(limit)
@@ -259,7 +258,7 @@ def request_badge_batch(
             raise ConveneError("convening_not_found", status_code=404)
         ids = db.session.execute(
             _query(convening_id, badge_filter).with_only_columns(Registration.id)
-            .order_by(Registration.family_name, Registration.given_name, Registration.id)
+            .order_by(Registration.sort_key, Registration.id)
         ).scalars().all()
         if not ids:
             raise ConveneError("nothing_to_print", "No badges match these choices.")
@@ -554,7 +553,7 @@ def rosters_for(convening: Convening, site_visit_id: int | None = None) -> list[
         sa.select(column, Registration).join(Registration, Registration.id == VisitAssignment.registration_id)
         .where(column.in_([v.id for v in visits]), Registration.status == Status.CONFIRMED)
         .options(selectinload(Registration.delegation))
-        .order_by(Registration.family_name, Registration.given_name, Registration.id)
+        .order_by(Registration.sort_key, Registration.id)
     ).all() if visits else []
     for visit_id, registration in rows:
         people.setdefault(visit_id, []).append(registration)
@@ -623,11 +622,8 @@ class SessionRosterData:
 
 
 def _name_key(registration: Registration) -> tuple:
-    """Family name, then given name, ignoring case and accents (Álvarez sits with the A's)."""
-    def fold(text: str) -> str:
-        return "".join(c for c in unicodedata.normalize("NFKD", text or "") if not unicodedata.combining(c)).casefold()
-
-    return fold(registration.family_name), fold(registration.given_name), registration.id
+    """Family name, then given name, ignoring case and accents (Álvarez sits with the A's, Đặng with the D's)."""
+    return registration.sort_key, registration.id
 
 
 def session_attendees(session) -> list[Registration]:
@@ -810,7 +806,7 @@ def request_agenda_batch(convening_id: int, *, requested_by: str = "", paper: st
         ids = db.session.execute(
             sa.select(Registration.id).where(Registration.convening_id == convening_id,
                                              Registration.status == Status.CONFIRMED)
-            .order_by(Registration.family_name, Registration.given_name, Registration.id)
+            .order_by(Registration.sort_key, Registration.id)
         ).scalars().all()
         if not ids:
             raise ConveneError("nothing_to_print", "Nobody is confirmed yet.")

@@ -30,6 +30,7 @@ from convene.models import (
 from convene.models.visits import VISITING_ROLES
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
+from convene.text import search_key
 
 
 # ---------------------------------------------------------------- reading
@@ -430,7 +431,7 @@ def plan_report(convening: Convening) -> PlanReport:
     return PlanReport(
         people=len(registrations), placed=len(complete),
         rank_profile=evaluation.rank_profile if evaluation else (), cost=evaluation.cost if evaluation else 0,
-        unranked=sorted(unranked, key=lambda t: (t[0].family_name, t[1].starts_at)),
+        unranked=sorted(unranked, key=lambda t: (t[0].sort_key, t[1].starts_at, t[0].id)),
         not_placed=[r for rid, r in registrations.items() if str(rid) not in complete],
         group_mix=dict(mix), unaffiliated=dict(unaffiliated), load=dict(load),
         coverage={"ranked": ranked_people, "not_ranked": len(registrations) - ranked_people},
@@ -904,8 +905,7 @@ def preference_coverage(convening: Convening) -> Coverage:
         ))
     not_ranked = sorted(
         (r for r in visitors if r.id not in ranked_ids),
-        key=lambda r: (r.delegation.name.lower() if r.delegation else "\uffff", r.family_name.lower(),
-                       r.given_name.lower()),
+        key=lambda r: (r.delegation.name.lower() if r.delegation else "\uffff", r.sort_key, r.id),
     )
     return Coverage(
         visitors=len(visitors), ranked=len(visitors) - len(not_ranked), not_ranked=not_ranked, step_free=step_free,
@@ -943,19 +943,15 @@ def visitors_select(convening_id: int, *, delegation: int | str | None = None, s
         .outerjoin(Delegation, Delegation.id == Registration.delegation_id)
         .where(Registration.convening_id == convening_id, *_visitor_conditions())
         .options(selectinload(Registration.delegation))
-        .order_by(Delegation.name.is_(None), Delegation.name, Registration.family_name, Registration.given_name,
-                  Registration.id)
+        .order_by(Delegation.name.is_(None), Delegation.name, Registration.sort_key, Registration.id)
     )
     if delegation == "none":
         query = query.where(Registration.delegation_id.is_(None))
     elif delegation is not None:
         query = query.where(Registration.delegation_id == delegation)
-    search = (search or "").strip().lower()
-    if search:
-        query = query.where(sa.or_(
-            sa.func.lower(Registration.given_name + " " + Registration.family_name).contains(search, autoescape=True),
-            sa.func.lower(Registration.email).contains(search, autoescape=True),
-        ))
+    # Every word must match; search_text is folded like search_key, so case and accents never matter.
+    for word in search_key(search).split()[:6]:
+        query = query.where(Registration.search_text.contains(word, autoescape=True))
     return query
 
 
@@ -996,7 +992,7 @@ def visit_roster(site_visit_id: int) -> list[Registration]:
         sa.select(Registration).join(VisitAssignment, VisitAssignment.registration_id == Registration.id)
         .where(VisitAssignment.site_visit_id == site_visit_id, *_visitor_conditions())
         .options(selectinload(Registration.delegation))
-        .order_by(Registration.family_name, Registration.given_name, Registration.id)
+        .order_by(Registration.sort_key, Registration.id)
     ).scalars().all()
 
 
@@ -1015,8 +1011,7 @@ def rosters_csv(convening: Convening, site_visit_id: int | None = None) -> str:
         .options(selectinload(Registration.delegation))
     )
     rows = [(visits[visit_id], r) for visit_id, r in db.session.execute(query).all() if visit_id in visits]
-    rows.sort(key=lambda t: (t[0].slot.starts_at, t[0].host.name.lower(), t[1].family_name.lower(),
-                             t[1].given_name.lower(), t[1].id))
+    rows.sort(key=lambda t: (t[0].slot.starts_at, t[0].host.name.lower(), t[1].sort_key, t[1].id))
     buffer = io.StringIO()
     buffer.write(BOM)
     writer = csv.writer(buffer)

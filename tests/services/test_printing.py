@@ -528,3 +528,31 @@ def test_a_session_without_sign_up_prints_blank_lines_and_nobody(session_scene):
     text = PdfReader(io.BytesIO(service.render_session_roster_pdf(convening, plenary))).pages[0].extract_text()
     assert "Closing plenary" in text and "City Hall, 100 Queen St W" in text and "Not needed" in text
     assert "Hassan" not in text and "Nobody has signed up" not in text
+
+
+# ---------------------------------------------------------------- A–Z order whatever the accents
+
+
+def test_badges_agendas_and_exports_come_out_a_to_z_with_accented_names_among_their_letter(app):
+    import csv
+    import io
+
+    from convene.services.exports import registrations_csv
+
+    convening = make_convening(slug="a-to-z")
+    ticket = make_ticket(convening)
+    for n, (given, family) in enumerate((("Zoe", "Young"), ("Luis", "Álvarez"), ("Thu", "Đặng"), ("Amra", "Šehić"),
+                                         ("Eva", "Ñúñez"), ("Bo", "Adams"), ("Al", "Smith"), ("Zed", "Smit")), 1):
+        make_registration(convening, ticket, 100 + n, given_name=given, family_name=family)
+    expected = ["Adams", "Álvarez", "Đặng", "Ñúñez", "Šehić", "Smit", "Smith", "Young"]
+
+    badges = service.badge_registrations(convening.id, service.BadgeFilter(which="all"))
+    assert [r.family_name for r in badges] == expected
+    job = service.request_badge_batch(convening.id, service.BadgeFilter(which="all"), "avery-5392")
+    names = dict(db.session.execute(sa.select(Registration.id, Registration.family_name)).all())
+    assert [names[i] for i in job.registration_ids] == expected
+    job = service.request_agenda_batch(convening.id)
+    assert [names[i] for i in job.registration_ids] == expected
+    rows = list(csv.reader(io.StringIO(registrations_csv(convening).lstrip("\ufeff"))))
+    family = rows[0].index("Family name")
+    assert [row[family] for row in rows[1:]] == expected

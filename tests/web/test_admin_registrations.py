@@ -649,3 +649,99 @@ def test_import_refuses_a_missing_or_non_csv_file(organizer_client, scene):
                                      content_type="multipart/form-data")
     assert response.status_code == 400 and "Choose a CSV file." in response.get_data(as_text=True)
     assert imported(scene) == []
+
+
+# Accents and scripts in search and sort (issue 11, item 18) ------------------------------------------------------
+
+ACCENTED = (("Luis", "Álvarez"), ("Eva", "Ñúñez"), ("Amra", "Šehić"), ("Thu", "Đặng"), ("Zoe", "Young"),
+            ("Bo", "Adams"), ("مُحَمَّد", "عبد الله"))
+
+
+@pytest.fixture
+def accented(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    for n, (given, family) in enumerate(ACCENTED, start=1):
+        make_registration(convening, ticket, n, given_name=given, family_name=family, organization="Org")
+    return convening, ticket
+
+
+def list_names(client, convening, **query) -> list[str]:
+    page = client.get(f"/admin/c/{convening.id}/registrations", query_string=query)
+    assert page.status_code == 200
+    return names_in(page.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("typed, found", [
+    ("alvarez", "Álvarez, Luis"), ("ÁLVAREZ", "Álvarez, Luis"), ("Álvarez", "Álvarez, Luis"),
+    ("nunez", "Ñúñez, Eva"), ("ÑÚÑEZ", "Ñúñez, Eva"), ("sehic", "Šehić, Amra"), ("dang", "Đặng, Thu"),
+    ("ĐẶNG thu", "Đặng, Thu"), ("محمد", "عبد الله, مُحَمَّد"), ("مُحَمَّد عبد", "عبد الله, مُحَمَّد"),
+])
+def test_search_ignores_case_and_accents_in_every_script(organizer_client, accented, typed, found):
+    assert list_names(organizer_client, accented[0], q=typed) == [found]
+
+
+def test_a_name_stored_without_vowel_marks_is_found_typed_with_them(organizer_client, accented):
+    convening, ticket = accented
+    make_registration(convening, ticket, 20, given_name="محمود", family_name="Plain")
+    assert list_names(organizer_client, convening, q="مَحْمُود") == ["Plain, محمود"]
+
+
+def test_the_list_sorts_accented_family_names_with_their_letter(organizer_client, accented):
+    names = [name.split(",")[0] for name in list_names(organizer_client, accented[0], sort="name")]
+    assert names == ["Adams", "Álvarez", "Đặng", "Ñúñez", "Šehić", "Young", "عبد الله"]
+    names = [name.split(",")[0] for name in list_names(organizer_client, accented[0], sort="name", dir="desc")]
+    assert names == ["عبد الله", "Young", "Šehić", "Ñúñez", "Đặng", "Álvarez", "Adams"]
+
+
+def test_every_writer_keeps_the_search_columns(organizer_client, accented):
+    """The public form, the back office edit and the CSV import all leave a findable, sortable row."""
+    from convene.services.imports import ImportDefaults, import_registrations
+
+    convening, ticket = accented
+    assert client_register(organizer_client, convening, ticket, given_name="Renée", family_name="Øvergård")
+    report = import_registrations(convening.id, "given_name,family_name,email,organization\nJosé,Łukasz,jl@example.org,Org\n",
+                                  ImportDefaults(ticket_type_id=ticket.id))
+    assert report.ok
+    assert list_names(organizer_client, convening, q="overgard renee") == ["Øvergård, Renée"]
+    assert list_names(organizer_client, convening, q="lukasz jose") == ["Łukasz, José"]
+
+    luis = db.session.execute(sa.select(Registration).where(Registration.family_name == "Álvarez")).scalar_one()
+    service.update_registration(luis.id, {"family_name": "Öztürk"})
+    assert list_names(organizer_client, convening, q="alvarez") == []
+    assert list_names(organizer_client, convening, q="ozturk") == ["Öztürk, Luis"]
+    db.session.rollback()
+    row = db.session.get(Registration, luis.id)
+    assert (row.sort_key, row.search_text.split()[:2]) == ("ozturk\x1fluis", ["luis", "ozturk"])
+
+
+def client_register(client, convening, ticket, **names) -> bool:
+    data = {k: v for k, v in person(30, **names).items() if not isinstance(v, list)}
+    response = client.post(f"/c/{convening.slug}/register", data=data | {"ticket_type_id": ticket.id})
+    return response.status_code == 302
+
+
+def test_the_orders_search_finds_an_attendee_typed_without_accents(organizer_client, app):
+    from tests.web.test_admin_payments import make_order
+
+    convening = make_convening()
+    ticket = make_ticket(convening, price_cents=1000)
+    order = make_order(convening, ticket, buyer_name="Someone Else")
+    seat = order.registrations[0]
+    seat.given_name, seat.family_name = "Thu", "Đặng"
+    db.session.commit()
+    for typed in ("dang", "ĐẶNG", "thu"):
+        page = organizer_client.get(f"/admin/c/{convening.id}/payments", query_string={"q": typed}).get_data(as_text=True)
+        assert order.reference in page, typed
+    page = organizer_client.get(f"/admin/c/{convening.id}/payments", query_string={"q": "sehic"}).get_data(as_text=True)
+    assert order.reference not in page
+
+
+def test_visitor_search_folds_accents(app, accented):
+    from convene.services.visits import visitors_select
+
+    convening, _ = accented
+    found = db.session.execute(visitors_select(convening.id, search="SEHIC amra")).scalars().all()
+    assert [r.family_name for r in found] == ["Šehić"]
+    everyone = db.session.execute(visitors_select(convening.id)).scalars().all()
+    assert [r.family_name for r in everyone][:3] == ["Adams", "Álvarez", "Đặng"]

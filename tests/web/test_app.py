@@ -103,3 +103,69 @@ def test_only_the_test_suite_lowers_the_cost_of_password_hashing():
 
     assert DevelopmentConfig.PASSWORD_HASH_METHOD == ProductionConfig.PASSWORD_HASH_METHOD == "scrypt"
     assert TestingConfig.PASSWORD_HASH_METHOD.startswith("pbkdf2:")
+
+
+
+def _insert(connection, table: sa.Table, **values) -> int:
+    """Insert a row filling every other required column with a plain value; returns its id."""
+    from datetime import UTC, date, datetime
+
+    for column in table.columns:
+        if column.name in values or column.nullable or column.server_default is not None or column.primary_key:
+            continue
+        kind = list if isinstance(column.type, sa.JSON) else column.type.python_type
+        values[column.name] = {int: 1, bool: False, str: "x", list: [],
+                               date: date(2026, 1, 1), datetime: datetime(2026, 1, 1, tzinfo=UTC)}[kind]
+    return connection.execute(table.insert().values(**values)).inserted_primary_key[0]
+
+
+@pytest.fixture
+def empty_database(backend, app_config, tmp_path):
+    """A database of its own (a fresh SQLite file, or a fresh PostgreSQL schema) for running migrations."""
+    if backend == "sqlite":
+        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'migrations.db'}"}
+        return
+    url = app_config["SQLALCHEMY_DATABASE_URI"]
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA IF EXISTS migration_0009 CASCADE; CREATE SCHEMA migration_0009"))
+    yield {"SQLALCHEMY_DATABASE_URI": url,
+           "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c search_path=migration_0009"}}}
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA migration_0009 CASCADE"))
+    engine.dispose()
+
+
+def test_migration_0009_backfills_search_columns_of_existing_registrations(empty_database, tmp_path):
+    """Rows written before 0009 get the same search_text and sort_key the app writes today."""
+    from flask_migrate import upgrade
+
+    from convene.text import name_sort_key, search_text
+
+    app = create_app({"ENV_NAME": "testing", **empty_database, "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"), "PRINTS_DIR": str(tmp_path / "prints")})
+    people = [("Luis", "Álvarez", "", "luis@example.org", "Café Ñandú"), ("مُحَمَّد", "عبد الله", "Mo", "mo@example.org", ""),
+              ("Thu", "Đặng", "", "THU@example.org", "Šehić & Co")]
+    with app.app_context():
+        upgrade(revision="0008")
+        assert sa.inspect(db.engine).get_table_names() and "sort_key" not in {
+            c["name"] for c in sa.inspect(db.engine).get_columns("registration")}  # a schema of its own at 0008
+        with db.engine.begin() as connection:
+            tables = sa.MetaData()
+            tables.reflect(connection, only=["convening", "ticket_type", "registration"])
+            convening_id = _insert(connection, tables.tables["convening"], slug="old")
+            ticket_id = _insert(connection, tables.tables["ticket_type"], convening_id=convening_id)
+            for n, (given, family, badge, email, organization) in enumerate(people):
+                _insert(connection, tables.tables["registration"], convening_id=convening_id,
+                        ticket_type_id=ticket_id, reference=f"OLD-{n}", checkin_token=f"token-{n}",
+                        given_name=given, family_name=family, badge_name=badge, email=email,
+                        organization=organization)
+        upgrade(revision="0009")
+        with db.engine.connect() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT search_text, sort_key FROM registration ORDER BY sort_key")).all()
+        db.engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        (search_text(g, f, b, e, o, f"OLD-{n}"), name_sort_key(f, g))
+        for n, (g, f, b, e, o) in sorted(enumerate(people), key=lambda p: name_sort_key(p[1][1], p[1][0]))]
+    assert rows[0].search_text == "luis alvarez luis@example.org cafe nandu old-0"
+    assert [row.sort_key.split("\x1f")[0] for row in rows] == ["alvarez", "dang", "عبد الله"]
