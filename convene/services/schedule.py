@@ -201,7 +201,7 @@ def signups_for(session_id: int) -> list[Registration]:
     return db.session.execute(
         sa.select(Registration).join(SessionSignup, SessionSignup.registration_id == Registration.id)
         .where(SessionSignup.session_id == session_id, Registration.status == Status.CONFIRMED)
-        .order_by(Registration.family_name, Registration.given_name)
+        .order_by(Registration.sort_key, Registration.id)
     ).scalars().all()
 
 
@@ -211,7 +211,7 @@ def registration_choices(convening_id: int) -> list[tuple[int, str]]:
         sa.select(Registration.id, Registration.given_name, Registration.family_name, Registration.organization)
         .where(Registration.convening_id == convening_id, Registration.status.in_(
             (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED)))
-        .order_by(Registration.family_name, Registration.given_name)
+        .order_by(Registration.sort_key, Registration.id)
     ).all()
     return [(rid, f"{given} {family}".strip() + (f" — {org}" if org else "")) for rid, given, family, org in rows]
 
