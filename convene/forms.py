@@ -162,11 +162,12 @@ class PersonForm(ConveneForm):
         return {name: getattr(self, name).data for name in PERSON_FIELDS}
 
 
-def question_field(question: Question) -> Field:
-    """The WTForms field that asks one organizer-defined question."""
+def question_field(question: Question, *, require_answer: bool = True) -> Field:
+    """The WTForms field that asks one organizer-defined question (an organizer's edit may leave it empty)."""
     kind = question.kind_enum
     label, description = question.label, question.help_text or None
-    need = [InputRequired(message="This question needs an answer.")] if question.required else [Optional()]
+    required = question.required and require_answer
+    need = [InputRequired(message="This question needs an answer.")] if required else [Optional()]
     if kind == QuestionKind.SHORT_TEXT:
         return StringField(label, need + [Length(max=500)], description=description)
     if kind == QuestionKind.LONG_TEXT:
@@ -175,14 +176,15 @@ def question_field(question: Question) -> Field:
     if kind == QuestionKind.SINGLE_CHOICE:
         return RadioField(label, need, choices=choices, description=description, validate_choice=True)
     if kind == QuestionKind.MULTIPLE_CHOICE:
-        validators = [DataRequired(message="Choose at least one.")] if question.required else [Optional()]
+        validators = [DataRequired(message="Choose at least one.")] if required else [Optional()]
         return MultiCheckboxField(label, validators, choices=choices, description=description)
     return RadioField(label, need, choices=choice_list([("yes", "Yes"), ("no", "No")]), description=description)
 
 
-def add_question_fields(form_class: type[FlaskForm], questions: list[Question]) -> type[FlaskForm]:
+def add_question_fields(form_class: type[FlaskForm], questions: list[Question], *,
+                        require_answers: bool = True) -> type[FlaskForm]:
     """A subclass of form_class with one field per question, in the organizer's order."""
-    fields = {q.field_name: question_field(q) for q in questions}
+    fields = {q.field_name: question_field(q, require_answer=require_answers) for q in questions}
     return type(form_class.__name__, (form_class,), fields)
 
 

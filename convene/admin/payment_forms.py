@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import InputRequired, Length, Optional
 
 from convene.admin.forms import COUNT, PriceField, _local_datetime
 from convene.errors import MESSAGES, ConveneError
 from convene.forms import ConveneForm, IntegerField, MultiCheckboxField, choice_list
 from convene.models import CodeKind, Convening, DiscountCode
 from convene.services.codes import CODE_FIELDS
+from convene.services.payments import DESK_METHODS
 from convene.services.convenings import PRICE_RE, price_to_cents, utc_to_local
 
 
@@ -46,6 +47,17 @@ class MarkPaidForm(ConveneForm):
 
     note = StringField("Note", [Optional(), Length(max=300)],
                        description="How it was paid, for example “Bank transfer received 3 March”.")
+
+
+class DeskPaymentForm(ConveneForm):
+    """Money taken at the desk against what an order still owes."""
+
+    method = RadioField("How was it paid?", choices=choice_list(DESK_METHODS.items()), validate_choice=True,
+                        validators=[InputRequired(message=MESSAGES["desk_method_invalid"])])
+    amount = AmountField("Amount received", validators=[InputRequired(message=MESSAGES["amount_invalid"])],
+                         description="In the order's currency, for example 45.50; less than the balance records a part payment.")
+    note = StringField("Note", [Optional(), Length(max=120)],
+                       description="For example the cheque number or the terminal's slip number.")
 
 
 KIND_CHOICES = choice_list((kind.value, kind.label) for kind in CodeKind)

@@ -1,6 +1,7 @@
 """Payments and codes: orders with their totals, one order's money and actions, the CSV, discount codes.
 
-Organizers only: staff run the day (check-in, badges) but do not see or move money.
+Organizers only: staff run the day (check-in, badges) but do not see orders; they may record a payment taken
+at the desk, from the registration's page (admin/registrations.py).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy.orm import aliased
 
 from convene.admin import bp, organizer_required
-from convene.admin.payment_forms import CodeForm, MarkPaidForm, RefundForm
+from convene.admin.payment_forms import CodeForm, DeskPaymentForm, MarkPaidForm, RefundForm
 from convene.admin.registrations import MAX_PAGE, _csv_response, _escape_like, _int_arg
 from convene.admin.util import child_or_404, convening_or_404, show_error
 from convene.errors import ConveneError
@@ -132,14 +133,40 @@ def _order(convening: Convening, order_id: int) -> Order:
     return child_or_404(Order, convening, order_id)
 
 
+def desk_form_for(order: Order) -> DeskPaymentForm | None:
+    """A blank desk-payment form offering the balance, or None when nothing can be taken at the desk."""
+    if order.status != OrderStatus.INVOICED or order.balance_cents <= 0:
+        return None
+    return DeskPaymentForm(formdata=None, data={"amount": order.balance_cents})
+
+
+def record_desk_payment_from(form: DeskPaymentForm, order: Order) -> bool:
+    """Call the service with the form's values; flash what happened, or put the error beside its field."""
+    try:
+        service.record_desk_payment(order.id, form.method.data, form.amount.data, note=form.note.data or "",
+                                    user_id=current_user.id)
+    except ConveneError as error:
+        if error.field:
+            show_error(form, error)
+        else:
+            flash(error.message, "error")
+        return False
+    db.session.refresh(order)
+    left = f"; {format_amount(order.balance_cents, order.currency)} is still owed" if order.balance_cents else ""
+    flash(f"{format_amount(form.amount.data, order.currency)} is recorded{left}. "
+          f"A receipt went to {order.buyer_email}.", "success")
+    return True
+
+
 def _order_page(convening: Convening, order: Order, *, refund_form: RefundForm | None = None,
-                paid_form: MarkPaidForm | None = None, status: int = 200):
+                paid_form: MarkPaidForm | None = None, desk_form: DeskPaymentForm | None = None, status: int = 200):
     left = reports.refund_left(order)
     refund_form = refund_form or RefundForm(formdata=None, data={"amount": left or None})
     paid_form = paid_form or MarkPaidForm(formdata=None)
+    desk_form = desk_form or desk_form_for(order)
     return render_template(
         "admin/payments/order.html", convening=convening, order=order, events=reports.order_events(order.id),
-        refund_left=left, refund_form=refund_form, paid_form=paid_form, button_form=EmptyForm(),
+        refund_left=left, refund_form=refund_form, paid_form=paid_form, desk_form=desk_form, button_form=EmptyForm(),
         has_receipt=has_receipt(order), has_invoice=has_invoice(order), stripe_ready=stripe_configured(),
         cancellable=order.status in (OrderStatus.INVOICED, OrderStatus.PENDING, OrderStatus.PROCESSING)
         and not order.paid_cents,
@@ -243,6 +270,20 @@ def order_mark_paid(convening_id: int, order_id: int):
             flash(f"Invoice {order.invoice_number} is marked paid; a receipt went to {order.buyer_email}.", "success")
         return _back(convening, order)
     return _order_page(convening, order, paid_form=form, status=400)
+
+
+@bp.post("/c/<int:convening_id>/payments/<int:order_id>/desk-payment")
+def order_desk_payment(convening_id: int, order_id: int):
+    """Record money taken at the desk (cash, card terminal, cheque, bank transfer); the buyer gets a receipt."""
+    organizer_required()
+    convening = convening_or_404(convening_id)
+    order = _order(convening, order_id)
+    form = DeskPaymentForm()
+    if form.validate_on_submit() and record_desk_payment_from(form, order):
+        return _back(convening, order)
+    if not form.errors:  # refused as a whole (nothing outstanding): the message is flashed
+        return _back(convening, order)
+    return _order_page(convening, order, desk_form=form, status=400)
 
 
 @bp.post("/c/<int:convening_id>/payments/<int:order_id>/accept")

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField, SelectField, StringField
+from wtforms import BooleanField, RadioField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from convene.forms import ConveneForm, PersonForm, choice_list
 from convene.models import Convening, Role
+from convene.services.payments import Settlement
 
 ROLE_CHOICES = choice_list((role.value, role.label) for role in Role)
+SETTLEMENT_CHOICES = choice_list((s.value, s.label) for s in Settlement)
 NO_DELEGATION = 0
 
 
@@ -33,10 +35,26 @@ class RegistrationAdminForm(PersonForm):
                 "ticket_type_id": self.ticket_type_id.data}
 
 
-class NewRegistrationForm(RegistrationAdminForm):
-    """Add someone by hand (a comp): any ticket type, hidden ones included."""
+def _settlement_radio(label: str, description: str) -> RadioField:
+    # Left out of a post, it stays the default (invoice), as the page shows it chosen.
+    return RadioField(label, choices=SETTLEMENT_CHOICES, default=Settlement.INVOICE.value, description=description,
+                      validate_choice=True)
 
-    send_email = BooleanField("Email them their confirmation", default=True)
+
+def _payment_note(description: str) -> StringField:
+    return StringField("Payment note", [Optional(), Length(max=300)], description=description)
+
+
+class NewRegistrationForm(RegistrationAdminForm):
+    """Add someone by hand: any ticket type, hidden ones included; a paid ticket says how it is settled."""
+
+    settlement = _settlement_radio(
+        "How is it settled?",
+        "For a ticket with a price. Invoice: a numbered invoice is emailed to them. Paid elsewhere: recorded as "
+        "paid, with the note below. Complimentary: no charge.",
+    )
+    payment_note = _payment_note("Needed for “Paid elsewhere”, for example “Cheque 1042 received”.")
+    send_email = BooleanField("Email them their confirmation (and invoice)", default=True)
 
 
 class ImportForm(ConveneForm):
@@ -53,6 +71,12 @@ class ImportForm(ConveneForm):
         description="Created if it does not exist, and used instead of the default delegation.",
     )
     role = SelectField("Default role", choices=ROLE_CHOICES, default=Role.DELEGATE.value)
+    settlement = _settlement_radio(
+        "Rows on tickets with a price are settled by",
+        "For rows whose Payment column is empty (invoice, paid or comp there overrides this). Each invoice is "
+        "numbered and, if emails are sent, emailed.",
+    )
+    payment_note = _payment_note("For paid rows without a Payment note column, for example “Paid by bank transfer”.")
     send_emails = BooleanField("Email each person their confirmation and manage link", default=False)
 
 

@@ -9,6 +9,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from sqlalchemy.orm import joinedload
 
 from convene.admin import bp, organizer_required
+from convene.admin.payment_forms import DeskPaymentForm
 from convene.admin.registration_forms import ImportForm, NewRegistrationForm, RegistrationAdminForm, fill_choices
 from convene.admin.util import convening_or_404, show_error
 from convene.errors import ConveneError
@@ -185,14 +186,37 @@ def registrations(convening_id: int):
 def registration(convening_id: int, registration_id: int):
     """Everything about one registration: details, answers, history, emails sent."""
     convening = convening_or_404(convening_id)
-    registration = _registration(convening, registration_id)
+    return _detail_page(convening, _registration(convening, registration_id))
+
+
+def _detail_page(convening: Convening, registration: Registration, *, desk_form: DeskPaymentForm | None = None,
+                 status: int = 200):
+    from convene.admin.payments import desk_form_for
+
+    order = registration.order
+    desk_form = desk_form or (desk_form_for(order) if order is not None else None)
     answers = [(q, format_answer(registration.answer_for(q.id))) for q in convening.questions]
     emails = db.session.execute(
         sa.select(OutboxMessage).where(OutboxMessage.registration_id == registration.id)
         .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
     ).scalars().all()
     return render_template("admin/registrations/detail.html", convening=convening, registration=registration,
-                           answers=answers, emails=emails, button_form=EmptyForm())
+                           answers=answers, emails=emails, button_form=EmptyForm(), desk_form=desk_form), status
+
+
+@bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/desk-payment")
+def registration_desk_payment(convening_id: int, registration_id: int):
+    """Staff or organizers record money taken at the desk for this person's order; the buyer gets a receipt."""
+    from convene.admin.payments import record_desk_payment_from
+
+    convening = convening_or_404(convening_id)  # signed in is enough: staff take payments at the desk
+    registration = _registration(convening, registration_id)
+    if registration.order is None:
+        abort(404)
+    form = DeskPaymentForm()
+    if (form.validate_on_submit() and record_desk_payment_from(form, registration.order)) or not form.errors:
+        return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
+    return _detail_page(convening, registration, desk_form=form, status=400)
 
 
 @bp.route("/c/<int:convening_id>/registrations/<int:registration_id>/edit", methods=["GET", "POST"])
@@ -202,7 +226,8 @@ def edit_registration(convening_id: int, registration_id: int):
     convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     questions = convening.questions
-    form_class = add_question_fields(RegistrationAdminForm, questions)
+    # Required answers bind attendees registering, not organizers correcting other fields.
+    form_class = add_question_fields(RegistrationAdminForm, questions, require_answers=False)
     if request.method == "POST":
         form = form_class()
     else:
@@ -224,17 +249,18 @@ def edit_registration(convening_id: int, registration_id: int):
 
 @bp.route("/c/<int:convening_id>/registrations/new", methods=["GET", "POST"])
 def new_registration(convening_id: int):
-    """Add someone by hand (a comp), on any ticket type, hidden ones included."""
+    """Add someone by hand on any ticket type, hidden ones included; a paid ticket's seat gets its order."""
     organizer_required()
     convening = convening_or_404(convening_id)
     questions = convening.questions
-    form = add_question_fields(NewRegistrationForm, questions)()
+    form = add_question_fields(NewRegistrationForm, questions, require_answers=False)()
     fill_choices(form, convening)
     if form.validate_on_submit():
         try:
             registration = service.add_registration(
                 convening.id, form.ticket_type_id.data, form.person_data(), answers_from(form, questions),
                 role=form.role.data, delegation_id=form.delegation_id.data or None, send_email=form.send_email.data,
+                settlement=form.settlement.data, payment_note=form.payment_note.data or "",
             )
         except ConveneError as error:
             show_error(form, error)
@@ -306,6 +332,7 @@ def import_registrations(convening_id: int):
             defaults = import_service.ImportDefaults(
                 ticket_type_id=form.ticket_type_id.data, delegation_id=form.delegation_id.data or None,
                 new_delegation_name=form.new_delegation_name.data or "", role=form.role.data,
+                settlement=form.settlement.data, payment_note=form.payment_note.data or "",
             )
             try:
                 report = import_service.import_registrations(convening.id, data, defaults,

@@ -46,10 +46,13 @@ class PaymentMethod(StrEnum):
     CARD = "card"
     INVOICE = "invoice"
     FREE = "free"  # a code brought the total to zero
+    OFFLINE = "offline"  # an organizer recorded it as paid outside Convene (payment_note says how)
+    COMP = "comp"  # an organizer gave the seat for nothing
 
     @property
     def label(self) -> str:
-        return {"card": "Card (Stripe)", "invoice": "Invoice", "free": "No payment (code)"}[self.value]
+        return {"card": "Card (Stripe)", "invoice": "Invoice", "free": "No payment (code)",
+                "offline": "Paid elsewhere", "comp": "Complimentary"}[self.value]
 
 
 class Order(TimestampMixin, Base):

@@ -35,6 +35,7 @@ from convene.models import (
 )
 from convene.models.registrations import ROLE_LABELS
 from convene.services.db import lock, unit_of_work
+from convene.services.payments import SETTLEMENT_LABELS, Settlement, settle_seat_locked
 from convene.services.registrations import (
     lapse_overdue_offers,
     offer_seats_locked,
@@ -87,6 +88,10 @@ COLUMNS = (
            ("accessibility", "accessibility requirements", "access needs"),
            "Separate several with ; or , — " + ", ".join(ACCESSIBILITY_NEEDS.values()) + "."),
     Column("accessibility_notes", "Accessibility notes", False, 500, ("access notes", "accessibility comments")),
+    Column("payment", "Payment", False, None, ("payment method", "settlement", "settled by"),
+           "For tickets with a price: invoice, paid (paid elsewhere) or comp; the choice below when empty."),
+    Column("payment_note", "Payment note", False, 300, ("payment notes", "payment reference"),
+           "How a paid row was paid, for example “Cheque 1042”; the note below when empty."),
 )
 COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 
@@ -110,6 +115,11 @@ NEED_KEYS = {
     "accessibility_needs": {**{_key(c): c for c in ACCESSIBILITY_NEEDS},
                             **{_key(l): c for c, l in ACCESSIBILITY_NEEDS.items()}},
 }
+SETTLEMENT_KEYS = {
+    **{_key(word): Settlement.INVOICE for word in ("invoice", "invoiced", "inv")},
+    **{_key(word): Settlement.PAID for word in ("paid", "paid elsewhere", "offline", "prepaid")},
+    **{_key(word): Settlement.COMP for word in ("comp", "complimentary", "comped", "free")},
+}
 NEED_LABELS = {"dietary_needs": DIETARY_NEEDS, "accessibility_needs": ACCESSIBILITY_NEEDS}
 PERSON_COLUMNS = ("given_name", "family_name", "badge_name", "pronouns", "email", "phone", "organization", "job_title",
                   "dietary_notes", "accessibility_notes")
@@ -123,6 +133,8 @@ class ImportDefaults:
     delegation_id: int | None = None
     new_delegation_name: str = ""
     role: str = Role.DELEGATE
+    settlement: str = Settlement.INVOICE  # for rows on tickets with a price and no Payment cell
+    payment_note: str = ""  # for paid rows with no Payment note cell
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,8 @@ class ImportReport:
     created_delegations: list[str] = field(default_factory=list)
     reactivated: int = 0
     emails_queued: int = 0
+    orders: dict[str, int] = field(default_factory=dict)  # settlement label -> orders made, for paid tickets
+    invoice_numbers: list[str] = field(default_factory=list)
     code: str | None = None
 
     @property
@@ -164,6 +178,8 @@ class _Row:
     role: str
     ticket_type_id: int
     delegation_name: str  # empty when the row uses the default delegation
+    settlement: str = Settlement.INVOICE
+    payment_note: str = ""
 
 
 class _Rejected(ConveneError):
@@ -247,9 +263,11 @@ def import_registrations(
     if len(new_delegation) > DELEGATION_NAME_MAX:
         raise ConveneError("import_invalid", f"Keep the delegation name to {DELEGATION_NAME_MAX} characters.",
                            field="new_delegation_name")
+    if defaults.settlement not in {s.value for s in Settlement}:
+        raise ConveneError("settlement_invalid", field="settlement")
 
     report = ImportReport()
-    rows = _check_rows(convening, decode_csv(csv_text), defaults, tickets, report)
+    rows = _check_rows(convening, decode_csv(csv_text), defaults, tickets, report, now)
     if report.problems or not rows:
         if not report.problems:
             report.problems.append(ImportProblem(1, "", "The file has no rows of people under its header."))
@@ -264,7 +282,7 @@ def import_registrations(
 
 
 def _check_rows(convening: Convening, text: str, defaults: ImportDefaults, tickets: dict[int, TicketType],
-                report: ImportReport) -> list[_Row]:
+                report: ImportReport, now: datetime) -> list[_Row]:
     """Read and check every row; problems go into the report, clean rows come back."""
     problem = report.problems.append
     try:
@@ -364,11 +382,22 @@ def _check_rows(convening: Convening, text: str, defaults: ImportDefaults, ticke
                     codes.append(code)
             needs[name] = [c for c in NEED_LABELS[name] if c in codes]
 
+        settlement = defaults.settlement
+        if values.get("payment"):
+            settlement = SETTLEMENT_KEYS.get(_key(values["payment"]))
+            if settlement is None:
+                fail("payment", f"Unknown payment “{values['payment']}”; use invoice, paid or comp.")
+        note = values.get("payment_note") or " ".join(single_line(defaults.payment_note).split())
+        if (settlement == Settlement.PAID and not note and ticket_id in tickets
+                and tickets[ticket_id].price_at(now) > 0):
+            fail("payment_note", "A paid row needs a note saying how it was paid (this column, or the note on the form).")
+
         if len(report.problems) == bad:
             person = {name: values.get(name, "") for name in PERSON_COLUMNS}
             person["email"] = email
             person.update(needs)
-            rows.append(_Row(number, person, role, ticket_id, " ".join(values.get("delegation", "").split())))
+            rows.append(_Row(number, person, role, ticket_id, " ".join(values.get("delegation", "").split()),
+                             settlement, note))
     return rows
 
 
@@ -442,8 +471,18 @@ def _write(convening_id: int, rows: list[_Row], defaults: ImportDefaults, new_de
             registration.status = Status.CONFIRMED
             registration.source = "import"
             registration.confirmed_at = now
+            registration.order = None  # a revived registration's old order stays with its history
             placed.append(registration)
         db.session.flush()
+        # Seats on paid tickets get their orders here, in the same transaction: invoices numbered in row order.
+        for row, registration in zip(rows, placed, strict=True):
+            order = settle_seat_locked(convening, registration, row.settlement, row.payment_note, now,
+                                       send_email=send_emails)
+            if order is not None:
+                label = SETTLEMENT_LABELS[Settlement(row.settlement)]
+                report.orders[label] = report.orders.get(label, 0) + 1
+                if order.invoice_number:
+                    report.invoice_numbers.append(order.invoice_number)
         if send_emails:
             for registration in placed:
                 queue_status_email(registration)

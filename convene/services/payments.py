@@ -17,6 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import sqlalchemy as sa
 from flask import current_app
@@ -239,6 +240,7 @@ def open_order_locked(
     *,
     delegation_id: int | None = None,
     is_group: bool = False,
+    send_email: bool = True,
 ) -> Order:
     """Under the convening lock: the order paying for these (already placed) registrations."""
     subtotal = sum(r.price_cents for r in registrations)
@@ -270,7 +272,7 @@ def open_order_locked(
     for registration in registrations:
         registration.order = order
     db.session.flush()
-    if method == PaymentMethod.INVOICE:
+    if method == PaymentMethod.INVOICE and send_email:
         queue_email("invoice", order.buyer_email, f"Invoice {order.invoice_number} for {convening.name}", "invoice",
                     order=order, convening=convening, order_url=order_url(order),
                     attachments=[{"kind": "invoice", "order_id": order.id}])
@@ -808,6 +810,101 @@ def _complete_refund_locked(order: Order, refund: Refund, stripe_refund_id: str 
         _cancel_order_locked(convening, order, utcnow())
     queue_email("refunded", order.buyer_email, f"Refund for {convening.name} ({order.reference})", "refunded",
                 order=order, convening=convening, refund=refund, order_url=order_url(order))
+
+
+# ---------------------------------------------------------------- seats settled by organizers
+
+
+class Settlement(StrEnum):
+    """How a seat an organizer adds or imports on a paid ticket is settled."""
+
+    INVOICE = "invoice"  # an order with a numbered invoice, outstanding
+    PAID = "paid"  # paid outside Convene; a note says how
+    COMP = "comp"  # given for nothing
+
+    @property
+    def label(self) -> str:
+        return SETTLEMENT_LABELS[self]
+
+
+SETTLEMENT_LABELS = {
+    Settlement.INVOICE: "Invoice",
+    Settlement.PAID: "Paid elsewhere",
+    Settlement.COMP: "Complimentary",
+}
+
+
+def settle_seat_locked(convening: Convening, registration: Registration, settlement: str, note: str, now: datetime,
+                       *, send_email: bool = True) -> Order | None:
+    """Under the convening and ticket-type locks: the order of a seat an organizer placed on a paid ticket.
+
+    None for a free ticket (nothing to settle). The invoice is numbered from the convening's counter,
+    so invoices made in one batch are consecutive.
+    """
+    ticket = registration.ticket_type
+    list_cents = ticket.price_at(now)
+    registration.discount_cents, registration.discount_code_id = 0, None
+    if list_cents <= 0:
+        registration.price_cents = 0
+        return None
+    try:
+        settlement = Settlement(settlement)
+    except ValueError:
+        raise ConveneError("settlement_invalid", field="settlement") from None
+    note = " ".join((note or "").split())[:300]
+    if settlement == Settlement.PAID and not note:
+        raise ConveneError("settlement_note_required", field="payment_note")
+    buyer = {"name": registration.full_name, "email": registration.email, "organization": registration.organization}
+    if settlement == Settlement.COMP:
+        registration.price_cents = 0
+        return open_order_locked(convening, [registration], buyer, PaymentMethod.COMP, None, now)
+    registration.price_cents = list_cents
+    if settlement == Settlement.INVOICE:
+        return open_order_locked(convening, [registration], buyer, PaymentMethod.INVOICE, None, now,
+                                 send_email=send_email)
+    order = open_order_locked(convening, [registration], buyer, PaymentMethod.OFFLINE, None, now)
+    order.paid_cents = order.total_cents
+    order.payment_note = note
+    return order
+
+
+DESK_METHODS = {"cash": "Cash", "terminal": "Card terminal", "cheque": "Cheque", "transfer": "Bank transfer"}
+
+
+def record_desk_payment(order_id: int, method: str, amount_cents: int | None, *, note: str = "",
+                        user_id: int | None = None, now: datetime | None = None) -> Order:
+    """Staff record money taken at the desk against what an invoice still owes; a receipt goes to the buyer.
+
+    Part of the balance may be paid (paid_cents grows, the invoice stays outstanding); the order is
+    paid once nothing is left after credit notes and payments.
+    """
+    from convene.printing.receipts import format_amount
+
+    now = now or utcnow()
+    if method not in DESK_METHODS:
+        raise ConveneError("desk_method_invalid", field="method")
+    if amount_cents is None or amount_cents <= 0:
+        raise ConveneError("amount_invalid", field="amount")
+    with unit_of_work():
+        convening, order = _order_to_change(order_id)
+        if order.status != OrderStatus.INVOICED or order.balance_cents <= 0:
+            raise ConveneError("desk_nothing_outstanding")
+        if amount_cents > order.balance_cents:
+            raise ConveneError("desk_amount_over_balance", field="amount",
+                               balance=format_amount(order.balance_cents, order.currency))
+        order.paid_cents += amount_cents
+        order.paid_at = now
+        entry = f"{DESK_METHODS[method]} at the desk, {format_amount(amount_cents, order.currency)}"
+        note = " ".join((note or "").split())
+        entry += f" ({note})" if note else ""
+        order.payment_note = "; ".join(part for part in (order.payment_note, entry) if part)[-300:]  # the newest stays
+        if order.balance_cents == 0:
+            order.status = OrderStatus.PAID
+        queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
+                    "payment_received", order=order, convening=convening, order_url=order_url(order),
+                    attachments=[{"kind": "receipt", "order_id": order.id}])
+    log.info("desk payment of %s on order %s recorded by user %s", amount_cents, order.reference, user_id)
+    return order
 
 
 # ---------------------------------------------------------------- invoices and review

@@ -19,7 +19,8 @@ from convene.templating import date_range
 
 def has_receipt(order: Order) -> bool:
     """Money was received and accepted (a payment held for review gets its receipt once accepted)."""
-    return order.paid_cents > 0 and order.status in (OrderStatus.PAID, OrderStatus.CANCELLED)
+    # An invoice paid in part at the desk has a receipt for what was taken.
+    return order.paid_cents > 0 and order.status in (OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.INVOICED)
 
 
 def has_invoice(order: Order) -> bool:
@@ -50,7 +51,8 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
             how = f"Card payment (Stripe {order.stripe_payment_intent_id})" if order.stripe_payment_intent_id \
                 else "Card payment (Stripe)"
         else:
-            how = "Invoice payment" + (f": {order.payment_note}" if order.payment_note else "")
+            how = "Paid elsewhere" if order.method == PaymentMethod.OFFLINE else "Invoice payment"
+            how += f": {order.payment_note}" if order.payment_note else ""
         payments = (Payment(on=convening.local(order.paid_at).date(), description=how, amount_cents=order.paid_cents),)
     refunds = tuple(
         Payment(on=convening.local(r.completed_at or r.created_at).date(),

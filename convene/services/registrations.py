@@ -304,9 +304,17 @@ def add_registration(
     role: str = Role.DELEGATE,
     delegation_id: int | None = None,
     send_email: bool = True,
+    settlement: str = "invoice",
+    payment_note: str = "",
     now: datetime | None = None,
 ) -> Registration:
-    """Add a registration by hand (comp): any ticket type, no sale window, capacity still enforced."""
+    """Add a registration by hand: any ticket type, no sale window, capacity still enforced.
+
+    On a ticket with a price the seat gets its order, settled as `settlement` (see
+    payments.Settlement): an invoice, paid elsewhere (`payment_note` says how), or complimentary.
+    """
+    from convene.services import payments
+
     now = now or utcnow()
     with unit_of_work():
         convening, tickets = _lock_for_seats(convening_id, ticket_type_id)
@@ -317,6 +325,7 @@ def add_registration(
         registration = _place(convening, ticket, person, answers or {}, now=now, join_waitlist=False,
                               source="admin", role=role, delegation_id=delegation_id, send_email=send_email,
                               full_code="comp_over_capacity")
+        payments.settle_seat_locked(convening, registration, settlement, payment_note, now, send_email=send_email)
     return registration
 
 

@@ -381,3 +381,82 @@ def test_two_imports_racing_for_the_last_seats_cannot_overbook(app, backend):
     assert sorted(outcomes) == ["import_over_capacity"] * 3 + ["imported"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Registration)) == 3
     print(f"[{backend}] 4 imports of 3 racing for 5 seats: {outcomes}")
+
+
+# Paid tickets: every imported seat gets its order (issue 11, item 17) -------------------------------------------
+
+def _paid_scene():
+    from datetime import timedelta
+
+    from convene.models import utcnow
+
+    convening = make_convening(name="Paid Import", reference_prefix="TOR")
+    # An early-bird price: the orders carry what the seat costs today, not the later price.
+    ticket = make_ticket(convening, name="Delegate", price_cents=45000, early_price_cents=35000,
+                         early_until_at=utcnow() + timedelta(days=30))
+    free = make_ticket(convening, name="Host", price_cents=0)
+    return convening, ticket, free
+
+
+def test_import_on_a_paid_ticket_makes_an_order_per_row_the_file_choice_and_the_payment_column(app, outbox):
+    from convene.models import Order, OrderStatus, PaymentMethod
+
+    convening, ticket, free = _paid_scene()
+    header = "given_name,family_name,email,organization,ticket type,payment,payment note"
+    text = csv_of("Ann,One,ann@example.org,Org,,,",
+                  "Ben,Two,ben@example.org,Org,,paid,Cheque 1042 received",
+                  "Cy,Three,cy@example.org,Org,,comp,",
+                  "Di,Four,di@example.org,Org,,Invoice,",
+                  "Ed,Five,ed@example.org,Org,Host,paid,",  # a free ticket: nothing to settle, no note needed
+                  header=header)
+    report = import_registrations(convening.id, text, ImportDefaults(ticket_type_id=ticket.id, settlement="invoice"),
+                                  send_emails=True)
+    assert report.ok, report.problems
+    people = {r.email: r for r in registrations_of(convening)}
+    ann, ben, cy, di, ed = (people[f"{n}@example.org"] for n in ("ann", "ben", "cy", "di", "ed"))
+    assert (ann.order.method, ann.order.status, ann.order.total_cents, ann.price_cents) == (
+        PaymentMethod.INVOICE, OrderStatus.INVOICED, 35000, 35000)
+    assert (ben.order.method, ben.order.status, ben.order.paid_cents, ben.order.payment_note) == (
+        PaymentMethod.OFFLINE, OrderStatus.PAID, 35000, "Cheque 1042 received")
+    assert (cy.order.method, cy.order.status, cy.order.total_cents, cy.price_cents) == (
+        PaymentMethod.COMP, OrderStatus.PAID, 0, 0)
+    assert di.order.method == PaymentMethod.INVOICE and ed.order is None
+    year = ann.order.invoice_issued_at.year
+    assert [ann.order.invoice_number, di.order.invoice_number] == [f"TOR-{year}-0001", f"TOR-{year}-0002"]
+    assert report.invoice_numbers == [f"TOR-{year}-0001", f"TOR-{year}-0002"]
+    assert report.orders == {"Invoice": 2, "Paid elsewhere": 1, "Complimentary": 1}
+    assert {r.buyer_email for r in db.session.execute(sa.select(Order)).scalars()} == {
+        "ann@example.org", "ben@example.org", "cy@example.org", "di@example.org"}
+    assert any(m["Subject"].startswith("Invoice TOR-") for m in outbox.to("ann@example.org"))
+
+
+def test_import_on_a_paid_ticket_checks_payment_cells_first_and_writes_no_order_when_a_row_is_wrong(app):
+    from convene.models import Order
+
+    convening, ticket, _ = _paid_scene()
+    header = "given_name,family_name,email,organization,payment"
+    text = csv_of("Ann,One,ann@example.org,Org,paid", "Ben,Two,ben@example.org,Org,maybe",
+                  "Cy,Three,cy@example.org,Org,comp", header=header)
+    report = import_registrations(convening.id, text, ImportDefaults(ticket_type_id=ticket.id))
+    assert not report.ok
+    assert [(p.row, p.column) for p in report.problems] == [(2, "Payment note"), (3, "payment")]
+    assert "use invoice, paid or comp" in report.problems[1].message
+    assert registrations_of(convening) == [] and db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
+    # The file-level note settles the paid row; no email goes out unless asked.
+    report = import_registrations(convening.id, csv_of("Ann,One,ann@example.org,Org,paid", header=header),
+                                  ImportDefaults(ticket_type_id=ticket.id, payment_note="Bank transfer, batch 7"))
+    assert report.ok
+    [ann] = registrations_of(convening)
+    assert ann.order.payment_note == "Bank transfer, batch 7"
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
+
+
+def test_a_failed_import_takes_no_invoice_number(app):
+    convening, ticket, _ = _paid_scene()
+    taken = make_registration(convening, ticket, 99)
+    text = csv_of("Ann,One,ann@example.org,Org,,", f"Ben,Two,{taken.email},Org,,", header=HEADER)
+    assert not import_registrations(convening.id, text, ImportDefaults(ticket_type_id=ticket.id)).ok
+    report = import_registrations(convening.id, csv_of("Ann,One,ann@example.org,Org,,"),
+                                  ImportDefaults(ticket_type_id=ticket.id))
+    [order_number] = report.invoice_numbers
+    assert order_number.endswith("-0001")

@@ -814,3 +814,83 @@ def test_cancels_of_two_invoices_racing_take_consecutive_credit_note_numbers(app
     assert outcomes == ["cancelled"] * 4
     year = utcnow().year
     assert sorted(n.number for n in credit_notes()) == [f"TOR-CN-{year}-{k:04d}" for k in range(1, 5)]
+
+
+# Seats organizers add by hand, and money taken at the desk (issue 11, item 17) ---------------------------------
+
+def test_a_seat_added_by_hand_on_a_paid_ticket_is_invoiced_paid_elsewhere_or_comp(app, outbox):
+    convening, ticket = paid_convening(invoice_enabled=False)  # the public invoice setting binds attendees only
+    invoiced = service.add_registration(convening.id, ticket.id, person(1))
+    paid = service.add_registration(convening.id, ticket.id, person(2), settlement="paid",
+                                    payment_note="Cheque 1042 received", send_email=False)
+    comp = service.add_registration(convening.id, ticket.id, person(3), settlement="comp")
+    db.session.rollback()
+    invoiced, paid, comp = (db.session.get(Registration, r.id) for r in (invoiced, paid, comp))
+    assert (invoiced.order.status, invoiced.order.total_cents, invoiced.order.invoice_number) == (
+        OrderStatus.INVOICED, 45000, f"TOR-{utcnow().year}-0001")
+    assert [m.subject for m in emails("invoice", invoiced.email)] == [
+        f"Invoice {invoiced.order.invoice_number} for {convening.name}"]
+    assert (paid.order.status, paid.order.method, paid.order.paid_cents, paid.order.payment_note) == (
+        OrderStatus.PAID, "offline", 45000, "Cheque 1042 received")
+    assert receipts.has_receipt(paid.order) and emails("invoice", paid.email) == []
+    assert (comp.order.method, comp.order.total_cents, comp.price_cents, comp.order.balance_cents) == ("comp", 0, 0, 0)
+    totals = payment_reports.payment_totals(convening)
+    assert (totals.owed_cents, totals.paid_cents, totals.outstanding_cents) == (90000, 45000, 45000)
+    # Paid elsewhere needs a note saying how, and nothing is written without it.
+    with pytest.raises(ConveneError) as refused:
+        service.add_registration(convening.id, ticket.id, person(4), settlement="paid", payment_note="  ")
+    assert (refused.value.code, refused.value.field) == ("settlement_note_required", "payment_note")
+    with pytest.raises(ConveneError):
+        service.add_registration(convening.id, ticket.id, person(4), settlement="barter")
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(Registration.id))) == 3
+
+
+def test_desk_payments_pay_an_invoice_in_parts_after_credits_each_with_a_receipt(app, outbox):
+    convening, ticket = paid_convening(invoice_enabled=True)
+    delegates = [dict(person(n), ticket_type_id=ticket.id) for n in range(3)]
+    order = service.register_delegation(convening.id, {"name": "Lena Ortiz", "email": "lena@example.org"},
+                                        "Dayton", delegates, payment={"method": "invoice"})
+    service.cancel_registration(order.registrations[0].id, by_attendee=False)  # a credit note takes 450 off
+    with pytest.raises(ConveneError) as refused:
+        payments.record_desk_payment(order.id, "cash", 90001)
+    assert refused.value.field == "amount" and "CA$900.00" in refused.value.message
+    with pytest.raises(ConveneError) as refused:
+        payments.record_desk_payment(order.id, "iou", 100)
+    assert refused.value.field == "method"
+
+    payments.record_desk_payment(order.id, "cash", 30000, note="float 2")
+    db.session.rollback()
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.paid_cents, order.balance_cents) == (OrderStatus.INVOICED, 30000, 60000)
+    assert order.payment_note == "Cash at the desk, CA$300.00 (float 2)"
+    assert payment_reports.payment_totals(convening).outstanding_cents == 60000
+    first = PdfReader(io.BytesIO(receipts.order_pdf(order, "receipt")[1]))
+    assert "CA$300.00" in "".join(page.extract_text() for page in first.pages)
+
+    payments.record_desk_payment(order.id, "terminal", 60000)
+    db.session.rollback()
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.paid_cents, order.balance_cents) == (OrderStatus.PAID, 90000, 0)
+    assert order.payment_note.endswith("; Card terminal at the desk, CA$600.00")
+    assert len(emails("payment_received", "lena@example.org")) == 2
+    with pytest.raises(ConveneError) as refused:
+        payments.record_desk_payment(order.id, "cash", 100)
+    assert refused.value.code == "desk_nothing_outstanding"
+    totals = payment_reports.payment_totals(convening)
+    assert (totals.paid_cents, totals.outstanding_cents) == (90000, 0)
+
+
+def test_two_desks_taking_the_last_balance_at_once_record_it_once(app, backend):
+    convening, ticket = paid_convening()
+    order = service.add_registration(convening.id, ticket.id, person(1), send_email=False).order
+    order_id = order.id
+
+    def pay():
+        payments.record_desk_payment(order_id, "cash", 45000)
+        return "paid"
+
+    outcomes = race(app, [pay, pay])
+    assert sorted(outcomes) == ["desk_nothing_outstanding", "paid"]
+    db.session.rollback()
+    assert db.session.get(Order, order_id).paid_cents == 45000

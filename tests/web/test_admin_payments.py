@@ -117,6 +117,7 @@ PAGES = [
     ("post", "/payments/{o}/mark-paid"),
     ("post", "/payments/{o}/accept"),
     ("post", "/payments/{o}/cancel"),
+    ("post", "/payments/{o}/desk-payment"),  # staff take desk payments from the registration's page instead
     ("get", "/codes"),
     ("get", "/codes/new"),
     ("post", "/codes/new"),
@@ -742,3 +743,57 @@ def test_dashboard_has_no_warning_once_stripe_is_set_up(app, organizer_client, s
 def test_staff_see_no_payment_lines_on_the_dashboard(staff_client, scene, books):
     page = staff_client.get(f"/admin/c/{scene.convening.id}/").text
     assert "payments-warning" not in page and "payments-summary" not in page
+
+
+# -- seats added by hand or imported, and desk payments (issue 11, item 17) ------------------------------------------
+
+def test_hand_added_and_imported_paid_seats_count_on_the_dashboard_and_payments_page(organizer_client, scene):
+    early = make_ticket(scene.convening, name="Early delegate", price_cents=45000, early_price_cents=37500,
+                        early_until_at=utcnow() + timedelta(days=20))
+    before = stats(organizer_client.get(url(scene, "/payments")).text)
+    assert (before["owed"], before["paid"], before["outstanding"]) == ("CA$450.00", "CA$0.00", "CA$450.00")
+    new = url(scene, "/registrations/new")
+    base = dict(ticket_type_id=early.id, role="delegate", delegation_id=0)
+    assert organizer_client.post(new, data={**person(1), **base, "settlement": "invoice"}).status_code == 302
+    assert organizer_client.post(new, data={**person(2), **base, "settlement": "paid",
+                                            "payment_note": "Cheque 1042 received"}).status_code == 302
+    text = "First name,Last name,Email,Organization,Payment\nCy,Three,cy@example.org,Org,\n"
+    response = organizer_client.post(url(scene, "/import"), content_type="multipart/form-data", data={
+        "ticket_type_id": str(early.id), "delegation_id": "0", "role": "delegate", "settlement": "invoice",
+        "file": (io.BytesIO(text.encode()), "delegates.csv")})
+    assert "Imported 1 delegate." in response.text
+    # 450 (the scene's invoice) + 3 × 375 owed; 375 paid elsewhere; 450 + 2 × 375 outstanding.
+    after = stats(organizer_client.get(url(scene, "/payments")).text)
+    assert (after["owed"], after["paid"], after["outstanding"]) == ("CA$1,575.00", "CA$375.00", "CA$1,200.00")
+    dashboard = html.unescape(organizer_client.get(f"/admin/c/{scene.convening.id}/").text)
+    dashboard = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", dashboard))
+    assert "Payments: CA$375.00 paid" in dashboard and "CA$1,200.00 in 3 outstanding invoices" in dashboard
+
+
+def test_recording_desk_payments_on_the_order_page_part_then_rest_with_receipts(organizer_client, scene, outbox):
+    page = organizer_client.get(url(scene, "/payments/{o}")).text
+    assert "Record a payment at the desk" in page and 'value="450.00"' in page
+    desk = url(scene, "/payments/{o}/desk-payment")
+    response = organizer_client.post(desk, data={"method": "bitcoin", "amount": "10"})
+    assert response.status_code == 400 and error_beside(response.text, "method")
+    response = organizer_client.post(desk, data={"method": "cheque", "amount": "-5"})
+    assert response.status_code == 400 and error_beside(response.text, "amount")
+    assert fresh_order(scene.order.id).paid_cents == 0
+
+    response = organizer_client.post(desk, data={"method": "cheque", "amount": "200", "note": "No. 1042"},
+                                     follow_redirects=True)
+    assert "CA$200.00 is recorded; CA$250.00 is still owed." in html.unescape(response.text)
+    order = fresh_order(scene.order.id)
+    assert (order.status, order.paid_cents, order.balance_cents) == (OrderStatus.INVOICED, 20000, 25000)
+    assert "Receipt (PDF)" in response.text and "Record a payment at the desk" in response.text
+    receipt = organizer_client.get(url(scene, "/payments/{o}/receipt.pdf"))
+    assert receipt.status_code == 200 and "CA$200.00" in pdf_text(receipt.data)
+    assert stats(organizer_client.get(url(scene, "/payments")).text)["outstanding"] == "CA$250.00"
+
+    organizer_client.post(desk, data={"method": "terminal", "amount": "250"})
+    order = fresh_order(scene.order.id)
+    assert (order.status, order.paid_cents, order.balance_cents) == (OrderStatus.PAID, 45000, 0)
+    assert order.payment_note == "Cheque at the desk, CA$200.00 (No. 1042); Card terminal at the desk, CA$250.00"
+    assert len([m for m in outbox.to("invoice@example.org") if m["Subject"].startswith("Receipt")]) == 2
+    page = organizer_client.get(url(scene, "/payments/{o}")).text
+    assert "Record a payment at the desk" not in page

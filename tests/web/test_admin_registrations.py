@@ -745,3 +745,123 @@ def test_visitor_search_folds_accents(app, accented):
     assert [r.family_name for r in found] == ["Šehić"]
     everyone = db.session.execute(visitors_select(convening.id)).scalars().all()
     assert [r.family_name for r in everyone][:3] == ["Adams", "Álvarez", "Đặng"]
+
+
+# Organizers correct people and settle paid seats (issue 11, items 16 and 17) -------------------------------------
+
+def test_an_imported_person_with_a_required_question_unanswered_gets_their_badge_name_fixed_in_one_save(
+        organizer_client, scene):
+    required = make_question(scene.convening, "Which working group?", "single_choice", required=True,
+                             choices=["Youth", "Adults"])
+    text = "\n".join([IMPORT_HEADER, "Ngozi,Okafor,ngozi@example.org,Dayton Works,"])
+    assert "Imported 1 delegate." in upload(organizer_client, scene, text).get_data(as_text=True)
+    [ngozi] = imported(scene)
+    edit = url(scene, f"/registrations/{ngozi.id}/edit")
+    form = organizer_client.get(edit).get_data(as_text=True)
+    assert "<legend>Which working group?</legend>" in form  # not marked required for organizers
+    response = organizer_client.post(edit, data=form_data(
+        0, given_name="Ngozi", family_name="Okafor", email="ngozi@example.org", organization="Dayton Works",
+        badge_name="Ngozi O.", ticket_type_id=scene.ticket.id, role="delegate", delegation_id=0))
+    assert response.status_code == 302
+    ngozi = fresh(ngozi.id)
+    assert ngozi.badge_name == "Ngozi O." and ngozi.answer_for(required.id) is None
+    # An answer that is given is still checked against the question's choices.
+    response = organizer_client.post(edit, data=form_data(
+        0, given_name="Ngozi", family_name="Okafor", email="ngozi@example.org", organization="Dayton Works",
+        ticket_type_id=scene.ticket.id, role="delegate", delegation_id=0, **{required.field_name: "Martians"}))
+    assert response.status_code == 400 and fresh(ngozi.id).badge_name == "Ngozi O."
+
+
+def test_the_attendees_own_manage_page_still_requires_the_answer(client, scene):
+    from convene.services.tokens import manage_token
+
+    required = make_question(scene.convening, "Which working group?", "short_text", required=True)
+    registration = fresh(scene.registration.id)
+    page = client.get(f"/c/{scene.convening.slug}/manage/{manage_token(registration)}")
+    assert page.status_code == 200
+    data = {**form_data(1), scene.question.field_name: "yes", "badge_name": "Amina H."}
+    response = client.post(f"/c/{scene.convening.slug}/manage/{manage_token(registration)}", data=data)
+    assert "This question needs an answer." in response.get_data(as_text=True)
+    assert fresh(scene.registration.id).badge_name != "Amina H."
+    assert required.required
+
+
+def paid_ticket(scene, price: int = 45000):
+    return make_ticket(scene.convening, name="Paid delegate", price_cents=price)
+
+
+def test_adding_by_hand_on_a_paid_ticket_asks_how_it_is_settled_default_invoice(organizer_client, scene, outbox):
+    from convene.models import OrderStatus
+
+    ticket = paid_ticket(scene)
+    form = organizer_client.get(url(scene, "/registrations/new")).get_data(as_text=True)
+    assert "How is it settled?" in form
+    assert re.search(r'<input checked id="settlement-0" name="settlement" type="radio" value="invoice">', form)
+    base = dict(ticket_type_id=ticket.id, role="delegate", delegation_id=0, send_email="y")
+    assert organizer_client.post(url(scene, "/registrations/new"), data=form_data(5, **base)).status_code == 302
+    invoiced = db.session.execute(sa.select(Registration).where(Registration.email == "amina5@example.org")).scalar_one()
+    assert (invoiced.order.status, invoiced.order.total_cents) == (OrderStatus.INVOICED, 45000)
+    assert any(m["Subject"].startswith(f"Invoice {invoiced.order.invoice_number}")
+               for m in outbox.to("amina5@example.org"))
+
+    # Paid elsewhere without a note is refused beside the note, and nothing is added.
+    response = organizer_client.post(url(scene, "/registrations/new"),
+                                     data=form_data(6, settlement="paid", **base))
+    assert response.status_code == 400
+    assert 'id="payment_note-error">Say how it was paid' in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(Registration.id).where(Registration.email == "amina6@example.org")) is None
+    organizer_client.post(url(scene, "/registrations/new"),
+                          data=form_data(6, settlement="paid", payment_note="Cheque 1042 received", **base))
+    organizer_client.post(url(scene, "/registrations/new"), data=form_data(7, settlement="comp", **base))
+    db.session.rollback()
+    paid, comp = (db.session.execute(sa.select(Registration).where(Registration.email == e)).scalar_one()
+                  for e in ("amina6@example.org", "amina7@example.org"))
+    assert (paid.order.status, paid.order.paid_cents, paid.order.payment_note) == (
+        OrderStatus.PAID, 45000, "Cheque 1042 received")
+    assert (comp.order.method, comp.order.total_cents) == ("comp", 0)
+    page = organizer_client.get(url(scene, f"/registrations/{comp.id}")).get_data(as_text=True)
+    assert '<span id="settlement">Complimentary</span>' in page
+
+
+def test_import_page_offers_the_settlement_and_reports_the_invoices(organizer_client, scene):
+    ticket = paid_ticket(scene)
+    page = organizer_client.get(url(scene, "/import")).get_data(as_text=True)
+    assert "Rows on tickets with a price are settled by" in page and "Payment note" in page
+    text = "\n".join(["First name,Last name,Email,Organization,Payment,Payment note",
+                      "Ann,One,ann@example.org,Org,,", "Ben,Two,ben@example.org,Org,paid,Cheque 7",
+                      "Cy,Three,cy@example.org,Org,invoice,"])
+    response = upload(organizer_client, scene, text, ticket_type_id=str(ticket.id), settlement="comp")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Imported 3 delegates." in page
+    assert "2 complimentary" not in page
+    assert re.search(r"1 complimentary, 1 paid elsewhere, 1 invoice \(on tickets with a price\); invoices TOR-\d{4}-0001\.",
+                     page)
+    methods = {r.email: r.order.method for r in imported(scene)}
+    assert methods == {"ann@example.org": "comp", "ben@example.org": "offline", "cy@example.org": "invoice"}
+
+
+def test_staff_record_a_cash_payment_at_the_desk_from_the_registration_page(staff_client, scene, outbox):
+    from convene.models import OrderStatus
+
+    ticket = paid_ticket(scene)
+    added = service.add_registration(scene.convening.id, ticket.id, person(8), send_email=False)
+    page = staff_client.get(url(scene, f"/registrations/{added.id}")).get_data(as_text=True)
+    assert "Record a payment at the desk" in page and 'value="450.00"' in page
+    desk = url(scene, f"/registrations/{added.id}/desk-payment")
+    response = staff_client.post(desk, data={"method": "cash", "amount": "450.01"})
+    assert response.status_code == 400
+    assert 'id="amount-error">That is more than the CA$450.00 still owed' in response.get_data(as_text=True)
+    response = staff_client.post(desk, data={"method": "cash", "amount": "450", "note": "Till 2"},
+                                 follow_redirects=True)
+    assert "CA$450.00 is recorded. A receipt went to amina8@example.org." in response.get_data(as_text=True)
+    order = fresh(added.id).order
+    assert (order.status, order.paid_cents, order.payment_note) == (
+        OrderStatus.PAID, 45000, "Cash at the desk, CA$450.00 (Till 2)")
+    [receipt] = [m for m in outbox.to("amina8@example.org") if m["Subject"].startswith("Receipt")]
+    assert any(part.get_filename() == f"receipt-R-{order.reference}.pdf" for part in receipt.iter_attachments())
+    assert "Record a payment at the desk" not in staff_client.get(url(scene, f"/registrations/{added.id}")).text
+    # Nothing is left: a second post is refused with a message, and a person with no order has no desk.
+    again = staff_client.post(desk, data={"method": "cash", "amount": "1"}, follow_redirects=True)
+    assert "Nothing is outstanding on this order" in again.get_data(as_text=True)
+    assert staff_client.post(url(scene, "/registrations/{r}/desk-payment"),
+                             data={"method": "cash", "amount": "1"}).status_code == 404
