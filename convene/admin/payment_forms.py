@@ -9,8 +9,8 @@ from convene.errors import MESSAGES, ConveneError
 from convene.forms import ConveneForm, IntegerField, MultiCheckboxField, choice_list
 from convene.models import CodeKind, Convening, DiscountCode
 from convene.services.codes import CODE_FIELDS
-from convene.services.payments import DESK_METHODS
 from convene.services.convenings import PRICE_RE, price_to_cents, utc_to_local
+from convene.services.payments import DESK_METHODS
 
 
 def amount_to_cents(text: str) -> int | None:

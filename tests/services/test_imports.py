@@ -401,7 +401,7 @@ def _paid_scene():
 def test_import_on_a_paid_ticket_makes_an_order_per_row_the_file_choice_and_the_payment_column(app, outbox):
     from convene.models import Order, OrderStatus, PaymentMethod
 
-    convening, ticket, free = _paid_scene()
+    convening, ticket, _ = _paid_scene()
     header = "given_name,family_name,email,organization,ticket type,payment,payment note"
     text = csv_of("Ann,One,ann@example.org,Org,,,",
                   "Ben,Two,ben@example.org,Org,,paid,Cheque 1042 received",
