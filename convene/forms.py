@@ -8,6 +8,7 @@ database, the time-zone arithmetic or Python's datetime cannot hold gets a messa
 from __future__ import annotations
 
 import wtforms
+from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
@@ -270,3 +271,13 @@ def format_answer(value) -> str:
     if isinstance(value, list):
         return "; ".join(str(v) for v in value)
     return str(value)
+
+
+def show_error(form, error) -> None:
+    """Put each problem of a refused action (a ConveneError) beside its field; flash those no field fits."""
+    for item in error.details.get("problems", [error]):
+        target = getattr(form, item.field, None) if item.field else None
+        if target is not None and hasattr(target, "errors"):
+            target.errors = [*target.errors, item.message]
+        else:
+            flash(item.message, "error")

@@ -10,7 +10,7 @@ from convene import throttle
 from convene.admin import bp
 from convene.admin.forms import ChangePasswordForm, LoginForm
 from convene.errors import ConveneError
-from convene.forms import EmptyForm
+from convene.forms import EmptyForm, show_error
 from convene.services.users import authenticate, change_password, end_sessions
 
 
@@ -71,11 +71,7 @@ def account_password():
             user = change_password(current_user.email, form.new_password.data,
                                    current_password=form.current_password.data)
         except ConveneError as error:
-            target = getattr(form, error.field, None) if error.field else None
-            if target is not None:
-                target.errors.append(error.message)
-            else:
-                flash(error.message, "error")
+            show_error(form, error)
         else:
             # This browser stays signed in under the new version; a remember cookie it had is renewed.
             remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies

@@ -4,11 +4,10 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from flask import abort, flash, request
+from flask import abort, request
 
-from convene.errors import ConveneError
 from convene.extensions import db
-from convene.forms import INT_MAX, MAX_YEAR, MIN_YEAR
+from convene.forms import INT_MAX, MAX_YEAR, MIN_YEAR, show_error  # noqa: F401  (views import it from here)
 from convene.models import Convening
 from convene.text import single_line
 
@@ -23,16 +22,6 @@ def child_or_404(model, convening: Convening, child_id: int):
     if item is None or item.convening_id != convening.id:
         abort(404)
     return item
-
-
-def show_error(form, error: ConveneError) -> None:
-    """Put each problem beside its field; flash those no field fits."""
-    for item in error.details.get("problems", [error]):
-        target = getattr(form, item.field, None) if item.field else None
-        if target is not None and hasattr(target, "errors"):
-            target.errors = [*target.errors, item.message]
-        else:
-            flash(item.message, "error")
 
 
 # The query string is typed by anyone: each reader below answers the default for anything it cannot

@@ -17,6 +17,7 @@ from convene.forms import (
     rank_field_names,
     ranking_from,
     ranking_to_form_data,
+    show_error,
 )
 from convene.models import ENDED, Convening, Registration, Status, utcnow
 from convene.public import bp
@@ -301,11 +302,7 @@ def manage(slug: str, token: str):
         try:
             service.update_registration(registration.id, form.person_data(), answers_from(form, convening.questions))
         except ConveneError as error:
-            target = getattr(form, error.field, None) if error.field else None
-            if target is not None:
-                target.errors.append(error.message)
-            else:
-                flash(error.message, "error")
+            show_error(form, error)
         else:
             flash("Your changes are saved.", "success")
             return redirect(url_for("public.manage", slug=slug, token=token))
