@@ -16,11 +16,26 @@ _SINGLE_LINE_BREAKS_RE = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]+")
 _LINE_BREAK_RE = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 
 
+# Letters and symbols that draw nothing: fillers some keyboards and spammers use to look like a name.
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def has_visible(text: str) -> bool:
+    """Whether the text shows anything: not only spaces, joiners, marks and blank fillers."""
+    return any(ch not in _BLANK_CHARACTERS and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES for ch in text)
+
+
 def single_line(text):
-    """Text fit for one line: tabs and line breaks become one space, other control characters go."""
+    """Text fit for one line: tabs and line breaks become one space, other control characters go.
+
+    Text that would show nothing at all (zero-width spaces, Hangul fillers) is empty, so a required
+    name made only of them is refused like an empty one.
+    """
     if not isinstance(text, str):
         return text
-    return CONTROL_RE.sub("", _SINGLE_LINE_BREAKS_RE.sub(" ", text))
+    text = CONTROL_RE.sub("", _SINGLE_LINE_BREAKS_RE.sub(" ", text))
+    return text if has_visible(text) or not text else ""
 
 
 def multi_line(text):

@@ -102,6 +102,16 @@ def test_cells_with_line_breaks_and_control_characters_are_stored_as_one_line(ap
     assert registration.delegation.name == "New York"
 
 
+def test_a_name_made_only_of_invisible_characters_is_a_missing_name(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    report = import_registrations(convening.id, csv_of("\u200b\u3164,Okafor,lena@example.org,Metro Works"),
+                                  ImportDefaults(ticket_type_id=ticket.id, new_delegation_name=""))
+    assert not report.ok
+    assert [(p.column, p.message) for p in report.problems] == [("given_name", "given_name is required.")]
+    assert registrations_of(convening) == []
+
+
 def test_roles_ticket_names_and_needs_accept_labels_or_codes(app):
     convening = make_convening()
     ticket = make_ticket(convening, name="Delegate")

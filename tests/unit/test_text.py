@@ -50,3 +50,13 @@ def test_the_migration_backfills_with_the_same_keys_the_app_writes():
     spec.loader.exec_module(migration)
     for typed, _ in SAMPLES + [("مُحَمَّد", ""), ("a\x1fb", "")]:
         assert migration._search_key(typed) == search_key(typed)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("\u200b", False), ("\u3164\u3164", False), ("\u2800", False), (" \u00a0\u2003", False), ("\u200f\u0651", False),
+    ("محمد", True), ("👩\u200d💻", True), ("a\u200bb", True), ("-", True), ("ـ", True),
+])
+def test_has_visible_tells_text_that_shows_something_from_fillers_and_joiners(text, shown):
+    from convene.text import has_visible
+
+    assert has_visible(text) is shown

@@ -349,6 +349,24 @@ def test_public_form_stores_a_name_with_a_line_break_as_one_line(client):
     assert registration.accessibility_notes == "Step-free please"
 
 
+@pytest.mark.parametrize("invisible", ["\u200b\u200b", "\u3164", "\u2800 \u115f", "\u200f\u00a0"])
+def test_a_name_made_only_of_invisible_characters_is_refused_like_an_empty_one(client, invisible):
+    from tests.factories import make_convening, make_ticket, person
+
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    data = {k: v for k, v in person(1).items() if not isinstance(v, list)}
+    data.update(ticket_type_id=str(ticket.id), given_name=invisible, badge_name=invisible)
+    response = client.post(f"/c/{convening.slug}/register", data=data)
+    assert response.status_code == 200
+    assert 'id="given_name-error">Enter your given name.' in response.get_data(as_text=True)
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Registration)).scalar() == 0
+    data.update(given_name="Amina\u200d")  # a joiner beside a letter is kept: Arabic and emoji need them
+    assert client.post(f"/c/{convening.slug}/register", data=data).status_code == 302
+    registration = db.session.execute(sa.select(Registration)).scalar_one()
+    assert (registration.given_name, registration.badge_name) == ("Amina\u200d", "")
+
+
 def test_a_text_area_keeps_its_lines_but_loses_other_control_characters(client, organizer_client):
     from tests.factories import make_convening
 
