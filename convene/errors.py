@@ -66,8 +66,18 @@ MESSAGES = {
     "ticket_not_found": "That ticket type does not exist.",
     "question_not_found": "That question does not exist.",
     "delegation_not_found": "That delegation does not exist.",
+    "delegation_unknown": "Choose your delegation from the list; ask the organizers if yours is missing.",
+    "delegation_choose": "Choose your delegation.",
+    "delegation_choose_one": "Either choose a delegation from the list or type a new one, not both.",
+    "delegation_merge_self": "Choose another delegation to merge into.",
+    "registration_merge_self": "Choose another registration to merge with.",
+    "registration_merge_other_convening": "Both registrations must be for the same convening.",
+    "registration_merge_cancelled": "Both registrations must still be active (not cancelled).",
+    "registration_merge_both_paid": "Both registrations have paid orders. Refund one of them first, then merge.",
     # Site visits.
     "visit_preferences_closed": "Site-visit preferences are not open.",
+    "publish_preview_changed": "Nothing was published: the plan changed since you looked. Here is what publishing "
+    "would do now; check it and confirm again.",
     "unknown_host": "That host organization is not part of this convening.",
     "duplicate_host_rank": "Each host can be ranked only once.",
     "no_visits": "Add site visits (a host in a slot, with a capacity) first.",

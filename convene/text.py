@@ -80,3 +80,12 @@ def search_text(*parts) -> str:
 def name_sort_key(family_name, given_name) -> str:
     """A byte-order sort key that puts people A–Z by family then given name, whatever their accents."""
     return f"{search_key(family_name)}{SORT_SEPARATOR}{search_key(given_name)}"
+
+
+_PUNCTUATION_CATEGORIES = frozenset({"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"})
+
+
+def delegation_key(name) -> str:
+    """A delegation name folded for matching: search_key with punctuation dropped, so "Dayton, OH" == "dayton oh"."""
+    folded = "".join(" " if unicodedata.category(c) in _PUNCTUATION_CATEGORIES else c for c in search_key(name))
+    return _SPACES_RE.sub(" ", folded).strip()

@@ -15,8 +15,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from convene.errors import MESSAGES
 from convene.forms import ConveneForm, ConveneSubform, PersonForm, choice_list, ticket_select
 
+NEW_DELEGATION = "new"
 MAX_DELEGATES = 60  # a larger group is better imported by the organizers from a spreadsheet
 
 
@@ -97,8 +99,37 @@ class GroupForm(ConveneForm, PaymentFields):
                                            Length(max=254)],
                             description="The link to see and change the delegation's registrations goes here.")
     organization = StringField("Organization", [DataRequired(message="Enter your organization."), Length(max=200)])
+    # Choices are the convening's delegations (set by the view), plus "Another delegation" when new names are taken.
+    delegation_choice = SelectField("Delegation", choices=[], validate_choice=False,
+                                    description="The community or organization the delegates come from.")
     delegation_name = StringField("Delegation", [Optional(), Length(max=160)],
                                   description="The community or organization the delegates come from, as badges "
                                               "and rosters should show it. Leave empty to use the organization.")
     delegates = FieldList(FormField(DelegateRow), min_entries=3, max_entries=MAX_DELEGATES)
     add_row = SubmitField("Add another delegate")
+
+    def offer_delegations(self, delegations, allow_new: bool) -> None:
+        """Offer the convening's delegations; the typed name only shows when new ones are allowed."""
+        self.delegations = {str(d.id): d for d in delegations}
+        self.allow_new = allow_new
+        pairs = [("", "Choose your delegation")] if delegations else []
+        pairs += [(key, d.name) for key, d in self.delegations.items()]
+        if allow_new and delegations:
+            pairs.append((NEW_DELEGATION, "Another delegation (type its name below)"))
+            self.delegation_name.label.text = "Another delegation"
+            self.delegation_name.description = "Only if yours is not in the list. Leave empty to use the organization."
+        self.delegation_choice.choices = choice_list(pairs)
+
+    def chosen_delegation(self) -> str | None:
+        """The delegation name the lead picked or typed; None (with a message beside the field) when unclear."""
+        picked = self.delegation_choice.data or ""
+        typed = (self.delegation_name.data or "").strip() if self.allow_new else ""
+        if picked in self.delegations:
+            if typed:
+                self.delegation_name.errors = [*self.delegation_name.errors, MESSAGES["delegation_choose_one"]]
+                return None
+            return self.delegations[picked].name
+        if self.delegations and not (self.allow_new and (picked == NEW_DELEGATION or typed)):
+            self.delegation_choice.errors = [*self.delegation_choice.errors, MESSAGES["delegation_choose"]]
+            return None
+        return typed or self.organization.data or ""

@@ -20,6 +20,7 @@ from convene.public.routes import (
 )
 from convene.services import payments
 from convene.services import registrations as service
+from convene.text import search_key
 
 
 def _group_form(convening, rows) -> GroupForm:
@@ -32,6 +33,8 @@ def _group_form(convening, rows) -> GroupForm:
     choices += [SelectChoice(r["ticket"].id, f"{ticket_label(r, convening.currency)} (not bookable: online payment "
                              "is not set up)", {"disabled": True})
                 for r in rows if r["state"] == "payment_not_set_up"]
+    form.offer_delegations(sorted(convening.delegations, key=lambda d: search_key(d.name)),
+                           service.new_delegations_allowed(convening))
     if request.method == "POST" and form.add_row.data and len(form.delegates.entries) < MAX_DELEGATES:
         form.delegates.append_entry()
     for entry in form.delegates:
@@ -58,7 +61,10 @@ def register_group(slug: str):
         valid = form.validate_on_submit() and not code_problem
         kept = [(index, entry.form) for index, entry in enumerate(form.delegates) if not entry.form.is_blank()]
         rows_ok = all([row.check_filled() for _, row in kept])  # a list, so every row gets its messages
-        if valid and not kept:
+        delegation_name = form.chosen_delegation()
+        if delegation_name is None:
+            pass  # the message is beside the delegation field
+        elif valid and not kept:
             flash("Add at least one delegate.", "error")
         elif valid and rows_ok:
             delegates = [{"given_name": row.given_name.data, "family_name": row.family_name.data,
@@ -68,7 +74,7 @@ def register_group(slug: str):
                 order = service.register_delegation(
                     convening.id,
                     {"name": form.lead_name.data, "email": form.lead_email.data, "organization": form.organization.data},
-                    form.delegation_name.data or form.organization.data, delegates,
+                    delegation_name, delegates,
                     code=form.code.data, payment=form.payment_data(),
                 )
             except ConveneError as error:

@@ -45,7 +45,7 @@ from convene.services.registrations import (
     normalize_email,
     seat_usage,
 )
-from convene.text import single_line
+from convene.text import delegation_key, single_line
 
 MAX_ROWS = 5000
 DELEGATION_NAME_MAX = 160  # Delegation.name
@@ -435,7 +435,7 @@ def _write(convening_id: int, rows: list[_Row], defaults: ImportDefaults, new_de
             raise _Rejected(report)
 
         delegation_ids = _delegations(convening.id, rows, new_delegation, report)
-        default_delegation = delegation_ids.get(new_delegation.casefold()) if new_delegation else defaults.delegation_id
+        default_delegation = delegation_ids.get(delegation_key(new_delegation)) if new_delegation else defaults.delegation_id
 
         # A cancelled or lapsed registration with the same email comes back with its reference.
         emails = {row.person["email"] for row in rows}
@@ -465,8 +465,8 @@ def _write(convening_id: int, rows: list[_Row], defaults: ImportDefaults, new_de
             for key, value in row.person.items():
                 setattr(registration, key, value)
             registration.ticket_type = tickets[row.ticket_type_id]
-            registration.delegation_id = (delegation_ids[row.delegation_name.casefold()] if row.delegation_name
-                                          else default_delegation)
+            registration.delegation_id = (delegation_ids[delegation_key(row.delegation_name)]
+                                          if delegation_key(row.delegation_name) else default_delegation)
             registration.role = row.role
             registration.status = Status.CONFIRMED
             registration.source = "import"
@@ -512,14 +512,16 @@ def _shortfalls(convening: Convening, tickets: dict[int, TicketType], rows: list
 
 
 def _delegations(convening_id: int, rows: list[_Row], new_delegation: str, report: ImportReport) -> dict[str, int]:
-    """Under the lock: ids of the delegations the rows name (case-insensitively), creating the missing ones."""
+    """Under the lock: ids of the delegations the rows name (by delegation_key), creating the missing ones."""
     names: dict[str, str] = {}
     for name in [new_delegation, *(row.delegation_name for row in rows)]:
-        if name:
-            names.setdefault(name.casefold(), name)
-    # Matched here rather than in SQL: SQLite's lower() folds ASCII letters only.
-    known = {d.name.casefold(): d.id for d in db.session.execute(
-        sa.select(Delegation).where(Delegation.convening_id == convening_id)).scalars()}
+        if delegation_key(name):
+            names.setdefault(delegation_key(name), name)
+    # Matched here rather than in SQL: the same folding as find_or_create_delegation (case, accents, punctuation).
+    known: dict[str, int] = {}
+    for d in db.session.execute(
+            sa.select(Delegation).where(Delegation.convening_id == convening_id).order_by(Delegation.id)).scalars():
+        known.setdefault(delegation_key(d.name), d.id)
     ids = {}
     for key, name in names.items():
         if key in known:

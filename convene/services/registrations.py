@@ -39,6 +39,7 @@ from convene.models import (
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
 from convene.services.tokens import manage_token, offer_token
+from convene.text import delegation_key
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ def register_delegation(
         method = payments.payment_method_for(convening, due, payment.get("method"))
         if discount is not None:
             payments.check_code_uses(discount, sum(n for t, n in wanted.items() if discount.applies_to(t)))
-        delegation = find_or_create_delegation(convening.id, delegation_name) if delegation_name.strip() else None
+        delegation = _group_delegation(convening, delegation_name)
         seat_status = Status.PENDING if method == payments.PaymentMethod.CARD else Status.CONFIRMED
         placed = []
         for index, person in enumerate(delegates):
@@ -658,12 +659,44 @@ def send_manage_link(convening_id: int, email: str, *, hourly_cap: int | None = 
     return True
 
 
+def new_delegations_allowed(convening) -> bool:
+    """Whether the group form may name a delegation the organizers have not set up.
+
+    There is no per-convening switch (it would need a column): new names are taken only while the
+    convening has no delegations at all; once organizers have set some up, leads choose among them.
+    """
+    return not db.session.execute(
+        sa.select(Delegation.id).where(Delegation.convening_id == convening.id).limit(1)).first()
+
+
+def _group_delegation(convening, name: str) -> Delegation | None:
+    """Under the lock: the delegation a group joins; a name matching none is refused once delegations exist."""
+    if not delegation_key(name):
+        return None
+    delegation = find_delegation(convening.id, name)
+    if delegation is None and not new_delegations_allowed(convening):
+        raise ConveneError("delegation_unknown", field="delegation_choice")
+    return delegation or find_or_create_delegation(convening.id, name)
+
+
+def find_delegation(convening_id: int, name: str) -> Delegation | None:
+    """The convening's delegation whose name matches by delegation_key (case, accents, punctuation ignored)."""
+    key = delegation_key(name)
+    if not key:
+        return None
+    # Matched in Python: neither database folds accents and punctuation the way delegation_key does.
+    for delegation in db.session.execute(
+        sa.select(Delegation).where(Delegation.convening_id == convening_id).order_by(Delegation.id)
+    ).scalars():
+        if delegation_key(delegation.name) == key:
+            return delegation
+    return None
+
+
 def find_or_create_delegation(convening_id: int, name: str) -> Delegation:
-    """Inside a unit of work: the delegation of that name, made if new."""
-    name = name.strip()
-    delegation = db.session.execute(
-        sa.select(Delegation).where(Delegation.convening_id == convening_id, sa.func.lower(Delegation.name) == name.lower())
-    ).scalar_one_or_none()
+    """Inside a unit of work: the delegation matching that name by delegation_key, made if new."""
+    name = " ".join(name.split())
+    delegation = find_delegation(convening_id, name)
     if delegation is None:
         delegation = Delegation(convening_id=convening_id, name=name)
         db.session.add(delegation)

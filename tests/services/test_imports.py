@@ -470,3 +470,14 @@ def test_a_failed_import_takes_no_invoice_number(app):
                                   ImportDefaults(ticket_type_id=ticket.id))
     [order_number] = report.invoice_numbers
     assert order_number.endswith("-0001")
+
+
+def test_import_matches_delegations_ignoring_case_accents_and_punctuation(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    dayton = make_delegation(convening, "Dayton, OH")
+    text = csv_of(*delegate_rows(1, 1, "dayton oh"), *delegate_rows(1, 2, "DAYTON OH."), *delegate_rows(1, 3, "..."))
+    report = import_registrations(convening.id, text, ImportDefaults(ticket_type_id=ticket.id))
+    assert report.ok and report.created_delegations == []
+    assert [r.delegation_id for r in registrations_of(convening)] == [dayton.id, dayton.id, None]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Delegation)) == 1

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from convene.errors import ConveneError
 from convene.extensions import db
-from convene.models import Registration, Status, utcnow
+from convene.models import Delegation, Registration, Status, utcnow
 from convene.services import registrations as service
 from tests.factories import make_convening, make_question, make_registration, make_ticket, person
 from tests.racing import race
@@ -273,3 +273,17 @@ def test_ten_racing_manage_link_requests_send_exactly_three_emails(app, outbox):
     results = race(app, [lambda: service.send_manage_link(convening_id, email, hourly_cap=3) for _ in range(10)])
     assert sorted(results) == [False] * 7 + [True] * 3
     assert len(outbox.to(email)) == 3
+
+
+def test_delegation_key_matches_case_accents_punctuation_and_spaces(app):
+    from convene.text import delegation_key
+    assert delegation_key("Dayton, OH") == delegation_key("dayton oh") == delegation_key(" Dayton  OH. ") == "dayton oh"
+    assert delegation_key("Zürich–Nord") == delegation_key("zurich nord")
+    assert delegation_key("Dayton") != delegation_key("Dayton OH")
+    convening = make_convening()
+    with service.unit_of_work():
+        first = service.find_or_create_delegation(convening.id, "Dayton, OH")
+    with service.unit_of_work():
+        again = service.find_or_create_delegation(convening.id, "dayton oh")
+    assert again.id == first.id and again.name == "Dayton, OH"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Delegation)) == 1

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from convene.extensions import db
-from convene.models import CodeKind, DiscountCode, Order, OrderStatus, Registration, Status
-from convene.services import payments
-from tests.factories import make_convening, make_ticket
+from convene.models import CodeKind, Delegation, DiscountCode, Order, OrderStatus, Registration, Status
+from convene.services import payments, registrations
+from tests.factories import make_convening, make_delegation, make_ticket
 from tests.web.test_public import form_data
 
 
@@ -304,3 +304,44 @@ def test_the_dashboard_counts_seats_held_for_payment_only_once_there_are_some(or
     service.register_attendee(convening.id, ticket.id, person(1))
     page = organizer_client.get(f"/admin/c/{convening.id}/").text
     assert "Awaiting payment</th>" in page and "Payment not completed</th>" in page
+
+
+def test_the_group_form_offers_the_convenings_delegations_and_takes_no_new_name_once_there_are_some(client):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    dayton = make_delegation(convening, "Dayton, OH")
+    make_delegation(convening, "Akron")
+    page = client.get(f"/c/{convening.slug}/register/group").text
+    options = re.findall(r'<option[^>]*value="([^"]*)"[^>]*>([^<]*)</option>', page.split('name="delegation_choice"')[1]
+                         .split("</select>")[0])
+    assert options == [("", "Choose your delegation"), (str(dayton.id + 1), "Akron"), (str(dayton.id), "Dayton, OH")]
+    assert 'name="delegation_name"' not in page  # no free text: organizers set up delegations
+    rows = [("Ana", "Lima", "ana@example.org")]
+    data = group_data(convening, ticket, rows)
+    del data["delegation_name"]
+    page = client.post(f"/c/{convening.slug}/register/group", data=data).text
+    assert "Choose your delegation." in page and orders() == []
+    # A name typed anyway (a crafted post) is not a new delegation.
+    crafted = client.post(f"/c/{convening.slug}/register/group", data=data | {"delegation_name": "Dayton OH."})
+    assert "Choose your delegation." in crafted.text and orders() == []
+    done = client.post(f"/c/{convening.slug}/register/group", data=data | {"delegation_choice": str(dayton.id)})
+    assert done.status_code == 302
+    [order] = orders()
+    assert order.delegation_id == dayton.id and order.registrations[0].delegation_id == dayton.id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Delegation)) == 2
+
+
+def test_a_typed_delegation_matching_one_by_key_joins_it(client):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    page = client.get(f"/c/{convening.slug}/register/group").text
+    assert 'name="delegation_name"' in page and 'name="delegation_choice"' not in page  # none yet: free text
+    first = group_data(convening, ticket, [("Ana", "Lima", "ana@example.org")], delegation_name="Dayton, OH")
+    assert client.post(f"/c/{convening.slug}/register/group", data=first).status_code == 302
+    # Now the form offers the delegation; a near-duplicate name reaching the service still joins it.
+    order = registrations.register_delegation(convening.id, {"name": "Bo", "email": "bo@example.org"}, " dayton  oh ",
+                                        [{"given_name": "Bo", "family_name": "Ng", "email": "bo@example.org",
+                                          "ticket_type_id": ticket.id}])
+    [dayton] = db.session.execute(sa.select(Delegation)).scalars().all()
+    assert dayton.name == "Dayton, OH" and order.delegation_id == dayton.id
+    assert {r.delegation_id for r in db.session.execute(sa.select(Registration)).scalars()} == {dayton.id}
