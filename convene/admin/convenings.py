@@ -12,7 +12,7 @@ from convene.extensions import db
 from convene.forms import EmptyForm
 from convene.models import Convening, Delegation, Question, TicketType, utcnow
 from convene.services import convenings as service
-from convene.services import payment_reports, reports
+from convene.services import merges, payment_reports, reports
 from convene.services.registrations import expire_offers, seat_usage
 from convene.services.stripe_api import stripe_configured
 
@@ -269,3 +269,27 @@ def delete_delegation(convening_id: int, delegation_id: int):
         service.delete_delegation(delegation.id)
         flash(f"Delegation {name} is deleted; its people stay registered without a delegation.", "success")
     return redirect(url_for("admin.delegations", convening_id=convening.id))
+
+
+@bp.route("/c/<int:convening_id>/delegations/<int:delegation_id>/merge", methods=["GET", "POST"])
+def merge_delegation(convening_id: int, delegation_id: int):
+    """Merge a delegation into another: choose it, see what moves, confirm."""
+    organizer_required()
+    convening = convening_or_404(convening_id)
+    delegation = child_or_404(Delegation, convening, delegation_id)
+    others = [d for d in convening.delegations if d.id != delegation.id]
+    into_id = request.values.get("into", type=int)
+    into = next((d for d in others if d.id == into_id), None)
+    form = EmptyForm()
+    if request.method == "POST" and into is not None and form.validate_on_submit():
+        name = delegation.name
+        try:
+            merges.merge_delegations(delegation.id, into.id)
+        except ConveneError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"Delegation {name} is merged into {into.name}.", "success")
+            return redirect(url_for("admin.delegations", convening_id=convening.id))
+    return render_template("admin/convenings/delegation_merge.html", convening=convening, delegation=delegation,
+                           others=others, into=into, form=form,
+                           moving=merges.delegation_references(delegation.id) if into else {})

@@ -596,3 +596,63 @@ def test_the_early_bird_end_is_the_convenings_date_in_the_back_office(organizer_
 def test_the_early_bird_end_is_the_convenings_date_on_the_forms(client, early_bird, path):
     page = client.get(path).text
     assert "early-bird price until 04 May" in page and "05 May" not in page
+
+
+def rows_pointing_at(table_name: str, row_id: int) -> dict[str, int]:
+    """For every column with a foreign key to table_name.id: how many rows hold row_id (all, not only known ones)."""
+    found = {}
+    for table in db.metadata.sorted_tables:
+        for column in table.columns:
+            if any(k.column.table.name == table_name for k in column.foreign_keys):
+                found[f"{table.name}.{column.name}"] = db.session.scalar(
+                    sa.select(sa.func.count()).select_from(table).where(column == row_id))
+    return found
+
+
+def test_organizer_merges_a_delegation_into_another_moving_every_reference(organizer_client):
+    from convene.models import Order
+    from convene.services import registrations
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    source, target = make_delegation(convening, "Dayton OH"), make_delegation(convening, "Dayton, OH (Ohio)")
+    source_id, target_id = source.id, target.id
+    order = registrations.register_delegation(convening.id, {"name": "Lena", "email": "lena@example.org"}, "Dayton OH",
+                                              [{"given_name": "Ana", "family_name": "Lima", "email": "ana@example.org",
+                                                "ticket_type_id": ticket.id}])
+    make_registration(convening, ticket, 7, delegation_id=source_id)
+    make_registration(convening, ticket, 8, delegation_id=target_id)
+    assert order.delegation_id == source_id
+    base = f"/admin/c/{convening.id}/delegations/{source_id}/merge"
+    assert "Merge…" in organizer_client.get(f"/admin/c/{convening.id}/delegations").text
+    choose = organizer_client.get(base).text
+    assert f'<option value="{target_id}">Dayton, OH (Ohio)</option>' in choose and "confirm-merge" not in choose
+    review = organizer_client.get(f"{base}?into={target_id}").text
+    assert re.search(r'id="moving-registrations">2 registrations move', review)
+    assert re.search(r'id="moving-orders">1 order move', review)
+    assert db.session.get(Delegation, source_id) is not None  # reviewing changes nothing
+    response = organizer_client.post(base, data={"into": target_id})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Delegation, source_id) is None
+    assert set(rows_pointing_at("delegation", source_id).values()) == {0}
+    moved = rows_pointing_at("delegation", target_id)
+    assert moved["registration.delegation_id"] == 3 and moved["orders.delegation_id"] == 1
+    assert db.session.get(Order, order.id).delegation_id == target_id
+
+
+def test_a_delegation_is_not_merged_into_itself_or_one_of_another_convening(organizer_client):
+    from convene.errors import ConveneError
+    from convene.services import merges
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    mine, foreign = make_delegation(convening, "Akron"), make_delegation(make_convening(), "Akron")
+    make_registration(convening, ticket, 1, delegation_id=mine.id)
+    response = organizer_client.post(f"/admin/c/{convening.id}/delegations/{mine.id}/merge", data={"into": foreign.id})
+    assert response.status_code == 200 and "There is no other delegation" in response.text
+    with pytest.raises(ConveneError):
+        merges.merge_delegations(mine.id, foreign.id)
+    with pytest.raises(ConveneError):
+        merges.merge_delegations(mine.id, mine.id)
+    db.session.expire_all()
+    assert db.session.get(Delegation, mine.id) is not None and db.session.get(Delegation, foreign.id) is not None
+    assert rows_pointing_at("delegation", mine.id)["registration.delegation_id"] == 1
