@@ -357,9 +357,8 @@ def _delegation_arg(value: str | None) -> int | str | None:
 
 @bp.get("/c/<int:convening_id>/visits/plan")
 def visit_plan(convening_id: int):
-    """The working plan: load and mix per visit, unranked visits, and everyone's visits with move forms."""
-    organizer_required()
-    convening = convening_or_404(convening_id)
+    """The working plan: load and mix per visit, unranked visits, everyone's visits (move forms for organizers)."""
+    convening = convening_or_404(convening_id)  # staff may read it; moving and publishing stay organizers'
     report = service.plan_report(convening)
     hosts, slots = service.hosts_of(convening.id), service.slots_of(convening.id)
     visits = {v.id: v for v in service.visits_of(convening.id)}
@@ -445,22 +444,24 @@ def visit_unlock(convening_id: int):
 
 @bp.route("/c/<int:convening_id>/visits/publish", methods=["GET", "POST"])
 def visit_publish(convening_id: int):
-    """Confirm, then publish the working plan and email everyone whose visits changed."""
+    """Preview exactly who is emailed and what changed for each, then publish that on confirmation."""
     organizer_required()
     convening = convening_or_404(convening_id)
     form = EmptyForm()
     if form.validate_on_submit():
         try:
-            emailed = service.publish_site_visits(convening.id)
+            # The token names the previewed set: if it changed meanwhile, nothing is published or sent.
+            emailed = service.publish_site_visits(convening.id, expected=request.form.get("preview", ""))
         except ConveneError as error:
             flash(error.message, "error")
         else:
             flash(f"The plan is published; {emailed} {'person was' if emailed == 1 else 'people were'} emailed "
-                  "their visits.", "success")
+                  "what changed in their visits.", "success")
             return redirect(url_for("admin.visit_plan", convening_id=convening.id))
     report = service.plan_report(convening)
+    preview = service.publish_preview(convening.id)
     return render_template("admin/visits/publish.html", convening=convening, form=form, report=report,
-                           to_notify=service.people_to_notify(convening.id))
+                           preview=preview, to_notify=len(preview.people))
 
 
 # -- rosters ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ re-run after late changes moves as few people as it can.
 """
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -328,30 +329,106 @@ def unlock_visitor(registration_id: int, slot_id: int) -> None:
         )
 
 
-def publish_site_visits(convening_id: int) -> int:
-    """Make the working plan the published one and email everyone whose visits changed; returns that count."""
+@dataclass
+class VisitChange:
+    """One slot of one person that publishing changes: another visit, or the same one with new details."""
+
+    slot: VisitSlot
+    before: SiteVisit | None
+    after: SiteVisit | None
+
+    @property
+    def text(self) -> str:
+        name = lambda v: v.host.name if v is not None else "no visit"  # noqa: E731
+        if self.before is not None and self.after is not None and self.before.id == self.after.id:
+            return f"{self.slot.label}: {name(self.after)} has a new time, place or meeting point (see below)"
+        return f"{self.slot.label}: {name(self.before)} \u2192 {name(self.after)}"
+
+
+@dataclass
+class PublishPreview:
+    """Exactly who publishing emails and what changed for each; `token` names this set for the confirmation."""
+
+    people: list[tuple[Registration, list[VisitChange]]]
+    token: str
+
+
+def _people_to_email(convening: Convening) -> set[int]:
+    """Ids of the people still coming whom publishing emails: a different visit, or new details of theirs.
+
+    The publish page, the overview and publishing itself all count with this one function, so the
+    number shown before publishing is the number emailed.
+    """
+    moved = db.session.execute(
+        sa.select(VisitAssignment.registration_id)
+        .join(VisitSlot, VisitSlot.id == VisitAssignment.slot_id)
+        .where(VisitSlot.convening_id == convening.id,
+               VisitAssignment.site_visit_id.is_distinct_from(VisitAssignment.published_site_visit_id))
+    ).scalars()
+    ids = set(moved) | _people_of_visits_changed_since_publish(convening)
+    if not ids:
+        return set()
+    return set(db.session.execute(
+        sa.select(Registration.id).where(Registration.id.in_(sorted(ids)), Registration.status == Status.CONFIRMED)
+    ).scalars())
+
+
+def publish_preview(convening_id: int) -> PublishPreview:
+    """Who publishing the working plan would email now, with each person's changes, by name."""
+    convening = db.session.get(Convening, convening_id)
+    return _publish_preview(convening)
+
+
+def _publish_preview(convening: Convening) -> PublishPreview:
+    ids = _people_to_email(convening)
+    details = _people_of_visits_changed_since_publish(convening)
+    registrations = registrations_by_id(ids)
+    visits = {v.id: v for v in visits_of(convening.id)}
+    slots = {s.id: s for s in slots_of(convening.id)}
+    changes: dict[int, list[VisitChange]] = defaultdict(list)
+    for row in assignments_of(convening.id):
+        if row.registration_id not in registrations:
+            continue
+        before, after = visits.get(row.published_site_visit_id), visits.get(row.site_visit_id)
+        if row.published_site_visit_id != row.site_visit_id:
+            changes[row.registration_id].append(VisitChange(slot=slots[row.slot_id], before=before, after=after))
+        elif row.registration_id in details and after is not None and after.details_changed_at is not None \
+                and after.details_changed_at > convening.visits_published_at:
+            changes[row.registration_id].append(VisitChange(slot=slots[row.slot_id], before=before, after=after))
+    people = sorted(((registrations[rid], sorted(changes[rid], key=lambda c: c.slot.starts_at)) for rid in ids),
+                    key=lambda t: (t[0].sort_key, t[0].id))
+    digest = hashlib.sha256(repr([
+        (r.id, [(c.slot.id, c.before.id if c.before else None, c.after.id if c.after else None) for c in cs])
+        for r, cs in people
+    ]).encode()).hexdigest()[:32]
+    return PublishPreview(people=people, token=digest)
+
+
+def publish_site_visits(convening_id: int, *, expected: str | None = None) -> int:
+    """Make the working plan the published one and email everyone whose visits changed; returns that count.
+
+    With `expected` (the token of the preview the organizer confirmed), refuse if the set changed since.
+    """
     from convene.services.registrations import manage_url
 
     with unit_of_work():
         [convening] = lock(Convening, convening_id)
-        rows = assignments_of(convening.id)
-        changed_people: set[int] = set()
-        for row in rows:
+        preview = _publish_preview(convening)
+        if expected is not None and expected != preview.token:
+            raise ConveneError("publish_preview_changed")
+        for row in assignments_of(convening.id):
             if row.published_site_visit_id != row.site_visit_id:
                 row.published_site_visit_id = row.site_visit_id
-                changed_people.add(row.registration_id)
-        changed_people |= _people_of_visits_changed_since_publish(convening)
+        first = convening.visits_published_at is None
         convening.visits_published_at = utcnow()
         db.session.flush()
-        registrations = db.session.execute(
-            sa.select(Registration).where(Registration.id.in_(changed_people), Registration.status == Status.CONFIRMED)
-        ).scalars().all()
-        for registration in registrations:
+        subject = f"Your site visits at {convening.name}" + ("" if first else " have changed")
+        for registration, changes in preview.people:
             visits = published_visits_for(registration.id)
-            queue_email("visits", registration.email, f"Your site visits at {convening.name}", "visits",
-                        registration=registration, convening=convening, visits=visits,
+            queue_email("visits", registration.email, subject, "visits",
+                        registration=registration, convening=convening, visits=visits, changes=changes,
                         manage_url=manage_url(registration))
-    return len(registrations)
+    return len(preview.people)
 
 
 def _people_of_visits_changed_since_publish(convening: Convening) -> set[int]:
@@ -968,13 +1045,8 @@ def assignments_for(registration_ids) -> dict[int, dict[int, VisitAssignment]]:
 
 
 def people_to_notify(convening_id: int) -> int:
-    """How many people still coming have a working plan that differs from what they were sent."""
-    return db.session.scalar(
-        sa.select(sa.func.count(sa.distinct(VisitAssignment.registration_id)))
-        .join(Registration, Registration.id == VisitAssignment.registration_id)
-        .where(Registration.convening_id == convening_id, Registration.status == Status.CONFIRMED,
-               VisitAssignment.site_visit_id.is_distinct_from(VisitAssignment.published_site_visit_id))
-    )
+    """How many people still coming publishing would email now (the same set publishing uses)."""
+    return len(_people_to_email(db.session.get(Convening, convening_id)))
 
 
 # ---------------------------------------------------------------- rosters

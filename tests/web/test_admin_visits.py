@@ -414,6 +414,22 @@ def test_the_plan_highlights_the_largest_same_delegation_group(organizer_client,
     assert len(tops) == sum(1 for mix in mixes.values() if max(mix.values()) > 1)
 
 
+def test_staff_see_the_plan_without_move_unlock_or_publish(staff_client, organizer, scene):
+    from tests.conftest import login
+
+    service.assign_site_visits(scene.id)
+    mover = (f"{scene.url}/move", f"{scene.url}/unlock", f"{scene.url}/publish")
+    page = staff_client.get(f"{scene.url}/plan").text
+    for visit in scene.visits.values():
+        assert re.search(rf'id="load-{visit.id}">2/2<', page)
+    assert 'id="person-' in page and 'class="move"' not in page and not any(u in page for u in mover)
+    assert f'href="{scene.url}/plan"' in staff_client.get(scene.url).text  # the visits nav offers it
+    staff_client.post("/admin/logout")
+    login(staff_client, organizer.email)
+    organizer_page = staff_client.get(f"{scene.url}/plan").text
+    assert 'class="move"' in organizer_page and f"{scene.url}/move" in organizer_page
+
+
 def move(client, scene, person, slot, visit, locked=True):
     data = {"registration_id": person, "slot_id": slot, "site_visit_id": visit or ""}
     if locked:
@@ -524,8 +540,8 @@ def test_publishing_emails_everyone_and_their_page_then_shows_the_visits(organiz
     service.assign_site_visits(scene.id)
     page = organizer_client.get(f"{scene.url}/publish").text
     assert re.search(r'id="to-notify">6<', page) and re.search(r'id="unpublished">12<', page)
-    response = organizer_client.post(f"{scene.url}/publish", follow_redirects=True)
-    assert "The plan is published; 6 people were emailed their visits." in flashes(response.text)
+    response = confirm_publish(organizer_client, scene)
+    assert "The plan is published; 6 people were emailed what changed in their visits." in flashes(response.text)
     assert sorted(m["To"] for m in outbox.messages()) == sorted(p.email for p in scene.people)
     convening = db.session.get(Convening, scene.id)
     db.session.refresh(convening)
@@ -624,7 +640,7 @@ PAGES = [
     ("GET", "/grid", CHANGE),
     ("GET", "/{visit}/edit", CHANGE),
     ("GET", "/assign", CHANGE),
-    ("GET", "/plan", CHANGE),
+    ("GET", "/plan", VIEW),  # read-only for staff (issue 11: 23)
     ("GET", "/publish", CHANGE),
     ("POST", "/settings", CHANGE),
     ("POST", "/hosts/{host}/delete", CHANGE),
@@ -659,3 +675,72 @@ def test_access_rules(request, scene, role, method, path, kind):
         assert len(rows_of(HostOrganization, convening_id=scene.id)) == 3
         assert len(rows_of(SiteVisit, convening_id=scene.id)) == 6
         assert db.session.get(Convening, scene.id).visits_published_at is None
+
+
+# -- publishing: the preview is what happens (issue 11: 20) -----------------------------------------
+
+def confirm_publish(organizer_client, scene, page: str | None = None):
+    """Post the confirmation of the publish page, carrying the token of what it previewed."""
+    page = page if page is not None else organizer_client.get(f"{scene.url}/publish").text
+    token = re.search(r'name="preview" value="([0-9a-f]+)"', page).group(1)
+    return organizer_client.post(f"{scene.url}/publish", data={"preview": token}, follow_redirects=True)
+
+
+def test_a_new_meeting_point_is_counted_and_named_on_the_publish_page_and_that_many_are_emailed(
+        organizer_client, scene, outbox):
+    service.assign_site_visits(scene.id)
+    service.publish_site_visits(scene.id)
+    before = len(outbox.messages())
+    visit = scene.visits[(scene.hosts[1].id, scene.slots[0].id)]
+    inside = {rid for rid, by_slot in plan_of(scene.id).items() if by_slot[scene.slots[0].id] == visit.id}
+    service.save_site_visit(visit.id, {"capacity": 2, "meeting_point": "North doors", "transport_notes": "",
+                                       "departs_at": None})
+    page = organizer_client.get(f"{scene.url}/publish").text
+    # It used to say "emails 0 people" here and then email them all the same.
+    assert re.search(r'id="to-notify">2<', page)
+    names = {db.session.get(Registration, rid).full_name for rid in inside}
+    assert all(html.escape(name) in page for name in names)
+    assert "Morning: Magnet has a new time, place or meeting point" in page
+    response = confirm_publish(organizer_client, scene, page)
+    assert "2 people were emailed" in flashes(response.text)[0]
+    new = outbox.messages()[before:]
+    assert {m["To"] for m in new} == {db.session.get(Registration, rid).email for rid in inside}
+    assert all("What changed:" in outbox.text(m) and "North doors" in outbox.text(m) for m in new)
+
+
+def test_the_email_says_which_visit_a_moved_person_left_and_joined(organizer_client, scene, outbox):
+    service.assign_site_visits(scene.id)
+    service.publish_site_visits(scene.id)
+    before = len(outbox.messages())
+    person, morning = scene.people[0], scene.slots[0]
+    old = db.session.get(SiteVisit, plan_of(scene.id)[person.id][morning.id])
+    service.move_visitor(person.id, morning.id, None)
+    page = organizer_client.get(f"{scene.url}/publish").text
+    assert re.search(r'id="to-notify">1<', page) and f"Morning: {old.host.name} \u2192 no visit" in page
+    response = confirm_publish(organizer_client, scene, page)
+    assert "The plan is published; 1 person was emailed" in flashes(response.text)[0]
+    [message] = outbox.messages()[before:]
+    assert message["To"] == person.email and "have changed" in message["Subject"]
+    assert f"Morning: {old.host.name} \u2192 no visit" in outbox.text(message)
+
+
+def test_publishing_without_the_previewed_token_publishes_nothing(organizer_client, scene, outbox):
+    service.assign_site_visits(scene.id)
+    response = organizer_client.post(f"{scene.url}/publish", follow_redirects=True)
+    assert "Nothing was published" in flashes(response.text)[0]
+    assert db.session.get(Convening, scene.id).visits_published_at is None and outbox.messages() == []
+
+
+def test_a_plan_changed_after_the_preview_is_refused_and_the_new_preview_shown(organizer_client, scene, outbox):
+    service.assign_site_visits(scene.id)
+    service.publish_site_visits(scene.id)
+    before = len(outbox.messages())
+    morning = scene.slots[0].id
+    service.move_visitor(scene.people[0].id, morning, None)
+    page = organizer_client.get(f"{scene.url}/publish").text
+    service.move_visitor(scene.people[1].id, morning, None)  # someone else changes the plan meanwhile
+    response = confirm_publish(organizer_client, scene, page)
+    assert "Nothing was published: the plan changed since you looked" in flashes(response.text)[0]
+    assert re.search(r'id="to-notify">2<', response.text) and len(outbox.messages()) == before
+    response = confirm_publish(organizer_client, scene, response.text)
+    assert "2 people were emailed" in flashes(response.text)[0] and len(outbox.messages()) == before + 2
