@@ -229,17 +229,29 @@ def schedule_move_session(convening_id: int, session_id: int):
     return render_template("admin/schedule/move.html", convening=convening, form=form, session=session)
 
 
-@bp.post("/c/<int:convening_id>/schedule/sessions/<int:session_id>/delete")
+@bp.route("/c/<int:convening_id>/schedule/sessions/<int:session_id>/delete", methods=["GET", "POST"])
 def schedule_delete_session(convening_id: int, session_id: int):
-    """Delete a session with its sign-ups."""
+    """Show who deleting a session affects, then delete it on confirmation (with a reason once published)."""
     organizer_required()
     convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     day = service.local_day(convening, session).isoformat()
-    if EmptyForm().validate_on_submit():
-        title = service.delete_session(session.id)
-        flash(f"{title} is deleted from the program.", "success")
-    return redirect(url_for("admin.schedule", convening_id=convening.id, day=day))
+    form = EmptyForm()
+    reason, reason_error = request.form.get("reason", "")[:1000], None
+    if form.validate_on_submit() and "preview" in request.form:
+        try:
+            # The token names the previewed sign-ups: a different set gets a new confirmation page.
+            title = service.delete_session(session.id, reason=reason, expected=request.form.get("preview", ""))
+        except ConveneError as error:
+            if error.field == "reason":
+                reason_error = error.message
+            else:
+                flash(error.message, "error")
+        else:
+            flash(f"{title} is deleted from the program.", "success")
+            return redirect(url_for("admin.schedule", convening_id=convening.id, day=day))
+    return render_template("admin/schedule/confirm_delete.html", convening=convening, form=form,
+                           deletion=service.deletion_preview(session.id), reason=reason, reason_error=reason_error)
 
 
 # -- publishing and rules ---------------------------------------------------------------------------

@@ -7,6 +7,8 @@ The conflict rules themselves live in `convene.scheduling`, on plain data.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -52,6 +54,7 @@ from convene.scheduling import (
 )
 from convene.scheduling.calendar import CalendarEvent, build_calendar, event_location
 from convene.services.db import lock, unit_of_work
+from convene.services.mail import queue_email
 
 SESSION_FIELDS = (
     "title", "kind", "description", "track", "starts_at", "ends_at", "room_id", "location", "capacity",
@@ -71,6 +74,8 @@ CONFLICT_FIELDS = {
     "room_too_small": "capacity", "room_inaccessible": "room_id", "attendee_overlap": "starts_at",
     "site_visit_overlap": "starts_at",
 }
+
+log = logging.getLogger(__name__)
 
 
 def problem(code: str, field: str | None = None, message: str | None = None) -> ConveneError:
@@ -603,13 +608,54 @@ def move_session(session_id: int, starts_at: datetime | None, room_id: int | Non
     return Saved(session, warnings)
 
 
-def delete_session(session_id: int) -> str:
-    """Delete a session with its sign-ups and rankings; returns its title."""
+@dataclass
+class SessionDeletion:
+    """What deleting a session does: whether the program is public, who holds a seat, and a token of that."""
+
+    session: ProgramSession
+    published: bool
+    people: list[Registration]
+    token: str
+
+
+def _deletion_of(convening: Convening, session: ProgramSession) -> SessionDeletion:
+    people = signups_for(session.id)
+    token = hashlib.sha256(repr((session.id, session.sequence, [p.id for p in people])).encode()).hexdigest()[:32]
+    return SessionDeletion(session=session, published=settings_of(convening.id).published, people=people,
+                           token=token)
+
+
+def deletion_preview(session_id: int) -> SessionDeletion:
+    """Who deleting this session would email now, for its confirmation page."""
+    session = db.session.get(ProgramSession, session_id)
+    return _deletion_of(db.session.get(Convening, session.convening_id), session)
+
+
+def delete_session(session_id: int, *, reason: str = "", expected: str | None = None) -> str:
+    """Delete a session with its sign-ups and rankings; returns its title.
+
+    Once the program is published a reason is required and every person signed up is emailed it.
+    With `expected` (the token of the confirmed preview), refuse if the people signed up changed since.
+    """
+    reason = _text(reason)
     with unit_of_work():
-        _convening, session = _locked_session(session_id)
-        title = session.title
+        convening, session = _locked_session(session_id)
+        deletion = _deletion_of(convening, session)
+        if expected is not None and expected != deletion.token:
+            raise ConveneError("delete_preview_changed")
+        if deletion.published and not reason:
+            raise ConveneError("delete_reason_required", field="reason")
+        title, when = session.title, span(convening, session.starts_at, session.ends_at)
+        for person in deletion.people:
+            queue_email("session_cancelled", person.email, f"Cancelled: {title} at {convening.name}",
+                        "session_cancelled", registration=person, convening=convening, title=title, when=when,
+                        reason=reason)
         db.session.execute(sa.delete(SessionPreference).where(SessionPreference.session_id == session.id))
         db.session.delete(session)
+    if deletion.published:
+        # No column keeps the reason (the schema is fixed), so this line and the emails are its record.
+        log.info("session %s (%r) of convening %s deleted from the published program, %d people emailed; "
+                 "reason: %r", session_id, title, convening.id, len(deletion.people), reason)
     return title
 
 

@@ -199,7 +199,7 @@ def test_deleting_a_session_removes_its_sign_ups(scene):
     publish(convening)
     group = make_session(convening, "Group", 1, "14:00", "15:00", room=rooms["salon"], signup_required=True)
     service.sign_up(people[0].id, group.id)
-    assert service.delete_session(group.id) == "Group"
+    assert service.delete_session(group.id, reason="The facilitator is ill.") == "Group"
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SessionSignup)) == 0
 
@@ -546,3 +546,33 @@ def test_the_demo_program_has_three_days_and_leaves_a_warning(app):
     assert sum(view.taken.values()) > 10
     assert any(p.registration_id for p in service.presenters_of(convening.id))
     assert len(service.rooms_of(convening.id)) == 10
+
+
+def test_deleting_a_session_of_the_published_program_needs_a_reason_and_emails_who_signed_up(scene, outbox):
+    convening, _, rooms, people = scene
+    publish(convening)
+    group = make_session(convening, "Group", 1, "14:00", "15:00", room=rooms["salon"], signup_required=True)
+    service.sign_up(people[0].id, group.id)
+    service.sign_up(people[1].id, group.id)
+    with pytest.raises(ConveneError) as refused:
+        service.delete_session(group.id, reason="  ")
+    assert refused.value.code == "delete_reason_required" and refused.value.field == "reason"
+    db.session.rollback()
+    assert db.session.get(ProgramSession, group.id) is not None and outbox.messages() == []
+    preview = service.deletion_preview(group.id)
+    service.sign_up(people[2].id, group.id)  # a third person signs up after the organizer looked
+    with pytest.raises(ConveneError) as changed:
+        service.delete_session(group.id, reason="Room flooded.", expected=preview.token)
+    assert changed.value.code == "delete_preview_changed"
+    db.session.rollback()
+    assert service.delete_session(group.id, reason="Room flooded.",
+                                  expected=service.deletion_preview(group.id).token) == "Group"
+    messages = outbox.messages()
+    assert sorted(m["To"] for m in messages) == sorted(p.email for p in people[:3])
+    assert all("Room flooded." in outbox.text(m) and "Group" in m["Subject"] for m in messages)
+
+
+def test_deleting_a_session_of_a_draft_program_needs_no_reason_and_emails_nobody(scene, outbox):
+    convening, _, rooms, people = scene
+    draft = make_session(convening, "Draft", 1, "14:00", "15:00", room=rooms["salon"])
+    assert service.delete_session(draft.id) == "Draft" and outbox.messages() == []

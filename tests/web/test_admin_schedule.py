@@ -164,7 +164,13 @@ def test_duplicating_prefills_a_copy_and_refuses_the_same_room_and_time(organize
 
 
 def test_deleting_a_session(organizer_client, scene):
-    response = organizer_client.post(f"{scene.url}/sessions/{scene.keynote.id}/delete")
+    url = f"{scene.url}/sessions/{scene.keynote.id}/delete"
+    # A bare post (the old one-click button) only shows the confirmation page.
+    response = organizer_client.post(url)
+    assert response.status_code == 200 and "Delete Opening keynote?" in response.text
+    assert titles(scene.id) == ["Opening keynote"]
+    token = re.search(r'name="preview" value="([0-9a-f]+)"', response.text).group(1)
+    response = organizer_client.post(url, data={"preview": token})
     assert response.status_code == 302
     assert titles(scene.id) == []
 
@@ -298,6 +304,7 @@ PAGES = [
     ("GET", "/presenters/{presenter}", CHANGE),
     ("GET", "/blocks/new", CHANGE),
     ("GET", "/blocks/{block}", CHANGE),
+    ("GET", "/sessions/{session}/delete", CHANGE),
     ("POST", "/blocks/{block}/allocate", CHANGE),
     ("POST", "/rules", CHANGE),
     ("POST", "/publish", CHANGE),
@@ -333,7 +340,8 @@ def test_access_rules(request, scene, role):
         assert len(rows(Room, convening_id=scene.id)) == 2 and len(rows(Presenter, convening_id=scene.id)) == 1
         assert len(rows(SessionBlock, convening_id=scene.id)) == 1 and rows(ProgramSettings) == []
     else:
-        assert titles(scene.id) == [] and len(rows(Room, convening_id=scene.id)) == 1
+        # A bare post to delete a session only shows its confirmation page (it carries no preview token).
+        assert titles(scene.id) == ["Opening keynote"] and len(rows(Room, convening_id=scene.id)) == 1
 
 
 def test_staff_see_the_program_without_editing_links(staff_client, scene):
@@ -383,3 +391,36 @@ def test_staff_print_a_sessions_sign_in_sheet_and_download_its_attendees(staff_c
     assert app.test_client().get(f"{url}/sign-in.pdf").status_code == 302  # sign in first
     other = make_convening()
     assert staff_client.get(f"/admin/c/{other.id}/schedule/sessions/{workshop.id}/attendees.csv").status_code == 404
+
+
+# -- deleting a session of the published program (issue 11: 20) -----------------------------------------
+
+def test_deleting_a_published_session_asks_a_reason_and_emails_the_people_signed_up(organizer_client, scene, outbox):
+    publish(scene.convening)
+    group = make_session(scene.convening, "Group", 1, "14:00", "15:00", room=scene.salon, signup_required=True)
+    service.sign_up(scene.person.id, group.id)
+    url = f"{scene.url}/sessions/{group.id}/delete"
+    assert f'href="{url}"' in organizer_client.get(f"{scene.url}/sessions/{group.id}").text
+    page = organizer_client.get(url).text
+    assert re.search(r'id="signed-up">1<', page) and html.escape(scene.person.full_name) in page
+    token = re.search(r'name="preview" value="([0-9a-f]+)"', page).group(1)
+    response = organizer_client.post(url, data={"preview": token, "reason": ""})
+    assert response.status_code == 200 and error_beside(response.text, "reason").startswith("The program is published")
+    assert "Group" in titles(scene.id) and outbox.messages() == []
+    response = organizer_client.post(url, data={"preview": token, "reason": "The speaker's flight was cancelled."})
+    assert response.status_code == 302 and "Group" not in titles(scene.id)
+    [message] = outbox.messages()
+    assert message["To"] == scene.person.email and "The speaker's flight was cancelled." in outbox.text(message)
+
+
+def test_a_sign_up_after_the_preview_refuses_the_delete_and_shows_the_new_count(organizer_client, scene, outbox):
+    publish(scene.convening)
+    group = make_session(scene.convening, "Group", 1, "14:00", "15:00", room=scene.salon, signup_required=True)
+    url = f"{scene.url}/sessions/{group.id}/delete"
+    page = organizer_client.get(url).text
+    assert re.search(r'id="signed-up">0<', page)
+    service.sign_up(scene.person.id, group.id)
+    token = re.search(r'name="preview" value="([0-9a-f]+)"', page).group(1)
+    response = organizer_client.post(url, data={"preview": token, "reason": "Merged into the plenary."})
+    assert "Nothing was deleted" in response.text and re.search(r'id="signed-up">1<', response.text)
+    assert "Group" in titles(scene.id) and outbox.messages() == []
