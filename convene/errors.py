@@ -74,6 +74,9 @@ MESSAGES = {
     "registration_merge_other_convening": "Both registrations must be for the same convening.",
     "registration_merge_cancelled": "Both registrations must still be active (not cancelled).",
     "registration_merge_both_paid": "Both registrations have paid orders. Refund one of them first, then merge.",
+    "registration_merge_keep_paid": "The other registration is the paid one: keep it and merge this one into it.",
+    "registration_merge_pending": "The other registration has a payment in progress: let it finish or release it first.",
+    "registration_not_found": "That registration does not exist.",
     # Site visits.
     "visit_preferences_closed": "Site-visit preferences are not open.",
     "publish_preview_changed": "Nothing was published: the plan changed since you looked. Here is what publishing "

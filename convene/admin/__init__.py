@@ -25,4 +25,4 @@ def organizer_required() -> None:
         abort(403)
 
 
-from convene.admin import auth, convenings, payments, printing, registrations, schedule, visits  # noqa: E402,F401
+from convene.admin import auth, convenings, merges, payments, printing, registrations, schedule, visits  # noqa: E402,F401
