@@ -79,6 +79,10 @@ MESSAGES = {
     "registration_not_found": "That registration does not exist.",
     # Site visits.
     "visit_preferences_closed": "Site-visit preferences are not open.",
+    "delete_preview_changed": "Nothing was deleted: who is signed up changed since you looked. Here is what "
+    "deleting would do now; check it and confirm again.",
+    "delete_reason_required": "The program is published, so say why the session is cancelled: the people "
+    "signed up are emailed this reason.",
     "publish_preview_changed": "Nothing was published: the plan changed since you looked. Here is what publishing "
     "would do now; check it and confirm again.",
     "unknown_host": "That host organization is not part of this convening.",
