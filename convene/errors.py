@@ -133,6 +133,8 @@ MESSAGES = {
     "block_not_found": "That block does not exist.",
     "rule_invalid": "Choose blocking or warning for each kind of conflict.",
     "program_not_published": "The program is not published yet.",
+    "publish_warnings_changed": "Nothing was published: the open warnings changed since you looked. Here they "
+    "are now; check them and confirm again.",
     "publish_blocked": "The program has blocking conflicts; resolve them before publishing.",
     "signup_not_needed": "This session needs no sign-up: everyone is welcome.",
     "signup_not_confirmed": "Only confirmed registrations can sign up for sessions.",

@@ -256,19 +256,24 @@ def schedule_delete_session(convening_id: int, session_id: int):
 
 # -- publishing and rules ---------------------------------------------------------------------------
 
-@bp.post("/c/<int:convening_id>/schedule/publish")
+@bp.route("/c/<int:convening_id>/schedule/publish", methods=["GET", "POST"])
 def schedule_publish(convening_id: int):
-    """Publish the program on the public site."""
+    """List the open warnings, then publish the program over exactly those on confirmation."""
     organizer_required()
     convening = convening_or_404(convening_id)
-    if EmptyForm().validate_on_submit():
+    form = EmptyForm()
+    if form.validate_on_submit() and "preview" in request.form:
         try:
-            service.publish_program(convening.id)
+            warned = service.publish_program(convening.id, expected=request.form.get("preview", ""))
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("The program is published.", "success")
-    return redirect(url_for("admin.schedule", convening_id=convening.id))
+            flash("The program is published" + (f" over {warned} open {'warning' if warned == 1 else 'warnings'}."
+                                                 if warned else "."), "success")
+            return redirect(url_for("admin.schedule", convening_id=convening.id))
+    view = service.program_view(convening)
+    return render_template("admin/schedule/publish.html", convening=convening, form=form, view=view,
+                           token=service.warnings_token(view.conflicts))
 
 
 @bp.post("/c/<int:convening_id>/schedule/unpublish")

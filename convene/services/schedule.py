@@ -861,14 +861,27 @@ def set_conflict_rules(convening_id: int, rules: dict[str, str]) -> dict[str, st
     return stored
 
 
-def publish_program(convening_id: int, now: datetime | None = None) -> None:
-    """Show the program publicly; refused while blocking conflicts remain."""
+def warnings_token(conflicts: list[Conflict]) -> str:
+    """A short name for the set of open warnings the organizer confirmed publishing over."""
+    keys = sorted(repr((c.kind, c.key)) for c in conflicts if not c.blocking)
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+
+
+def publish_program(convening_id: int, now: datetime | None = None, *, expected: str | None = None) -> int:
+    """Show the program publicly; refused while blocking conflicts remain; returns the open warnings left.
+
+    With `expected` (the token of the warnings shown on the confirmation), refuse if they changed since.
+    """
     with unit_of_work():
         convening = _lock_convening(convening_id)
-        if any(c.blocking for c in program_conflicts(convening)):
+        conflicts = program_conflicts(convening)
+        if any(c.blocking for c in conflicts):
             raise problem("publish_blocked")
+        if expected is not None and expected != warnings_token(conflicts):
+            raise ConveneError("publish_warnings_changed")
         settings = _settings_for_update(convening.id)
         settings.published_at = now or utcnow()
+    return sum(1 for c in conflicts if not c.blocking)
 
 
 def unpublish_program(convening_id: int) -> None:

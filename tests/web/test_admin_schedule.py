@@ -253,7 +253,10 @@ def test_conflict_rules_are_saved_and_checked(organizer_client, scene):
 
 
 def test_publishing_and_back_to_draft(organizer_client, scene):
-    response = follow(organizer_client, organizer_client.post(f"{scene.url}/publish"))
+    response = organizer_client.post(f"{scene.url}/publish")  # a bare post only shows the confirmation
+    assert response.status_code == 200 and not service.is_published(scene.id)
+    token = re.search(r'name="preview" value="([0-9a-f]+)"', response.text).group(1)
+    response = follow(organizer_client, organizer_client.post(f"{scene.url}/publish", data={"preview": token}))
     assert "The program is published." in response.text and service.is_published(scene.id)
     response = follow(organizer_client, organizer_client.post(f"{scene.url}/unpublish"))
     assert "back to draft" in response.text and not service.is_published(scene.id)
@@ -305,6 +308,7 @@ PAGES = [
     ("GET", "/blocks/new", CHANGE),
     ("GET", "/blocks/{block}", CHANGE),
     ("GET", "/sessions/{session}/delete", CHANGE),
+    ("GET", "/publish", CHANGE),
     ("POST", "/blocks/{block}/allocate", CHANGE),
     ("POST", "/rules", CHANGE),
     ("POST", "/publish", CHANGE),
@@ -424,3 +428,21 @@ def test_a_sign_up_after_the_preview_refuses_the_delete_and_shows_the_new_count(
     response = organizer_client.post(url, data={"preview": token, "reason": "Merged into the plenary."})
     assert "Nothing was deleted" in response.text and re.search(r'id="signed-up">1<', response.text)
     assert "Group" in titles(scene.id) and outbox.messages() == []
+
+
+# -- publishing the program over open warnings (issue 11: 20) ---------------------------------------------
+
+def test_the_publish_confirmation_lists_the_open_warnings_and_refuses_if_they_changed(organizer_client, scene):
+    service.set_conflict_rules(scene.id, {"room_double_booked": "warning"})
+    make_session(scene.convening, "Clash", 0, "17:30", "18:30", room=scene.hall, kind="roundtable")
+    assert f'href="{scene.url}/publish"' in organizer_client.get(scene.url).text
+    page = organizer_client.get(f"{scene.url}/publish").text
+    assert re.search(r'id="warning-count">1<', page) and "Great Hall is booked for both" in page
+    make_session(scene.convening, "Another clash", 0, "17:15", "17:45", room=scene.hall, kind="roundtable")
+    token = re.search(r'name="preview" value="([0-9a-f]+)"', page).group(1)
+    response = organizer_client.post(f"{scene.url}/publish", data={"preview": token})
+    assert "Nothing was published: the open warnings changed" in response.text and not service.is_published(scene.id)
+    assert re.search(r'id="warning-count">3<', response.text)
+    token = re.search(r'name="preview" value="([0-9a-f]+)"', response.text).group(1)
+    response = follow(organizer_client, organizer_client.post(f"{scene.url}/publish", data={"preview": token}))
+    assert "The program is published over 3 open warnings." in response.text and service.is_published(scene.id)
