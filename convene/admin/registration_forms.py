@@ -1,14 +1,18 @@
 """Forms of the back office's registrations area: edit, add by hand, CSV import."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField, RadioField, SelectField, StringField
+from wtforms import BooleanField, RadioField, SelectField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length, Optional
 
+from convene.errors import MESSAGES
 from convene.forms import ConveneForm, PersonForm, choice_list
 from convene.models import Convening, Role
-from convene.services.payments import Settlement
+from convene.printing.receipts import format_amount
+from convene.services.payments import DESK_METHODS, Settlement
 
 ROLE_CHOICES = choice_list((role.value, role.label) for role in Role)
 SETTLEMENT_CHOICES = choice_list((s.value, s.label) for s in Settlement)
@@ -55,6 +59,57 @@ class NewRegistrationForm(RegistrationAdminForm):
     )
     payment_note = _payment_note("Needed for “Paid elsewhere”, for example “Cheque 1042 received”.")
     send_email = BooleanField("Email them their confirmation (and invoice)", default=True)
+
+
+class BadgeForm(ConveneForm):
+    """What prints on a badge: the fields staff may correct on the day."""
+
+    given_name = PersonForm.given_name
+    family_name = PersonForm.family_name
+    badge_name = PersonForm.badge_name
+    pronouns = PersonForm.pronouns
+    organization = PersonForm.organization
+
+    def badge_data(self) -> dict:
+        return {name: getattr(self, name).data for name in BADGE_FORM_FIELDS}
+
+
+BADGE_FORM_FIELDS = ("given_name", "family_name", "badge_name", "pronouns", "organization")
+
+
+class WalkInForm(ConveneForm):
+    """A walk-in added at the desk: who they are, a public ticket, and how a price was paid there."""
+
+    given_name = PersonForm.given_name
+    family_name = PersonForm.family_name
+    badge_name = PersonForm.badge_name
+    pronouns = PersonForm.pronouns
+    email = PersonForm.email
+    organization = PersonForm.organization
+    ticket_type_id = SelectField("Ticket", coerce=int, validators=[InputRequired(message="Choose a ticket type.")])
+    # Checked against the chosen ticket's price below: a free ticket needs none.
+    method = RadioField("How did they pay?", choices=choice_list(DESK_METHODS.items()), validate_choice=False,
+                        description="For a ticket with a price: the full price is recorded as paid, and a receipt "
+                                    "is emailed to them.")
+    send_email = BooleanField("Email them the link to their registration", default=True)
+
+    def fill(self, convening: Convening, now: datetime) -> None:
+        """Offer the public ticket types with today's price; hidden ones (comps, hosts) stay with organizers."""
+        tickets = [t for t in convening.ticket_types if not t.hidden]
+        self.prices = {t.id: t.price_at(now) for t in tickets}
+        self.ticket_type_id.choices = choice_list(
+            (t.id, f"{t.name} · {format_amount(self.prices[t.id], convening.currency) if self.prices[t.id] else 'free'}")
+            for t in tickets
+        )
+
+    def validate_method(self, field) -> None:
+        if field.data and field.data not in DESK_METHODS:
+            raise ValidationError(MESSAGES["desk_method_invalid"])
+        if not field.data and self.prices.get(self.ticket_type_id.data, 0) > 0:
+            raise ValidationError(MESSAGES["desk_method_invalid"])
+
+    def person_data(self) -> dict:
+        return {name: getattr(self, name).data for name in (*BADGE_FORM_FIELDS, "email")}
 
 
 class ImportForm(ConveneForm):

@@ -1,4 +1,4 @@
-"""Registrations: list, detail, edit, cancel, add by hand, CSV export and import."""
+"""Registrations: list, detail, edit, cancel, add by hand, CSV export and import; staff fix badges and add walk-ins."""
 from __future__ import annotations
 
 import re
@@ -6,16 +6,24 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from convene.admin import bp, organizer_required
 from convene.admin.payment_forms import DeskPaymentForm
-from convene.admin.registration_forms import ImportForm, NewRegistrationForm, RegistrationAdminForm, fill_choices
+from convene.admin.registration_forms import (
+    BadgeForm,
+    ImportForm,
+    NewRegistrationForm,
+    RegistrationAdminForm,
+    WalkInForm,
+    fill_choices,
+)
 from convene.admin.util import convening_or_404, show_error
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import EmptyForm, add_question_fields, answers_from, answers_to_form_data, format_answer
-from convene.models import ACTIVE, Convening, OutboxMessage, Registration, Role, Status
+from convene.models import ACTIVE, Convening, OrderStatus, OutboxMessage, Registration, Role, Status, utcnow
 from convene.services import exports
 from convene.services import imports as import_service
 from convene.services import registrations as service
@@ -190,18 +198,39 @@ def registration(convening_id: int, registration_id: int):
 
 
 def _detail_page(convening: Convening, registration: Registration, *, desk_form: DeskPaymentForm | None = None,
-                 status: int = 200):
+                 badge_form: BadgeForm | None = None, status: int = 200):
     from convene.admin.payments import desk_form_for
 
     order = registration.order
     desk_form = desk_form or (desk_form_for(order) if order is not None else None)
+    # Organizers have the full edit form; staff correct only what prints on the badge, here.
+    if badge_form is None and not current_user.is_organizer:
+        badge_form = BadgeForm(formdata=None, obj=registration)
     answers = [(q, format_answer(registration.answer_for(q.id))) for q in convening.questions]
     emails = db.session.execute(
         sa.select(OutboxMessage).where(OutboxMessage.registration_id == registration.id)
         .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
     ).scalars().all()
     return render_template("admin/registrations/detail.html", convening=convening, registration=registration,
-                           answers=answers, emails=emails, button_form=EmptyForm(), desk_form=desk_form), status
+                           answers=answers, emails=emails, button_form=EmptyForm(), desk_form=desk_form,
+                           badge_form=badge_form), status
+
+
+@bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/badge")
+def edit_badge(convening_id: int, registration_id: int):
+    """Staff (or organizers) correct what prints on the badge: names, pronouns, organization; nothing else."""
+    convening = convening_or_404(convening_id)  # signed in is enough: staff fix typos at the desk
+    registration = _registration(convening, registration_id)
+    form = BadgeForm()
+    if form.validate_on_submit():
+        try:
+            service.update_registration(registration.id, form.badge_data())
+        except ConveneError as error:
+            show_error(form, error)
+        else:
+            flash("The badge details are saved; the badge is in the print queue as changed.", "success")
+            return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
+    return _detail_page(convening, registration, badge_form=form, status=400)
 
 
 @bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/desk-payment")
@@ -269,6 +298,52 @@ def new_registration(convening_id: int):
             return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
     return render_template("admin/registrations/form.html", convening=convening, registration=None, form=form,
                            questions=questions), (400 if form.errors else 200)
+
+
+@bp.route("/c/<int:convening_id>/registrations/walk-in", methods=["GET", "POST"])
+def add_walk_in(convening_id: int):
+    """Staff (or organizers) add someone at the desk: a public ticket, free or paid there with a receipt."""
+    convening = convening_or_404(convening_id)  # signed in is enough: the desk adds walk-ins
+    form = WalkInForm()
+    form.fill(convening, utcnow())
+    if form.validate_on_submit():
+        try:
+            # The seat and its invoice in one locked unit (capacity checked there); the desk payment settles it
+            # next, so the only email on a paid ticket is the receipt, not an invoice.
+            registration = service.add_registration(
+                convening.id, form.ticket_type_id.data, form.person_data(),
+                send_email=form.send_email.data and not form.prices.get(form.ticket_type_id.data),
+                settlement="invoice",
+            )
+        except ConveneError as error:
+            show_error(form, error)
+        else:
+            _settle_walk_in(registration, form)
+            return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
+    return render_template("admin/registrations/walk_in.html", convening=convening, form=form), (
+        400 if form.errors else 200)
+
+
+def _settle_walk_in(registration: Registration, form: WalkInForm) -> None:
+    """Record the desk payment of a walk-in's invoice (if the ticket had a price) and say what happened."""
+    from convene.printing.receipts import format_amount
+    from convene.services import payments
+
+    order = registration.order
+    done = f"{registration.full_name} is registered ({registration.reference})"
+    if order is None or order.status != OrderStatus.INVOICED:
+        flash(f"{done}.", "success")
+        return
+    try:
+        payments.record_desk_payment(order.id, form.method.data, order.balance_cents, user_id=current_user.id)
+    except ConveneError as error:
+        flash(f"{done}, but the payment was not recorded: {error.message} Record it below.", "error")
+        return
+    if form.send_email.data:
+        service.send_manage_link(registration.convening_id, registration.email)
+    db.session.refresh(order)
+    flash(f"{done}; {format_amount(order.paid_cents, order.currency)} is recorded "
+          f"({payments.DESK_METHODS[form.method.data]}) and a receipt went to {registration.email}.", "success")
 
 
 @bp.route("/c/<int:convening_id>/registrations/<int:registration_id>/cancel", methods=["GET", "POST"])

@@ -93,6 +93,9 @@ def fresh(registration_id: int) -> Registration:
 PAGES = [  # method, path, staff may open it
     ("get", "/registrations", True),
     ("get", "/registrations/{r}", True),
+    ("post", "/registrations/{r}/badge", True),  # staff fix what prints on the badge (issue 11: 23)
+    ("get", "/registrations/walk-in", True),  # and add walk-ins at the desk
+    ("post", "/registrations/walk-in", True),
     ("get", "/registrations/{r}/edit", False),
     ("post", "/registrations/{r}/edit", False),
     ("get", "/registrations/new", False),
@@ -305,7 +308,7 @@ def test_detail_shows_every_field_answers_history_and_emails_sent(organizer_clie
     page = organizer_client.get(url(scene, "/registrations/{r}")).get_data(as_text=True)
     r = fresh(scene.registration.id)
     for text in (r.reference, r.given_name, r.family_name, r.email, r.organization, r.job_title, "she/her",
-                 "Vegan; Halal", "Needs a ramp", "Maryland", "Delegate", "Added by an organizer",
+                 "Vegan; Halal", "Needs a ramp", "Maryland", "Delegate", "Added in the back office",
                  "Networking dinner?", "Yes", "manage_link", f"Your registration for {scene.convening.name}"):
         assert text in page, text
     local = r.confirmed_at.astimezone(scene.convening.tz).strftime("%H:%M")
@@ -865,3 +868,89 @@ def test_staff_record_a_cash_payment_at_the_desk_from_the_registration_page(staf
     assert "Nothing is outstanding on this order" in again.get_data(as_text=True)
     assert staff_client.post(url(scene, "/registrations/{r}/desk-payment"),
                              data={"method": "cash", "amount": "1"}).status_code == 404
+
+
+# Staff act on the day (issue 11, item 23) ------------------------------------------------------------------------
+
+def test_staff_fix_a_badge_name_typo_in_one_save_and_the_badge_counts_as_changed(staff_client, scene):
+    from datetime import timedelta
+
+    from convene.services.printing import mark_badges_printed
+
+    make_question(scene.convening, "Which working group?", "short_text", required=True)  # never answered
+    mark_badges_printed(scene.convening.id, [scene.registration.id], at=utcnow() - timedelta(hours=1))
+    detail = url(scene, "/registrations/{r}")
+    page = staff_client.get(detail).get_data(as_text=True)
+    assert "Fix the badge" in page and 'value="Hassan"' in page and "Edit</a>" not in page
+    badge = {"given_name": "Amina1", "family_name": "Hasan", "badge_name": "Mina", "pronouns": "she/her",
+             "organization": "City of Dayton"}
+    # Anything besides the badge fields is ignored, however it is posted.
+    response = staff_client.post(url(scene, "/registrations/{r}/badge"), data={
+        **badge, "email": "someone@example.org", "role": "host", "ticket_type_id": scene.comp.id,
+        "delegation_id": 0, scene.question.field_name: "no"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(detail)
+    saved = fresh(scene.registration.id)
+    assert (saved.family_name, saved.badge_name, saved.email, saved.role, saved.ticket_type_id) == (
+        "Hasan", "Mina", "amina1@example.org", "delegate", scene.ticket.id)
+    assert saved.delegation_id == scene.delegation.id and saved.answer_for(scene.question.id) is True
+    queue = staff_client.get(f"/admin/c/{scene.convening.id}/print?which=changed").get_data(as_text=True)
+    assert re.search(r'which=changed"><span class="n">1</span>', queue) and "Hasan" in queue
+    # A blank name is refused beside the field, and nothing changes.
+    response = staff_client.post(url(scene, "/registrations/{r}/badge"), data={**badge, "family_name": " "})
+    assert response.status_code == 400
+    assert 'id="family_name-error">Enter your family name.' in response.get_data(as_text=True)
+    assert fresh(scene.registration.id).family_name == "Hasan"
+
+
+def walk_in(n: int, ticket_id: int, **extra) -> dict:
+    return {**{k: v for k, v in person(n).items() if k in (
+        "given_name", "family_name", "email", "organization", "pronouns")}, "ticket_type_id": ticket_id, **extra}
+
+
+def by_email(email: str) -> Registration | None:
+    db.session.rollback()
+    return db.session.execute(sa.select(Registration).where(Registration.email == email)).scalar_one_or_none()
+
+
+def test_staff_add_a_walk_in_on_a_free_ticket_but_not_on_a_hidden_one(staff_client, scene, outbox):
+    listing = staff_client.get(url(scene, "/registrations")).get_data(as_text=True)
+    assert "/registrations/walk-in" in listing
+    form = staff_client.get(url(scene, "/registrations/walk-in")).get_data(as_text=True)
+    assert "Delegate · free" in form and "Host (comp)" not in form
+    response = staff_client.post(url(scene, "/registrations/walk-in"), data=walk_in(5, scene.ticket.id, send_email="y"))
+    assert response.status_code == 302
+    added = by_email("amina5@example.org")
+    assert response.headers["Location"].endswith(f"/registrations/{added.id}")
+    assert (added.status, added.ticket_type_id, added.role, added.order) == (
+        Status.CONFIRMED, scene.ticket.id, "delegate", None)
+    [message] = outbox.to("amina5@example.org")
+    assert added.reference in message["Subject"]
+    response = staff_client.post(url(scene, "/registrations/walk-in"), data=walk_in(6, scene.comp.id))
+    assert response.status_code == 400 and by_email("amina6@example.org") is None
+    # Capacity is the service's: a full ticket type is refused beside the ticket.
+    full = make_ticket(scene.convening, name="Speaker", capacity=1)
+    make_registration(scene.convening, full, 9)
+    response = staff_client.post(url(scene, "/registrations/walk-in"), data=walk_in(7, full.id))
+    assert response.status_code == 400 and by_email("amina7@example.org") is None
+    assert 'id="ticket_type_id-error">There are not enough seats' in response.get_data(as_text=True)
+
+
+def test_staff_add_a_walk_in_on_a_paid_ticket_paid_in_cash_with_a_receipt(staff_client, scene, outbox):
+    from convene.models import OrderStatus
+
+    ticket = paid_ticket(scene)
+    form = staff_client.get(url(scene, "/registrations/walk-in")).get_data(as_text=True)
+    assert "Paid delegate · CA$450.00" in form and "How did they pay?" in form
+    response = staff_client.post(url(scene, "/registrations/walk-in"), data=walk_in(5, ticket.id))
+    assert response.status_code == 400 and by_email("amina5@example.org") is None
+    assert 'id="method-error">Choose how it was paid' in response.get_data(as_text=True)
+    response = staff_client.post(url(scene, "/registrations/walk-in"),
+                                 data=walk_in(5, ticket.id, method="cash", send_email="y"), follow_redirects=True)
+    assert "CA$450.00 is recorded (Cash) and a receipt went to amina5@example.org." in response.get_data(as_text=True)
+    order = by_email("amina5@example.org").order
+    assert (order.status, order.paid_cents, order.total_cents, order.payment_note) == (
+        OrderStatus.PAID, 45000, 45000, "Cash at the desk, CA$450.00")
+    subjects = [m["Subject"] for m in outbox.to("amina5@example.org")]
+    assert sorted(s.split(" ")[0] for s in subjects) == ["Receipt", "Your"]  # the receipt and their link, no invoice
+    [receipt] = [m for m in outbox.to("amina5@example.org") if m["Subject"].startswith("Receipt")]
+    assert any(part.get_filename() == f"receipt-R-{order.reference}.pdf" for part in receipt.iter_attachments())
