@@ -1,6 +1,6 @@
 """Site visits in the back office: setup, preference coverage, the assigner, the plan, publishing, rosters.
 
-Organizers change things; staff may look at the overview, the coverage and the rosters.
+Organizers change things; staff may look at the overview, the coverage, the plan and the rosters.
 """
 from __future__ import annotations
 
