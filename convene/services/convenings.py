@@ -24,6 +24,7 @@ from convene.errors import ConveneError, NotFound
 from convene.extensions import db
 from convene.models import Answer, Convening, Delegation, Question, QuestionKind, Registration, TicketType
 from convene.services.db import lock, unit_of_work
+from convene.text import delegation_key
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 REFERENCE_PREFIX_RE = re.compile(r"[A-Z0-9]{2,5}")
@@ -462,24 +463,24 @@ def move_question(question_id: int, direction: str) -> None:
 # -- delegations -----------------------------------------------------------------------------------
 
 def save_delegation(convening_id: int, data: dict, delegation_id: int | None = None) -> Delegation:
-    """Add or change a delegation; names are unique within a convening, whatever their case."""
+    """Add or change a delegation; names are unique within a convening, whatever their case and punctuation."""
     name = _text(data.get("name"))
     if not name:
         raise problem("name_required", "name")
     try:
         with unit_of_work():
             convening = _locked_convening(convening_id)
-            same_name = sa.select(Delegation.id).where(
-                Delegation.convening_id == convening.id, sa.func.lower(Delegation.name) == name.lower()
-            )
             if delegation_id is None:
                 delegation = Delegation(convening_id=convening.id)
             else:
                 delegation = db.session.get(Delegation, delegation_id)
                 if delegation is None or delegation.convening_id != convening.id:
                     raise NotFound("delegation_not_found")
-                same_name = same_name.where(Delegation.id != delegation.id)
-            if db.session.execute(same_name).first():
+            # "Dayton OH" beside "Dayton, OH" is the drift the group form and the import also refuse.
+            key = delegation_key(name)
+            others = db.session.execute(sa.select(Delegation.id, Delegation.name).where(
+                Delegation.convening_id == convening.id, Delegation.id != (delegation.id or 0))).all()
+            if any(delegation_key(other) == key for _, other in others):
                 raise problem("delegation_exists", "name")
             db.session.add(delegation)
             delegation.name = name

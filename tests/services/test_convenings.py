@@ -349,6 +349,17 @@ def test_delegation_names_are_unique_per_convening_ignoring_case(app):
     assert sorted(db.session.execute(sa.select(Delegation.name)).scalars()) == ["Ohio", "ohio"]
 
 
+@pytest.mark.parametrize("typed", ["Dayton OH", "dayton, oh.", "  DAYTON   OH ", "Dáyton – OH"])
+def test_a_delegation_name_differing_only_in_punctuation_or_accents_is_the_same_one(app, typed):
+    convening = make_convening()
+    dayton = service.save_delegation(convening.id, {"name": "Dayton, OH"})
+    with pytest.raises(ConveneError) as caught:
+        service.save_delegation(convening.id, {"name": typed})
+    assert (caught.value.code, caught.value.field) == ("delegation_exists", "name")
+    service.save_delegation(convening.id, {"name": typed}, delegation_id=dayton.id)  # respelling itself is fine
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Delegation)).scalar() == 1
+
+
 def test_deleting_a_delegation_keeps_its_registrations(app):
     convening = make_convening()
     ticket = make_ticket(convening)

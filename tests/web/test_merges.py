@@ -118,3 +118,11 @@ def test_a_registration_is_not_merged_with_itself_or_one_of_another_convening(or
     assert "Choose another registration to merge with." in page
     db.session.expire_all()
     assert db.session.get(Registration, mine.id).status == Status.CONFIRMED
+
+
+def test_the_registration_page_links_organizers_to_the_merge(organizer_client):
+    convening = make_convening()
+    registration = make_registration(convening, make_ticket(convening))
+    merge = f"/admin/c/{convening.id}/registrations/{registration.id}/merge"
+    page = organizer_client.get(f"/admin/c/{convening.id}/registrations/{registration.id}").get_data(as_text=True)
+    assert f'href="{merge}"' in page
