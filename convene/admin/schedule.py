@@ -452,9 +452,12 @@ def schedule_new_block(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"Block {block.name} is added. Choose it on the sessions that belong to it.", "success")
+            told = f" {block.notified} {'person was' if block.notified == 1 else 'people were'} emailed that " \
+                "ranking is open." if block.notified else ""
+            flash(f"Block {block.name} is added. Choose it on the sessions that belong to it.{told}", "success")
             return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
-    return render_template("admin/schedule/block_form.html", convening=convening, form=form, block=None)
+    return render_template("admin/schedule/block_form.html", convening=convening, form=form, block=None,
+                           audience=service.ranking_audience(convening.id))
 
 
 @bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>", methods=["GET", "POST"])
@@ -466,14 +469,16 @@ def schedule_edit_block(convening_id: int, block_id: int):
     form = BlockForm() if request.method == "POST" else BlockForm(obj=block)
     if form.validate_on_submit():
         try:
-            service.save_block(convening.id, form.block_data(), block_id=block.id)
+            saved = service.save_block(convening.id, form.block_data(), block_id=block.id)
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The block is saved.", "success")
+            told = f" Ranking is open; {saved.notified} {'person was' if saved.notified == 1 else 'people were'} " \
+                "emailed to rank its sessions." if saved.notified else ""
+            flash("The block is saved." + told, "success")
             return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
     return render_template("admin/schedule/block_form.html", convening=convening, form=form, block=block,
-                           delete_form=EmptyForm())
+                           delete_form=EmptyForm(), audience=service.ranking_audience(convening.id))
 
 
 @bp.post("/c/<int:convening_id>/schedule/blocks/<int:block_id>/delete")
@@ -506,7 +511,9 @@ def schedule_allocate(convening_id: int, block_id: int):
             else:
                 flash(f"{result.placed} of {result.people} people are placed"
                       + (" (optimal)." if result.optimal else ".")
-                      + (f" {len(result.unassigned)} could not be placed." if result.unassigned else ""),
+                      + (f" {len(result.unassigned)} could not be placed." if result.unassigned else "")
+                      + f" {result.emailed} {'person was' if result.emailed == 1 else 'people were'} emailed "
+                      "their session.",
                       "success" if not result.unassigned else "warning")
     return render_template("admin/schedule/allocate.html", convening=convening, block=block, form=form,
                            report=service.block_report(block), result=result)

@@ -55,6 +55,7 @@ from convene.scheduling import (
 from convene.scheduling.calendar import CalendarEvent, build_calendar, event_location
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
+from convene.services.registrations import manage_url
 
 SESSION_FIELDS = (
     "title", "kind", "description", "track", "starts_at", "ends_at", "room_id", "location", "capacity",
@@ -823,8 +824,26 @@ def save_block(convening_id: int, data: dict, block_id: int | None = None) -> Se
             if block.convening_id != convening.id:
                 raise NotFound("block_not_found")
         block.name = name
+        opening = bool(data.get("preferences_open")) and not block.preferences_open
         block.preferences_open = bool(data.get("preferences_open"))
+        db.session.flush()
+        audience = ranking_audience(convening.id) if opening else []
+        for person in audience:
+            queue_email("rankings_open", person.email, f"Rank the sessions of {name} at {convening.name}",
+                        "rankings_open", registration=person, convening=convening, block=block,
+                        manage_url=manage_url(person))
+    # Not a column: how many were told ranking opened, for the view's message.
+    block.notified = len(audience)
     return block
+
+
+def ranking_audience(convening_id: int) -> list[Registration]:
+    """Who is emailed when a block's ranking opens: every confirmed attendee, by name."""
+    return db.session.execute(
+        sa.select(Registration).where(Registration.convening_id == convening_id,
+                                      Registration.status == Status.CONFIRMED)
+        .order_by(Registration.sort_key, Registration.id)
+    ).scalars().all()
 
 
 def delete_block(block_id: int) -> str:
@@ -1048,6 +1067,7 @@ class AllocationResult:
     optimal: bool
     unassigned: list[tuple[Registration, str]]
     load: dict[int, int]  # session id -> people placed
+    emailed: int = 0
 
 
 @dataclass
@@ -1148,10 +1168,19 @@ def allocate_sessions(convening_id: int, block_id: int, *, include_unranked: boo
         block.allocated_at = utcnow()
         block.preferences_open = False
         by_id = {str(r.id): r for r in registrations}
+        titles = {s.id: s for s in sessions}
+        emailed = 0
+        for pid, by_slot in sorted(solution.plan.items(), key=lambda item: int(item[0])):
+            person, placed = by_id[pid], titles[int(by_slot[block.id])]
+            queue_email("session_allocated", person.email, f"Your place in {block.name} at {convening.name}",
+                        "session_allocated", registration=person, convening=convening, block=block,
+                        title=placed.title, when=span(convening, placed.starts_at, placed.ends_at),
+                        where=placed.where, manage_url=manage_url(person))
+            emailed += 1
         result = AllocationResult(
             block=block, people=len(people), placed=len(solution.plan), rank_profile=solution.rank_profile,
             optimal=solution.optimal, unassigned=[(by_id[pid], reason) for pid, reason in solution.unassigned.items()],
-            load=dict(load),
+            load=dict(load), emailed=emailed,
         )
     return result
 

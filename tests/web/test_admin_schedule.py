@@ -446,3 +446,30 @@ def test_the_publish_confirmation_lists_the_open_warnings_and_refuses_if_they_ch
     token = re.search(r'name="preview" value="([0-9a-f]+)"', response.text).group(1)
     response = follow(organizer_client, organizer_client.post(f"{scene.url}/publish", data={"preview": token}))
     assert "The program is published over 3 open warnings." in response.text and service.is_published(scene.id)
+
+
+# -- ranking opens and allocation tell the people concerned (issue 11: 20) --------------------------------
+
+def test_opening_a_blocks_ranking_previews_and_emails_the_confirmed_attendees(organizer_client, scene, outbox):
+    closed = make_block(scene.convening, "Field trips", preferences_open=False)
+    url = f"{scene.url}/blocks/{closed.id}"
+    page = organizer_client.get(url).text
+    assert re.search(r'id="audience-count">1<', page) and html.escape(scene.person.full_name) in page
+    response = follow(organizer_client, organizer_client.post(url, data={"name": "Field trips",
+                                                                        "preferences_open": "y"}))
+    assert "1 person was emailed to rank its sessions." in response.text
+    [message] = outbox.messages()
+    assert message["To"] == scene.person.email and "Field trips" in message["Subject"]
+    follow(organizer_client, organizer_client.post(url, data={"name": "Field trips", "preferences_open": "y"}))
+    assert len(outbox.messages()) == 1  # saving an open block again tells nobody twice
+
+
+def test_allocating_emails_each_person_their_session_and_counts_them(organizer_client, scene, outbox):
+    publish(scene.convening)
+    group = make_session(scene.convening, "Group A", 2, "11:00", "12:30", room=scene.salon, signup_required=True,
+                         capacity=5, block_id=scene.block.id, kind="working_group")
+    service.set_session_preferences(scene.person.id, scene.block.id, [group.id])
+    response = organizer_client.post(f"{scene.url}/blocks/{scene.block.id}/allocate", data={})
+    assert "1 person was emailed their session." in response.text
+    [message] = outbox.messages()
+    assert message["To"] == scene.person.email and "Group A" in outbox.text(message)
