@@ -430,6 +430,17 @@ def test_staff_see_the_plan_without_move_unlock_or_publish(staff_client, organiz
     assert 'class="move"' in organizer_page and f"{scene.url}/move" in organizer_page
 
 
+def test_the_plan_counts_people_of_no_delegation_apart_and_never_as_the_largest_group(organizer_client, scene):
+    for person in scene.people:
+        db.session.get(Registration, person.id).delegation_id = None
+    db.session.commit()
+    service.assign_site_visits(scene.id)
+    page = organizer_client.get(f"{scene.url}/plan").text
+    assert "mix-top" not in page and "No delegation 2" not in page
+    counts = re.findall(r'id="unaffiliated-\d+">No delegation: (\d+)<', page)
+    assert sum(int(n) for n in counts) == 12
+
+
 def move(client, scene, person, slot, visit, locked=True):
     data = {"registration_id": person, "slot_id": slot, "site_visit_id": visit or ""}
     if locked:
