@@ -105,17 +105,6 @@ def normalize_code(code: str | None) -> str:
     return (code or "").strip().upper()
 
 
-def lookup_code(convening_id: int, code: str | None, now: datetime) -> DiscountCode | None:
-    """A code usable now, read without locking (to show what it unlocks); None for anything else."""
-    text = normalize_code(code)
-    if not text:
-        return None
-    discount = db.session.execute(
-        sa.select(DiscountCode).where(DiscountCode.convening_id == convening_id, DiscountCode.code == text)
-    ).scalar_one_or_none()
-    return discount if discount is not None and discount.valid_at(now) else None
-
-
 def check_code(convening_id: int, code: str | None, now: datetime) -> DiscountCode | None:
     """The code usable now, read without locking; raises why not (unknown, not yet valid, expired, used up).
 
