@@ -70,17 +70,7 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
         number=order.invoice_number if kind == "invoice" else f"R-{order.reference}",
         issued_on=convening.local(issued).date(),
         currency=order.currency,
-        issuer_name=convening.name if not convening.invoice_issuer else convening.invoice_issuer.splitlines()[0],
-        issuer_details="\n".join(convening.invoice_issuer.splitlines()[1:]) if convening.invoice_issuer else "",
-        convening_name=convening.name,
-        convening_dates=date_range(convening.starts_on, convening.ends_on),
-        convening_venue=", ".join(p for p in (convening.venue, convening.city) if p),
-        order_reference=order.reference,
-        bill_to_name=order.buyer_name,
-        bill_to_organization=order.buyer_organization,
-        bill_to_email=order.buyer_email,
-        bill_to_address=order.billing_address,
-        po_number=order.po_number,
+        **_parties(order),
         lines=lines,
         subtotal_cents=order.subtotal_cents,
         discount_cents=order.discount_cents,
@@ -92,6 +82,25 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
         payment_instructions=convening.invoice_instructions if kind == "invoice" else "",
         attendees=tuple((r.full_name, r.reference, r.ticket_type.name) for r in order.registrations),
         credits=credits,
+    )
+
+
+def _parties(order: Order) -> dict:
+    """Who issues and who is billed, and for which convening: the same on receipts, invoices and credit notes."""
+    convening = order.convening
+    issuer = convening.invoice_issuer.splitlines() if convening.invoice_issuer else []
+    return dict(
+        issuer_name=issuer[0] if issuer else convening.name,
+        issuer_details="\n".join(issuer[1:]),
+        convening_name=convening.name,
+        convening_dates=date_range(convening.starts_on, convening.ends_on),
+        convening_venue=", ".join(p for p in (convening.venue, convening.city) if p),
+        order_reference=order.reference,
+        bill_to_name=order.buyer_name,
+        bill_to_organization=order.buyer_organization,
+        bill_to_email=order.buyer_email,
+        bill_to_address=order.billing_address,
+        po_number=order.po_number,
     )
 
 
@@ -111,17 +120,7 @@ def credit_note_document(note: CreditNote) -> MoneyDocument:
         number=note.number,
         issued_on=convening.local(note.issued_at).date(),
         currency=order.currency,
-        issuer_name=convening.name if not convening.invoice_issuer else convening.invoice_issuer.splitlines()[0],
-        issuer_details="\n".join(convening.invoice_issuer.splitlines()[1:]) if convening.invoice_issuer else "",
-        convening_name=convening.name,
-        convening_dates=date_range(convening.starts_on, convening.ends_on),
-        convening_venue=", ".join(p for p in (convening.venue, convening.city) if p),
-        order_reference=order.reference,
-        bill_to_name=order.buyer_name,
-        bill_to_organization=order.buyer_organization,
-        bill_to_email=order.buyer_email,
-        bill_to_address=order.billing_address,
-        po_number=order.po_number,
+        **_parties(order),
         lines=tuple(lines),
         subtotal_cents=note.amount_cents,
         discount_cents=0,
