@@ -50,6 +50,13 @@ class Convening(TimestampMixin, Base):
     invoice_instructions: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     invoice_due_days: Mapped[int] = mapped_column(sa.Integer, default=30, server_default="30")
     invoice_counter: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    # Group leads may type a delegation that is not on the convening's list (else they choose one).
+    allow_new_delegations: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # Privacy: the notice linked from every form (empty: the default text), how many months after the
+    # convening ends personal data is erased (None: only when an organizer asks), and when it was.
+    privacy_notice: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    retention_months: Mapped[int | None] = mapped_column(sa.Integer)
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="convening", order_by="TicketType.position, TicketType.id", cascade="all, delete-orphan"
