@@ -66,6 +66,7 @@ def register_url_converters(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from convene import security
     from convene.extensions import csrf, db, limiter, login_manager, migrate
+    from convene.services import audit  # noqa: F401  (its session hooks log every change)
     from convene.services.db import configure_sqlite
 
     db.init_app(app)

@@ -38,6 +38,7 @@ from convene.models.schedule import (
     SessionPreference,
     SessionSignup,
 )
+from convene.models.teams import TEAM_ROLE_LABELS, ActorKind, AuditEntry, Invitation, Membership, TeamRole
 from convene.models.users import User, UserRole
 from convene.models.visits import (
     AssignmentRun,
@@ -56,5 +57,5 @@ __all__ = [
     "EVERYONE_KINDS", "SESSION_KIND_LABELS", "Presenter", "ProgramSession", "ProgramSettings", "Room", "SessionBlock",
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
     "ENDED", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
-    "StripeEvent",
+    "StripeEvent", "TEAM_ROLE_LABELS", "ActorKind", "AuditEntry", "Invitation", "Membership", "TeamRole",
 ]

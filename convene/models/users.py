@@ -28,6 +28,8 @@ class User(UserMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(sa.String(160), default="")
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16), default=UserRole.ORGANIZER)
+    # A platform administrator creates convenings and may do anything on every one of them.
+    is_admin: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Part of every session's and remember cookie's identity: raising it signs the account out everywhere.
