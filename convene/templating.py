@@ -61,6 +61,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(date_range)
     app.add_template_filter(paragraphs)
     app.add_template_global(url_with)
+    from convene.admin.access import template_can
+
+    app.add_template_global(template_can, "can")
     app.add_template_global(ROLE_LABELS, "ROLE_LABELS")
     app.add_template_global(STATUS_LABELS, "STATUS_LABELS")
     app.add_template_global(DIETARY_NEEDS, "DIETARY_NEEDS")
