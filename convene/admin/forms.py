@@ -104,6 +104,12 @@ class ConveningForm(ConveneForm):
         description="2 to 5 capital letters or digits that start each registration reference, like TOR.",
     )
     waitlist_enabled = BooleanField("Offer a waitlist when seats run out", default=True)
+    allow_new_delegations = BooleanField(
+        "Group leads may add a delegation that is not on the list",
+        description="Otherwise the delegation form offers only the delegations set up here (a typed name that "
+        "matches one of them, ignoring case and punctuation, joins it). While the convening has no delegations "
+        "at all, leads type their own either way.",
+    )
     published = BooleanField("Published (listed publicly and open to registration in its window)")
     invoice_enabled = BooleanField("Offer to pay by invoice (the seat is confirmed at once and paid later)")
     invoice_issuer = TextAreaField(

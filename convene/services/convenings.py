@@ -35,7 +35,7 @@ MAX_PRICE_CENTS = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
 CONVENING_FIELDS = (
     "name", "slug", "description", "city", "venue", "venue_address", "timezone", "starts_on", "ends_on",
     "registration_opens_at", "registration_closes_at", "currency", "capacity", "contact_email", "published",
-    "reference_prefix", "waitlist_enabled",
+    "reference_prefix", "waitlist_enabled", "allow_new_delegations",
     "invoice_enabled", "invoice_issuer", "invoice_instructions", "invoice_due_days",
 )
 TICKET_FIELDS = (
@@ -163,6 +163,7 @@ def clean_convening(data: dict) -> dict:
     clean["reference_prefix"] = _text(clean.get("reference_prefix") or "REG").upper()
     clean["published"] = bool(clean.get("published"))
     clean["waitlist_enabled"] = bool(clean.get("waitlist_enabled", True))
+    clean["allow_new_delegations"] = bool(clean.get("allow_new_delegations"))
     clean["invoice_enabled"] = bool(clean.get("invoice_enabled"))
     clean["invoice_issuer"] = _lines(clean.get("invoice_issuer"))
     clean["invoice_instructions"] = _lines(clean.get("invoice_instructions"))

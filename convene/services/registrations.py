@@ -662,10 +662,10 @@ def send_manage_link(convening_id: int, email: str, *, hourly_cap: int | None = 
 def new_delegations_allowed(convening) -> bool:
     """Whether the group form may name a delegation the organizers have not set up.
 
-    There is no per-convening switch (it would need a column): new names are taken only while the
-    convening has no delegations at all; once organizers have set some up, leads choose among them.
+    Yes when the organizers switched it on (`allow_new_delegations`), and also while the convening
+    has no delegations at all, so a brand new convening's first lead is never stuck with an empty list.
     """
-    return not db.session.execute(
+    return convening.allow_new_delegations or not db.session.execute(
         sa.select(Delegation.id).where(Delegation.convening_id == convening.id).limit(1)).first()
 
 

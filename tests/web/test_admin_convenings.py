@@ -656,3 +656,101 @@ def test_a_delegation_is_not_merged_into_itself_or_one_of_another_convening(orga
     db.session.expire_all()
     assert db.session.get(Delegation, mine.id) is not None and db.session.get(Delegation, foreign.id) is not None
     assert rows_pointing_at("delegation", mine.id)["registration.delegation_id"] == 1
+
+
+# -- the new-delegations switch (issue 11: 19) ---------------------------------------------------------------
+
+def switch_ticked(page: str) -> bool:
+    [box] = re.findall(r'<input[^>]*name="allow_new_delegations"[^>]*>', page)
+    return " checked" in box
+
+
+def test_the_settings_page_saves_the_new_delegations_switch(organizer_client):
+    convening = make_convening(slug="switch", reference_prefix="SW")
+    url = f"/admin/c/{convening.id}/settings"
+    page = organizer_client.get(url).text
+    assert "Group leads may add a delegation that is not on the list" in page
+    assert not switch_ticked(page)
+    response = organizer_client.post(url, data=convening_form(slug="switch", allow_new_delegations="y"))
+    assert response.status_code == 302
+    assert db.session.get(Convening, convening.id).allow_new_delegations is True
+    assert switch_ticked(organizer_client.get(url).text)
+    response = organizer_client.post(url, data=convening_form(slug="switch"))  # an unticked box is absent
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Convening, convening.id).allow_new_delegations is False
+
+
+def group_form(ticket, **delegation) -> dict:
+    """The public delegation form with one delegate, as a browser posts it."""
+    return {"lead_name": "Lena Ortiz", "lead_email": "lena@example.org", "organization": "Welcoming Springfield",
+            "delegates-0-given_name": "Ana", "delegates-0-family_name": "Lima",
+            "delegates-0-email": "ana@example.org", "delegates-0-ticket_type_id": str(ticket.id), **delegation}
+
+
+def delegation_names(convening_id: int) -> list[str]:
+    db.session.expire_all()
+    return sorted(db.session.execute(
+        sa.select(Delegation.name).where(Delegation.convening_id == convening_id)).scalars())
+
+
+def registered(convening_id: int) -> list[Registration]:
+    db.session.expire_all()
+    return db.session.execute(sa.select(Registration).where(Registration.convening_id == convening_id)).scalars().all()
+
+
+def test_with_the_switch_off_a_new_delegation_is_refused_beside_the_field_and_nothing_is_created(client):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    make_delegation(convening, "Dayton, OH")
+    url = f"/c/{convening.slug}/register/group"
+    page = client.get(url).text
+    assert 'name="delegation_choice"' in page and 'name="delegation_name"' not in page
+    response = client.post(url, data=group_form(ticket, delegation_choice="new", delegation_name="Springfield"))
+    assert response.status_code == 200
+    assert error_beside(response.text, "delegation_choice") == "Choose your delegation."
+    assert delegation_names(convening.id) == ["Dayton, OH"] and registered(convening.id) == []
+
+
+def test_with_the_switch_on_a_new_delegation_is_created_and_a_near_duplicate_joins_the_existing_one(client):
+    convening = make_convening(allow_new_delegations=True)
+    ticket = make_ticket(convening)
+    dayton = make_delegation(convening, "Dayton, OH")
+    url = f"/c/{convening.slug}/register/group"
+    page = client.get(url).text
+    assert 'value="new">Another delegation (type its name below)</option>' in page
+    assert 'name="delegation_name"' in page
+    response = client.post(url, data=group_form(ticket, delegation_choice="new", delegation_name="Springfield"))
+    assert response.status_code == 302
+    assert delegation_names(convening.id) == ["Dayton, OH", "Springfield"]
+    [ana] = registered(convening.id)
+    assert ana.delegation.name == "Springfield"
+    data = group_form(ticket, delegation_choice="new", delegation_name=" dayton  oh. ",
+                      **{"delegates-0-email": "bo@example.org", "delegates-0-given_name": "Bo"})
+    assert client.post(url, data=data).status_code == 302
+    assert delegation_names(convening.id) == ["Dayton, OH", "Springfield"]
+    bo = next(r for r in registered(convening.id) if r.email == "bo@example.org")
+    assert bo.delegation_id == dayton.id
+
+
+def test_the_service_takes_a_new_delegation_only_when_switched_on_or_while_there_are_none(app):
+    from convene.errors import ConveneError
+    from convene.services import registrations
+
+    def register(convening, ticket, n, name):
+        return registrations.register_delegation(
+            convening.id, {"name": "Lead", "email": f"lead{n}@example.org"}, name,
+            [{"given_name": "Ana", "family_name": "Lima", "email": f"d{n}@example.org", "ticket_type_id": ticket.id}])
+
+    fresh = make_convening()
+    fresh_ticket = make_ticket(fresh)
+    register(fresh, fresh_ticket, 1, "Akron")  # no delegations yet: the first lead names theirs
+    assert delegation_names(fresh.id) == ["Akron"]
+    with pytest.raises(ConveneError) as refused:
+        register(fresh, fresh_ticket, 2, "Springfield")
+    assert refused.value.code == "delegation_unknown" and refused.value.field == "delegation_choice"
+    assert delegation_names(fresh.id) == ["Akron"] and len(registered(fresh.id)) == 1
+    db.session.get(Convening, fresh.id).allow_new_delegations = True
+    db.session.commit()
+    register(fresh, fresh_ticket, 3, "Springfield")
+    assert delegation_names(fresh.id) == ["Akron", "Springfield"]
