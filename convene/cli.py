@@ -9,30 +9,48 @@ from flask.cli import AppGroup
 
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.models.teams import ActorKind, TeamRole
+from convene.services.audit import Actor, set_actor
 
-convene_cli = AppGroup("convene", help="Convene commands: accounts, demo data, mail, waitlist.")
+
+def _log_as_command() -> None:
+    """Every change a command makes is logged as made by that command."""
+    context = click.get_current_context()
+    name = context.invoked_subcommand or ""
+    context.call_on_close(set_actor(Actor(ActorKind.COMMAND, label=f"flask convene {name}".strip())))
+
+
+convene_cli = AppGroup("convene", help="Convene commands: accounts, demo data, mail, waitlist.",
+                       callback=_log_as_command)
 
 
 @convene_cli.command("create-organizer")
 @click.argument("email")
 @click.option("--password", help="Password to set (prompted for when omitted; use --generate for a random one).")
 @click.option("--generate", is_flag=True, help="Generate a random password and print it.")
-@click.option("--staff", is_flag=True, help="Make a staff account (read registrations, print, check in).")
+@click.option("--admin", is_flag=True, help="A platform administrator: creates convenings, may do anything.")
+@click.option("--role", type=click.Choice([r.value for r in TeamRole]),
+              help="A role on --convening (or on every convening when --convening is left out).")
+@click.option("--convening", "convening_slug", help="Slug of the convening the --role holds on.")
 @click.option("--name", default="", help="Display name.")
-def create_organizer(email: str, password: str | None, generate: bool, staff: bool, name: str) -> None:
-    """Make a back-office account for EMAIL."""
-    from convene.models import UserRole
+def create_organizer(email: str, password: str | None, generate: bool, admin: bool, role: str | None,
+                     convening_slug: str | None, name: str) -> None:
+    """Make a back-office account for EMAIL (owners then invite their team from the Team page)."""
     from convene.services.users import create_user
 
+    if convening_slug and not role:
+        raise click.UsageError("--convening needs a --role.")
     if generate:
         password = secrets.token_urlsafe(12)
     elif not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = create_user(email, password, role=UserRole.STAFF if staff else UserRole.ORGANIZER, name=name)
+        user = create_user(email, password, admin=admin, name=name, role=role, convening_slug=convening_slug)
     except ConveneError as error:
         raise click.ClickException(error.message) from None
-    click.echo(f"Created {user.role} account {user.email}.")
+    held = "platform administrator" if admin else (
+        f"{role} on {convening_slug or 'every convening'}" if role else "no role yet")
+    click.echo(f"Created account {user.email} ({held}).")
     if generate:
         click.echo(f"Password: {password}")
 
@@ -73,6 +91,7 @@ def demo() -> None:
 def demo_if_empty() -> None:
     """Load the demo convening only when the database has no convening at all (used by `make run`)."""
     from convene.models import Convening
+    from convene.services.demo import ACCOUNTS as DEMO_ACCOUNTS
     from convene.services.demo import DEMO_ORGANIZER_EMAIL, DEMO_ORGANIZER_PASSWORD, check_demo_allowed, load_demo
 
     try:
@@ -83,9 +102,10 @@ def demo_if_empty() -> None:
         convening, _ = load_demo()
         click.echo(f"Loaded demo convening '{convening.name}'.")
     click.echo("")
-    click.echo("  Organizer login (demo): http://127.0.0.1:5000/admin/login")
-    click.echo(f"    email:    {DEMO_ORGANIZER_EMAIL}")
-    click.echo(f"    password: {DEMO_ORGANIZER_PASSWORD}")
+    click.echo("  Demo logins: http://127.0.0.1:5000/admin/login")
+    for email, role, _name in DEMO_ACCOUNTS:
+        click.echo(f"    {role.value:<16} {email:<28} password: {DEMO_ORGANIZER_PASSWORD}")
+    click.echo(f"  ({DEMO_ORGANIZER_EMAIL} is also a platform administrator.)")
     click.echo("")
 
 

@@ -10,10 +10,19 @@ from convene.models import Convening, Delegation, Question, Registration, Status
 _seq = count(1)
 
 
-def make_user(email: str, *, role: str = "organizer", password: str = "correct-horse-battery") -> User:
-    user = User(email=email, role=role, name=email.split("@")[0])
+def make_user(email: str, *, role: str = "organizer", password: str = "correct-horse-battery",
+              convening: Convening | None = None) -> User:
+    """An account. role "organizer": a platform administrator; "staff": the desk role on every convening;
+    a team role (owner, finance, desk, site_visit_lead, viewer): that role on `convening` (every one if None)."""
+    from convene.models import Membership
+
+    user = User(email=email, name=email.split("@")[0], is_admin=role == "organizer" and convening is None)
     user.set_password(password)
     db.session.add(user)
+    db.session.flush()
+    if not user.is_admin:
+        team_role = "desk" if role == "staff" else role
+        db.session.add(Membership(user_id=user.id, convening_id=convening.id if convening else None, role=team_role))
     db.session.commit()
     return user
 

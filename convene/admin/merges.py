@@ -4,7 +4,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from convene.admin import bp, organizer_required
+from convene.admin import bp
+from convene.admin.access import allow
+from convene.permissions import Permission
 from convene.admin.util import convening_or_404
 from convene.errors import ConveneError
 from convene.extensions import db
@@ -28,9 +30,9 @@ def _counts(registration: Registration) -> dict[str, int]:
 
 
 @bp.route("/c/<int:convening_id>/registrations/<int:registration_id>/merge", methods=["GET", "POST"])
+@allow(Permission.REGISTRATIONS_EDIT, Permission.REGISTRATIONS_EDIT)
 def merge_registration(convening_id: int, registration_id: int):
     """Keep this registration and fold another of the same person into it, after comparing both."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     keep = _registration_or_404(convening, registration_id)
     # Likely duplicates first: the same folded name; any other active registration can be named by reference.

@@ -13,7 +13,9 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_login import current_user
 from sqlalchemy.orm import aliased
 
-from convene.admin import bp, organizer_required
+from convene.admin import bp
+from convene.admin.access import allow
+from convene.permissions import Permission
 from convene.admin.payment_forms import CodeForm, DeskPaymentForm, MarkPaidForm, RefundForm
 from convene.admin.registrations import MAX_PAGE, _csv_response, _escape_like, _int_arg
 from convene.admin.util import child_or_404, convening_or_404, show_error
@@ -101,9 +103,9 @@ def _order_args() -> OrderArgs:
 
 
 @bp.get("/c/<int:convening_id>/payments")
+@allow(Permission.PAYMENTS_VIEW)
 def payments(convening_id: int):
     """Orders with totals by status; filter by status, method, review, outstanding invoices or a search."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     args = _order_args()
     page = db.paginate(reports.orders_select(convening.id, args.conditions()), page=args.page,
@@ -119,9 +121,9 @@ def payments(convening_id: int):
 
 
 @bp.get("/c/<int:convening_id>/payments.csv")
+@allow(Permission.PAYMENTS_VIEW)
 def payments_csv(convening_id: int):
     """Download the orders (filtered like the list) as a spreadsheet."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     text = reports.orders_csv(convening, _order_args().conditions())
     return _csv_response(text, f"{convening.slug}-payments.csv")
@@ -178,17 +180,17 @@ def _back(convening: Convening, order: Order):
 
 
 @bp.get("/c/<int:convening_id>/payments/<int:order_id>")
+@allow(Permission.PAYMENTS_VIEW)
 def order(convening_id: int, order_id: int):
     """One order: buyer, amounts, seats, refunds, Stripe events, documents and what can be done with it."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     return _order_page(convening, _order(convening, order_id))
 
 
 @bp.get("/c/<int:convening_id>/payments/<int:order_id>/<any(receipt, invoice):kind>.pdf")
+@allow(Permission.PAYMENTS_VIEW)
 def order_document(convening_id: int, order_id: int, kind: str):
     """Download the order's receipt or invoice as a PDF."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
     if not (has_receipt(order) if kind == "receipt" else has_invoice(order)):
@@ -199,9 +201,9 @@ def order_document(convening_id: int, order_id: int, kind: str):
 
 
 @bp.get("/c/<int:convening_id>/payments/<int:order_id>/credit-notes/<int:note_id>.pdf")
+@allow(Permission.PAYMENTS_VIEW)
 def credit_note_document(convening_id: int, order_id: int, note_id: int):
     """Download one of the order's credit notes as a PDF."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
     try:
@@ -213,9 +215,9 @@ def credit_note_document(convening_id: int, order_id: int, note_id: int):
 
 
 @bp.post("/c/<int:convening_id>/payments/<int:order_id>/refund")
+@allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def order_refund(convening_id: int, order_id: int):
     """Refund part or all of what the order paid (through Stripe for card payments), perhaps cancelling its seats."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
     form = RefundForm()
@@ -236,9 +238,9 @@ def order_refund(convening_id: int, order_id: int):
 
 
 @bp.post("/c/<int:convening_id>/payments/<int:order_id>/refunds/<int:refund_id>/retry")
+@allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def order_retry_refund(convening_id: int, order_id: int, refund_id: int):
     """Ask Stripe again for a refund that failed (the same idempotency key, so never twice)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
     refund = db.session.get(Refund, refund_id)
@@ -255,9 +257,9 @@ def order_retry_refund(convening_id: int, order_id: int, refund_id: int):
 
 
 @bp.post("/c/<int:convening_id>/payments/<int:order_id>/mark-paid")
+@allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def order_mark_paid(convening_id: int, order_id: int):
     """Record that the invoice was paid in full; the buyer gets a receipt."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
     form = MarkPaidForm()
@@ -273,9 +275,9 @@ def order_mark_paid(convening_id: int, order_id: int):
 
 
 @bp.post("/c/<int:convening_id>/payments/<int:order_id>/desk-payment")
+@allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def order_desk_payment(convening_id: int, order_id: int):
     """Record money taken at the desk (cash, card terminal, cheque, bank transfer); the buyer gets a receipt."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
     form = DeskPaymentForm()
@@ -287,9 +289,9 @@ def order_desk_payment(convening_id: int, order_id: int):
 
 
 @bp.post("/c/<int:convening_id>/payments/<int:order_id>/accept")
+@allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def order_accept(convening_id: int, order_id: int):
     """Accept a payment flagged for review: its seats are confirmed if they are still free."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
     if EmptyForm().validate_on_submit():
@@ -303,9 +305,9 @@ def order_accept(convening_id: int, order_id: int):
 
 
 @bp.post("/c/<int:convening_id>/payments/<int:order_id>/cancel")
+@allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def order_cancel(convening_id: int, order_id: int):
     """Cancel an unpaid order; its seats go back (to the waitlist first)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
     if EmptyForm().validate_on_submit():
@@ -321,9 +323,9 @@ def order_cancel(convening_id: int, order_id: int):
 # -- codes -----------------------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/codes")
+@allow(Permission.PAYMENTS_VIEW)
 def codes(convening_id: int):
     """Discount and access codes with their uses and validity windows."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     return render_template("admin/payments/codes.html", convening=convening, rows=reports.code_rows(convening),
                            delete_form=EmptyForm(), kinds=CodeKind)
@@ -339,9 +341,9 @@ def _code_form(convening: Convening, code: DiscountCode | None) -> CodeForm:
 
 
 @bp.route("/c/<int:convening_id>/codes/new", methods=["GET", "POST"])
+@allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def new_code(convening_id: int):
     """Add a discount or access code."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = _code_form(convening, None)
     if form.validate_on_submit():
@@ -357,9 +359,9 @@ def new_code(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/codes/<int:code_id>", methods=["GET", "POST"])
+@allow(Permission.PAYMENTS_VIEW, Permission.PAYMENTS_MANAGE)
 def edit_code(convening_id: int, code_id: int):
     """Change a code; seats booked with it keep their price."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     code = child_or_404(DiscountCode, convening, code_id)
     form = _code_form(convening, code)
@@ -376,9 +378,9 @@ def edit_code(convening_id: int, code_id: int):
 
 
 @bp.post("/c/<int:convening_id>/codes/<int:code_id>/delete")
+@allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def delete_code(convening_id: int, code_id: int):
     """Delete a code nobody used; a used one is deactivated instead, keeping its history."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     code = child_or_404(DiscountCode, convening, code_id)
     if EmptyForm().validate_on_submit():

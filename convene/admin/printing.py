@@ -7,6 +7,8 @@ from flask import Response, abort, flash, redirect, render_template, request, se
 from flask_login import current_user
 
 from convene.admin import bp
+from convene.admin.access import allow
+from convene.permissions import Permission
 from convene.admin.printing_forms import BadgeBatchForm
 from convene.admin.util import convening_or_404
 from convene.errors import ConveneError
@@ -53,6 +55,7 @@ def _pdf_response(pdf: bytes, filename: str, *, download: bool = True) -> Respon
 
 
 @bp.get("/c/<int:convening_id>/print")
+@allow(Permission.PRINT)
 def print_queue(convening_id: int):
     """Choose badges and a layout, preview the first sheet, make the PDF; rosters; recent batches."""
     convening = convening_or_404(convening_id)
@@ -78,6 +81,7 @@ def print_queue(convening_id: int):
 
 
 @bp.get("/c/<int:convening_id>/print/preview.png")
+@allow(Permission.PRINT)
 def print_preview(convening_id: int):
     """The first sheet of the chosen badges as an image."""
     convening = convening_or_404(convening_id)
@@ -93,6 +97,7 @@ def print_preview(convening_id: int):
 
 
 @bp.post("/c/<int:convening_id>/print")
+@allow(Permission.PRINT, Permission.PRINT)
 def print_badges(convening_id: int):
     """Make the PDF of the chosen badges: right away when small, in the background when large."""
     convening = convening_or_404(convening_id)
@@ -117,6 +122,7 @@ def print_badges(convening_id: int):
 
 
 @bp.get("/c/<int:convening_id>/print/jobs/<int:job_id>")
+@allow(Permission.PRINT)
 def print_job(convening_id: int, job_id: int):
     """One batch: its progress while it renders (the page refreshes itself), then download and mark printed."""
     convening = convening_or_404(convening_id)
@@ -129,6 +135,7 @@ def print_job(convening_id: int, job_id: int):
 
 
 @bp.get("/c/<int:convening_id>/print/jobs/<int:job_id>.pdf")
+@allow(Permission.PRINT)
 def print_job_pdf(convening_id: int, job_id: int):
     """Download a finished batch."""
     convening = convening_or_404(convening_id)
@@ -141,6 +148,7 @@ def print_job_pdf(convening_id: int, job_id: int):
 
 
 @bp.post("/c/<int:convening_id>/print/jobs/<int:job_id>/printed")
+@allow(Permission.PRINT, Permission.PRINT)
 def mark_job_printed(convening_id: int, job_id: int):
     """Record that this batch's badges are printed (they leave the "not printed" list)."""
     convening = convening_or_404(convening_id)
@@ -158,6 +166,7 @@ def mark_job_printed(convening_id: int, job_id: int):
 
 
 @bp.get("/c/<int:convening_id>/print/rosters.pdf")
+@allow(Permission.PRINT)
 def print_rosters(convening_id: int):
     """Every site visit's roster and sign-in sheet in one PDF."""
     convening = convening_or_404(convening_id)
@@ -170,6 +179,7 @@ def print_rosters(convening_id: int):
 
 
 @bp.get("/c/<int:convening_id>/print/rosters/<int:site_visit_id>.pdf")
+@allow(Permission.PRINT)
 def print_roster(convening_id: int, site_visit_id: int):
     """One site visit's roster and sign-in sheet."""
     convening = convening_or_404(convening_id)
@@ -183,6 +193,7 @@ def print_roster(convening_id: int, site_visit_id: int):
 
 
 @bp.get("/c/<int:convening_id>/print/program.pdf")
+@allow(Permission.PRINT)
 def print_program(convening_id: int):
     """The program book: cover, contents, sessions day by day, the site-visit schedule."""
     convening = convening_or_404(convening_id)
@@ -191,6 +202,7 @@ def print_program(convening_id: int):
 
 
 @bp.get("/c/<int:convening_id>/print/agendas/<int:registration_id>.pdf")
+@allow(Permission.PRINT)
 def print_agenda(convening_id: int, registration_id: int):
     """One attendee's personal agenda."""
     convening = convening_or_404(convening_id)
@@ -204,6 +216,7 @@ def print_agenda(convening_id: int, registration_id: int):
 
 
 @bp.post("/c/<int:convening_id>/print/agendas")
+@allow(Permission.PRINT, Permission.PRINT)
 def print_agendas(convening_id: int):
     """Every confirmed attendee's personal agenda in one PDF, for welcome packets (in the background when large)."""
     convening = convening_or_404(convening_id)

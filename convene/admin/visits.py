@@ -10,7 +10,9 @@ from collections import Counter
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from convene.admin import bp, organizer_required
+from convene.admin import bp
+from convene.admin.access import allow
+from convene.permissions import Permission
 from convene.admin.util import child_or_404, convening_or_404, int_arg, show_error, text_arg
 from convene.admin.visit_forms import (
     AssignForm,
@@ -81,6 +83,7 @@ def _overview(convening: Convening, settings_form: VisitSettingsForm):
 
 
 @bp.get("/c/<int:convening_id>/visits")
+@allow(Permission.VISITS_VIEW)
 def visits(convening_id: int):
     """Site visits at a glance: settings, hosts, slots, visits with their rosters, and the next steps."""
     convening = convening_or_404(convening_id)
@@ -88,9 +91,9 @@ def visits(convening_id: int):
 
 
 @bp.post("/c/<int:convening_id>/visits/settings")
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_settings(convening_id: int):
     """Set the visits per person and open or close preferences."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = VisitSettingsForm()
     if form.validate_on_submit():
@@ -126,24 +129,24 @@ def _save_host_view(convening: Convening, host: HostOrganization | None):
 
 
 @bp.route("/c/<int:convening_id>/visits/hosts/new", methods=["GET", "POST"])
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_host_new(convening_id: int):
     """Add a host organization."""
-    organizer_required()
     return _save_host_view(convening_or_404(convening_id), None)
 
 
 @bp.route("/c/<int:convening_id>/visits/hosts/<int:host_id>", methods=["GET", "POST"])
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_host_edit(convening_id: int, host_id: int):
     """Change a host organization."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     return _save_host_view(convening, child_or_404(HostOrganization, convening, host_id))
 
 
 @bp.post("/c/<int:convening_id>/visits/hosts/<int:host_id>/delete")
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_host_delete(convening_id: int, host_id: int):
     """Delete a host, its visits and the rankings of it (confirming when people are placed there)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     host = child_or_404(HostOrganization, convening, host_id)
     form = DeleteForm()
@@ -181,24 +184,24 @@ def _save_slot_view(convening: Convening, slot: VisitSlot | None):
 
 
 @bp.route("/c/<int:convening_id>/visits/slots/new", methods=["GET", "POST"])
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_slot_new(convening_id: int):
     """Add a visit slot."""
-    organizer_required()
     return _save_slot_view(convening_or_404(convening_id), None)
 
 
 @bp.route("/c/<int:convening_id>/visits/slots/<int:slot_id>", methods=["GET", "POST"])
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_slot_edit(convening_id: int, slot_id: int):
     """Change a visit slot."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     return _save_slot_view(convening, child_or_404(VisitSlot, convening, slot_id))
 
 
 @bp.post("/c/<int:convening_id>/visits/slots/<int:slot_id>/delete")
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_slot_delete(convening_id: int, slot_id: int):
     """Delete a slot and its visits (confirming when people are placed in them)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     slot = child_or_404(VisitSlot, convening, slot_id)
     form = DeleteForm()
@@ -219,9 +222,9 @@ def visit_slot_delete(convening_id: int, slot_id: int):
 # -- site visits -----------------------------------------------------------------------------------
 
 @bp.route("/c/<int:convening_id>/visits/grid", methods=["GET", "POST"])
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_grid(convening_id: int):
     """Which host takes visitors in which slot, and how many: one capacity per cell."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     hosts, slots = service.hosts_of(convening.id), service.slots_of(convening.id)
     visits = service.visits_of(convening.id)
@@ -248,9 +251,9 @@ def visit_grid(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/visits/<int:visit_id>/edit", methods=["GET", "POST"])
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_edit(convening_id: int, visit_id: int):
     """Change one visit's capacity, meeting point, departure time and transport notes."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     visit = child_or_404(SiteVisit, convening, visit_id)
     form = SiteVisitForm() if request.method == "POST" else SiteVisitForm.for_visit(visit, convening)
@@ -271,9 +274,9 @@ def visit_edit(convening_id: int, visit_id: int):
 
 
 @bp.post("/c/<int:convening_id>/visits/<int:visit_id>/delete")
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_delete(convening_id: int, visit_id: int):
     """Delete one visit (confirming when people are placed in it)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     visit = child_or_404(SiteVisit, convening, visit_id)
     form = DeleteForm()
@@ -294,6 +297,7 @@ def visit_delete(convening_id: int, visit_id: int):
 # -- coverage --------------------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/visits/coverage")
+@allow(Permission.VISITS_VIEW)
 def visit_coverage(convening_id: int):
     """Who ranked the hosts, how each host was ranked, and places against people per slot."""
     convening = convening_or_404(convening_id)
@@ -305,9 +309,9 @@ def visit_coverage(convening_id: int):
 # -- the assigner ----------------------------------------------------------------------------------
 
 @bp.route("/c/<int:convening_id>/visits/assign", methods=["GET", "POST"])
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_assign(convening_id: int):
     """Run the assigner as a preview or for real, and compare with earlier runs."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     if request.method == "POST":
         form = AssignForm()
@@ -356,6 +360,7 @@ def _delegation_arg(value: str | None) -> int | str | None:
 
 
 @bp.get("/c/<int:convening_id>/visits/plan")
+@allow(Permission.VISITS_VIEW)
 def visit_plan(convening_id: int):
     """The working plan: load and mix per visit, unranked visits, everyone's visits (move forms for organizers)."""
     convening = convening_or_404(convening_id)  # staff may read it; moving and publishing stay organizers'
@@ -401,9 +406,9 @@ def _person(convening: Convening, registration_id: int) -> Registration:
 
 
 @bp.post("/c/<int:convening_id>/visits/move")
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_move(convening_id: int):
     """Put a person in a visit by hand (capacity, access and distinct hosts checked), locked by default."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = MoveForm()
     if not form.validate_on_submit():
@@ -425,9 +430,9 @@ def visit_move(convening_id: int):
 
 
 @bp.post("/c/<int:convening_id>/visits/unlock")
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_unlock(convening_id: int):
     """Let the assigner move a person in a slot again."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = UnlockForm()
     if not form.validate_on_submit():
@@ -443,9 +448,9 @@ def visit_unlock(convening_id: int):
 # -- publishing ------------------------------------------------------------------------------------
 
 @bp.route("/c/<int:convening_id>/visits/publish", methods=["GET", "POST"])
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_publish(convening_id: int):
     """Preview exactly who is emailed and what changed for each, then publish that on confirmation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = EmptyForm()
     if form.validate_on_submit():
@@ -467,6 +472,7 @@ def visit_publish(convening_id: int):
 # -- rosters ---------------------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/visits/<int:visit_id>/roster")
+@allow(Permission.VISITS_VIEW)
 def visit_roster(convening_id: int, visit_id: int):
     """One visit's roster to print: the practical details, then the people with a signature column."""
     convening = convening_or_404(convening_id)
@@ -477,6 +483,7 @@ def visit_roster(convening_id: int, visit_id: int):
 
 
 @bp.get("/c/<int:convening_id>/visits/<int:visit_id>/roster.csv")
+@allow(Permission.VISITS_VIEW)
 def visit_roster_csv(convening_id: int, visit_id: int):
     """One visit's roster as a spreadsheet."""
     convening = convening_or_404(convening_id)
@@ -486,6 +493,7 @@ def visit_roster_csv(convening_id: int, visit_id: int):
 
 
 @bp.get("/c/<int:convening_id>/visits/rosters.csv")
+@allow(Permission.VISITS_VIEW)
 def visit_rosters_csv(convening_id: int):
     """Every visit's roster in one spreadsheet: one row per person per visit."""
     convening = convening_or_404(convening_id)

@@ -39,7 +39,7 @@ from convene.models.schedule import (
     SessionSignup,
 )
 from convene.models.teams import TEAM_ROLE_LABELS, ActorKind, AuditEntry, Invitation, Membership, TeamRole
-from convene.models.users import User, UserRole
+from convene.models.users import User
 from convene.models.visits import (
     AssignmentRun,
     HostOrganization,
@@ -52,7 +52,7 @@ from convene.models.visits import (
 __all__ = [
     "ACCESSIBILITY_NEEDS", "ACTIVE", "DIETARY_NEEDS", "HOLDING_SEAT", "PERSON_FIELDS", "Answer", "Base", "Convening",
     "Delegation", "OutboxMessage", "Question", "QuestionKind", "Registration", "Role", "Status",
-    "TicketType", "User", "UserRole", "utcnow", "AssignmentRun", "HostOrganization", "SiteVisit",
+    "TicketType", "User", "utcnow", "AssignmentRun", "HostOrganization", "SiteVisit",
     "VisitAssignment", "VisitPreference", "VisitSlot", "PrintJob", "BADGE_FIELDS",
     "EVERYONE_KINDS", "SESSION_KIND_LABELS", "Presenter", "ProgramSession", "ProgramSettings", "Room", "SessionBlock",
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",

@@ -34,7 +34,6 @@ class Membership(Base):
     """An account's role on one convening, or on every convening when convening_id is empty."""
 
     __tablename__ = "membership"
-    __audit_name__ = "member"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
@@ -56,7 +55,6 @@ class Invitation(Base):
     """An emailed offer to join a convening's team; the link carries a token whose hash is kept here."""
 
     __tablename__ = "invitation"
-    __audit_name__ = "invitation"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     convening_id: Mapped[int] = mapped_column(sa.ForeignKey("convening.id", ondelete="CASCADE"), index=True)

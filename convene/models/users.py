@@ -1,8 +1,7 @@
-"""Back-office accounts: organizers and staff."""
+"""Back-office accounts; what each may do on a convening comes from its memberships (models/teams.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 import sqlalchemy as sa
 from flask import current_app
@@ -11,11 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from convene.models.base import Base, TimestampMixin, UTCDateTime
-
-
-class UserRole(StrEnum):
-    ORGANIZER = "organizer"  # sets up convenings and changes registrations
-    STAFF = "staff"  # reads registrations, prints and checks people in
 
 
 class User(UserMixin, TimestampMixin, Base):
@@ -27,7 +21,6 @@ class User(UserMixin, TimestampMixin, Base):
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(160), default="")
     password_hash: Mapped[str] = mapped_column(sa.String(255))
-    role: Mapped[str] = mapped_column(sa.String(16), default=UserRole.ORGANIZER)
     # A platform administrator creates convenings and may do anything on every one of them.
     is_admin: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
@@ -51,7 +44,8 @@ class User(UserMixin, TimestampMixin, Base):
 
     @property
     def is_organizer(self) -> bool:
-        return self.role == UserRole.ORGANIZER
+        """Transitional: platform administrators (views and templates move to can())."""
+        return self.is_admin
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

@@ -11,7 +11,7 @@ otherwise a changed `status` names it (`registration.cancelled`), else `<object>
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -48,7 +48,7 @@ HIDDEN = "(hidden)"
 PARENTS = (("registration_id", "registration"), ("order_id", "order"), ("session_id", "session"))
 OBJECT_NAMES = {"orders": "order", "program_session": "session", "user_account": "account",
                 "visit_assignment": "visit", "host_organization": "host", "site_visit": "site_visit",
-                "credit_note": "credit_note"}
+                "credit_note": "credit_note", "membership": "member"}
 LABEL_COLUMNS = ("reference", "invoice_number", "number", "title", "name", "email", "code")
 
 
@@ -71,6 +71,12 @@ def current_actor() -> Actor:
     if request.blueprint == "admin" and current_user.is_authenticated:
         return Actor(ActorKind.ACCOUNT, current_user.id, current_user.email)
     return Actor(ActorKind.ATTENDEE, label="Attendee")
+
+
+def set_actor(actor: Actor | None) -> Callable[[], None]:
+    """Attribute every later change in this context to `actor` (a command's whole run); returns the undo."""
+    token = _actor.set(actor)
+    return lambda: _actor.reset(token)
 
 
 @contextmanager

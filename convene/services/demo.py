@@ -38,7 +38,8 @@ from convene.models import (
     Status,
     TicketType,
     User,
-    UserRole,
+    Membership,
+    TeamRole,
     utcnow,
 )
 from convene.services.db import unit_of_work
@@ -47,7 +48,7 @@ from convene.services.registrations import new_reference
 
 DEMO_ORGANIZER_EMAIL = "organizer@convene.example"
 DEMO_ORGANIZER_PASSWORD = "convene-demo"
-DEMO_STAFF_EMAIL = "staff@convene.example"
+DEMO_STAFF_EMAIL = "desk@convene.example"
 DEMO_SLUG = "toronto-cohort"
 DEMO_SEED = 2027
 TIMEZONE = "America/Toronto"
@@ -421,9 +422,13 @@ COMPLIMENTARY = (
     ("Staff", Role.STAFF, STAFF),
 )
 
+# The demo's team: the organizer is also a platform administrator (creates convenings); each account's
+# role holds on the demo convening only. Every account has the demo password.
 ACCOUNTS = (
-    (DEMO_ORGANIZER_EMAIL, UserRole.ORGANIZER, "Demo Organizer"),
-    (DEMO_STAFF_EMAIL, UserRole.STAFF, "Demo Staff"),
+    (DEMO_ORGANIZER_EMAIL, TeamRole.OWNER, "Demo Organizer"),
+    ("finance@convene.example", TeamRole.FINANCE, "Demo Finance"),
+    (DEMO_STAFF_EMAIL, TeamRole.DESK, "Demo Desk"),
+    ("visits@convene.example", TeamRole.SITE_VISIT_LEAD, "Demo Site-Visit Lead"),
 )
 
 # Day two: every visitor sees two hosts, one in the morning and one in the afternoon.
@@ -463,9 +468,10 @@ def load_demo(now: datetime | None = None) -> tuple[Convening, bool]:
         existing = db.session.execute(sa.select(Convening).where(Convening.slug == DEMO_SLUG)).scalar_one_or_none()
         if existing is not None:
             return existing, False
-        _add_accounts()
         convening = _build_convening(now)
         db.session.add(convening)
+        db.session.flush()
+        _add_accounts(convening)
         _add_registrations(convening, rng, now)
         _add_site_visits(convening, rng)
         load_demo_program(convening, now)
@@ -479,13 +485,15 @@ def demo_dates(today: date) -> tuple[date, date]:
     return tuesday, tuesday + timedelta(days=2)
 
 
-def _add_accounts() -> None:
+def _add_accounts(convening: Convening) -> None:
     for email, role, name in ACCOUNTS:
-        if db.session.execute(sa.select(User.id).where(User.email == email)).first():
-            continue
-        user = User(email=email, role=role, name=name)
-        user.set_password(DEMO_ORGANIZER_PASSWORD)
-        db.session.add(user)
+        user = db.session.execute(sa.select(User).where(User.email == email)).scalar_one_or_none()
+        if user is None:
+            user = User(email=email, name=name, is_admin=email == DEMO_ORGANIZER_EMAIL)
+            user.set_password(DEMO_ORGANIZER_PASSWORD)
+            db.session.add(user)
+            db.session.flush()
+        db.session.add(Membership(user_id=user.id, convening_id=convening.id, role=role))
 
 
 def _build_convening(now: datetime) -> Convening:

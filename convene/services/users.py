@@ -9,7 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from convene.errors import ConveneError
 from convene.extensions import db
-from convene.models import User, UserRole, utcnow
+from convene.models import Convening, Membership, TeamRole, User, utcnow
 from convene.services.db import lock, unit_of_work
 
 MIN_PASSWORD_LENGTH = 8
@@ -21,18 +21,31 @@ def _check_password_length(password: str, field: str) -> None:
         raise ConveneError("weak_password", field=field)
 
 
-def create_user(email: str, password: str, *, role: str = UserRole.ORGANIZER, name: str = "") -> User:
-    """Make a sign-in account; refuses a second account for the same email."""
+def create_user(email: str, password: str, *, admin: bool = False, name: str = "",
+                role: str | None = None, convening_slug: str | None = None) -> User:
+    """Make a sign-in account (a platform administrator, or a member with `role` on one convening or on all).
+
+    Refuses a second account for the same email, an unknown role and an unknown convening.
+    """
     email = email.strip().lower()
-    if role not in set(UserRole):
-        raise ConveneError("bad_role", f"Role must be one of: {', '.join(UserRole)}.")
+    if role is not None and role not in set(TeamRole):
+        raise ConveneError("bad_role", f"Role must be one of: {', '.join(TeamRole)}.")
     _check_password_length(password, "password")
     with unit_of_work():
         if db.session.execute(sa.select(User.id).where(User.email == email)).first():
             raise ConveneError("user_exists", field="email")
-        user = User(email=email, role=role, name=name)
+        convening_id = None
+        if convening_slug is not None:
+            convening_id = db.session.execute(
+                sa.select(Convening.id).where(Convening.slug == convening_slug)).scalar_one_or_none()
+            if convening_id is None:
+                raise ConveneError("not_found", f"There is no convening {convening_slug}.")
+        user = User(email=email, name=name, is_admin=admin)
         user.set_password(password)
         db.session.add(user)
+        db.session.flush()
+        if role is not None:
+            db.session.add(Membership(user_id=user.id, convening_id=convening_id, role=role))
     return user
 
 

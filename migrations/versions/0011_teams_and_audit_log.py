@@ -87,9 +87,14 @@ def upgrade():
     op.execute("UPDATE user_account SET is_admin = TRUE WHERE role = 'organizer'")
     op.execute("INSERT INTO membership (user_id, convening_id, role, created_at) "
                "SELECT id, NULL, 'desk', CURRENT_TIMESTAMP FROM user_account WHERE role = 'staff'")
+    with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.drop_column('role')
 
 
 def downgrade():
+    with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('role', sa.String(length=16), server_default='staff', nullable=False))
+    op.execute("UPDATE user_account SET role = 'organizer' WHERE is_admin")
     op.drop_table('audit_entry')
     op.drop_table('invitation')
     op.drop_table('membership')

@@ -9,17 +9,31 @@ from tests.factories import make_convening, make_host, make_registration, make_s
 
 
 def test_create_organizer_makes_an_account_that_can_sign_in(runner, client):
-    result = runner.invoke(args=["convene", "create-organizer", "lead@example.org", "--password", "long-enough-pw"])
-    assert result.exit_code == 0 and "Created organizer account lead@example.org" in result.output
+    result = runner.invoke(args=["convene", "create-organizer", "lead@example.org", "--password", "long-enough-pw",
+                                 "--admin"])
+    assert result.exit_code == 0 and "Created account lead@example.org (platform administrator)" in result.output
     again = runner.invoke(args=["convene", "create-organizer", "lead@example.org", "--password", "long-enough-pw"])
     assert again.exit_code != 0 and "already exists" in again.output
     response = client.post("/admin/login", data={"email": "lead@example.org", "password": "long-enough-pw"})
     assert response.status_code == 302
 
 
-def test_create_organizer_generates_a_password_for_staff(runner):
-    result = runner.invoke(args=["convene", "create-organizer", "desk@example.org", "--generate", "--staff"])
-    assert result.exit_code == 0 and "Created staff account" in result.output and "Password: " in result.output
+def test_create_organizer_generates_a_password_for_a_desk_member_of_one_convening(runner, db):
+    from convene.models import AuditEntry, Membership, User
+
+    convening = make_convening(slug="syracuse")
+    result = runner.invoke(args=["convene", "create-organizer", "desk@example.org", "--generate", "--role", "desk",
+                                 "--convening", "syracuse"])
+    assert result.exit_code == 0 and "(desk on syracuse)" in result.output and "Password: " in result.output
+    user = db.session.execute(db.select(User).where(User.email == "desk@example.org")).scalar_one()
+    assert not user.is_admin
+    assert [(m.convening_id, m.role) for m in db.session.execute(
+        db.select(Membership).where(Membership.user_id == user.id)).scalars()] == [(convening.id, "desk")]
+    logged = db.session.execute(db.select(AuditEntry).where(AuditEntry.object_type == "member")).scalars().all()
+    assert [(e.actor_kind, e.actor_label) for e in logged] == [("command", "flask convene create-organizer")]
+    unknown = runner.invoke(args=["convene", "create-organizer", "x@example.org", "--generate", "--role", "desk",
+                                  "--convening", "nowhere"])
+    assert unknown.exit_code != 0 and "There is no convening nowhere" in unknown.output
 
 
 def test_assign_dry_run_reports_and_saves_nothing_then_assign_saves(runner, db):

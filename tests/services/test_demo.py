@@ -11,6 +11,7 @@ from convene.extensions import db
 from convene.models import Answer, Convening, Delegation, Question, Registration, Status, TicketType, User, utcnow
 from convene.services import demo
 from convene.services.registrations import seat_usage
+from tests.factories import make_convening
 from tests.conftest import login
 
 
@@ -37,7 +38,7 @@ def test_loading_twice_creates_once_and_changes_nothing(app):
     assert not created_again
     assert again.id == convening.id
     assert counts() == before
-    assert before["Convening"] == 1 and before["User"] == 2
+    assert before["Convening"] == 1 and before["User"] == len(demo.ACCOUNTS) == 4
 
 
 def test_demo_accounts_are_not_duplicated_when_they_already_exist(app):
@@ -45,10 +46,25 @@ def test_demo_accounts_are_not_duplicated_when_they_already_exist(app):
 
     make_user(demo.DEMO_ORGANIZER_EMAIL, password="kept-password")
     demo.load_demo()
-    users = db.session.execute(sa.select(User).order_by(User.email)).scalars().all()
-    assert [u.email for u in users] == [demo.DEMO_ORGANIZER_EMAIL, demo.DEMO_STAFF_EMAIL]
-    assert users[0].check_password("kept-password")  # an existing account keeps its password
-    assert users[1].role == "staff" and users[1].check_password(demo.DEMO_ORGANIZER_PASSWORD)
+    users = {u.email: u for u in db.session.execute(sa.select(User)).scalars()}
+    assert sorted(users) == sorted(email for email, _role, _name in demo.ACCOUNTS)
+    assert users[demo.DEMO_ORGANIZER_EMAIL].check_password("kept-password")  # an existing account keeps it
+    assert users[demo.DEMO_STAFF_EMAIL].check_password(demo.DEMO_ORGANIZER_PASSWORD)
+
+
+def test_the_demo_team_holds_its_roles_on_the_demo_only(app):
+    from convene.models import Membership
+    from convene.permissions import Permission, can
+
+    convening, _ = demo.load_demo()
+    other = make_convening(slug="elsewhere")
+    roles = {(m.user.email, m.convening_id): m.role for m in db.session.execute(sa.select(Membership)).scalars()}
+    assert roles == {(email, convening.id): role for email, role, _name in demo.ACCOUNTS}
+    users = {u.email: u for u in db.session.execute(sa.select(User)).scalars()}
+    organizer, finance = users[demo.DEMO_ORGANIZER_EMAIL], users["finance@convene.example"]
+    assert organizer.is_admin and can(organizer, Permission.TEAM, convening)
+    assert can(finance, Permission.PAYMENTS_MANAGE, convening) and not can(finance, Permission.EDIT, convening)
+    assert not can(finance, Permission.VIEW, other)
 
 
 def test_demo_is_an_upcoming_three_day_june_convening_open_for_registration(app):
