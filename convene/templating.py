@@ -61,9 +61,10 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(date_range)
     app.add_template_filter(paragraphs)
     app.add_template_global(url_with)
-    from convene.admin.access import template_can
+    from convene.admin.access import template_can, template_history
 
     app.add_template_global(template_can, "can")
+    app.add_template_global(template_history, "audit_history")
     app.add_template_global(ROLE_LABELS, "ROLE_LABELS")
     app.add_template_global(STATUS_LABELS, "STATUS_LABELS")
     app.add_template_global(DIETARY_NEEDS, "DIETARY_NEEDS")

@@ -72,6 +72,15 @@ def check_request() -> object | None:
     return None
 
 
+def template_history(convening, object_type: str, object_id: int) -> list | None:
+    """The log entries of one registration, order or session, for accounts that may read the log; else None."""
+    if not can(current_user, Permission.AUDIT, convening):
+        return None
+    from convene.services.audit import history
+
+    return history(convening.id, object_type, object_id)
+
+
 def template_can(permission: Permission | str, convening=None) -> bool:
     """`can('payments.manage', convening)` in templates: what the signed-in account may do there."""
     return can(current_user, permission, convening)

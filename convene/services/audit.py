@@ -328,3 +328,36 @@ def history_query(*, convening_id: int, object_type: str | None = None, object_i
         start = datetime.combine(day, time(0), tz) if tz else datetime.combine(day, time(0))
         query = query.where(AuditEntry.at >= start, AuditEntry.at < start + timedelta(days=1))
     return query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+
+
+PAGE_SIZE = 100
+
+
+def log_page(convening_id: int, *, object_type: str | None = None, actor: str | None = None,
+             action: str | None = None, day: date | None = None, tz=None, before_id: int | None = None,
+             limit: int = PAGE_SIZE) -> tuple[list[AuditEntry], int | None]:
+    """One page of a convening's log, newest first, and the id to continue before (None on the last page)."""
+    from convene.extensions import db
+
+    query = history_query(convening_id=convening_id, object_type=object_type, actor=actor, action=action, day=day,
+                          tz=tz)
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    rows = db.session.execute(query.order_by(None).order_by(AuditEntry.id.desc()).limit(limit + 1)).scalars().all()
+    return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
+def history(convening_id: int, object_type: str, object_id: int, limit: int = 200) -> list[AuditEntry]:
+    """The entries of one registration, order or session (its answers, visits, refunds... included)."""
+    from convene.extensions import db
+
+    query = history_query(convening_id=convening_id, object_type=object_type, object_id=object_id)
+    return db.session.execute(query.order_by(None).order_by(AuditEntry.id.desc()).limit(limit)).scalars().all()
+
+
+def object_types(convening_id: int) -> list[str]:
+    """The kinds of object the convening's log speaks of, for the filter."""
+    from convene.extensions import db
+
+    return list(db.session.execute(sa.select(AuditEntry.object_type).where(
+        AuditEntry.convening_id == convening_id).distinct().order_by(AuditEntry.object_type)).scalars())
