@@ -215,6 +215,15 @@ MESSAGES = {
     # A form sent after its session (and so its CSRF token) was lost, e.g. after a long pause.
     "session_lost": "Your session timed out, so nothing was saved yet. Check your details and send the form again.",
     "session_lost_reload": "Your session timed out, so nothing was saved. Go back, reload the page and try again.",
+    # The CSV import's columns step, and rankings organizers enter (issue 11: 15).
+    "import_columns_unread": "Nothing was imported yet: some columns match nothing this convening asks. Choose "
+    "below what each one feeds (or ignore it), then import.",
+    "import_checked": "Every row is checked and nothing is wrong: import it when the columns read as they should.",
+    "import_upload_gone": "The uploaded file is no longer kept (files wait two hours at most); upload it again.",
+    "import_changed": "Nothing was imported: the questions or site-visit hosts changed while the file was being "
+    "checked. Import it again.",
+    "too_many_host_ranks": "Rank at most {limit} hosts.",
+    "ranking_registration_ended": "{name}'s registration has ended, so there is no ranking to change.",
 }
 
 # Forms that are shown again with what was sent when their session was lost; every other POST gets a plain 400.

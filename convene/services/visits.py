@@ -16,7 +16,9 @@ from sqlalchemy.orm import selectinload
 from convene.assignment import Person, Problem, Solution, Visit, evaluate, solve
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.forms import ORDINALS
 from convene.models import (
+    ENDED,
     AssignmentRun,
     Convening,
     HostOrganization,
@@ -161,28 +163,54 @@ def build_problem(convening: Convening, *, with_previous: bool = True, mix_limit
 # ---------------------------------------------------------------- writing
 
 
-def set_visit_preferences(registration_id: int, host_ids: list[int]) -> None:
-    """Replace a person's ranking of hosts (best first); hosts left out are acceptable but last."""
+def set_visit_preferences(registration_id: int, host_ids: list[int], *, by_organizer: bool = False) -> None:
+    """Replace a person's ranking of hosts (best first); hosts left out are acceptable but last.
+
+    Attendees rank only while preferences are open; organizers (`by_organizer`) enter or correct a
+    ranking at any time, for anyone whose registration has not ended. The published plan does not
+    change until the assigner is run again and the plan published.
+    """
     with unit_of_work():
         registration = db.session.get(Registration, registration_id)
         if registration is None:
-            raise ConveneError("link_invalid")
-        convening = registration.convening
-        if not convening.visit_preferences_open:
+            raise ConveneError("registration_not_found" if by_organizer else "link_invalid")
+        # The assigner reads every ranking under this lock: a ranking is saved before or after a run, not during.
+        [convening] = lock(Convening, registration.convening_id)
+        if by_organizer:
+            if registration.status in ENDED:
+                raise ConveneError("ranking_registration_ended", name=registration.full_name)
+        elif not convening.visit_preferences_open:
             raise ConveneError("visit_preferences_closed")
         write_preferences(registration, host_ids)
 
 
+def max_ranks(host_count: int) -> int:
+    """How many hosts a ranking may name: every host, up to the ten a ranking form offers."""
+    return min(host_count, len(ORDINALS))
+
+
+def check_ranking(host_ids: list[int], valid: set[int]) -> list[int]:
+    """The ranking to store, best first: known hosts, each once, at most `max_ranks` of them.
+
+    Raises ConveneError whose `position` (0 = first choice) names the choice at fault; the public
+    form, the back office and the import all check a ranking here.
+    """
+    ordered: list[int] = []
+    for position, host_id in enumerate(host_ids):
+        if host_id not in valid:
+            raise ConveneError("unknown_host", position=position)
+        if host_id in ordered:
+            raise ConveneError("duplicate_host_rank", position=position, first=ordered.index(host_id))
+        ordered.append(host_id)
+    limit = max_ranks(len(valid))
+    if len(ordered) > limit:
+        raise ConveneError("too_many_host_ranks", position=limit, limit=limit)
+    return ordered
+
+
 def write_preferences(registration: Registration, host_ids: list[int]) -> None:
     """Inside a unit of work: replace the registration's ranking after checking it."""
-    valid = {h.id for h in hosts_of(registration.convening_id)}
-    ordered: list[int] = []
-    for host_id in host_ids:
-        if host_id not in valid:
-            raise ConveneError("unknown_host")
-        if host_id in ordered:
-            raise ConveneError("duplicate_host_rank")
-        ordered.append(host_id)
+    ordered = check_ranking(host_ids, {h.id for h in hosts_of(registration.convening_id)})
     db.session.execute(sa.delete(VisitPreference).where(VisitPreference.registration_id == registration.id))
     db.session.flush()
     for rank, host_id in enumerate(ordered, start=1):
