@@ -29,4 +29,6 @@ def organizer_required() -> None:
         abort(403)
 
 
-from convene.admin import auth, convenings, merges, payments, printing, registrations, schedule, visits  # noqa: E402,F401
+from convene.admin import (  # noqa: E402,F401
+    auth, convenings, imports, merges, payments, printing, registrations, schedule, visits,
+)

@@ -1,10 +1,9 @@
-"""Forms of the back office's registrations area: edit, add by hand, CSV import."""
+"""Forms of the back office's registrations area: edit, add by hand, badges, walk-ins (the import's: import_forms)."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, RadioField, SelectField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -110,29 +109,6 @@ class WalkInForm(ConveneForm):
 
     def person_data(self) -> dict:
         return {name: getattr(self, name).data for name in (*BADGE_FORM_FIELDS, "email")}
-
-
-class ImportForm(ConveneForm):
-    """Upload a delegates spreadsheet, with defaults for the columns it leaves empty."""
-
-    file = FileField("CSV file", validators=[
-        FileRequired(message="Choose a CSV file."),
-        FileAllowed(["csv"], message="Upload a .csv file (in Excel: File › Save As › CSV UTF-8)."),
-    ])
-    ticket_type_id = _ticket_select("Default ticket type")
-    delegation_id = _delegation_select("Default delegation")
-    new_delegation_name = StringField(
-        "…or a new delegation named", [Optional(), Length(max=160)],
-        description="Created if it does not exist, and used instead of the default delegation.",
-    )
-    role = SelectField("Default role", choices=ROLE_CHOICES, default=Role.DELEGATE.value)
-    settlement = _settlement_radio(
-        "Rows on tickets with a price are settled by",
-        "For rows whose Payment column is empty (invoice, paid or comp there overrides this). Each invoice is "
-        "numbered and, if emails are sent, emailed.",
-    )
-    payment_note = _payment_note("For paid rows without a Payment note column, for example “Paid by bank transfer”.")
-    send_emails = BooleanField("Email each person their confirmation and manage link", default=False)
 
 
 def fill_choices(form: FlaskForm, convening: Convening) -> None:

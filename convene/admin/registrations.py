@@ -1,4 +1,4 @@
-"""Registrations: list, detail, edit, cancel, add by hand, CSV export and import; staff fix badges and add walk-ins."""
+"""Registrations: list, detail, edit, cancel, add by hand, visit ranking, CSV export; staff fix badges, add walk-ins."""
 from __future__ import annotations
 
 import re
@@ -10,10 +10,10 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from convene.admin import bp, organizer_required
+from convene.admin.access import allow
 from convene.admin.payment_forms import DeskPaymentForm
 from convene.admin.registration_forms import (
     BadgeForm,
-    ImportForm,
     NewRegistrationForm,
     RegistrationAdminForm,
     WalkInForm,
@@ -22,14 +22,24 @@ from convene.admin.registration_forms import (
 from convene.admin.util import convening_or_404, show_error
 from convene.errors import ConveneError
 from convene.extensions import db
-from convene.forms import EmptyForm, add_question_fields, answers_from, answers_to_form_data, format_answer
-from convene.models import ACTIVE, Convening, OrderStatus, OutboxMessage, Registration, Role, Status, utcnow
+from convene.forms import (
+    EmptyForm,
+    add_question_fields,
+    add_ranking_fields,
+    answers_from,
+    answers_to_form_data,
+    format_answer,
+    rank_field_names,
+    ranking_from,
+    ranking_to_form_data,
+)
+from convene.models import ACTIVE, ENDED, Convening, OrderStatus, OutboxMessage, Registration, Role, Status, utcnow
+from convene.permissions import Permission, can
 from convene.services import exports
-from convene.services import imports as import_service
 from convene.services import registrations as service
+from convene.services import visits as visit_service
 from convene.text import search_key
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PAGE = 100_000  # beyond any real list; keeps OFFSET inside a bigint
 
 SORTS = {
@@ -198,7 +208,7 @@ def registration(convening_id: int, registration_id: int):
 
 
 def _detail_page(convening: Convening, registration: Registration, *, desk_form: DeskPaymentForm | None = None,
-                 badge_form: BadgeForm | None = None, status: int = 200):
+                 badge_form: BadgeForm | None = None, ranking_form=None, status: int = 200):
     from convene.admin.payments import desk_form_for
 
     order = registration.order
@@ -206,14 +216,71 @@ def _detail_page(convening: Convening, registration: Registration, *, desk_form:
     # Organizers have the full edit form; staff correct only what prints on the badge, here.
     if badge_form is None and not current_user.is_organizer:
         badge_form = BadgeForm(formdata=None, obj=registration)
+    hosts = visit_service.hosts_of(convening.id)
+    ranking = visit_service.ranking_for(registration.id)
+    may_rank = can(current_user, Permission.VISITS_MANAGE, convening)
+    if hosts and ranking_form is None and may_rank and registration.status not in ENDED:
+        ranking_form = _ranking_form(hosts)(formdata=None, data=ranking_to_form_data(ranking, hosts))
+    ranking_warnings = {}
+    if ranking_form is not None and registration.needs_step_free_access:
+        # The public page's warning, told about the person rather than to them.
+        by_id = {str(h.id): h for h in hosts}
+        for name in rank_field_names(hosts):
+            host = by_id.get(str(getattr(ranking_form, name).data or ""))
+            if host is not None and not host.accessible:
+                ranking_warnings[name] = (f"{host.name} does not have step-free access, which "
+                                          f"{registration.given_name} needs: the assigner will not place them there.")
     answers = [(q, format_answer(registration.answer_for(q.id))) for q in convening.questions]
     emails = db.session.execute(
         sa.select(OutboxMessage).where(OutboxMessage.registration_id == registration.id)
         .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
     ).scalars().all()
+    hosts_by_id = {h.id: h for h in hosts}
     return render_template("admin/registrations/detail.html", convening=convening, registration=registration,
                            answers=answers, emails=emails, button_form=EmptyForm(), desk_form=desk_form,
-                           badge_form=badge_form), status
+                           badge_form=badge_form, ranking_form=ranking_form, rank_fields=rank_field_names(hosts),
+                           ranked_hosts=[hosts_by_id[h] for h in ranking if h in hosts_by_id],
+                           has_hosts=bool(hosts), ranking_warnings=ranking_warnings), status
+
+
+def _ranking_form(hosts) -> type[EmptyForm]:
+    return add_ranking_fields(EmptyForm, hosts)
+
+
+@bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/visit-preferences")
+@allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
+def registration_visit_preferences(convening_id: int, registration_id: int):
+    """Organizers enter or change someone's ranking of the site-visit hosts (from a paper form, a call, an email)."""
+    convening = convening_or_404(convening_id)
+    registration = _registration(convening, registration_id)
+    hosts = visit_service.hosts_of(convening.id)
+    if not hosts:
+        flash("This convening has no site-visit hosts to rank yet.", "error")
+        return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
+    form = _ranking_form(hosts)()
+    if form.validate_on_submit():
+        try:
+            visit_service.set_visit_preferences(registration.id, ranking_from(form, hosts), by_organizer=True)
+        except ConveneError as error:
+            show_error(form, error)
+        else:
+            flash(_ranking_saved(convening, registration), "success")
+            return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id)
+                            + "#visit-preferences")
+    return _detail_page(convening, registration, ranking_form=form, status=400)
+
+
+def _ranking_saved(convening: Convening, registration: Registration) -> str:
+    """What saving a ranking did, and when it will count."""
+    from convene.models.visits import VISITING_ROLES
+
+    said = f"{registration.full_name}'s site-visit ranking is saved."
+    if registration.role not in VISITING_ROLES:
+        return f"{said} As {registration.role_label.lower()}, they are not placed on site visits, so it is not used."
+    if convening.visits_published_at is not None:
+        return (f"{said} The plan is already published: it changes for them only when the assigner is run again "
+                "and the plan published.")
+    return f"{said} The assigner uses it the next time it runs."
 
 
 @bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/badge")
@@ -389,39 +456,3 @@ def export_registrations(convening_id: int):
     args = _list_args(convening)
     text = exports.registrations_csv(convening, args.conditions(), args.order_by())
     return _csv_response(text, f"{convening.slug}-registrations.csv")
-
-
-@bp.route("/c/<int:convening_id>/import", methods=["GET", "POST"])
-def import_registrations(convening_id: int):
-    """Upload a spreadsheet of delegates; every row is imported, or none and the problems are listed."""
-    organizer_required()
-    convening = convening_or_404(convening_id)
-    form = ImportForm()
-    fill_choices(form, convening)
-    report = None
-    if form.validate_on_submit():
-        data = form.file.data.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            form.file.errors = [*form.file.errors, "The file is larger than 5 MB; split it into smaller files."]
-        else:
-            defaults = import_service.ImportDefaults(
-                ticket_type_id=form.ticket_type_id.data, delegation_id=form.delegation_id.data or None,
-                new_delegation_name=form.new_delegation_name.data or "", role=form.role.data,
-                settlement=form.settlement.data, payment_note=form.payment_note.data or "",
-            )
-            try:
-                report = import_service.import_registrations(convening.id, data, defaults,
-                                                             send_emails=form.send_emails.data)
-            except ConveneError as error:
-                show_error(form, error)
-    status = 400 if form.errors or (report is not None and not report.ok) else 200
-    return render_template("admin/registrations/import.html", convening=convening, form=form, report=report,
-                           columns=import_service.COLUMNS), status
-
-
-@bp.get("/c/<int:convening_id>/import/template.csv")
-def import_template(convening_id: int):
-    """An empty spreadsheet with the columns the import reads."""
-    organizer_required()
-    convening = convening_or_404(convening_id)
-    return _csv_response(import_service.template_csv(), f"{convening.slug}-import-template.csv")

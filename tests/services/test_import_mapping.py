@@ -143,8 +143,8 @@ def test_headers_differing_in_case_accents_and_punctuation_find_their_question_a
     header = [*PERSON_HEADER, "WHICH WORKING GROUP DO YOU WANT TO JOIN", "  will you attend the networking dínner  ",
               "Do you need interpretation (language)?", "Site-visit – 1st choice", "Site visit 2", "Host 3",
               "4th choice", "Fifth preference"]
-    row = [*person_cells(1), "refugee strategies", "OUI", "LSF", "magnet", "george brown college", "", "acces employment",
-           "Toronto Newcomer Office"]
+    row = [*person_cells(1), "refugee strategies", "OUI", "LSF", "magnet", "george brown college", "",
+           "acces employment", "Toronto Newcomer Office"]
     report = import_registrations(scene.convening.id, csv_text(header, [row]), defaults(scene))
     assert report.ok, report.problems
     assert [c.target for c in report.columns[4:]] == [

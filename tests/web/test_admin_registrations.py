@@ -103,9 +103,11 @@ PAGES = [  # method, path, staff may open it
     ("get", "/registrations/{r}/cancel", False),
     ("post", "/registrations/{r}/cancel", False),
     ("post", "/registrations/{r}/resend", False),
+    ("post", "/registrations/{r}/visit-preferences", False),  # organizers enter rankings (issue 11: 15)
     ("get", "/registrations.csv", False),
     ("get", "/import", False),
     ("post", "/import", False),
+    ("post", "/import/columns", False),  # the import's columns step
     ("get", "/import/template.csv", False),
 ]
 
