@@ -121,6 +121,8 @@ class Config:
 
     # Printing: where PDFs go, how big a batch renders inside the request, the process pool.
     PRINTS_DIR = os.environ.get("PRINTS_DIR", "")  # empty: instance/prints
+    # Where an uploaded CSV waits for the import's columns step (two hours at most); empty: instance/imports.
+    IMPORT_UPLOADS_DIR = os.environ.get("IMPORT_UPLOADS_DIR", "")
     PRINT_INLINE_MAX = _int("PRINT_INLINE_MAX", 50)
     PRINT_WORKERS = _int("PRINT_WORKERS", 0) or None  # None: one per core
     PRINT_CHUNK_SHEETS = _int("PRINT_CHUNK_SHEETS", 10)
