@@ -12,6 +12,7 @@ from convene.models.payments import (
     StripeEvent,
 )
 from convene.models.printing import PrintJob
+from convene.models.privacy import PersonalDataErasure
 from convene.models.registrations import (
     ACCESSIBILITY_NEEDS,
     ACTIVE,
@@ -58,4 +59,5 @@ __all__ = [
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
     "ENDED", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
     "StripeEvent", "TEAM_ROLE_LABELS", "ActorKind", "AuditEntry", "Invitation", "Membership", "TeamRole",
+    "PersonalDataErasure",
 ]
