@@ -184,6 +184,40 @@ def publish_visits(slug: str) -> None:
     click.echo(f"Published; emailed {publish_site_visits(convening.id)} attendee(s).")
 
 
+@convene_cli.command("erase-expired")
+def erase_expired() -> None:
+    """Erase the personal data of every convening past its retention (run it daily, from cron or a timer)."""
+    from convene.services.privacy import erase_expired as erase
+
+    results = erase()
+    for result in results:
+        click.echo(f"Erased personal data of {result.slug}: {result.describe()}.")
+    if not results:
+        click.echo("No convening is past its retention with personal data left.")
+
+
+@convene_cli.command("erase-personal-data")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Erase without asking (after reading what it erases).")
+def erase_personal_data(slug: str, yes: bool) -> None:
+    """Erase the personal data of a convening that is over, keeping its anonymous counts."""
+    from convene.services.privacy import erase_personal_data as erase
+    from convene.services.privacy import erasure_preview
+
+    convening = _convening_by_slug(slug)
+    plan = erasure_preview(convening.id)
+    click.echo(f"Erasing the personal data of {convening.name} ({slug}) changes:")
+    for _, label, what, count in plan.rows:
+        click.echo(f"  {label}: {count} ({what})")
+    if not yes:
+        click.confirm("This cannot be undone. Erase now?", abort=True)
+    try:
+        result = erase(convening.id, expected=plan.token, by="command line")
+    except ConveneError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Erased personal data of {result.slug}: {result.describe()}.")
+
+
 # The printing commands (badges, agendas, program, rosters) live with the printing code.
 from convene.printing.cli import register as register_printing_commands  # noqa: E402
 

@@ -224,6 +224,16 @@ MESSAGES = {
     "checked. Import it again.",
     "too_many_host_ranks": "Rank at most {limit} hosts.",
     "ranking_registration_ended": "{name}'s registration has ended, so there is no ranking to change.",
+    # Privacy: the notice, retention and erasing a past convening's personal data.
+    "privacy_notice_too_long": "Keep the notice under {limit} characters.",
+    "retention_invalid": "Enter a number of months from 1 to 120, or leave it empty to keep personal data until "
+    "you erase it.",
+    "erase_not_ended": "Personal data can be erased once the convening is over, after its last day ({last_day}).",
+    "erase_preview_changed": "Nothing was erased: what would be erased changed since you looked. Here is what "
+    "erasing would do now; check it and confirm again.",
+    "erase_confirm_mismatch": "Type the convening's web address, {slug}, exactly as shown.",
+    "personal_data_erased": "The personal data of {name} was erased on {day}, as its privacy notice says, so "
+    "this link opens nothing any more.",
 }
 
 # Forms that are shown again with what was sent when their session was lost; every other POST gets a plain 400.

@@ -80,6 +80,8 @@ class Convening(TimestampMixin, Base):
     def registration_state(self, now: datetime | None = None) -> str:
         """'not_yet', 'open' or 'closed' at the given instant."""
         now = now or utcnow()
+        if self.personal_data_erased_at is not None:
+            return "closed"  # nobody's data is taken in again for a convening whose data was erased
         if self.registration_opens_at and now < self.registration_opens_at:
             return "not_yet"
         if self.registration_closes_at and now >= self.registration_closes_at:

@@ -26,6 +26,7 @@ from convene.models import (
     Status,
     utcnow,
 )
+from convene.services.privacy import kept_need_counts
 from convene.services.registrations import seat_usage
 
 
@@ -228,6 +229,12 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
         by_delegation[delegation_id] += 1
         dietary_notes += bool(has_diet_note)
         accessibility_notes += bool(has_access_note)
+    # Erasing personal data takes the needs off each person and keeps their counts apart.
+    kept = kept_need_counts(convening.id)
+    dietary.update(kept["dietary"])
+    accessibility.update(kept["accessibility"])
+    dietary_notes += kept["dietary_notes"]
+    accessibility_notes += kept["accessibility_notes"]
 
     names = dict(db.session.execute(
         sa.select(Delegation.id, Delegation.name).where(Delegation.convening_id == convening.id)
