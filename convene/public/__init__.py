@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from convene.public import group, program, routes  # noqa: E402,F401  (routes attach themselves to bp)
+from convene.public import group, privacy, program, routes  # noqa: E402,F401  (routes attach themselves to bp)
