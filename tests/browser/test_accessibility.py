@@ -77,7 +77,8 @@ def overflow(page) -> int:
 def public_pages(demo) -> dict[str, str]:
     return {"home": "/", "convening": f"/c/{demo.slug}/", "register": f"/c/{demo.slug}/register",
             "delegation form": f"/c/{demo.slug}/register/group", "program": f"/c/{demo.slug}/program",
-            "manage link": f"/c/{demo.slug}/manage-link", "manage": demo.manage, "delegation order": demo.order}
+            "manage link": f"/c/{demo.slug}/manage-link", "manage": demo.manage, "delegation order": demo.order,
+            "privacy notice": f"/c/{demo.slug}/privacy"}
 
 
 def test_public_pages_on_a_phone_pass_axe_and_never_scroll_sideways(new_page, demo):
@@ -124,7 +125,8 @@ def test_back_office_pages_pass_axe(new_page, demo, screen):
     admin = f"/admin/c/{demo.id}"
     problems = []
     for path in ["/admin/", f"{admin}/", f"{admin}/registrations", f"{admin}/registrations/{demo.registration_id}",
-                 f"{admin}/visits", f"{admin}/schedule", f"{admin}/print", f"{admin}/payments"]:
+                 f"{admin}/visits", f"{admin}/schedule", f"{admin}/print", f"{admin}/payments", f"{admin}/privacy",
+                 f"{admin}/privacy/erase"]:
         page.goto(path)
         problems += axe_problems(page)
     assert problems == []
