@@ -218,6 +218,28 @@ def erase_personal_data(slug: str, yes: bool) -> None:
     click.echo(f"Erased personal data of {result.slug}: {result.describe()}.")
 
 
+@convene_cli.command("copy-convening")
+@click.argument("source_slug")
+@click.argument("new_slug")
+@click.option("--name", required=True, help="Name of the new edition.")
+@click.option("--starts-on", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="First day of the new edition (YYYY-MM-DD); every date moves by the same number of days.")
+def copy_convening(source_slug: str, new_slug: str, name: str, starts_on) -> None:
+    """Copy SOURCE_SLUG's setup (never its people or orders) to a new, unpublished convening at NEW_SLUG."""
+    from convene.models.teams import ActorKind
+    from convene.services import audit, editions
+
+    source = _convening_by_slug(source_slug)
+    try:
+        with audit.acting_as(audit.Actor(ActorKind.COMMAND, label="flask convene copy-convening")):
+            edition = editions.copy_convening(source.id, name=name, slug=new_slug, starts_on=starts_on.date())
+    except ConveneError as error:
+        raise click.ClickException(error.message) from None
+    copied = editions.describe_counts(editions.setup_counts(edition.id))
+    click.echo(f"Copied {source.slug} to {edition.slug} ({edition.starts_on} to {edition.ends_on}) with {copied}.")
+    click.echo("It is unpublished: check its settings and publish it from the back office.")
+
+
 # The printing commands (badges, agendas, program, rosters) live with the printing code.
 from convene.printing.cli import register as register_printing_commands  # noqa: E402
 

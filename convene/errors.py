@@ -234,6 +234,8 @@ MESSAGES = {
     "erase_confirm_mismatch": "Type the convening's web address, {slug}, exactly as shown.",
     "personal_data_erased": "The personal data of {name} was erased on {day}, as its privacy notice says, so "
     "this link opens nothing any more.",
+    # Copying a convening for a new edition.
+    "edition_starts_on_invalid": "Enter a first day between {first} and {last}.",
 }
 
 # Forms that are shown again with what was sent when their session was lost; every other POST gets a plain 400.
