@@ -30,5 +30,5 @@ def organizer_required() -> None:
 
 
 from convene.admin import (  # noqa: E402,F401
-    auth, convenings, imports, merges, payments, printing, privacy, registrations, schedule, visits,
+    auth, convenings, editions, imports, merges, payments, printing, privacy, registrations, schedule, visits,
 )
