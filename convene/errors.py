@@ -148,6 +148,12 @@ MESSAGES = {
     "session_not_in_block": "That session is not part of this block.",
     "block_empty": "Add sessions to this block before allocating places.",
     "nobody_to_allocate": "Nobody has ranked these sessions (or signed up for them) yet.",
+    "allocation_preview_changed": "Nobody was placed: the rankings, sign-ups or registrations changed since you "
+    "looked. Here is what allocating would do now; check it and confirm again.",
+    "ranking_audience_changed": "Ranking was not opened: who would be emailed changed since you looked. Here is "
+    "the list now; check it and confirm again.",
+    "delete_changed": "Nothing was deleted: what it affects changed since you looked. Here is what deleting "
+    "would do now; check it and confirm again.",
     # Payments, codes, delegations, invoices and refunds.
     "already_pending": "{email} already has a seat waiting for payment. Check your email for the payment link, "
     "or ask for it again below.",
