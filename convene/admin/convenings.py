@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 
 from convene.admin import bp, organizer_required
+from convene.admin.confirm import confirm_deletion
 from convene.admin.forms import COMMON_TIMEZONES, ConveningForm, DelegationForm, QuestionForm, TicketTypeForm
 from convene.admin.util import child_or_404, convening_or_404, show_error
 from convene.errors import ConveneError
@@ -85,8 +86,7 @@ def tickets(convening_id: int):
     """List ticket types with seats held and left."""
     organizer_required()
     convening = convening_or_404(convening_id)
-    return render_template("admin/convenings/tickets.html", convening=convening, usage=seat_usage(convening.id),
-                           delete_form=EmptyForm())
+    return render_template("admin/convenings/tickets.html", convening=convening, usage=seat_usage(convening.id))
 
 
 @bp.route("/c/<int:convening_id>/tickets/new", methods=["GET", "POST"])
@@ -121,25 +121,19 @@ def edit_ticket(convening_id: int, ticket_id: int):
         else:
             flash("The ticket type is saved.", "success")
             return redirect(url_for("admin.tickets", convening_id=convening.id))
-    return render_template("admin/convenings/ticket_form.html", convening=convening, form=form, ticket=ticket,
-                           delete_form=EmptyForm())
+    return render_template("admin/convenings/ticket_form.html", convening=convening, form=form, ticket=ticket)
 
 
-@bp.post("/c/<int:convening_id>/tickets/<int:ticket_id>/delete")
+@bp.route("/c/<int:convening_id>/tickets/<int:ticket_id>/delete", methods=["GET", "POST"])
 def delete_ticket(convening_id: int, ticket_id: int):
-    """Delete a ticket type nobody registered with."""
+    """Say what deleting a ticket type does (or that registrations keep it), then delete it on confirmation."""
     organizer_required()
     convening = convening_or_404(convening_id)
     ticket = child_or_404(TicketType, convening, ticket_id)
-    if EmptyForm().validate_on_submit():
-        name = ticket.name
-        try:
-            service.delete_ticket_type(ticket.id)
-        except ConveneError as error:
-            flash(error.message, "error")
-        else:
-            flash(f"Ticket type {name} is deleted.", "success")
-    return redirect(url_for("admin.tickets", convening_id=convening.id))
+    return confirm_deletion(convening, lambda: service.ticket_type_deletion(ticket.id),
+                            lambda token: service.delete_ticket_type(ticket.id, expected=token),
+                            back=url_for("admin.edit_ticket", convening_id=convening.id, ticket_id=ticket.id),
+                            after=url_for("admin.tickets", convening_id=convening.id))
 
 
 # -- questions -------------------------------------------------------------------------------------
@@ -185,19 +179,19 @@ def edit_question(convening_id: int, question_id: int):
             flash("The question is saved.", "success")
             return redirect(url_for("admin.questions", convening_id=convening.id))
     return render_template("admin/convenings/question_form.html", convening=convening, form=form,
-                           question=question, delete_form=EmptyForm())
+                           question=question)
 
 
-@bp.post("/c/<int:convening_id>/questions/<int:question_id>/delete")
+@bp.route("/c/<int:convening_id>/questions/<int:question_id>/delete", methods=["GET", "POST"])
 def delete_question(convening_id: int, question_id: int):
-    """Delete a question and its answers."""
+    """Say whose answers go with a question, then delete it and them on confirmation."""
     organizer_required()
     convening = convening_or_404(convening_id)
     question = child_or_404(Question, convening, question_id)
-    if EmptyForm().validate_on_submit():
-        service.delete_question(question.id)
-        flash("The question and its answers are deleted.", "success")
-    return redirect(url_for("admin.questions", convening_id=convening.id))
+    return confirm_deletion(convening, lambda: service.question_deletion(question.id),
+                            lambda token: service.delete_question(question.id, expected=token),
+                            back=url_for("admin.edit_question", convening_id=convening.id, question_id=question.id),
+                            after=url_for("admin.questions", convening_id=convening.id))
 
 
 @bp.post("/c/<int:convening_id>/questions/<int:question_id>/move/<any(up, down):direction>")
@@ -219,7 +213,7 @@ def delegations(convening_id: int):
     organizer_required()
     convening = convening_or_404(convening_id)
     return render_template("admin/convenings/delegations.html", convening=convening,
-                           counts=reports.active_counts_by_delegation(convening.id), delete_form=EmptyForm())
+                           counts=reports.active_counts_by_delegation(convening.id))
 
 
 @bp.route("/c/<int:convening_id>/delegations/new", methods=["GET", "POST"])
@@ -255,20 +249,20 @@ def edit_delegation(convening_id: int, delegation_id: int):
             flash("The delegation is saved.", "success")
             return redirect(url_for("admin.delegations", convening_id=convening.id))
     return render_template("admin/convenings/delegation_form.html", convening=convening, form=form,
-                           delegation=delegation, delete_form=EmptyForm())
+                           delegation=delegation)
 
 
-@bp.post("/c/<int:convening_id>/delegations/<int:delegation_id>/delete")
+@bp.route("/c/<int:convening_id>/delegations/<int:delegation_id>/delete", methods=["GET", "POST"])
 def delete_delegation(convening_id: int, delegation_id: int):
-    """Delete a delegation; its people stay registered without one."""
+    """Say who would be left without a delegation, then delete it on confirmation (its people stay registered)."""
     organizer_required()
     convening = convening_or_404(convening_id)
     delegation = child_or_404(Delegation, convening, delegation_id)
-    if EmptyForm().validate_on_submit():
-        name = delegation.name
-        service.delete_delegation(delegation.id)
-        flash(f"Delegation {name} is deleted; its people stay registered without a delegation.", "success")
-    return redirect(url_for("admin.delegations", convening_id=convening.id))
+    return confirm_deletion(convening, lambda: service.delegation_deletion(delegation.id),
+                            lambda token: service.delete_delegation(delegation.id, expected=token),
+                            back=url_for("admin.edit_delegation", convening_id=convening.id,
+                                         delegation_id=delegation.id),
+                            after=url_for("admin.delegations", convening_id=convening.id))
 
 
 @bp.route("/c/<int:convening_id>/delegations/<int:delegation_id>/merge", methods=["GET", "POST"])

@@ -22,8 +22,18 @@ from sqlalchemy.exc import IntegrityError
 
 from convene.errors import ConveneError, NotFound
 from convene.extensions import db
-from convene.models import Answer, Convening, Delegation, Question, QuestionKind, Registration, TicketType
+from convene.models import (
+    Answer,
+    Convening,
+    Delegation,
+    DiscountCode,
+    Question,
+    QuestionKind,
+    Registration,
+    TicketType,
+)
 from convene.services.db import lock, unit_of_work
+from convene.services.previews import Deletion, Effect, digest, plural
 from convene.text import delegation_key
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -388,18 +398,51 @@ def update_ticket_type(ticket_type_id: int, data: dict) -> TicketType:
     return db.session.get(TicketType, ticket_type_id)
 
 
-def delete_ticket_type(ticket_type_id: int) -> None:
-    """Delete a ticket type nobody has registered with (cancelled registrations count too)."""
+def _ticket_deletion(ticket: TicketType) -> Deletion:
+    used = db.session.scalar(sa.select(sa.func.count(Registration.id)).where(Registration.ticket_type_id == ticket.id))
+    others = set(db.session.execute(sa.select(TicketType.id).where(
+        TicketType.convening_id == ticket.convening_id, TicketType.id != ticket.id)).scalars())
+    codes = [c for c in db.session.execute(sa.select(DiscountCode).where(
+        DiscountCode.convening_id == ticket.convening_id).order_by(DiscountCode.code)).scalars()
+        if ticket.id in (c.ticket_type_ids or [])]
+    # A code's list keeps the deleted id: one that named only this ticket type then applies to none.
+    only = [c.code for c in codes if not others & set(c.ticket_type_ids)]
+    among = [c.code for c in codes if others & set(c.ticket_type_ids)]
+    effects = []
+    if used:
+        effects.append(Effect("registrations", f"{plural(used, 'registration')} (cancelled ones count too) "
+                              f"{'uses' if used == 1 else 'use'} it"))
+    if only:
+        effects.append(Effect("codes-only", f"{plural(len(only), 'code')} {'applies' if len(only) == 1 else 'apply'} "
+                              "only to this ticket type and then to none", only))
+    if among:
+        one = len(among) == 1
+        effects.append(Effect("codes", f"{plural(len(among), 'code')} also {'applies' if one else 'apply'} to other "
+                              f"ticket types and {'keeps' if one else 'keep'} doing so", among))
+    return Deletion(kind="ticket type", name=ticket.name, effects=effects,
+                    token=digest("ticket", ticket.id, used, [c.id for c in codes]),
+                    done=f"Ticket type {ticket.name} is deleted.",
+                    blocked=ConveneError("ticket_has_registrations") if used else None)
+
+
+def ticket_type_deletion(ticket_type_id: int) -> Deletion:
+    """What deleting a ticket type would do now, or why it cannot be deleted, for its confirmation page."""
+    return _ticket_deletion(_ticket(ticket_type_id))
+
+
+def delete_ticket_type(ticket_type_id: int, *, expected: str | None = None) -> Deletion:
+    """Delete a ticket type nobody has registered with (cancelled registrations count too).
+
+    With `expected` (the token of the confirmed preview), refuse if what it affects changed since.
+    """
     with unit_of_work():
         convening_id = _ticket(ticket_type_id).convening_id
         _locked_convening(convening_id)
         [ticket] = lock(TicketType, ticket_type_id)
-        used = db.session.execute(
-            sa.select(Registration.id).where(Registration.ticket_type_id == ticket.id).limit(1)
-        ).first()
-        if used:
-            raise ConveneError("ticket_has_registrations")
+        deletion = _ticket_deletion(ticket)
+        deletion.check(expected)
         db.session.delete(ticket)
+    return deletion
 
 
 # -- questions -------------------------------------------------------------------------------------
@@ -433,12 +476,33 @@ def _has_answers(question_id: int) -> bool:
     return db.session.execute(query).first() is not None
 
 
-def delete_question(question_id: int) -> None:
-    """Delete a question and every answer given to it."""
+def _question_deletion(question: Question) -> Deletion:
+    answered = db.session.execute(
+        sa.select(Answer.id, Registration.given_name, Registration.family_name)
+        .join(Registration, Registration.id == Answer.registration_id)
+        .where(Answer.question_id == question.id).order_by(Registration.sort_key, Registration.id)
+    ).all()
+    effects = [Effect("answers", f"{plural(len(answered), 'answer')} to it {'is' if len(answered) == 1 else 'are'} "
+                      "deleted with it", [f"{given} {family}" for _, given, family in answered])] if answered else []
+    return Deletion(kind="question", name=question.label, effects=effects,
+                    token=digest("question", question.id, sorted(a.id for a in answered)),
+                    done=f"The question and {plural(len(answered), 'answer')} to it are deleted.")
+
+
+def question_deletion(question_id: int) -> Deletion:
+    """What deleting a question would delete now (its answers, by whom), for its confirmation page."""
+    return _question_deletion(_question(question_id))
+
+
+def delete_question(question_id: int, *, expected: str | None = None) -> Deletion:
+    """Delete a question and every answer given to it; with `expected`, refuse if the answers changed since."""
     with unit_of_work():
         question = _question(question_id)
         _locked_convening(question.convening_id)
+        deletion = _question_deletion(question)
+        deletion.check(expected)
         db.session.delete(question)
+    return deletion
 
 
 def move_question(question_id: int, direction: str) -> None:
@@ -492,14 +556,61 @@ def save_delegation(convening_id: int, data: dict, delegation_id: int | None = N
     return delegation
 
 
-def delete_delegation(delegation_id: int) -> None:
-    """Delete a delegation; its registrations stay, without a delegation."""
+def _delegation_deletion(delegation: Delegation) -> Deletion:
+    from convene.services.merges import delegation_references
+
+    people = db.session.execute(
+        sa.select(Registration.id, Registration.given_name, Registration.family_name)
+        .where(Registration.delegation_id == delegation.id).order_by(Registration.sort_key, Registration.id)
+    ).all()
+    # Every other row pointing at it (orders, and whatever points at delegations later) loses it too.
+    references = delegation_references(delegation.id)
+    effects = []
+    if people:
+        effects.append(Effect("registrations", f"{plural(len(people), 'registration')} "
+                              f"{'loses its' if len(people) == 1 else 'lose their'} delegation and "
+                              f"{'stays' if len(people) == 1 else 'stay'} registered",
+                              [f"{given} {family}" for _, given, family in people]))
+    orders = references.get("orders", 0)
+    if orders:
+        effects.append(Effect("orders", f"{plural(orders, 'order')} {'loses its' if orders == 1 else 'lose their'} "
+                              "delegation (receipts and invoices stay as issued)"))
+    others = {table: n for table, n in references.items() if table not in ("registration", "orders")}
+    if others:
+        effects.append(Effect("other", f"{plural(sum(others.values()), 'other record')} "
+                              f"({', '.join(sorted(others))}) {'loses' if sum(others.values()) == 1 else 'lose'} "
+                              "the delegation"))
+    return Deletion(kind="delegation", name=delegation.name, effects=effects,
+                    token=digest("delegation", delegation.id, [p.id for p in people], sorted(references.items())),
+                    done=f"Delegation {delegation.name} is deleted"
+                    + (f"; {plural(len(people), 'registration')} no longer {'has' if len(people) == 1 else 'have'} "
+                       "a delegation and stay registered." if people else "."))
+
+
+def _delegation(delegation_id: int) -> Delegation:
+    delegation = db.session.get(Delegation, delegation_id)
+    if delegation is None:
+        raise NotFound("delegation_not_found")
+    return delegation
+
+
+def delegation_deletion(delegation_id: int) -> Deletion:
+    """Who deleting a delegation would leave without one now, for its confirmation page."""
+    return _delegation_deletion(_delegation(delegation_id))
+
+
+def delete_delegation(delegation_id: int, *, expected: str | None = None) -> Deletion:
+    """Delete a delegation; its registrations stay, without a delegation.
+
+    With `expected` (the token of the confirmed preview), refuse if who is in it changed since.
+    """
     with unit_of_work():
-        delegation = db.session.get(Delegation, delegation_id)
-        if delegation is None:
-            raise NotFound("delegation_not_found")
+        delegation = _delegation(delegation_id)
         _locked_convening(delegation.convening_id)
+        deletion = _delegation_deletion(delegation)
+        deletion.check(expected)
         db.session.execute(
             sa.update(Registration).where(Registration.delegation_id == delegation.id).values(delegation_id=None)
         )
         db.session.delete(delegation)
+    return deletion

@@ -250,21 +250,62 @@ def test_ticket_list_shows_seats_held_and_left(organizer_client):
     assert re.findall(r'<td class="num">([^<]*)</td>', row) == ["Free", "5", "2", "3"]
 
 
-def test_a_ticket_type_with_registrations_cannot_be_deleted(organizer_client):
+def preview_token(page: str) -> str:
+    """The token a confirmation page carries for what it previewed."""
+    return re.search(r'name="preview" value="([0-9a-f]+)"', page).group(1)
+
+
+def effects(page: str) -> dict[str, str]:
+    """The confirmation page's list of what goes with a deletion, by key, as plain text."""
+    return {key: " ".join(html.unescape(text).split())
+            for key, text in re.findall(r'<li id="effect-([\w-]+)">(.*?)</li>', page, re.S)}
+
+
+def test_a_ticket_type_with_registrations_cannot_be_deleted_and_its_page_says_so_first(organizer_client):
     convening = make_convening()
     ticket = make_ticket(convening)
     make_registration(convening, ticket, 1, status=Status.CANCELLED)  # even a cancelled one keeps it
-    response = organizer_client.post(f"/admin/c/{convening.id}/tickets/{ticket.id}/delete", follow_redirects=True)
-    assert "This ticket type has registrations and cannot be deleted; hide it instead." in response.text
+    url = f"/admin/c/{convening.id}/tickets/{ticket.id}/delete"
+    page = organizer_client.get(url).text
+    assert "This ticket type has registrations and cannot be deleted; hide it instead." in page
+    assert effects(page) == {"registrations": "1 registration (cancelled ones count too) uses it."}
+    assert 'id="confirm-delete"' not in page  # nothing to confirm
+    forced = organizer_client.post(url, data={"preview": "0" * 32})
+    assert forced.status_code == 200 and "cannot be deleted" in forced.text
     assert db.session.get(TicketType, ticket.id) is not None
 
 
-def test_an_unused_ticket_type_is_deleted(organizer_client):
+def test_an_unused_ticket_type_is_deleted_only_on_confirmation_naming_the_codes_it_affects(organizer_client):
+    from convene.models import DiscountCode
     convening = make_convening()
-    ticket_id = make_ticket(convening).id
-    response = organizer_client.post(f"/admin/c/{convening.id}/tickets/{ticket_id}/delete")
+    ticket_id, other_id = make_ticket(convening, name="Speaker").id, make_ticket(convening).id
+    db.session.add_all([DiscountCode(convening_id=convening.id, code="SPEAK", ticket_type_ids=[ticket_id]),
+                        DiscountCode(convening_id=convening.id, code="ALL2", ticket_type_ids=[ticket_id, other_id])])
+    db.session.commit()
+    url = f"/admin/c/{convening.id}/tickets/{ticket_id}/delete"
+    assert f'href="{url}"' in organizer_client.get(f"/admin/c/{convening.id}/tickets").text
+    response = organizer_client.post(url)  # the old one-click button: only the confirmation page
+    assert response.status_code == 200 and "Delete ticket type “Speaker”?" in response.text
+    assert db.session.get(TicketType, ticket_id) is not None
+    assert effects(response.text) == {
+        "codes-only": "1 code applies only to this ticket type and then to none: SPEAK.",
+        "codes": "1 code also applies to other ticket types and keeps doing so: ALL2."}
+    response = organizer_client.post(url, data={"preview": preview_token(response.text)})
     assert response.status_code == 302
+    assert "Ticket type Speaker is deleted." in organizer_client.get(response.headers["Location"]).text
     assert db.session.get(TicketType, ticket_id) is None
+
+
+def test_a_registration_after_the_ticket_preview_refuses_the_delete(organizer_client):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    url = f"/admin/c/{convening.id}/tickets/{ticket.id}/delete"
+    page = organizer_client.get(url).text
+    assert "Nothing else is affected." in page
+    make_registration(convening, ticket, 1)
+    response = organizer_client.post(url, data={"preview": preview_token(page)})
+    assert response.status_code == 200 and "cannot be deleted" in response.text
+    assert db.session.get(TicketType, ticket.id) is not None
 
 
 def test_raising_a_ticket_capacity_offers_seats_to_the_waitlist(organizer_client):
@@ -284,6 +325,7 @@ def test_a_ticket_of_another_convening_is_not_found(organizer_client):
     ticket = make_ticket(other)
     assert organizer_client.get(f"/admin/c/{mine.id}/tickets/{ticket.id}").status_code == 404
     assert organizer_client.post(f"/admin/c/{mine.id}/tickets/{ticket.id}/delete").status_code == 404
+    assert organizer_client.get(f"/admin/c/{mine.id}/tickets/{ticket.id}/delete").status_code == 404
 
 
 # -- questions ---------------------------------------------------------------------------------------
@@ -346,14 +388,32 @@ def test_questions_move_up_and_down_and_stop_at_the_ends(organizer_client):
     assert page.index("Third") < page.index("First") < page.index("Second")
 
 
-def test_a_question_is_edited_and_deleted(organizer_client):
+def test_a_question_is_edited_and_deleted_on_confirmation_naming_whose_answers_go(organizer_client):
+    from convene.models import Answer
     convening = make_convening()
+    ticket = make_ticket(convening)
     question = make_question(convening, "Old label")
     organizer_client.post(f"/admin/c/{convening.id}/questions/{question.id}",
                           data={"label": "New label", "kind": "short_text"})
     assert question_labels(convening.id) == ["New label"]
-    organizer_client.post(f"/admin/c/{convening.id}/questions/{question.id}/delete")
+    amina = make_registration(convening, ticket, 1)
+    db.session.add(Answer(registration_id=amina.id, question_id=question.id, value="Yes"))
+    db.session.commit()
+    url = f"/admin/c/{convening.id}/questions/{question.id}/delete"
+    page = organizer_client.post(url).text  # a bare post deletes nothing
+    assert question_labels(convening.id) == ["New label"]
+    assert effects(page) == {"answers": f"1 answer to it is deleted with it: {amina.full_name}."}
+    late = make_registration(convening, ticket, 2)
+    db.session.add(Answer(registration_id=late.id, question_id=question.id, value="No"))
+    db.session.commit()
+    refused = organizer_client.post(url, data={"preview": preview_token(page)})
+    assert "Nothing was deleted: what it affects changed" in refused.text
+    assert effects(refused.text)["answers"].startswith("2 answers to it are deleted with it")
+    assert question_labels(convening.id) == ["New label"]
+    done = organizer_client.post(url, data={"preview": preview_token(refused.text)})
+    assert "The question and 2 answers to it are deleted." in organizer_client.get(done.headers["Location"]).text
     assert question_labels(convening.id) == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
 
 
 # -- delegations -------------------------------------------------------------------------------------
@@ -390,12 +450,24 @@ def test_delegation_list_counts_active_registrations(organizer_client):
     assert counts == {"Maryland": "2", "Ohio": "1"}
 
 
-def test_deleting_a_delegation_keeps_its_people(organizer_client):
+def test_deleting_a_delegation_names_its_people_keeps_them_and_needs_the_confirmation(organizer_client):
     convening = make_convening()
     ticket = make_ticket(convening)
     delegation_id = make_delegation(convening).id
     registration = make_registration(convening, ticket, 1, delegation_id=delegation_id)
-    organizer_client.post(f"/admin/c/{convening.id}/delegations/{delegation_id}/delete")
+    url = f"/admin/c/{convening.id}/delegations/{delegation_id}/delete"
+    page = organizer_client.post(url).text  # the old one-click button: only the confirmation page
+    assert db.session.get(Delegation, delegation_id) is not None
+    assert effects(page) == {"registrations": "1 registration loses its delegation and stays registered: "
+                                              f"{registration.full_name}."}
+    joined = make_registration(convening, ticket, 2, delegation_id=delegation_id)
+    refused = organizer_client.post(url, data={"preview": preview_token(page)})
+    assert refused.status_code == 200 and "Nothing was deleted" in refused.text
+    assert joined.full_name in refused.text and db.session.get(Delegation, delegation_id) is not None
+    done = organizer_client.post(url, data={"preview": preview_token(refused.text)})
+    assert ("Delegation Maryland is deleted; 2 registrations no longer have a delegation and stay registered."
+            in organizer_client.get(done.headers["Location"]).text)
+    db.session.expire_all()
     assert db.session.get(Delegation, delegation_id) is None
     assert db.session.get(Registration, registration.id).delegation_id is None
 
@@ -496,15 +568,18 @@ ORGANIZER_PAGES = [
     ("get", "/admin/c/{c}/tickets"),
     ("get", "/admin/c/{c}/tickets/new"),
     ("get", "/admin/c/{c}/tickets/{t}"),
+    ("get", "/admin/c/{c}/tickets/{t}/delete"),
     ("post", "/admin/c/{c}/tickets/{t}/delete"),
     ("get", "/admin/c/{c}/questions"),
     ("get", "/admin/c/{c}/questions/new"),
     ("get", "/admin/c/{c}/questions/{q}"),
+    ("get", "/admin/c/{c}/questions/{q}/delete"),
     ("post", "/admin/c/{c}/questions/{q}/delete"),
     ("post", "/admin/c/{c}/questions/{q}/move/up"),
     ("get", "/admin/c/{c}/delegations"),
     ("get", "/admin/c/{c}/delegations/new"),
     ("get", "/admin/c/{c}/delegations/{d}"),
+    ("get", "/admin/c/{c}/delegations/{d}/delete"),
     ("post", "/admin/c/{c}/delegations/{d}/delete"),
 ]
 VIEWER_PAGES = [("get", "/admin/"), ("get", "/admin/c/{c}/")]
@@ -540,9 +615,11 @@ def test_staff_can_view_the_index_and_dashboard(staff_client, scene, method, url
 @pytest.mark.parametrize(("method", "url"), ORGANIZER_PAGES + VIEWER_PAGES)
 def test_organizers_can_open_every_page(organizer_client, scene, method, url):
     response = getattr(organizer_client, method)(url.format(**scene))
-    # An empty settings form comes back with its errors; other buttons redirect to their list.
-    expected = 200 if method == "get" or url.endswith("/settings") else 302
+    # An empty settings form comes back with its errors, a bare delete with its confirmation page (nothing
+    # deleted); the move buttons redirect to their list.
+    expected = 200 if method == "get" or url.endswith(("/settings", "/delete")) else 302
     assert response.status_code == expected
+    assert db.session.get(TicketType, scene["t"]) is not None and db.session.get(Delegation, scene["d"]) is not None
 
 
 # -- text and dates as the organizer typed them (issue 11: 6, 7) ------------------------------------------
