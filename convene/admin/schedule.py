@@ -11,6 +11,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 
 from convene.admin import bp, organizer_required
+from convene.admin.confirm import confirm_deletion
 from convene.admin.schedule_forms import (
     AllocateForm,
     BlockForm,
@@ -30,6 +31,9 @@ from convene.scheduling import CONFLICT_KINDS, by_session
 from convene.services import printing
 from convene.services import schedule as service
 from convene.services.convenings import utc_to_local
+
+
+NAV = "admin/schedule/_nav.html"  # the program's tabs, above its confirmation pages too
 
 
 def _session(convening: Convening, session_id: int):
@@ -313,8 +317,7 @@ def schedule_rules(convening_id: int):
 def schedule_rooms(convening_id: int):
     """The rooms, with their size and access."""
     convening = convening_or_404(convening_id)
-    return render_template("admin/schedule/rooms.html", convening=convening, rooms=service.rooms_of(convening.id),
-                           delete_form=EmptyForm())
+    return render_template("admin/schedule/rooms.html", convening=convening, rooms=service.rooms_of(convening.id))
 
 
 @bp.route("/c/<int:convening_id>/schedule/rooms/new", methods=["GET", "POST"])
@@ -350,24 +353,19 @@ def schedule_edit_room(convening_id: int, room_id: int):
             flash("The room is saved.", "success")
             _flash_warnings(warnings)
             return redirect(url_for("admin.schedule_rooms", convening_id=convening.id))
-    return render_template("admin/schedule/room_form.html", convening=convening, form=form, room=room,
-                           delete_form=EmptyForm())
+    return render_template("admin/schedule/room_form.html", convening=convening, form=form, room=room)
 
 
-@bp.post("/c/<int:convening_id>/schedule/rooms/<int:room_id>/delete")
+@bp.route("/c/<int:convening_id>/schedule/rooms/<int:room_id>/delete", methods=["GET", "POST"])
 def schedule_delete_room(convening_id: int, room_id: int):
-    """Delete a room no session uses."""
+    """Say which sessions keep a room (so it cannot go yet), else delete it on confirmation."""
     organizer_required()
     convening = convening_or_404(convening_id)
     room = child_or_404(Room, convening, room_id)
-    if EmptyForm().validate_on_submit():
-        try:
-            name = service.delete_room(room.id)
-        except ConveneError as error:
-            flash(error.message, "error")
-        else:
-            flash(f"Room {name} is deleted.", "success")
-    return redirect(url_for("admin.schedule_rooms", convening_id=convening.id))
+    return confirm_deletion(convening, lambda: service.room_deletion(room.id),
+                            lambda token: service.delete_room(room.id, expected=token),
+                            back=url_for("admin.schedule_edit_room", convening_id=convening.id, room_id=room.id),
+                            after=url_for("admin.schedule_rooms", convening_id=convening.id), nav=NAV)
 
 
 # -- presenters -------------------------------------------------------------------------------------
@@ -377,7 +375,7 @@ def schedule_presenters(convening_id: int):
     """Who presents or facilitates, and in which sessions."""
     convening = convening_or_404(convening_id)
     return render_template("admin/schedule/presenters.html", convening=convening,
-                           presenters=service.presenters_of(convening.id), delete_form=EmptyForm())
+                           presenters=service.presenters_of(convening.id))
 
 
 @bp.route("/c/<int:convening_id>/schedule/presenters/new", methods=["GET", "POST"])
@@ -415,19 +413,20 @@ def schedule_edit_presenter(convening_id: int, presenter_id: int):
             _flash_warnings(warnings)
             return redirect(url_for("admin.schedule_presenters", convening_id=convening.id))
     return render_template("admin/schedule/presenter_form.html", convening=convening, form=form,
-                           presenter=presenter, delete_form=EmptyForm())
+                           presenter=presenter)
 
 
-@bp.post("/c/<int:convening_id>/schedule/presenters/<int:presenter_id>/delete")
+@bp.route("/c/<int:convening_id>/schedule/presenters/<int:presenter_id>/delete", methods=["GET", "POST"])
 def schedule_delete_presenter(convening_id: int, presenter_id: int):
-    """Remove a presenter from the program (their sessions stay)."""
+    """Say which sessions lose a presenter, then remove them on confirmation (the sessions stay)."""
     organizer_required()
     convening = convening_or_404(convening_id)
     presenter = child_or_404(Presenter, convening, presenter_id)
-    if EmptyForm().validate_on_submit():
-        name = service.delete_presenter(presenter.id)
-        flash(f"{name} is removed from the presenters.", "success")
-    return redirect(url_for("admin.schedule_presenters", convening_id=convening.id))
+    return confirm_deletion(convening, lambda: service.presenter_deletion(presenter.id),
+                            lambda token: service.delete_presenter(presenter.id, expected=token),
+                            back=url_for("admin.schedule_edit_presenter", convening_id=convening.id,
+                                         presenter_id=presenter.id),
+                            after=url_for("admin.schedule_presenters", convening_id=convening.id), nav=NAV)
 
 
 # -- blocks and allocation --------------------------------------------------------------------------
@@ -442,78 +441,97 @@ def schedule_blocks(convening_id: int):
 
 @bp.route("/c/<int:convening_id>/schedule/blocks/new", methods=["GET", "POST"])
 def schedule_new_block(convening_id: int):
-    """Add a block; put sessions in it from their edit form."""
+    """Add a block; put sessions in it from their edit form (opening its ranking is confirmed first)."""
     organizer_required()
-    convening = convening_or_404(convening_id)
-    form = BlockForm()
-    if form.validate_on_submit():
-        try:
-            block = service.save_block(convening.id, form.block_data())
-        except ConveneError as error:
-            show_error(form, error)
-        else:
-            told = f" {block.notified} {'person was' if block.notified == 1 else 'people were'} emailed that " \
-                "ranking is open." if block.notified else ""
-            flash(f"Block {block.name} is added. Choose it on the sessions that belong to it.{told}", "success")
-            return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
-    return render_template("admin/schedule/block_form.html", convening=convening, form=form, block=None,
-                           audience=service.ranking_audience(convening.id))
+    return _block_page(convening_or_404(convening_id), None)
 
 
 @bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>", methods=["GET", "POST"])
 def schedule_edit_block(convening_id: int, block_id: int):
-    """Rename a block, open or close ranking."""
+    """Rename a block, open or close ranking (opening it is confirmed first)."""
     organizer_required()
     convening = convening_or_404(convening_id)
-    block = child_or_404(SessionBlock, convening, block_id)
-    form = BlockForm() if request.method == "POST" else BlockForm(obj=block)
+    return _block_page(convening, child_or_404(SessionBlock, convening, block_id))
+
+
+def _block_page(convening: Convening, block: SessionBlock | None):
+    """The block form; a save that opens ranking first shows everyone it emails, and saves on confirmation."""
+    form = BlockForm() if request.method == "POST" or block is None else BlockForm(obj=block)
     if form.validate_on_submit():
+        opening = form.preferences_open.data and not (block is not None and block.preferences_open)
+        if opening and "preview" not in request.form:
+            return _ranking_confirmation(convening, block, form)
         try:
-            saved = service.save_block(convening.id, form.block_data(), block_id=block.id)
+            # The token names the people the organizer saw: a different set gets a new confirmation page.
+            saved = service.save_block(convening.id, form.block_data(), block_id=block.id if block else None,
+                                       expected=request.form.get("preview", "") if opening else None)
         except ConveneError as error:
+            if error.code == "ranking_audience_changed":
+                flash(error.message, "error")
+                return _ranking_confirmation(convening, block, form)
             show_error(form, error)
         else:
             told = f" Ranking is open; {saved.notified} {'person was' if saved.notified == 1 else 'people were'} " \
                 "emailed to rank its sessions." if saved.notified else ""
-            flash("The block is saved." + told, "success")
+            flash((f"Block {saved.name} is added. Choose it on the sessions that belong to it." if block is None
+                   else "The block is saved.") + told, "success")
             return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
     return render_template("admin/schedule/block_form.html", convening=convening, form=form, block=block,
-                           delete_form=EmptyForm(), audience=service.ranking_audience(convening.id))
+                           audience=service.ranking_audience(convening.id))
 
 
-@bp.post("/c/<int:convening_id>/schedule/blocks/<int:block_id>/delete")
+def _ranking_confirmation(convening: Convening, block: SessionBlock | None, form: BlockForm):
+    audience = service.ranking_audience(convening.id)
+    return render_template("admin/schedule/open_ranking.html", convening=convening, block=block, form=form,
+                           audience=audience, token=service.audience_token(audience))
+
+
+@bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>/delete", methods=["GET", "POST"])
 def schedule_delete_block(convening_id: int, block_id: int):
-    """Delete a block (its sessions stay in the program)."""
+    """Say which sessions leave a block and whose rankings go, then delete it on confirmation."""
     organizer_required()
     convening = convening_or_404(convening_id)
     block = child_or_404(SessionBlock, convening, block_id)
-    if EmptyForm().validate_on_submit():
-        name = service.delete_block(block.id)
-        flash(f"Block {name} is deleted; its sessions stay in the program.", "success")
-    return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
+    return confirm_deletion(convening, lambda: service.block_deletion(block.id),
+                            lambda token: service.delete_block(block.id, expected=token),
+                            back=url_for("admin.schedule_edit_block", convening_id=convening.id, block_id=block.id),
+                            after=url_for("admin.schedule_blocks", convening_id=convening.id), nav=NAV)
 
 
 @bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>/allocate", methods=["GET", "POST"])
 def schedule_allocate(convening_id: int, block_id: int):
-    """Rankings so far, and the button that allocates places with the optimizer."""
+    """Rankings so far; allocating shows exactly who goes where and whom it emails, then commits that on confirmation."""
     convening = convening_or_404(convening_id)
     block = child_or_404(SessionBlock, convening, block_id)
     form = AllocateForm()
-    result = None
+    plan = None
     if request.method == "POST":
         organizer_required()
         if form.validate_on_submit():
-            try:
-                result = service.allocate_sessions(convening.id, block.id,
-                                                   include_unranked=form.include_unranked.data)
-            except ConveneError as error:
-                flash(error.message, "error")
-            else:
-                flash(f"{result.placed} of {result.people} people are placed"
-                      + (" (optimal)." if result.optimal else ".")
-                      + (f" {len(result.unassigned)} could not be placed." if result.unassigned else "")
-                      + f" {result.emailed} {'person was' if result.emailed == 1 else 'people were'} emailed "
-                      "their session.",
-                      "success" if not result.unassigned else "warning")
+            include = form.include_unranked.data
+            preview = "preview" not in request.form
+            if not preview:
+                try:
+                    result = service.allocate_sessions(convening.id, block.id, include_unranked=include,
+                                                       expected=request.form.get("preview", ""))
+                except ConveneError as error:
+                    flash(error.message, "error")
+                    preview = error.code == "allocation_preview_changed"  # show what it would do now
+                else:
+                    flash(_allocation_summary(result), "success" if not result.unassigned else "warning")
+                    return redirect(url_for("admin.schedule_allocate", convening_id=convening.id, block_id=block.id))
+            if preview:
+                try:
+                    plan = service.allocation_preview(convening.id, block.id, include_unranked=include)
+                except ConveneError as error:
+                    flash(error.message, "error")
     return render_template("admin/schedule/allocate.html", convening=convening, block=block, form=form,
-                           report=service.block_report(block), result=result)
+                           report=service.block_report(block), plan=plan)
+
+
+def _allocation_summary(result) -> str:
+    """What allocating did, for the message after it: placed, not placed (by name), emailed."""
+    unplaced = "; ".join(f"{registration.full_name} ({reason})" for registration, reason in result.unassigned)
+    return (f"{result.placed} of {result.people} people are placed" + (" (optimal)." if result.optimal else ".")
+            + (f" {len(result.unassigned)} could not be placed: {unplaced}." if result.unassigned else "")
+            + f" {result.emailed} {'person was' if result.emailed == 1 else 'people were'} emailed their session.")

@@ -55,6 +55,7 @@ from convene.scheduling import (
 from convene.scheduling.calendar import CalendarEvent, build_calendar, event_location
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
+from convene.services.previews import Deletion, Effect, digest, plural
 from convene.services.registrations import manage_url
 
 SESSION_FIELDS = (
@@ -714,19 +715,40 @@ def update_room(room_id: int, data: dict) -> tuple[Room, list[Conflict]]:
     return room, warnings
 
 
-def delete_room(room_id: int) -> str:
+def _room(room_id: int) -> Room:
+    room = db.session.get(Room, room_id) if valid_id(room_id) else None
+    if room is None:
+        raise NotFound("room_not_found")
+    return room
+
+
+def _room_deletion(room: Room) -> Deletion:
+    sessions = db.session.execute(sa.select(ProgramSession).where(ProgramSession.room_id == room.id)
+                                  .order_by(ProgramSession.starts_at, ProgramSession.id)).scalars().all()
+    used = len(sessions)
+    convening = db.session.get(Convening, room.convening_id)
+    effects = [Effect("sessions", f"{plural(used, 'session')} {'is' if used == 1 else 'are'} scheduled in it",
+                      [f"{s.title} ({span(convening, s.starts_at, s.ends_at)})" for s in sessions])] if used else []
+    blocked = problem("room_in_use", message=f"{used} session{'s are' if used != 1 else ' is'} scheduled in "
+                      f"{room.name}; move or delete {'them' if used != 1 else 'it'} first.") if used else None
+    return Deletion(kind="room", name=room.name, effects=effects, blocked=blocked,
+                    token=digest("room", room.id, [s.id for s in sessions]), done=f"Room {room.name} is deleted.")
+
+
+def room_deletion(room_id: int) -> Deletion:
+    """What deleting a room would do now (refused while sessions are scheduled in it), for its confirmation."""
+    return _room_deletion(_room(room_id))
+
+
+def delete_room(room_id: int, *, expected: str | None = None) -> Deletion:
+    """Delete a room no session uses; with `expected`, refuse if that changed since the confirmed preview."""
     with unit_of_work():
-        room = db.session.get(Room, room_id)
-        if room is None:
-            raise NotFound("room_not_found")
+        room = _room(room_id)
         _lock_convening(room.convening_id)
-        used = db.session.scalar(sa.select(sa.func.count()).where(ProgramSession.room_id == room.id))
-        if used:
-            raise problem("room_in_use", message=f"{used} session{'s are' if used != 1 else ' is'} scheduled in "
-                          f"{room.name}; move or delete {'them' if used != 1 else 'it'} first.")
-        name = room.name
+        deletion = _room_deletion(room)
+        deletion.check(expected)
         db.session.delete(room)
-    return name
+    return deletion
 
 
 # ---------------------------------------------------------------- presenters
@@ -782,15 +804,44 @@ def update_presenter(presenter_id: int, data: dict) -> tuple[Presenter, list[Con
     return presenter, warnings
 
 
-def delete_presenter(presenter_id: int) -> str:
+def _presenter(presenter_id: int) -> Presenter:
+    presenter = db.session.get(Presenter, presenter_id) if valid_id(presenter_id) else None
+    if presenter is None:
+        raise NotFound("presenter_not_found")
+    return presenter
+
+
+def _presenter_deletion(presenter: Presenter) -> Deletion:
+    sessions = db.session.execute(
+        sa.select(ProgramSession).join(SessionPresenter, SessionPresenter.session_id == ProgramSession.id)
+        .where(SessionPresenter.presenter_id == presenter.id).order_by(ProgramSession.starts_at, ProgramSession.id)
+    ).scalars().all()
+    name, count = presenter.display_name, len(sessions)
+    effects = [Effect("sessions", f"{plural(count, 'session')} {'loses' if count == 1 else 'lose'} {name} as a "
+                      f"presenter and {'stays' if count == 1 else 'stay'} in the program",
+                      [s.title for s in sessions])] if sessions else []
+    if presenter.registration_id is not None:
+        effects.append(Effect("registration", "Their registration stays as it is"))
+    return Deletion(kind="presenter", name=name, effects=effects,
+                    token=digest("presenter", presenter.id, [s.id for s in sessions]),
+                    done=f"{name} is removed from the presenters"
+                    + (f" and from {plural(count, 'session')}." if count else "."))
+
+
+def presenter_deletion(presenter_id: int) -> Deletion:
+    """Which sessions removing a presenter would leave without them now, for its confirmation page."""
+    return _presenter_deletion(_presenter(presenter_id))
+
+
+def delete_presenter(presenter_id: int, *, expected: str | None = None) -> Deletion:
+    """Remove a presenter (their sessions stay); with `expected`, refuse if their sessions changed since."""
     with unit_of_work():
-        presenter = db.session.get(Presenter, presenter_id)
-        if presenter is None:
-            raise NotFound("presenter_not_found")
+        presenter = _presenter(presenter_id)
         _lock_convening(presenter.convening_id)
-        name = presenter.display_name
+        deletion = _presenter_deletion(presenter)
+        deletion.check(expected)
         db.session.delete(presenter)
-    return name
+    return deletion
 
 
 # ---------------------------------------------------------------- blocks, rules, publishing
@@ -803,8 +854,13 @@ def _block(block_id: int) -> SessionBlock:
     return block
 
 
-def save_block(convening_id: int, data: dict, block_id: int | None = None) -> SessionBlock:
-    """Create or change a block of sessions allocated by preference."""
+def save_block(convening_id: int, data: dict, block_id: int | None = None, *,
+               expected: str | None = None) -> SessionBlock:
+    """Create or change a block of sessions allocated by preference; opening its ranking emails the attendees.
+
+    With `expected` (the token of the audience the organizer confirmed), opening is refused if who
+    would be emailed changed since.
+    """
     with unit_of_work():
         convening = _lock_convening(convening_id)
         name = _text(data.get("name"))
@@ -828,6 +884,8 @@ def save_block(convening_id: int, data: dict, block_id: int | None = None) -> Se
         block.preferences_open = bool(data.get("preferences_open"))
         db.session.flush()
         audience = ranking_audience(convening.id) if opening else []
+        if opening and expected is not None and expected != audience_token(audience):
+            raise ConveneError("ranking_audience_changed")
         for person in audience:
             queue_email("rankings_open", person.email, f"Rank the sessions of {name} at {convening.name}",
                         "rankings_open", registration=person, convening=convening, block=block,
@@ -846,14 +904,55 @@ def ranking_audience(convening_id: int) -> list[Registration]:
     ).scalars().all()
 
 
-def delete_block(block_id: int) -> str:
-    """Delete a block: its sessions stay (no longer allocated), rankings for it go."""
+def audience_token(audience: list[Registration]) -> str:
+    """A short name for exactly who opening a ranking emails (each person and the address used)."""
+    return digest("ranking", [(r.id, r.email) for r in audience])
+
+
+def _block_deletion(block: SessionBlock) -> Deletion:
+    sessions = db.session.execute(sa.select(ProgramSession).where(ProgramSession.block_id == block.id)
+                                  .order_by(ProgramSession.starts_at, ProgramSession.id)).scalars().all()
+    rankings = db.session.execute(
+        sa.select(SessionPreference.id).where(SessionPreference.block_id == block.id)).scalars().all()
+    people = db.session.execute(
+        sa.select(Registration).where(Registration.id.in_(
+            sa.select(SessionPreference.registration_id).where(SessionPreference.block_id == block.id)))
+        .order_by(Registration.sort_key, Registration.id)
+    ).scalars().all()
+    effects = []
+    if sessions:
+        one = len(sessions) == 1
+        effects.append(Effect("sessions", f"{plural(len(sessions), 'session')} {'leaves' if one else 'leave'} the "
+                              f"block and {'stays' if one else 'stay'} in the program with "
+                              f"{'its' if one else 'their'} sign-ups", [s.title for s in sessions]))
+    if people:
+        effects.append(Effect("rankings", f"{plural(len(people), 'person', 'people')}'s "
+                              f"{'ranking is' if len(people) == 1 else 'rankings are'} deleted",
+                              [p.full_name for p in people]))
+    return Deletion(kind="block", name=block.name, effects=effects,
+                    token=digest("block", block.id, [s.id for s in sessions], sorted(rankings)),
+                    done=f"Block {block.name} is deleted; its sessions stay in the program"
+                    + (f" and {plural(len(people), 'ranking')} of it {'is' if len(people) == 1 else 'are'} deleted."
+                       if people else "."))
+
+
+def block_deletion(block_id: int) -> Deletion:
+    """What deleting a block would do now (its sessions, whose rankings go), for its confirmation page."""
+    return _block_deletion(_block(block_id))
+
+
+def delete_block(block_id: int, *, expected: str | None = None) -> Deletion:
+    """Delete a block: its sessions stay (no longer allocated), rankings for it go.
+
+    With `expected` (the token of the confirmed preview), refuse if its sessions or rankings changed since.
+    """
     with unit_of_work():
         block = _block(block_id)
         _lock_convening(block.convening_id)
-        name = block.name
+        deletion = _block_deletion(block)
+        deletion.check(expected)
         db.session.delete(block)
-    return name
+    return deletion
 
 
 def _settings_for_update(convening_id: int) -> ProgramSettings:
@@ -1092,95 +1191,179 @@ def block_report(block: SessionBlock) -> BlockReport:
                        first_choices=first, taken=seats_taken(block.convening_id))
 
 
-def allocate_sessions(convening_id: int, block_id: int, *, include_unranked: bool = False) -> AllocationResult:
+@dataclass
+class Placement:
+    """One person in an allocation's outcome: the session they get (None: not placed, with why), and before."""
+
+    registration: Registration
+    session: ProgramSession | None
+    before: ProgramSession | None  # the session of the block they hold a seat in now, if any
+    reason: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return (self.session.id if self.session else None) != (self.before.id if self.before else None)
+
+
+@dataclass
+class AllocationPlan:
+    """What allocating a block would do: who goes where, who cannot be placed, whom it emails; `token` names it.
+
+    The preview and the allocation both come from `_plan_allocation`, so the confirmed token proves
+    the committed outcome is the previewed one.
+    """
+
+    block: SessionBlock
+    sessions: list[ProgramSession]
+    include_unranked: bool
+    placed: list[Placement]
+    unassigned: list[Placement]
+    dropped: list[tuple[Registration, ProgramSession]]  # seats of people no longer confirmed, released
+    rank_profile: tuple[int, ...]
+    optimal: bool
+    token: str
+
+    @property
+    def people(self) -> int:
+        return len(self.placed) + len(self.unassigned)
+
+    @property
+    def emailed(self) -> list[Registration]:
+        return [p.registration for p in self.placed]
+
+    def placed_in(self, session: ProgramSession) -> list[Placement]:
+        return [p for p in self.placed if p.session.id == session.id]
+
+
+def _plan_allocation(convening: Convening, block: SessionBlock, include_unranked: bool) -> AllocationPlan:
+    """Run the optimizer for a block on what is stored now; reads only (the caller decides to write)."""
+    sessions = db.session.execute(
+        sa.select(ProgramSession).where(ProgramSession.block_id == block.id)
+        .options(selectinload(ProgramSession.room),
+                 selectinload(ProgramSession.presenter_links).selectinload(SessionPresenter.presenter))
+        .order_by(ProgramSession.id)
+    ).scalars().all()
+    if not sessions:
+        raise problem("block_empty")
+    session_ids = [s.id for s in sessions]
+    ranking: dict[int, list[int]] = defaultdict(list)
+    for registration_id, session_id in db.session.execute(
+        sa.select(SessionPreference.registration_id, SessionPreference.session_id)
+        .where(SessionPreference.block_id == block.id)
+        .order_by(SessionPreference.registration_id, SessionPreference.rank)
+    ).all():
+        ranking[registration_id].append(session_id)
+    current = dict(db.session.execute(
+        sa.select(SessionSignup.registration_id, SessionSignup.session_id)
+        .where(SessionSignup.session_id.in_(session_ids)).order_by(SessionSignup.id)
+    ).all())
+    presenting: dict[int, int] = {}
+    for session in sessions:
+        for link in session.presenter_links:
+            if link.presenter.registration_id is not None:
+                presenting.setdefault(link.presenter.registration_id, session.id)
+    wanted = set(ranking) | set(current) | set(presenting)
+    query = sa.select(Registration).where(Registration.convening_id == convening.id,
+                                          Registration.status == Status.CONFIRMED)
+    if not include_unranked:
+        query = query.where(Registration.id.in_(wanted) if wanted else sa.false())
+    else:
+        query = query.where(sa.or_(Registration.role.in_(VISITING_ROLES), Registration.id.in_(wanted)))
+    registrations = db.session.execute(query.order_by(Registration.confirmed_at, Registration.id)).scalars().all()
+    if not registrations:
+        raise problem("nobody_to_allocate")
+    people = []
+    for r in registrations:
+        ranks = ranking.get(r.id) or ([current[r.id]] if r.id in current else [])
+        people.append(Person(id=str(r.id), ranking=[str(s) for s in ranks],
+                             group=str(r.delegation_id) if r.delegation_id else None,
+                             needs_access=r.needs_step_free_access))
+    visits = [
+        Visit(site=str(s.id), slot=block.id,
+              capacity=s.seat_limit if s.seat_limit is not None else len(people),
+              accessible=s.room.accessible if s.room is not None else True)
+        for s in sessions
+    ]
+    ids = {p.id for p in people}
+    locked = {(str(rid), block.id): str(sid) for rid, sid in presenting.items() if str(rid) in ids}
+    solution = solve(Problem(people=people, visits=visits, visits_per_person=1, locked=locked))
+    by_id = {str(r.id): r for r in registrations}
+    by_session = {s.id: s for s in sessions}
+    name_order = lambda p: (p.registration.sort_key, p.registration.id)  # noqa: E731
+    placed = sorted((Placement(by_id[pid], by_session[int(by_slot[block.id])], by_session.get(current.get(int(pid))))
+                     for pid, by_slot in solution.plan.items()), key=name_order)
+    unassigned = sorted((Placement(by_id[pid], None, by_session.get(current.get(int(pid))), reason)
+                         for pid, reason in solution.unassigned.items()), key=name_order)
+    # Sign-ups of people no longer confirmed go with the old plan; they are named so nothing goes unsaid.
+    gone = {rid: sid for rid, sid in current.items() if str(rid) not in by_id}
+    dropped = [(r, by_session[gone[r.id]]) for r in db.session.execute(
+        sa.select(Registration).where(Registration.id.in_(sorted(gone)))
+        .order_by(Registration.sort_key, Registration.id)).scalars()] if gone else []
+    token = digest("allocation", block.id, include_unranked,
+                   [(p.registration.id, p.registration.email, p.session.id, p.before.id if p.before else None)
+                    for p in placed],
+                   [(p.registration.id, p.reason, p.before.id if p.before else None) for p in unassigned],
+                   [(r.id, s.id) for r, s in dropped])
+    return AllocationPlan(block=block, sessions=list(sessions), include_unranked=include_unranked, placed=placed,
+                          unassigned=unassigned, dropped=dropped, rank_profile=solution.rank_profile,
+                          optimal=solution.optimal, token=token)
+
+
+def _block_of(convening: Convening, block_id: int, *, locked: bool) -> SessionBlock:
+    blocks = (lock(SessionBlock, block_id) if locked else [db.session.get(SessionBlock, block_id)]) \
+        if valid_id(block_id) else []
+    if not blocks or blocks[0] is None or blocks[0].convening_id != convening.id:
+        raise NotFound("block_not_found")
+    return blocks[0]
+
+
+def allocation_preview(convening_id: int, block_id: int, *, include_unranked: bool = False) -> AllocationPlan:
+    """What allocating the block would do now, for the confirmation page (nothing is written)."""
+    convening = db.session.get(Convening, convening_id)
+    if convening is None:
+        raise ConveneError("convening_not_found", status_code=404)
+    return _plan_allocation(convening, _block_of(convening, block_id, locked=False), include_unranked)
+
+
+def allocate_sessions(convening_id: int, block_id: int, *, include_unranked: bool = False,
+                      expected: str | None = None) -> AllocationResult:
     """Give everyone who ranked a block's sessions one of them, with the site-visit optimizer.
 
     Each session is a `Visit` in one slot (the block), each person makes one visit; presenters
     linked to a registration are locked into their own session. People signed up already keep
     their session as first choice if they ranked nothing. The block's sign-ups are replaced by
-    the plan, and ranking closes.
+    the plan, ranking closes, and each person placed is emailed their session.
+
+    With `expected` (the token of the preview the organizer confirmed), refuse if the outcome
+    differs from it (a ranking, sign-up or registration changed since): nothing is written then.
     """
     with unit_of_work():
         convening = _lock_convening(convening_id)
-        blocks = lock(SessionBlock, block_id) if valid_id(block_id) else []
-        if not blocks or blocks[0].convening_id != convening.id:
-            raise NotFound("block_not_found")
-        block = blocks[0]
-        sessions = db.session.execute(
-            sa.select(ProgramSession).where(ProgramSession.block_id == block.id)
-            .options(selectinload(ProgramSession.room),
-                     selectinload(ProgramSession.presenter_links).selectinload(SessionPresenter.presenter))
-            .order_by(ProgramSession.id)
-        ).scalars().all()
-        if not sessions:
-            raise problem("block_empty")
-        lock(ProgramSession, *(s.id for s in sessions))
-        session_ids = [s.id for s in sessions]
-        ranking: dict[int, list[int]] = defaultdict(list)
-        for registration_id, session_id in db.session.execute(
-            sa.select(SessionPreference.registration_id, SessionPreference.session_id)
-            .where(SessionPreference.block_id == block.id).order_by(SessionPreference.rank)
-        ).all():
-            ranking[registration_id].append(session_id)
-        current = dict(db.session.execute(
-            sa.select(SessionSignup.registration_id, SessionSignup.session_id)
-            .where(SessionSignup.session_id.in_(session_ids))
-        ).all())
-        presenting: dict[int, int] = {}
-        for session in sessions:
-            for link in session.presenter_links:
-                if link.presenter.registration_id is not None:
-                    presenting.setdefault(link.presenter.registration_id, session.id)
-        wanted = set(ranking) | set(current) | set(presenting)
-        query = sa.select(Registration).where(Registration.convening_id == convening.id,
-                                              Registration.status == Status.CONFIRMED)
-        if not include_unranked:
-            query = query.where(Registration.id.in_(wanted) if wanted else sa.false())
-        else:
-            query = query.where(sa.or_(Registration.role.in_(VISITING_ROLES), Registration.id.in_(wanted)))
-        registrations = db.session.execute(
-            query.order_by(Registration.confirmed_at, Registration.id)
-        ).scalars().all()
-        if not registrations:
-            raise problem("nobody_to_allocate")
-        people = []
-        for r in registrations:
-            ranks = ranking.get(r.id) or ([current[r.id]] if r.id in current else [])
-            people.append(Person(id=str(r.id), ranking=[str(s) for s in ranks],
-                                 group=str(r.delegation_id) if r.delegation_id else None,
-                                 needs_access=r.needs_step_free_access))
-        visits = [
-            Visit(site=str(s.id), slot=block.id,
-                  capacity=s.seat_limit if s.seat_limit is not None else len(people),
-                  accessible=s.room.accessible if s.room is not None else True)
-            for s in sessions
-        ]
-        ids = {p.id for p in people}
-        locked = {(str(rid), block.id): str(sid) for rid, sid in presenting.items() if str(rid) in ids}
-        solution = solve(Problem(people=people, visits=visits, visits_per_person=1, locked=locked))
+        block = _block_of(convening, block_id, locked=True)
+        session_ids = list(db.session.execute(
+            sa.select(ProgramSession.id).where(ProgramSession.block_id == block.id)).scalars())
+        if session_ids:
+            lock(ProgramSession, *session_ids)
+        plan = _plan_allocation(convening, block, include_unranked)
+        if expected is not None and expected != plan.token:
+            raise ConveneError("allocation_preview_changed")
         db.session.execute(sa.delete(SessionSignup).where(SessionSignup.session_id.in_(session_ids)))
         db.session.flush()
-        load: Counter[int] = Counter()
-        for pid, by_slot in sorted(solution.plan.items(), key=lambda item: int(item[0])):
-            session_id = int(by_slot[block.id])
-            db.session.add(SessionSignup(session_id=session_id, registration_id=int(pid), source="allocation"))
-            load[session_id] += 1
+        for placement in sorted(plan.placed, key=lambda p: p.registration.id):
+            db.session.add(SessionSignup(session_id=placement.session.id, registration_id=placement.registration.id,
+                                         source="allocation"))
         block.allocated_at = utcnow()
         block.preferences_open = False
-        by_id = {str(r.id): r for r in registrations}
-        titles = {s.id: s for s in sessions}
-        emailed = 0
-        for pid, by_slot in sorted(solution.plan.items(), key=lambda item: int(item[0])):
-            person, placed = by_id[pid], titles[int(by_slot[block.id])]
+        for placement in plan.placed:
+            person, placed = placement.registration, placement.session
             queue_email("session_allocated", person.email, f"Your place in {block.name} at {convening.name}",
                         "session_allocated", registration=person, convening=convening, block=block,
                         title=placed.title, when=span(convening, placed.starts_at, placed.ends_at),
                         where=placed.where, manage_url=manage_url(person))
-            emailed += 1
         result = AllocationResult(
-            block=block, people=len(people), placed=len(solution.plan), rank_profile=solution.rank_profile,
-            optimal=solution.optimal, unassigned=[(by_id[pid], reason) for pid, reason in solution.unassigned.items()],
-            load=dict(load), emailed=emailed,
+            block=block, people=plan.people, placed=len(plan.placed), rank_profile=plan.rank_profile,
+            optimal=plan.optimal, unassigned=[(p.registration, p.reason) for p in plan.unassigned],
+            load=dict(Counter(p.session.id for p in plan.placed)), emailed=len(plan.placed),
         )
     return result
 

@@ -213,7 +213,7 @@ def test_a_room_in_use_cannot_be_deleted_and_room_names_are_unique(scene):
     with pytest.raises(ConveneError) as caught:
         service.create_room(convening.id, {"name": "great hall", "capacity": 10})
     assert caught.value.field == "name"
-    assert service.delete_room(rooms["library"].id) == "Library"
+    assert service.delete_room(rooms["library"].id).name == "Library"
 
 
 def test_shrinking_a_room_under_a_blocking_rule_is_refused(scene):
@@ -438,7 +438,7 @@ def test_allocation_keeps_unranked_sign_ups_as_first_choice_and_reports_who_did_
 def test_deleting_a_block_keeps_its_sessions_and_drops_its_rankings(groups):
     convening, block, sessions, people = groups
     service.set_session_preferences(people[0].id, block.id, [sessions[0].id])
-    assert service.delete_block(block.id) == "Working groups"
+    assert service.delete_block(block.id).name == "Working groups"
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SessionPreference)) == 0
     assert db.session.get(ProgramSession, sessions[0].id).block_id is None
@@ -576,3 +576,117 @@ def test_deleting_a_session_of_a_draft_program_needs_no_reason_and_emails_nobody
     convening, _, rooms, people = scene
     draft = make_session(convening, "Draft", 1, "14:00", "15:00", room=rooms["salon"])
     assert service.delete_session(draft.id) == "Draft" and outbox.messages() == []
+
+
+# -- previews before bulk and destructive actions (issue 11: 20) ----------------------------------------------
+
+def signups_by_person(block) -> dict[int, int]:
+    db.session.rollback()
+    return dict(db.session.execute(
+        sa.select(SessionSignup.registration_id, SessionSignup.session_id)
+        .join(ProgramSession, ProgramSession.id == SessionSignup.session_id)
+        .where(ProgramSession.block_id == block.id)).all())
+
+
+def test_the_allocation_preview_is_exactly_what_allocating_commits_and_writes_nothing(groups, outbox):
+    convening, block, sessions, people = groups
+    hall, salon, library = sessions
+    for person in people:
+        service.set_session_preferences(person.id, block.id, [library.id, salon.id, hall.id])
+    preview = service.allocation_preview(convening.id, block.id)
+    previewed = {p.registration.id: p.session.id for p in preview.placed}
+    assert len(previewed) == 6 and preview.unassigned == []
+    assert [r.id for r in preview.emailed] == [p.registration.id for p in preview.placed]
+    assert signups_by_person(block) == {} and outbox.messages() == []  # a preview writes and sends nothing
+    db.session.rollback()
+    assert db.session.get(type(block), block.id).preferences_open
+    assert service.allocation_preview(convening.id, block.id).token == preview.token  # same data, same outcome
+    result = service.allocate_sessions(convening.id, block.id, expected=preview.token)
+    assert signups_by_person(block) == previewed
+    assert result.emailed == 6 and sorted(m["To"] for m in outbox.messages()) == sorted(p.email for p in people)
+
+
+def test_a_ranking_after_the_preview_refuses_the_allocation_and_changes_nothing(groups, outbox):
+    convening, block, sessions, people = groups
+    service.set_session_preferences(people[0].id, block.id, [sessions[0].id])
+    preview = service.allocation_preview(convening.id, block.id)
+    assert [p.registration.id for p in preview.placed] == [people[0].id]
+    service.set_session_preferences(people[1].id, block.id, [sessions[1].id])  # a new ranking arrives
+    with pytest.raises(ConveneError) as refused:
+        service.allocate_sessions(convening.id, block.id, expected=preview.token)
+    assert refused.value.code == "allocation_preview_changed"
+    assert signups_by_person(block) == {} and outbox.messages() == []
+    assert db.session.get(type(block), block.id).preferences_open and block.allocated_at is None
+    again = service.allocation_preview(convening.id, block.id)
+    assert again.token != preview.token and {p.registration.id for p in again.placed} == {people[0].id, people[1].id}
+    service.allocate_sessions(convening.id, block.id, expected=again.token)
+    assert signups_by_person(block) == {people[0].id: sessions[0].id, people[1].id: sessions[1].id}
+
+
+def test_the_allocation_preview_names_who_moves_who_cannot_be_placed_and_released_seats(groups):
+    convening, block, sessions, people = groups
+    hall, salon, library = sessions
+    service.save_block(convening.id, {"name": block.name, "preferences_open": False}, block_id=block.id)
+    service.sign_up(people[0].id, library.id)
+    service.sign_up(people[1].id, library.id)
+    registration_service.cancel_registration(people[1].id)  # a cancelled person's sign-up is released
+    late = make_registration(convening, convening.ticket_types[0], 7)
+    plan = service.allocation_preview(convening.id, block.id, include_unranked=True)
+    by_person = {p.registration.id: p for p in plan.placed}
+    assert set(by_person) == {people[0].id, *(p.id for p in people[2:]), late.id} and plan.unassigned == []
+    assert by_person[people[0].id].before.id == library.id and by_person[late.id].before is None
+    assert by_person[people[3].id].session.id != library.id  # needs step-free access
+    assert [(r.id, s.id) for r, s in plan.dropped] == [(people[1].id, library.id)]
+    service.allocate_sessions(convening.id, block.id, include_unranked=True, expected=plan.token)
+    assert signups_by_person(block) == {rid: p.session.id for rid, p in by_person.items()}
+
+
+def test_opening_ranking_is_refused_when_who_would_be_emailed_changed(groups, outbox):
+    convening, _, _, people = groups
+    closed = make_block(convening, "Field trips", preferences_open=False)
+    token = service.audience_token(service.ranking_audience(convening.id))
+    make_registration(convening, convening.ticket_types[0], 9)  # someone new is confirmed
+    with pytest.raises(ConveneError) as refused:
+        service.save_block(convening.id, {"name": "Field trips", "preferences_open": True}, block_id=closed.id,
+                           expected=token)
+    assert refused.value.code == "ranking_audience_changed"
+    db.session.rollback()
+    assert not db.session.get(type(closed), closed.id).preferences_open and outbox.messages() == []
+    audience = service.ranking_audience(convening.id)
+    saved = service.save_block(convening.id, {"name": "Field trips", "preferences_open": True}, block_id=closed.id,
+                               expected=service.audience_token(audience))
+    assert saved.notified == len(audience) == 7 and len(outbox.messages()) == 7
+
+
+def test_each_deletion_preview_names_what_goes_and_a_changed_set_refuses_the_delete(groups):
+    convening, block, sessions, people = groups
+    hall, salon, library = sessions
+    room = db.session.get(type(hall.room), hall.room_id)
+    preview = service.room_deletion(room.id)
+    assert preview.blocked is not None and [e.key for e in preview.effects] == ["sessions"]
+    assert preview.effects[0].names[0].startswith("Refugee Strategies (")
+    with pytest.raises(ConveneError, match="scheduled in Great Hall"):
+        service.delete_room(room.id, expected=preview.token)
+
+    presenter = make_presenter(convening, "Dana Whitfield")
+    service.update_session(salon.id, {"presenter_ids": [presenter.id]})
+    preview = service.presenter_deletion(presenter.id)
+    assert preview.effects[0].text == "1 session loses Dana Whitfield as a presenter and stays in the program"
+    assert preview.effects[0].names == ["Pathways"]
+    make_session(convening, "Plenary", 0, "09:00", "10:00", presenters=(presenter,))  # added since the preview
+    with pytest.raises(ConveneError) as refused:
+        service.delete_presenter(presenter.id, expected=preview.token)
+    assert refused.value.code == "delete_changed"
+    done = service.delete_presenter(presenter.id, expected=service.presenter_deletion(presenter.id).token)
+    assert done.done == "Dana Whitfield is removed from the presenters and from 2 sessions."
+
+    service.set_session_preferences(people[0].id, block.id, [hall.id])
+    preview = service.block_deletion(block.id)
+    assert [e.key for e in preview.effects] == ["sessions", "rankings"]
+    assert preview.effects[1].names == [people[0].full_name]
+    service.set_session_preferences(people[1].id, block.id, [salon.id])
+    with pytest.raises(ConveneError, match="Nothing was deleted"):
+        service.delete_block(block.id, expected=preview.token)
+    db.session.rollback()
+    assert db.session.get(type(block), block.id) is not None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SessionPreference)) == 2

@@ -23,6 +23,11 @@ def error_beside(page: str, field: str) -> str | None:
     return html.unescape(match.group(1)) if match else None
 
 
+def preview_token(page: str) -> str:
+    """The token a confirmation page carries for what it previewed."""
+    return re.search(r'name="preview" value="([0-9a-f]+)"', page).group(1)
+
+
 def follow(client, response):
     """The page a redirect leads to (flashed messages included)."""
     assert response.status_code == 302, response.status_code
@@ -219,8 +224,14 @@ def test_rooms_are_added_checked_and_kept_while_in_use(organizer_client, scene):
     assert error_beside(response.text, "capacity") == "Capacity cannot be negative; leave it empty for no limit."
     response = organizer_client.post(f"{scene.url}/rooms/new", data={"name": "great hall", "capacity": "5"})
     assert error_beside(response.text, "name") == "A room with that name already exists."
-    response = follow(organizer_client, organizer_client.post(f"{scene.url}/rooms/{scene.hall.id}/delete"))
-    assert "1 session is scheduled in Great Hall" in response.text
+    # The confirmation says first why the room cannot go, and offers no button to try.
+    page = organizer_client.get(f"{scene.url}/rooms/{scene.hall.id}/delete").text
+    assert "1 session is scheduled in Great Hall; move or delete it first." in page
+    assert "Opening keynote (" in page and 'id="confirm-delete"' not in page
+    token = re.search(r'name="preview" value="([0-9a-f]+)"', organizer_client.get(
+        f"{scene.url}/rooms/{scene.salon.id}/delete").text).group(1)
+    forced = organizer_client.post(f"{scene.url}/rooms/{scene.hall.id}/delete", data={"preview": token})
+    assert forced.status_code == 200 and "1 session is scheduled in Great Hall" in forced.text
     assert len(rows(Room, convening_id=scene.id)) == 3
 
 
@@ -270,8 +281,11 @@ def test_allocation_page_allocates_a_blocks_places(organizer_client, scene):
     service.set_session_preferences(scene.person.id, scene.block.id, [groups[1].id, groups[0].id])
     url = f"{scene.url}/blocks/{scene.block.id}/allocate"
     assert "Refugee Strategies" in organizer_client.get(url).text
-    response = organizer_client.post(url, data={})
-    assert response.status_code == 200 and "1 of 1 placed, optimal" in response.text
+    response = organizer_client.post(url, data={})  # the first step only previews
+    assert response.status_code == 200 and re.search(r'id="plan-placed">1<', response.text)
+    assert rows(SessionSignup) == [] and rows(SessionBlock, id=scene.block.id)[0].preferences_open
+    response = follow(organizer_client, organizer_client.post(url, data={"preview": preview_token(response.text)}))
+    assert "1 of 1 people are placed (optimal)." in response.text
     assert [s.session_id for s in rows(SessionSignup)] == [groups[1].id]
     assert not rows(SessionBlock, id=scene.block.id)[0].preferences_open
 
@@ -308,6 +322,9 @@ PAGES = [
     ("GET", "/blocks/new", CHANGE),
     ("GET", "/blocks/{block}", CHANGE),
     ("GET", "/sessions/{session}/delete", CHANGE),
+    ("GET", "/rooms/{room}/delete", CHANGE),
+    ("GET", "/presenters/{presenter}/delete", CHANGE),
+    ("GET", "/blocks/{block}/delete", CHANGE),
     ("GET", "/publish", CHANGE),
     ("POST", "/blocks/{block}/allocate", CHANGE),
     ("POST", "/rules", CHANGE),
@@ -344,8 +361,9 @@ def test_access_rules(request, scene, role):
         assert len(rows(Room, convening_id=scene.id)) == 2 and len(rows(Presenter, convening_id=scene.id)) == 1
         assert len(rows(SessionBlock, convening_id=scene.id)) == 1 and rows(ProgramSettings) == []
     else:
-        # A bare post to delete a session only shows its confirmation page (it carries no preview token).
-        assert titles(scene.id) == ["Opening keynote"] and len(rows(Room, convening_id=scene.id)) == 1
+        # A bare post to delete anything only shows its confirmation page (it carries no preview token).
+        assert titles(scene.id) == ["Opening keynote"] and len(rows(Room, convening_id=scene.id)) == 2
+        assert len(rows(Presenter, convening_id=scene.id)) == 1 and len(rows(SessionBlock, convening_id=scene.id)) == 1
 
 
 def test_staff_see_the_program_without_editing_links(staff_client, scene):
@@ -454,9 +472,14 @@ def test_opening_a_blocks_ranking_previews_and_emails_the_confirmed_attendees(or
     closed = make_block(scene.convening, "Field trips", preferences_open=False)
     url = f"{scene.url}/blocks/{closed.id}"
     page = organizer_client.get(url).text
-    assert re.search(r'id="audience-count">1<', page) and html.escape(scene.person.full_name) in page
-    response = follow(organizer_client, organizer_client.post(url, data={"name": "Field trips",
-                                                                        "preferences_open": "y"}))
+    assert re.search(r'id="audience-count">1<', page)  # the form says how many; the next page names them
+    confirm = organizer_client.post(url, data={"name": "Field trips", "preferences_open": "y"})
+    assert confirm.status_code == 200 and "Open ranking of Field trips?" in confirm.text
+    assert html.escape(scene.person.full_name) in confirm.text and html.escape(scene.person.email) in confirm.text
+    assert outbox.messages() == []
+    assert not rows(SessionBlock, id=closed.id)[0].preferences_open  # nothing changes before the confirmation
+    response = follow(organizer_client, organizer_client.post(url, data={
+        "name": "Field trips", "preferences_open": "y", "preview": preview_token(confirm.text)}))
     assert "1 person was emailed to rank its sessions." in response.text
     [message] = outbox.messages()
     assert message["To"] == scene.person.email and "Field trips" in message["Subject"]
@@ -469,7 +492,126 @@ def test_allocating_emails_each_person_their_session_and_counts_them(organizer_c
     group = make_session(scene.convening, "Group A", 2, "11:00", "12:30", room=scene.salon, signup_required=True,
                          capacity=5, block_id=scene.block.id, kind="working_group")
     service.set_session_preferences(scene.person.id, scene.block.id, [group.id])
-    response = organizer_client.post(f"{scene.url}/blocks/{scene.block.id}/allocate", data={})
+    url = f"{scene.url}/blocks/{scene.block.id}/allocate"
+    preview = organizer_client.post(url, data={})
+    assert re.search(r'id="plan-emailed">1<', preview.text) and outbox.messages() == []
+    response = follow(organizer_client, organizer_client.post(url, data={"preview": preview_token(preview.text)}))
     assert "1 person was emailed their session." in response.text
     [message] = outbox.messages()
     assert message["To"] == scene.person.email and "Group A" in outbox.text(message)
+
+
+# -- previews before allocating, opening ranking and deleting (issue 11: 20) ------------------------------
+
+def working_groups(scene, seats: int = 1):
+    publish(scene.convening)
+    return [make_session(scene.convening, name, 2, "11:00", "12:30", room=room, signup_required=True,
+                         capacity=seats, block_id=scene.block.id, kind="working_group")
+            for name, room in (("Pathways", scene.hall), ("Refugee Strategies", scene.salon))]
+
+
+def previewed_places(page: str) -> dict[int, int]:
+    return {int(r): int(s) for r, s in re.findall(r'id="placed-(\d+)" data-session="(\d+)"', page)}
+
+
+def test_the_allocation_preview_names_each_place_and_confirming_commits_exactly_those(organizer_client, scene, outbox):
+    pathways, refugees = working_groups(scene)
+    ticket = scene.person.ticket_type
+    others = [make_registration(scene.convening, ticket, n) for n in (2, 3)]
+    for person in (scene.person, *others):
+        service.set_session_preferences(person.id, scene.block.id, [refugees.id, pathways.id])
+    url = f"{scene.url}/blocks/{scene.block.id}/allocate"
+    page = organizer_client.post(url, data={}).text
+    places = previewed_places(page)
+    # Two seats for three people: the preview says who goes where, who is left out and whom it emails.
+    assert len(places) == 2 and set(places.values()) == {pathways.id, refugees.id}
+    [unplaced] = re.findall(r'id="unplaced-(\d+)"', page)
+    assert int(unplaced) not in places and re.search(r'id="plan-emailed">2<', page)
+    assert rows(SessionSignup) == [] and outbox.messages() == []
+    response = follow(organizer_client, organizer_client.post(url, data={"preview": preview_token(page)}))
+    assert "2 of 3 people are placed (optimal). 1 could not be placed:" in response.text
+    assert {s.registration_id: s.session_id for s in rows(SessionSignup)} == places
+    assert sorted(m["To"] for m in outbox.messages()) == sorted(
+        p.email for p in (scene.person, *others) if p.id in places)
+
+
+def test_a_ranking_after_the_allocation_preview_is_refused_with_the_new_preview(organizer_client, scene, outbox):
+    pathways, refugees = working_groups(scene, seats=2)
+    service.set_session_preferences(scene.person.id, scene.block.id, [pathways.id])
+    url = f"{scene.url}/blocks/{scene.block.id}/allocate"
+    page = organizer_client.post(url, data={}).text
+    assert previewed_places(page) == {scene.person.id: pathways.id}
+    newcomer = make_registration(scene.convening, scene.person.ticket_type, 2)
+    service.set_session_preferences(newcomer.id, scene.block.id, [refugees.id])
+    response = organizer_client.post(url, data={"preview": preview_token(page)})
+    assert response.status_code == 200 and "Nobody was placed: the rankings" in response.text
+    assert previewed_places(response.text) == {scene.person.id: pathways.id, newcomer.id: refugees.id}
+    assert rows(SessionSignup) == [] and outbox.messages() == []
+    assert rows(SessionBlock, id=scene.block.id)[0].preferences_open
+    follow(organizer_client, organizer_client.post(url, data={"preview": preview_token(response.text)}))
+    assert {s.registration_id: s.session_id for s in rows(SessionSignup)} == previewed_places(response.text)
+
+
+def test_a_tampered_allocation_token_or_option_places_nobody(organizer_client, scene):
+    pathways, _ = working_groups(scene, seats=2)
+    service.set_session_preferences(scene.person.id, scene.block.id, [pathways.id])
+    url = f"{scene.url}/blocks/{scene.block.id}/allocate"
+    token = preview_token(organizer_client.post(url, data={}).text)
+    for data in ({"preview": "0" * 32}, {"preview": token, "include_unranked": "y"}, {"preview": ""}):
+        response = organizer_client.post(url, data=data)
+        assert response.status_code == 200 and "Nobody was placed" in response.text, data
+    assert rows(SessionSignup) == []
+
+
+def test_opening_ranking_is_refused_when_the_people_to_email_changed(organizer_client, scene, outbox):
+    closed = make_block(scene.convening, "Field trips", preferences_open=False)
+    url = f"{scene.url}/blocks/{closed.id}"
+    confirm = organizer_client.post(url, data={"name": "Field trips", "preferences_open": "y"})
+    assert re.search(r'id="audience-count">1<', confirm.text)
+    make_registration(scene.convening, scene.person.ticket_type, 2, given_name="Noor")
+    response = organizer_client.post(url, data={"name": "Field trips", "preferences_open": "y",
+                                                "preview": preview_token(confirm.text)})
+    assert response.status_code == 200 and "Ranking was not opened" in response.text
+    assert re.search(r'id="audience-count">2<', response.text) and "Noor" in response.text
+    assert not rows(SessionBlock, id=closed.id)[0].preferences_open and outbox.messages() == []
+    # A new block that opens at once goes through the same confirmation.
+    response = organizer_client.post(f"{scene.url}/blocks/new", data={"name": "Day 2 tours", "preferences_open": "y"})
+    assert response.status_code == 200 and "Open ranking of Day 2 tours?" in response.text
+    assert rows(SessionBlock, name="Day 2 tours") == []
+    done = follow(organizer_client, organizer_client.post(f"{scene.url}/blocks/new", data={
+        "name": "Day 2 tours", "preferences_open": "y", "preview": preview_token(response.text)}))
+    assert "Block Day 2 tours is added." in done.text and "2 people were emailed" in done.text
+
+
+@pytest.mark.parametrize("kind", ["room", "presenter", "block"])
+def test_each_program_delete_shows_what_goes_and_needs_its_confirmation(organizer_client, scene, kind):
+    if kind == "room":
+        target, path, listing = scene.salon, f"/rooms/{scene.salon.id}/delete", Room
+        expected = "Nothing else is affected."
+    elif kind == "presenter":
+        make_session(scene.convening, "Panel", 1, "10:00", "11:00", presenters=(scene.presenter,))
+        target, path, listing = scene.presenter, f"/presenters/{scene.presenter.id}/delete", Presenter
+        expected = "1 session loses Dana Whitfield as a presenter and stays in the program: Panel."
+    else:
+        [pathways, _] = working_groups(scene)
+        service.set_session_preferences(scene.person.id, scene.block.id, [pathways.id])
+        target, path, listing = scene.block, f"/blocks/{scene.block.id}/delete", SessionBlock
+        expected = f"1 person's ranking is deleted: {scene.person.full_name}."
+    url, target_id = scene.url + path, target.id
+    page = organizer_client.get(url).text
+    assert html.unescape(expected) in html.unescape(re.sub(r"\s+", " ", page))
+    assert organizer_client.post(url).status_code == 200  # a bare post: the page again, nothing deleted
+    assert rows(listing, id=target_id) != []
+    response = follow(organizer_client, organizer_client.post(url, data={"preview": preview_token(page)}))
+    assert "is deleted" in response.text or "is removed" in response.text
+    assert rows(listing, id=target_id) == []
+
+
+def test_a_presenter_given_a_session_after_the_preview_is_not_removed(organizer_client, scene):
+    url = f"{scene.url}/presenters/{scene.presenter.id}/delete"
+    page = organizer_client.get(url).text
+    assert "Nothing else is affected." in page
+    make_session(scene.convening, "Panel", 1, "10:00", "11:00", presenters=(scene.presenter,))
+    response = organizer_client.post(url, data={"preview": preview_token(page)})
+    assert response.status_code == 200 and "Nothing was deleted: what it affects changed" in response.text
+    assert "Panel" in response.text and len(rows(Presenter, id=scene.presenter.id)) == 1
