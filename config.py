@@ -68,6 +68,8 @@ class Config:
     RATELIMIT_CODE_TRIES = os.environ.get("RATELIMIT_CODE_TRIES", "30 per 10 minutes; 100 per hour")  # invalid codes
     RATELIMIT_MANAGE_LINK = os.environ.get("RATELIMIT_MANAGE_LINK", "10 per minute; 60 per hour")  # form POSTs per IP
     MANAGE_LINK_EMAILS_PER_HOUR = _int("MANAGE_LINK_EMAILS_PER_HOUR", 3)  # to one address, counted in the database
+    RATELIMIT_PASSWORD_RESET = os.environ.get("RATELIMIT_PASSWORD_RESET", "10 per minute; 60 per hour")  # posts per IP
+    PASSWORD_RESET_EMAILS_PER_HOUR = _int("PASSWORD_RESET_EMAILS_PER_HOUR", 3)  # to one address, in the database
     # Behind N reverse proxies, the client's address is the Nth from the right of X-Forwarded-For
     # (and the scheme from X-Forwarded-Proto); 0 trusts no header, so nobody can forge an address.
     PROXY_COUNT = _int("CONVENE_PROXY_COUNT", 0)
@@ -106,6 +108,9 @@ class Config:
     # Attendee self-service.
     MANAGE_LINK_MAX_AGE_DAYS = _int("MANAGE_LINK_MAX_AGE_DAYS", 120)
     WAITLIST_HOLD_HOURS = _int("WAITLIST_HOLD_HOURS", 48)
+
+    # Accounts: how long a password reset link works.
+    PASSWORD_RESET_MAX_AGE_MINUTES = _int("PASSWORD_RESET_MAX_AGE_MINUTES", 120)
 
     # Payments: card payments need both Stripe settings; STRIPE_API_BASE points at a stand-in (stripe-mock).
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
@@ -151,7 +156,7 @@ class TestingConfig(Config):
     # The suite signs in and registers hundreds of times from 127.0.0.1 (in Redis shared across tests
     # when REDIS_URL is set); tests of the throttles set the limits they prove.
     RATELIMIT_LOGIN = RATELIMIT_LOGIN_FAILURES = RATELIMIT_REGISTER = "100000 per minute"
-    RATELIMIT_CODE_TRIES = RATELIMIT_MANAGE_LINK = "100000 per minute"
+    RATELIMIT_CODE_TRIES = RATELIMIT_MANAGE_LINK = RATELIMIT_PASSWORD_RESET = "100000 per minute"
     SERVER_NAME = "localhost"
 
 

@@ -242,6 +242,12 @@ MESSAGES = {
     "this link opens nothing any more.",
     # Copying a convening for a new edition.
     "edition_starts_on_invalid": "Enter a first day between {first} and {last}.",
+    # Resetting a forgotten password.
+    "reset_link_invalid": "This password reset link is not valid. Check that the whole link from the email was "
+    "copied, or ask for a new one.",
+    "reset_link_expired": "This password reset link has expired. Ask for a new one.",
+    "reset_link_used": "This password reset link was already used, or the password changed since it was sent. "
+    "Ask for a new one if you still need it.",
 }
 
 # Forms that are shown again with what was sent when their session was lost; every other POST gets a plain 400.

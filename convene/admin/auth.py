@@ -8,9 +8,12 @@ from flask_login import current_user, login_user, logout_user
 
 from convene import throttle
 from convene.admin import bp
+from convene.admin.access import PUBLIC, allow
+from convene.admin.account_forms import ForgotPasswordForm, ResetPasswordForm
 from convene.admin.forms import ChangePasswordForm, LoginForm
 from convene.errors import ConveneError
 from convene.forms import EmptyForm, show_error
+from convene.services import passwords
 from convene.services.users import authenticate, change_password, end_sessions
 
 
@@ -79,3 +82,53 @@ def account_password():
             flash("Your password is changed. Other browsers signed in to this account are signed out.", "success")
             return redirect(url_for("admin.index"))
     return render_template("admin/account_password.html", form=form)
+
+
+# -- a forgotten password ------------------------------------------------------------------------
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@allow(PUBLIC, PUBLIC)
+@throttle.password_reset_posts
+def forgot_password():
+    """Ask for a link to choose a new password; the answer is the same whether the account exists or not."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        passwords.request_password_reset(form.email.data,
+                                         hourly_cap=throttle.setting("PASSWORD_RESET_EMAILS_PER_HOUR"))
+        flash(f"If {form.email.data} belongs to an active account, a link to choose a new password is on its way. "
+              "Check your inbox (and spam folder) in a few minutes.", "success")
+        return redirect(url_for("admin.forgot_password"))
+    return render_template("admin/password_forgot.html", form=form, duration=passwords.link_duration())
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@allow(PUBLIC, PUBLIC)
+@throttle.password_reset_posts
+def reset_password(token: str):
+    """Choose a new password from an emailed link; every session of the account ends."""
+    try:
+        user = passwords.check_reset_link(token)
+    except ConveneError as error:
+        return _reset_link_closed(error)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            passwords.reset_password(token, form.new_password.data)
+        except ConveneError as error:
+            if error.field is None:
+                return _reset_link_closed(error)
+            show_error(form, error)
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            flash("Your new password is set and every device signed in to the account is signed out. "
+                  "Sign in with the new password.", "success")
+            return redirect(url_for("admin.login"))
+    return render_template("admin/password_reset.html", form=form, user=user), 400 if form.errors else 200
+
+
+def _reset_link_closed(error: ConveneError):
+    return render_template(
+        "admin/link_closed.html", title="This link cannot be used", message=error.message,
+        links=[(url_for("admin.forgot_password"), "Ask for a new link"), (url_for("admin.login"), "Sign in")],
+    ), error.status_code
