@@ -524,8 +524,9 @@ def _layout(header: list[str], data: list[tuple[int, list[str]]], convening: Con
     """Decide what each column feeds (report.columns), reporting header problems; returns the targets it used."""
     problem = report.problems.append
     titles = [single_line(title).strip() for title in header]
-    # Questions and hosts are read only when some column is not a person field, so a plain file costs no query.
-    plain = not mapping and all(not t or _key(t) in HEADER_KEYS for t in titles)
+    # Questions and hosts are read only when a header is not a person field's own name (a question's text
+    # beats an alias), so a file of plain person columns costs no query for them.
+    plain = not mapping and all(not t or _key(t) in CANONICAL_KEYS for t in titles)
     targets = ImportTargets() if plain else import_targets(convening)
     seen: dict[str, ColumnUse] = {}
     for index, title in enumerate(titles):
