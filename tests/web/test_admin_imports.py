@@ -18,12 +18,6 @@ from tests.factories import make_convening, make_host, make_question, make_regis
 
 
 @pytest.fixture
-def app_config(app_config, tmp_path):
-    """Kept uploads go to the test's own folder."""
-    return {**app_config, "IMPORT_UPLOADS_DIR": str(tmp_path / "imports")}
-
-
-@pytest.fixture
 def scene(app):
     convening = make_convening(name="WE Global Convening")
     ticket = make_ticket(convening, name="Delegate")
