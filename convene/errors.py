@@ -154,6 +154,8 @@ MESSAGES = {
     "the list now; check it and confirm again.",
     "delete_changed": "Nothing was deleted: what it affects changed since you looked. Here is what deleting "
     "would do now; check it and confirm again.",
+    "cancel_changed": "Nothing was cancelled: the order or its seats changed since you looked. Here is what "
+    "cancelling would do now; check it and confirm again.",
     # Payments, codes, delegations, invoices and refunds.
     "already_pending": "{email} already has a seat waiting for payment. Check your email for the payment link, "
     "or ask for it again below.",
