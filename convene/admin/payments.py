@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 
 from convene.admin import bp
 from convene.admin.access import allow
+from convene.admin.confirm import confirm_deletion
 from convene.permissions import Permission
 from convene.admin.payment_forms import CodeForm, DeskPaymentForm, MarkPaidForm, RefundForm
 from convene.admin.registrations import MAX_PAGE, _csv_response, _escape_like, _int_arg
@@ -307,17 +308,17 @@ def order_accept(convening_id: int, order_id: int):
 @bp.post("/c/<int:convening_id>/payments/<int:order_id>/cancel")
 @allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def order_cancel(convening_id: int, order_id: int):
-    """Cancel an unpaid order; its seats go back (to the waitlist first)."""
+    """Say whom cancelling an unpaid order emails and what it credits, then cancel it on confirmation.
+
+    POST only: the order page's button posts here and gets the confirmation page back, whose form
+    posts again with the preview's token.
+    """
     convening = convening_or_404(convening_id)
     order = _order(convening, order_id)
-    if EmptyForm().validate_on_submit():
-        try:
-            service.cancel_order(order.id)
-        except ConveneError as error:
-            flash(error.message, "error")
-        else:
-            flash(f"Order {order.reference} is cancelled and its seats are released.", "success")
-    return _back(convening, order)
+    page = url_for("admin.order", convening_id=convening.id, order_id=order.id)
+    return confirm_deletion(convening, lambda: service.order_cancellation(order.id),
+                            lambda token: service.cancel_order_as_previewed(order.id, expected=token),
+                            back=page, after=page)
 
 
 # -- codes -----------------------------------------------------------------------------------------
@@ -377,17 +378,13 @@ def edit_code(convening_id: int, code_id: int):
                            delete_form=EmptyForm()), (400 if form.errors else 200)
 
 
-@bp.post("/c/<int:convening_id>/codes/<int:code_id>/delete")
+@bp.route("/c/<int:convening_id>/codes/<int:code_id>/delete", methods=["GET", "POST"])
 @allow(Permission.PAYMENTS_MANAGE, Permission.PAYMENTS_MANAGE)
 def delete_code(convening_id: int, code_id: int):
-    """Delete a code nobody used; a used one is deactivated instead, keeping its history."""
+    """Say whether a code goes or, used, is deactivated (keeping its history), then do that on confirmation."""
     convening = convening_or_404(convening_id)
     code = child_or_404(DiscountCode, convening, code_id)
-    if EmptyForm().validate_on_submit():
-        text = code.code
-        outcome = code_service.delete_code(code.id)
-        if outcome == "deleted":
-            flash(f"Code {text} is deleted.", "success")
-        else:
-            flash(f"Code {text} was used, so it is deactivated instead of deleted.", "success")
-    return redirect(url_for("admin.codes", convening_id=convening.id))
+    return confirm_deletion(convening, lambda: code_service.code_deletion(code.id),
+                            lambda token: code_service.delete_code_as_previewed(code.id, expected=token),
+                            back=url_for("admin.edit_code", convening_id=convening.id, code_id=code.id),
+                            after=url_for("admin.codes", convening_id=convening.id))

@@ -17,6 +17,7 @@ from convene.extensions import db
 from convene.models import CodeKind, Convening, DiscountCode, Order, Registration, TicketType
 from convene.services.convenings import MAX_PRICE_CENTS, local_to_utc, problem
 from convene.services.db import lock, unit_of_work
+from convene.services.previews import Deletion, Effect, digest, plural
 
 CODE_RE = re.compile(r"[A-Z0-9_-]{3,40}")
 CODE_FIELDS = (
@@ -176,13 +177,44 @@ def code_ever_used(code_id: int) -> bool:
     return bool(db.session.execute(registration).first() or db.session.execute(order).first())
 
 
-def delete_code(code_id: int) -> str:
-    """Delete a code nobody booked with ("deleted"); a used one is deactivated instead ("deactivated")."""
+def _code_deletion(code: DiscountCode) -> Deletion:
+    seats = db.session.scalar(sa.select(sa.func.count(Registration.id)).where(Registration.discount_code_id == code.id))
+    orders = db.session.scalar(sa.select(sa.func.count(Order.id)).where(Order.discount_code_id == code.id))
+    if not (seats or orders):
+        return Deletion(kind="code", name=code.code, effects=[], token=digest("code", code.id, 0, 0),
+                        done=f"Code {code.code} is deleted.")
+    # A used code stays for the history of what was paid; deactivated, nobody can book with it again.
+    effects = [Effect("used", f"It was used for {plural(seats, 'seat')} in {plural(orders, 'order')} (cancelled "
+                      "ones count too), so it is deactivated instead of deleted: those stay as they are and "
+                      "nobody can book with it any more")]
+    return Deletion(kind="code", name=code.code, effects=effects, verb="deactivate",
+                    token=digest("code", code.id, seats, orders),
+                    done=f"Code {code.code} was used, so it is deactivated instead of deleted.")
+
+
+def code_deletion(code_id: int) -> Deletion:
+    """What deleting a code would do now (deactivate it, when anyone booked with it), for its confirmation page."""
+    return _code_deletion(_code(code_id))
+
+
+def delete_code(code_id: int, *, expected: str | None = None) -> str:
+    """Delete a code nobody booked with ("deleted"); a used one is deactivated instead ("deactivated").
+
+    With `expected` (the token of the confirmed preview), refuse if its uses changed since.
+    """
+    deletion = delete_code_as_previewed(code_id, expected=expected)
+    return "deactivated" if deletion.verb == "deactivate" else "deleted"
+
+
+def delete_code_as_previewed(code_id: int, *, expected: str | None = None) -> Deletion:
+    """`delete_code`, answering the preview it carried out (its `done` says what happened)."""
     with unit_of_work():
         _locked_convening(_code(code_id).convening_id)
         [code] = lock(DiscountCode, code_id)
-        if code_ever_used(code.id):
+        deletion = _code_deletion(code)
+        deletion.check(expected)
+        if deletion.verb == "deactivate":
             code.active = False
-            return "deactivated"
-        db.session.delete(code)
-        return "deleted"
+        else:
+            db.session.delete(code)
+    return deletion

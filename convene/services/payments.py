@@ -44,6 +44,7 @@ from convene.models.payments import CreditNote
 from convene.services import stripe_api
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
+from convene.services.previews import Deletion, Effect, digest, plural
 from convene.services.registrations import (
     REFERENCE_ALPHABET,
     _lock_for_seats,
@@ -938,17 +939,69 @@ def accept_flagged_order(order_id: int, *, now: datetime | None = None) -> Order
     return order
 
 
-def cancel_order(order_id: int, *, now: datetime | None = None) -> Order:
-    """An organizer cancels an unpaid order (an invoice never paid, a checkout left open): its seats go back."""
+def cancel_order(order_id: int, *, now: datetime | None = None, expected: str | None = None) -> Order:
+    """An organizer cancels an unpaid order (an invoice never paid, a checkout left open): its seats go back.
+
+    With `expected` (the token of the confirmed preview), refuse if the order or its seats changed since.
+    """
+    cancel_order_as_previewed(order_id, now=now, expected=expected)
+    return db.session.get(Order, order_id)
+
+
+def _order_cancellation(convening: Convening, order: Order) -> Deletion:
+    """What cancelling the order does, read from the same rules `_cancel_order_locked` follows."""
+    from convene.templating import money
+
+    blocked = None
+    if order.status not in (OrderStatus.INVOICED, OrderStatus.PENDING, OrderStatus.PROCESSING) or order.paid_cents:
+        blocked = ConveneError("order_not_cancellable")
+    seats = sorted(order.registrations, key=lambda r: (r.sort_key, r.id))
+    quiet = [r for r in seats if r.status == Status.PENDING]
+    told = [r for r in seats if r.status in (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED)]
+    effects = []
+    if told:
+        one = len(told) == 1
+        effects.append(Effect("told", f"{plural(len(told), 'person', 'people')} {'loses' if one else 'lose'} their "
+                              f"registration and {'is' if one else 'are'} emailed that it is cancelled",
+                              [r.full_name for r in told]))
+    if quiet:
+        effects.append(Effect("quiet", f"{plural(len(quiet), 'seat')} waiting for payment "
+                              f"{'ends' if len(quiet) == 1 else 'end'} without an email (never confirmed)",
+                              [r.full_name for r in quiet]))
+    owed = order.total_cents - order.credited_cents - order.paid_cents
+    if order.status == OrderStatus.INVOICED and order.invoice_number and owed > 0:
+        effects.append(Effect("credit", f"Invoice {order.invoice_number} is voided by a credit note for the "
+                              f"{money(owed, convening.currency)} still owed, sent to {order.buyer_email}"))
+    if order.status == OrderStatus.PENDING and order.stripe_session_id:
+        effects.append(Effect("checkout", "Its open card checkout is closed, so it can no longer be paid"))
+    if told or quiet:
+        effects.append(Effect("seats", "The seats go back, to the waitlist first"))
+    return Deletion(kind="order", name=order.reference, verb="cancel", effects=effects, blocked=blocked,
+                    token=digest("order", order.id, order.status, order.paid_cents, order.credited_cents,
+                                 [(r.id, r.status) for r in seats]),
+                    done=f"Order {order.reference} is cancelled and its seats are released"
+                    + (f"; {plural(len(told), 'person was', 'people were')} emailed." if told else "."))
+
+
+def order_cancellation(order_id: int) -> Deletion:
+    """What cancelling an order would do now, or why it cannot be cancelled, for its confirmation page."""
+    order = db.session.get(Order, order_id)
+    if order is None:
+        raise ConveneError("order_not_found", status_code=404)
+    return _order_cancellation(order.convening, order)
+
+
+def cancel_order_as_previewed(order_id: int, *, now: datetime | None = None, expected: str | None = None) -> Deletion:
+    """`cancel_order`, answering the preview it carried out (its `done` says what happened)."""
     now = now or utcnow()
     with unit_of_work():
         convening, order = _order_to_change(order_id)
-        if order.status not in (OrderStatus.INVOICED, OrderStatus.PENDING, OrderStatus.PROCESSING) or order.paid_cents:
-            raise ConveneError("order_not_cancellable")
+        cancellation = _order_cancellation(convening, order)
+        cancellation.check(expected)
         session_id = order.stripe_session_id if order.status == OrderStatus.PENDING else None
         _cancel_order_locked(convening, order, now)
     expire_session_quietly(session_id)
-    return order
+    return cancellation
 
 
 def _cancel_order_locked(convening: Convening, order: Order, now: datetime) -> None:

@@ -32,13 +32,18 @@ class Deletion:
     token: str
     done: str  # what the result message says once it is deleted
     blocked: ConveneError | None = None
+    verb: str = "delete"  # "cancel" for an order, "deactivate" for a used code: the page's title and button
+
+    @property
+    def gerund(self) -> str:
+        return {"cancel": "Cancelling", "deactivate": "Deactivating"}.get(self.verb, "Deleting")
 
     def check(self, expected: str | None) -> None:
-        """Raise the refusal, or `delete_changed` when the confirmed token is not this one (None: no check)."""
+        """Raise the refusal, or `<verb>_changed` when the confirmed token is not this one (None: no check)."""
         if self.blocked is not None:
             raise self.blocked
         if expected is not None and expected != self.token:
-            raise ConveneError("delete_changed")
+            raise ConveneError("cancel_changed" if self.verb == "cancel" else "delete_changed")
 
 
 def digest(*parts) -> str:

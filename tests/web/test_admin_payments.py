@@ -123,6 +123,7 @@ PAGES = [
     ("post", "/codes/new"),
     ("get", "/codes/{k}"),
     ("post", "/codes/{k}"),
+    ("get", "/codes/{k}/delete"),
     ("post", "/codes/{k}/delete"),
 ]
 
@@ -141,6 +142,9 @@ def test_money_pages_are_for_organizers_only(request, scene, method, path, role)
         assert response.status_code == 200
     else:  # an empty POST: refused as a form, or done (or refused by the service) and redirected; never 403/500
         assert response.status_code in (200, 302, 400)
+    if path.endswith(("/cancel", "/delete")):  # a bare POST only shows the confirmation page
+        assert fresh_order(scene.order.id).status == OrderStatus.INVOICED
+        assert db.session.get(DiscountCode, scene.code.id) is not None
     if role != "organizer":
         order = fresh_order(scene.order.id)
         assert order.status == OrderStatus.INVOICED and order.paid_cents == 0
@@ -425,15 +429,50 @@ def test_accepting_a_flagged_payment_confirms_its_seat(organizer_client, scene):
     assert "This order is not waiting for review." in again.text
 
 
-def test_cancelling_an_unpaid_invoice_frees_its_seat(organizer_client, scene):
-    response = organizer_client.post(url(scene, "/payments/{o}/cancel"), follow_redirects=True)
-    assert "is cancelled and its seats are released" in response.text
+def preview_token(page: str) -> str:
+    """The token a confirmation page carries for what it previewed."""
+    return re.search(r'name="preview" value="([0-9a-f]+)"', page).group(1)
+
+
+def effects(page: str) -> dict[str, str]:
+    """The confirmation page's list of what an action does, by key, as plain text."""
+    return {key: " ".join(html.unescape(text).split())
+            for key, text in re.findall(r'<li id="effect-([\w-]+)">(.*?)</li>', page, re.S)}
+
+
+def test_cancelling_an_unpaid_invoice_says_whom_it_emails_and_frees_its_seat_on_confirmation(
+        organizer_client, scene, outbox):
+    seat = fresh_order(scene.order.id).registrations[0]
+    page = organizer_client.post(url(scene, "/payments/{o}/cancel"))  # the order page's button: a preview only
+    assert page.status_code == 200 and "Cancel order “" in page.text and outbox.messages() == []
+    assert fresh_order(scene.order.id).status == OrderStatus.INVOICED
+    assert effects(page.text) == {
+        "told": f"1 person loses their registration and is emailed that it is cancelled: {seat.full_name}.",
+        "credit": "Invoice TOR-2026-0001 is voided by a credit note for the CA$450.00 still owed, sent to "
+                  "invoice@example.org.",
+        "seats": "The seats go back, to the waitlist first."}
+    response = organizer_client.post(url(scene, "/payments/{o}/cancel"), data={"preview": preview_token(page.text)},
+                                     follow_redirects=True)
+    assert "is cancelled and its seats are released; 1 person was emailed." in response.text
     order = fresh_order(scene.order.id)
     assert order.status == OrderStatus.CANCELLED and order.registrations[0].status == Status.CANCELLED
     paid = make_order(scene.convening, scene.ticket)
-    refused = organizer_client.post(url(scene, f"/payments/{paid.id}/cancel"), follow_redirects=True)
-    assert "Only unpaid orders can be cancelled" in refused.text
+    refused = organizer_client.post(url(scene, f"/payments/{paid.id}/cancel"))
+    assert "Only unpaid orders can be cancelled" in refused.text and 'id="confirm-delete"' not in refused.text
+    forced = organizer_client.post(url(scene, f"/payments/{paid.id}/cancel"), data={"preview": "0" * 32})
+    assert "Only unpaid orders can be cancelled" in forced.text
     assert fresh_order(paid.id).status == OrderStatus.PAID
+
+
+def test_a_payment_recorded_after_the_cancel_preview_refuses_the_cancellation(organizer_client, scene, outbox):
+    page = organizer_client.post(url(scene, "/payments/{o}/cancel")).text
+    order = fresh_order(scene.order.id)
+    order.credited_cents = 1000  # a seat of it was credited meanwhile (a change the preview did not show)
+    db.session.commit()
+    response = organizer_client.post(url(scene, "/payments/{o}/cancel"), data={"preview": preview_token(page)})
+    assert response.status_code == 200 and "Nothing was cancelled: the order or its seats changed" in response.text
+    assert "the CA$440.00 still owed" in html.unescape(response.text)
+    assert fresh_order(scene.order.id).status == OrderStatus.INVOICED and outbox.messages() == []
 
 
 # -- credit notes for cancelled invoices ----------------------------------------------------------
@@ -484,7 +523,10 @@ def test_cancelling_invoiced_seats_issues_credit_notes_the_pages_and_totals_foll
     assert "CA$1,350.00 in 2 outstanding invoices" in re.sub(r"\s+", " ", dashboard)
 
     # Then the whole order: the rest of the invoice is credited and it is void.
-    response = organizer_client.post(url(scene, f"/payments/{order_id}/cancel"), follow_redirects=True)
+    confirm = organizer_client.post(url(scene, f"/payments/{order_id}/cancel")).text
+    assert "is voided by a credit note for the CA$900.00 still owed" in html.unescape(confirm)
+    response = organizer_client.post(url(scene, f"/payments/{order_id}/cancel"),
+                                     data={"preview": preview_token(confirm)}, follow_redirects=True)
     assert "is cancelled and its seats are released" in response.text
     order = fresh_order(order_id)
     assert (order.status, order.credited_cents, order.balance_cents) == (OrderStatus.CANCELLED, 135000, 0)
@@ -615,11 +657,28 @@ def test_deleting_an_unused_code_removes_it_and_a_used_one_is_deactivated(organi
     db.session.add(used)
     db.session.commit()
     make_registration(scene.convening, scene.ticket, 70, status=Status.CANCELLED, discount_code_id=used.id)
-    first = organizer_client.post(url(scene, "/codes/{k}/delete"), follow_redirects=True)
+    bare = organizer_client.post(url(scene, "/codes/{k}/delete"))  # the old one-click button: the page only
+    assert bare.status_code == 200 and "Delete code “EARLY10”?" in bare.text and "Nothing else is affected." in bare.text
+    assert set(codes_of(scene)) == {"EARLY10", "USED"}
+    first = organizer_client.post(url(scene, "/codes/{k}/delete"), data={"preview": preview_token(bare.text)},
+                                  follow_redirects=True)
     assert "Code EARLY10 is deleted." in first.text
-    second = organizer_client.post(url(scene, f"/codes/{used.id}/delete"), follow_redirects=True)
+    page = organizer_client.get(url(scene, f"/codes/{used.id}/delete")).text
+    assert "Deactivate code “USED”?" in page and effects(page)["used"].startswith(
+        "It was used for 1 seat in 0 orders (cancelled ones count too), so it is deactivated instead of deleted")
+    second = organizer_client.post(url(scene, f"/codes/{used.id}/delete"), data={"preview": preview_token(page)},
+                                   follow_redirects=True)
     assert "deactivated instead of deleted" in second.text
     assert {text: code.active for text, code in codes_of(scene).items()} == {"USED": False}
+
+
+def test_a_code_used_after_its_delete_preview_is_not_deleted(organizer_client, scene):
+    page = organizer_client.get(url(scene, "/codes/{k}/delete")).text
+    make_registration(scene.convening, scene.ticket, 71, discount_code_id=scene.code.id)
+    response = organizer_client.post(url(scene, "/codes/{k}/delete"), data={"preview": preview_token(page)})
+    assert response.status_code == 200 and "Nothing was deleted" in response.text
+    assert "Deactivate code “EARLY10”?" in response.text
+    assert codes_of(scene)["EARLY10"].active
 
 
 # -- early-bird prices and invoice settings --------------------------------------------------------
