@@ -109,7 +109,8 @@ class Config:
     MANAGE_LINK_MAX_AGE_DAYS = _int("MANAGE_LINK_MAX_AGE_DAYS", 120)
     WAITLIST_HOLD_HOURS = _int("WAITLIST_HOLD_HOURS", 48)
 
-    # Accounts: how long a password reset link works.
+    # Teams and accounts: how long an emailed invitation and a password reset link work.
+    INVITATION_MAX_AGE_DAYS = _int("INVITATION_MAX_AGE_DAYS", 14)
     PASSWORD_RESET_MAX_AGE_MINUTES = _int("PASSWORD_RESET_MAX_AGE_MINUTES", 120)
 
     # Payments: card payments need both Stripe settings; STRIPE_API_BASE points at a stand-in (stripe-mock).

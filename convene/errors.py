@@ -244,7 +244,27 @@ MESSAGES = {
     "this link opens nothing any more.",
     # Copying a convening for a new edition.
     "edition_starts_on_invalid": "Enter a first day between {first} and {last}.",
-    # Resetting a forgotten password.
+    # Teams: invitations, roles, removing members (issue 12); resetting a forgotten password.
+    "team_role_invalid": "Choose one of the roles listed.",
+    "already_member": "{email} is already on this convening's team ({role}), so no invitation was sent. Change "
+    "their role below instead.",
+    "already_member_you": "You are already on this convening's team ({role}), so nothing changed. To accept this "
+    "invitation with another account, sign out and open the link again.",
+    "member_not_found": "That person is not on this convening's team.",
+    "invitation_not_found": "That invitation does not exist.",
+    "invitation_not_open": "That invitation is no longer open: it was accepted, withdrawn or has expired.",
+    "invitation_invalid": "This invitation link is not valid. Check that the whole link from the email was "
+    "copied, or ask the person who invited you to send a new invitation.",
+    "invitation_used": "This invitation was already accepted, so it cannot be used again. Sign in to reach the "
+    "convening.",
+    "invitation_revoked": "This invitation was withdrawn or replaced by a newer one. Use the link in the most "
+    "recent invitation email, or ask the person who invited you to send a new one.",
+    "invitation_expired": "This invitation has expired. Ask the person who invited you to send a new one.",
+    "invitation_sign_in": "An account with {email} already exists: sign in with it to accept the invitation.",
+    "last_owner_demoted": "This is the convening's only owner, so their role cannot change. Make someone else "
+    "an owner first.",
+    "last_owner_removed": "This is the convening's only owner, so they cannot be removed. Make someone else an "
+    "owner first.",
     "reset_link_invalid": "This password reset link is not valid. Check that the whole link from the email was "
     "copied, or ask for a new one.",
     "reset_link_expired": "This password reset link has expired. Ask for a new one.",

@@ -30,6 +30,7 @@ def organizer_required() -> None:
 
 
 from convene.admin import (  # noqa: E402,F401
-    auth, convenings, editions, imports, merges, payments, printing, privacy, registrations, schedule, visits,
+    auth, convenings, editions, imports, merges, payments, printing, privacy, registrations, schedule, teams,
+    visits,
 )
 from convene.admin import audit  # noqa: E402,F401

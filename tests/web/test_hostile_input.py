@@ -47,6 +47,7 @@ PATH_MODELS = {
     "site_visit_id": models.SiteVisit, "visit_id": models.SiteVisit, "session_id": models.ProgramSession,
     "room_id": models.Room, "presenter_id": models.Presenter, "block_id": models.SessionBlock,
     "host_id": models.HostOrganization, "slot_id": models.VisitSlot,
+    "member_id": models.Membership, "invitation_id": models.Invitation,
 }
 
 
