@@ -163,9 +163,3 @@ class UnlockForm(ConveneForm):
 
     registration_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
     slot_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
-
-
-class DeleteForm(ConveneForm):
-    """A delete button; `confirm` is sent by the confirmation page when people would lose a place."""
-
-    confirm = BooleanField()  # a checkbox widget, so hidden_tag() leaves it out of the plain button

@@ -12,11 +12,11 @@ from flask_login import current_user
 
 from convene.admin import bp
 from convene.admin.access import allow
+from convene.admin.confirm import confirm_deletion
 from convene.permissions import Permission
 from convene.admin.util import child_or_404, convening_or_404, int_arg, show_error, text_arg
 from convene.admin.visit_forms import (
     AssignForm,
-    DeleteForm,
     HostForm,
     MoveForm,
     SiteVisitForm,
@@ -62,11 +62,6 @@ def profile_text(profile) -> str:
     """A rank profile in one line, leaving out ranks nobody got: "1st choice: 10; Unranked: 2"."""
     labels = rank_labels(len(profile or []))
     return "; ".join(f"{label}: {n}" for label, n in zip(labels, profile or []) if n) or "—"
-
-
-def _confirm_page(convening: Convening, error: ConveneError, action: str, back: str, what: str):
-    return render_template("admin/visits/confirm_delete.html", convening=convening, message=error.message,
-                           action=action, back=back, what=what, form=DeleteForm())
 
 
 # -- overview and settings -------------------------------------------------------------------------
@@ -124,8 +119,7 @@ def _save_host_view(convening: Convening, host: HostOrganization | None):
                     flash(f"{len(stuck)} placed here need step-free access: move them or re-run the assigner.",
                           "warning")
             return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="hosts"))
-    return render_template("admin/visits/host_form.html", convening=convening, form=form, host=host,
-                           delete_form=DeleteForm())
+    return render_template("admin/visits/host_form.html", convening=convening, form=form, host=host)
 
 
 @bp.route("/c/<int:convening_id>/visits/hosts/new", methods=["GET", "POST"])
@@ -143,25 +137,16 @@ def visit_host_edit(convening_id: int, host_id: int):
     return _save_host_view(convening, child_or_404(HostOrganization, convening, host_id))
 
 
-@bp.post("/c/<int:convening_id>/visits/hosts/<int:host_id>/delete")
+@bp.route("/c/<int:convening_id>/visits/hosts/<int:host_id>/delete", methods=["GET", "POST"])
 @allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_host_delete(convening_id: int, host_id: int):
-    """Delete a host, its visits and the rankings of it (confirming when people are placed there)."""
+    """Say what goes with a host (its visits, who leaves the working plan, rankings), then delete it on confirmation."""
     convening = convening_or_404(convening_id)
     host = child_or_404(HostOrganization, convening, host_id)
-    form = DeleteForm()
-    if form.validate_on_submit():
-        name = host.name
-        try:
-            service.delete_host(host.id, confirm=form.confirm.data)
-        except ConveneError as error:
-            back = url_for("admin.visit_host_edit", convening_id=convening.id, host_id=host_id)
-            if error.code == "visit_in_use":
-                return _confirm_page(convening, error, request.path, back, name)
-            flash(error.message, "error")
-            return redirect(back)
-        flash(f"{name} is deleted, with its visits.", "success")
-    return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="hosts"))
+    return confirm_deletion(convening, lambda: service.host_deletion(host.id),
+                            lambda token: service.delete_host(host.id, expected=token),
+                            back=url_for("admin.visit_host_edit", convening_id=convening.id, host_id=host.id),
+                            after=url_for("admin.visits", convening_id=convening.id, _anchor="hosts"))
 
 
 # -- slots -----------------------------------------------------------------------------------------
@@ -179,8 +164,7 @@ def _save_slot_view(convening: Convening, slot: VisitSlot | None):
         else:
             flash(f"Slot {saved.label} is {'saved' if slot else 'added'}.", "success")
             return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="slots"))
-    return render_template("admin/visits/slot_form.html", convening=convening, form=form, slot=slot,
-                           delete_form=DeleteForm())
+    return render_template("admin/visits/slot_form.html", convening=convening, form=form, slot=slot)
 
 
 @bp.route("/c/<int:convening_id>/visits/slots/new", methods=["GET", "POST"])
@@ -198,25 +182,16 @@ def visit_slot_edit(convening_id: int, slot_id: int):
     return _save_slot_view(convening, child_or_404(VisitSlot, convening, slot_id))
 
 
-@bp.post("/c/<int:convening_id>/visits/slots/<int:slot_id>/delete")
+@bp.route("/c/<int:convening_id>/visits/slots/<int:slot_id>/delete", methods=["GET", "POST"])
 @allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_slot_delete(convening_id: int, slot_id: int):
-    """Delete a slot and its visits (confirming when people are placed in them)."""
+    """Say what goes with a slot (its visits, who leaves the working plan), then delete it on confirmation."""
     convening = convening_or_404(convening_id)
     slot = child_or_404(VisitSlot, convening, slot_id)
-    form = DeleteForm()
-    if form.validate_on_submit():
-        label = slot.label
-        try:
-            service.delete_slot(slot.id, confirm=form.confirm.data)
-        except ConveneError as error:
-            back = url_for("admin.visit_slot_edit", convening_id=convening.id, slot_id=slot_id)
-            if error.code == "visit_in_use":
-                return _confirm_page(convening, error, request.path, back, f"slot {label}")
-            flash(error.message, "error")
-            return redirect(back)
-        flash(f"Slot {label} is deleted, with its visits.", "success")
-    return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="slots"))
+    return confirm_deletion(convening, lambda: service.slot_deletion(slot.id),
+                            lambda token: service.delete_slot(slot.id, expected=token),
+                            back=url_for("admin.visit_slot_edit", convening_id=convening.id, slot_id=slot.id),
+                            after=url_for("admin.visits", convening_id=convening.id, _anchor="slots"))
 
 
 # -- site visits -----------------------------------------------------------------------------------
@@ -269,29 +244,19 @@ def visit_edit(convening_id: int, visit_id: int):
                 flash(f"{load} people are placed here for {saved.capacity} places: re-run the assigner "
                       "(or move people by hand).", "warning")
             return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="visits"))
-    return render_template("admin/visits/visit_form.html", convening=convening, form=form, visit=visit,
-                           delete_form=DeleteForm())
+    return render_template("admin/visits/visit_form.html", convening=convening, form=form, visit=visit)
 
 
-@bp.post("/c/<int:convening_id>/visits/<int:visit_id>/delete")
+@bp.route("/c/<int:convening_id>/visits/<int:visit_id>/delete", methods=["GET", "POST"])
 @allow(Permission.VISITS_MANAGE, Permission.VISITS_MANAGE)
 def visit_delete(convening_id: int, visit_id: int):
-    """Delete one visit (confirming when people are placed in it)."""
+    """Say who leaves the working plan with one visit, then delete it on confirmation."""
     convening = convening_or_404(convening_id)
     visit = child_or_404(SiteVisit, convening, visit_id)
-    form = DeleteForm()
-    if form.validate_on_submit():
-        what = f"{visit.host.name} in {visit.slot.label}"
-        try:
-            service.delete_site_visit(visit.id, confirm=form.confirm.data)
-        except ConveneError as error:
-            back = url_for("admin.visit_edit", convening_id=convening.id, visit_id=visit_id)
-            if error.code == "visit_in_use":
-                return _confirm_page(convening, error, request.path, back, what)
-            flash(error.message, "error")
-            return redirect(back)
-        flash(f"The visit to {what} is deleted.", "success")
-    return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="visits"))
+    return confirm_deletion(convening, lambda: service.visit_deletion(visit.id),
+                            lambda token: service.delete_site_visit(visit.id, expected=token),
+                            back=url_for("admin.visit_edit", convening_id=convening.id, visit_id=visit.id),
+                            after=url_for("admin.visits", convening_id=convening.id, _anchor="visits"))
 
 
 # -- coverage --------------------------------------------------------------------------------------

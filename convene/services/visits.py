@@ -33,6 +33,7 @@ from convene.models import (
 from convene.models.visits import VISITING_ROLES
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
+from convene.services.previews import Deletion, Effect, digest, plural
 from convene.text import search_key
 
 
@@ -631,13 +632,7 @@ def _check_removable(visit_ids: list[int], what: str, *, confirm: bool, advice: 
     """
     working, published = _held_places(visit_ids)
     if published:
-        raise ConveneError(
-            "visit_published",
-            f"{_people(published)} {'was' if published == 1 else 'were'} sent {what} in the published plan, "
-            f"so it cannot be deleted yet. {advice} Then re-run the assigner and publish, so they hear about "
-            "their new visits; after that it can be deleted.",
-            places=published,
-        )
+        raise _published_refusal(published, what, advice)
     if working and not confirm:
         raise ConveneError(
             "visit_in_use",
@@ -645,6 +640,117 @@ def _check_removable(visit_ids: list[int], what: str, *, confirm: bool, advice: 
             "(not published yet). Deleting it takes them out; re-run the assigner to place them elsewhere.",
             places=working,
         )
+
+
+def _published_refusal(published: int, what: str, advice: str) -> ConveneError:
+    return ConveneError(
+        "visit_published",
+        f"{_people(published)} {'was' if published == 1 else 'were'} sent {what} in the published plan, "
+        f"so it cannot be deleted yet. {advice} Then re-run the assigner and publish, so they hear about "
+        "their new visits; after that it can be deleted.",
+        places=published,
+    )
+
+
+def _visits_deletion(kind: str, name: str, key: int, visits: list[SiteVisit], what: str, advice: str, done: str,
+                     *, host_id: int | None = None) -> Deletion:
+    """What deleting these visits (a host's, a slot's, or one) does: who leaves the working plan, rankings that go.
+
+    The published plan is never changed here: people emailed a visit make it a refusal, said on the page.
+    """
+    visit_ids = sorted(v.id for v in visits)
+    placed = db.session.execute(
+        sa.select(VisitAssignment.id, Registration)
+        .join(Registration, Registration.id == VisitAssignment.registration_id)
+        .where(VisitAssignment.site_visit_id.in_(visit_ids), *_visitor_conditions())
+        .order_by(Registration.sort_key, Registration.id)
+    ).all() if visit_ids else []
+    _, published = _held_places(visit_ids)
+    rankings = db.session.execute(
+        sa.select(VisitPreference.id, Registration)
+        .join(Registration, Registration.id == VisitPreference.registration_id)
+        .where(VisitPreference.host_id == host_id).order_by(Registration.sort_key, Registration.id)
+    ).all() if host_id is not None else []
+    effects = []
+    if visits and kind != "visit":
+        effects.append(Effect("visits", f"{plural(len(visits), 'visit')} {'goes' if len(visits) == 1 else 'go'} "
+                              "with it", [f"{v.host.name} in {v.slot.label}" for v in visits]))
+    if placed:
+        one = len(placed) == 1
+        effects.append(Effect("placed", f"{plural(len(placed), 'person', 'people')} placed there in the working "
+                              f"plan (not published yet) {'loses' if one else 'lose'} that place; re-run the "
+                              "assigner to place them elsewhere", [r.full_name for _, r in placed]))
+    if rankings:
+        one = len(rankings) == 1
+        effects.append(Effect("rankings", f"{plural(len(rankings), 'person', 'people')}'s "
+                              f"{'ranking of it is' if one else 'rankings of it are'} deleted",
+                              [r.full_name for _, r in rankings]))
+    return Deletion(kind=kind, name=name, effects=effects,
+                    blocked=_published_refusal(published, what, advice) if published else None,
+                    token=digest(kind, key, visit_ids, sorted((i, r.id) for i, r in placed), published,
+                                 sorted(i for i, _ in rankings)),
+                    done=done)
+
+
+def _host_deletion(host: HostOrganization) -> Deletion:
+    visits = db.session.execute(sa.select(SiteVisit).join(VisitSlot, VisitSlot.id == SiteVisit.slot_id)
+                                .where(SiteVisit.host_id == host.id).order_by(VisitSlot.starts_at)).scalars().all()
+    return _visits_deletion("host", host.name, host.id, visits, host.name, HOST_ADVICE,
+                            f"{host.name} is deleted, with its visits.", host_id=host.id)
+
+
+def _slot_deletion(slot: VisitSlot) -> Deletion:
+    visits = db.session.execute(sa.select(SiteVisit).join(HostOrganization, HostOrganization.id == SiteVisit.host_id)
+                                .where(SiteVisit.slot_id == slot.id).order_by(HostOrganization.name)).scalars().all()
+    return _visits_deletion("slot", slot.label, slot.id, visits, f"visits in {slot.label}", SLOT_ADVICE,
+                            f"Slot {slot.label} is deleted, with its visits.")
+
+
+def _visit_deletion(visit: SiteVisit) -> Deletion:
+    what = f"{visit.host.name} in {visit.slot.label}"
+    return _visits_deletion("visit", what, visit.id, [visit], what, VISIT_ADVICE, f"The visit to {what} is deleted.")
+
+
+def host_deletion(host_id: int) -> Deletion:
+    """What deleting a host would do now (its visits, who leaves the plan, rankings), for its confirmation page."""
+    return _host_deletion(_host(host_id))
+
+
+def slot_deletion(slot_id: int) -> Deletion:
+    """What deleting a slot would do now (its visits, who leaves the plan), for its confirmation page."""
+    return _slot_deletion(_slot(slot_id))
+
+
+def visit_deletion(site_visit_id: int) -> Deletion:
+    """What deleting one visit would do now (who leaves the plan), for its confirmation page."""
+    return _visit_deletion(_site_visit(site_visit_id))
+
+
+def _host(host_id: int) -> HostOrganization:
+    host = db.session.get(HostOrganization, host_id)
+    if host is None:
+        raise NotFound("host_not_found")
+    return host
+
+
+def _slot(slot_id: int) -> VisitSlot:
+    slot = db.session.get(VisitSlot, slot_id)
+    if slot is None:
+        raise NotFound("slot_not_found")
+    return slot
+
+
+def _site_visit(site_visit_id: int) -> SiteVisit:
+    visit = db.session.get(SiteVisit, site_visit_id)
+    if visit is None:
+        raise NotFound("visit_not_found")
+    return visit
+
+
+HOST_ADVICE = "Set its capacities to 0 in the visit grid (or move them by hand)."
+SLOT_ADVICE = ("Set the capacities of its visits to 0 in the visit grid (lowering the visits per person first if "
+               "everyone needs every slot).")
+VISIT_ADVICE = "Set its capacity to 0 (or move them by hand)."
 
 
 def _release_places(visit_ids: list[int]) -> None:
@@ -713,18 +819,22 @@ def save_host(convening_id: int, data: Mapping, host_id: int | None = None) -> H
     return host
 
 
-def delete_host(host_id: int, *, confirm: bool = False) -> None:
-    """Delete a host with its visits and the rankings of it; see `_check_removable` for placed people."""
+def delete_host(host_id: int, *, confirm: bool = False, expected: str | None = None) -> Deletion:
+    """Delete a host with its visits and the rankings of it; see `_check_removable` for placed people.
+
+    With `expected` (the token of the preview the organizer confirmed), what the preview named is the
+    confirmation; a changed set is refused.
+    """
     with unit_of_work():
-        host = db.session.get(HostOrganization, host_id)
-        if host is None:
-            raise NotFound("host_not_found")
+        host = _host(host_id)
         _locked_convening(host.convening_id)
+        deletion = _host_deletion(host)
+        deletion.check(expected)
         visit_ids = list(db.session.scalars(sa.select(SiteVisit.id).where(SiteVisit.host_id == host.id)))
-        _check_removable(visit_ids, host.name, confirm=confirm,
-                         advice="Set its capacities to 0 in the visit grid (or move them by hand).")
+        _check_removable(visit_ids, host.name, confirm=confirm or expected is not None, advice=HOST_ADVICE)
         _release_places(visit_ids)
         db.session.delete(host)
+    return deletion
 
 
 def step_free_conflicts(convening_id: int) -> list[tuple[Registration, SiteVisit]]:
@@ -794,18 +904,18 @@ def save_slot(convening_id: int, data: Mapping, slot_id: int | None = None) -> V
     return slot
 
 
-def delete_slot(slot_id: int, *, confirm: bool = False) -> None:
-    """Delete a slot with its visits; see `_check_removable` for placed people."""
+def delete_slot(slot_id: int, *, confirm: bool = False, expected: str | None = None) -> Deletion:
+    """Delete a slot with its visits; see `_check_removable` for placed people (and `delete_host` for `expected`)."""
     with unit_of_work():
-        slot = db.session.get(VisitSlot, slot_id)
-        if slot is None:
-            raise NotFound("slot_not_found")
+        slot = _slot(slot_id)
         _locked_convening(slot.convening_id)
+        deletion = _slot_deletion(slot)
+        deletion.check(expected)
         visit_ids = list(db.session.scalars(sa.select(SiteVisit.id).where(SiteVisit.slot_id == slot.id)))
-        _check_removable(visit_ids, f"visits in {slot.label}", confirm=confirm,
-                         advice="Set the capacities of its visits to 0 in the visit grid (lowering the visits "
-                                "per person first if everyone needs every slot).")
+        _check_removable(visit_ids, f"visits in {slot.label}", confirm=confirm or expected is not None,
+                         advice=SLOT_ADVICE)
         db.session.delete(slot)  # the slot's rows of the plan go with it
+    return deletion
 
 
 # ---------------------------------------------------------------- setup: site visits
@@ -929,17 +1039,18 @@ def save_site_visit(site_visit_id: int, data: Mapping) -> SiteVisit:
     return visit
 
 
-def delete_site_visit(site_visit_id: int, *, confirm: bool = False) -> None:
-    """Delete one visit; see `_check_removable` for placed people."""
+def delete_site_visit(site_visit_id: int, *, confirm: bool = False, expected: str | None = None) -> Deletion:
+    """Delete one visit; see `_check_removable` for placed people (and `delete_host` for `expected`)."""
     with unit_of_work():
-        visit = db.session.get(SiteVisit, site_visit_id)
-        if visit is None:
-            raise NotFound("visit_not_found")
+        visit = _site_visit(site_visit_id)
         _locked_convening(visit.convening_id)
-        _check_removable([visit.id], f"{visit.host.name} in {visit.slot.label}", confirm=confirm,
-                         advice="Set its capacity to 0 (or move them by hand).")
+        deletion = _visit_deletion(visit)
+        deletion.check(expected)
+        _check_removable([visit.id], f"{visit.host.name} in {visit.slot.label}", confirm=confirm or expected is not None,
+                         advice=VISIT_ADVICE)
         _release_places([visit.id])
         db.session.delete(visit)
+    return deletion
 
 
 # ---------------------------------------------------------------- coverage

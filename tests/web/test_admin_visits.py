@@ -279,37 +279,75 @@ def test_settings_save_visits_per_person_and_open_preferences(organizer_client, 
 
 # -- deleting what people are placed in ------------------------------------------------------------
 
-def test_deleting_a_host_people_are_placed_at_needs_a_confirmation(organizer_client, scene):
+def preview_token(page: str) -> str:
+    """The token a confirmation page carries for what it previewed."""
+    return re.search(r'name="preview" value="([0-9a-f]+)"', page).group(1)
+
+
+def effects(page: str) -> dict[str, str]:
+    """The confirmation page's list of what a deletion does, by key, as plain text."""
+    return {key: " ".join(html.unescape(text).split())
+            for key, text in re.findall(r'<li id="effect-([\w-]+)">(.*?)</li>', page, re.S)}
+
+
+def test_deleting_a_host_names_its_visits_who_is_placed_and_rankings_and_needs_the_confirmation(
+        organizer_client, scene):
     service.assign_site_visits(scene.id)
     magnet_id = scene.hosts[1].id
-    response = organizer_client.post(f"{scene.url}/hosts/{magnet_id}/delete")
-    assert response.status_code == 200
-    assert "4 people are placed in Magnet in the working plan" in text_of(response.text)
-    assert rows_of(HostOrganization, id=magnet_id)
-
-    response = organizer_client.post(f"{scene.url}/hosts/{magnet_id}/delete", data={"confirm": "y"})
+    service.set_visit_preferences(scene.people[0].id, [magnet_id])
+    url = f"{scene.url}/hosts/{magnet_id}/delete"
+    response = organizer_client.post(url)  # the old button: only the confirmation page
+    assert response.status_code == 200 and rows_of(HostOrganization, id=magnet_id)
+    found = effects(response.text)
+    assert found["visits"] == "2 visits go with it: Magnet in Morning, Magnet in Afternoon."
+    assert found["placed"].startswith("4 people placed there in the working plan (not published yet) lose that "
+                                      "place; re-run the assigner to place them elsewhere: ")
+    assert found["rankings"] == f"1 person's ranking of it is deleted: {scene.people[0].full_name}."
+    response = organizer_client.post(url, data={"preview": preview_token(response.text)})
     assert response.status_code == 302
+    assert "Magnet is deleted, with its visits." in organizer_client.get(response.headers["Location"]).text
     assert not rows_of(HostOrganization, id=magnet_id)
     assert sum(len(by_slot) for by_slot in plan_of(scene.id).values()) == 8
 
 
-def test_deleting_a_host_of_the_published_plan_is_refused_with_the_way_out(organizer_client, scene):
+def test_a_ranking_after_the_host_preview_refuses_the_delete(organizer_client, scene):
+    magnet_id = scene.hosts[1].id
+    url = f"{scene.url}/hosts/{magnet_id}/delete"
+    page = organizer_client.get(url).text
+    service.set_visit_preferences(scene.people[0].id, [magnet_id])
+    response = organizer_client.post(url, data={"preview": preview_token(page)})
+    assert response.status_code == 200 and "Nothing was deleted: what it affects changed" in response.text
+    assert "rankings" in effects(response.text) and rows_of(HostOrganization, id=magnet_id)
+
+
+def test_deleting_a_host_of_the_published_plan_is_refused_with_the_way_out_before_any_click(organizer_client, scene):
     service.assign_site_visits(scene.id)
     service.publish_site_visits(scene.id)
     magnet = scene.hosts[1]
-    response = organizer_client.post(f"{scene.url}/hosts/{magnet.id}/delete", data={"confirm": "y"},
-                                     follow_redirects=True)
-    message = " ".join(flashes(response.text))
+    page = organizer_client.get(f"{scene.url}/hosts/{magnet.id}/delete").text
+    message = text_of(re.search(r'id="delete-blocked">(.*?)</p>', page, re.S).group(1))
     assert "4 people were sent Magnet in the published plan, so it cannot be deleted yet" in message
-    assert "re-run the assigner and publish" in message
+    assert "re-run the assigner and publish" in message and 'id="confirm-delete"' not in page
+    response = organizer_client.post(f"{scene.url}/hosts/{magnet.id}/delete", data={"preview": "0" * 32})
+    assert "cannot be deleted yet" in text_of(response.text)
     assert rows_of(HostOrganization, id=magnet.id)
     assert sum(len(by_slot) for by_slot in plan_of(scene.id).values()) == 12
 
 
-def test_deleting_an_empty_slot_needs_no_confirmation(organizer_client, scene):
+def test_deleting_an_empty_slot_or_a_visit_goes_through_its_confirmation(organizer_client, scene):
     slot_id = make_slot(scene.convening, "Evening", 19).id
-    assert organizer_client.post(f"{scene.url}/slots/{slot_id}/delete").status_code == 302
+    url = f"{scene.url}/slots/{slot_id}/delete"
+    assert organizer_client.post(url).status_code == 200 and rows_of(VisitSlot, id=slot_id)
+    page = organizer_client.get(url).text
+    assert "Nothing else is affected." in page
+    assert organizer_client.post(url, data={"preview": preview_token(page)}).status_code == 302
     assert not rows_of(VisitSlot, id=slot_id)
+    visit = scene.visits[(scene.hosts[0].id, scene.slots[0].id)]
+    visit_id, url = visit.id, f"{scene.url}/{visit.id}/delete"
+    page = organizer_client.get(url).text
+    assert "Delete visit “George Brown College in Morning”?" in page
+    assert organizer_client.post(url, data={"preview": preview_token(page)}).status_code == 302
+    assert not rows_of(SiteVisit, id=visit_id)
 
 
 # -- coverage --------------------------------------------------------------------------------------
@@ -653,6 +691,9 @@ PAGES = [
     ("GET", "/assign", CHANGE),
     ("GET", "/plan", VIEW),  # read-only for staff (issue 11: 23)
     ("GET", "/publish", CHANGE),
+    ("GET", "/hosts/{host}/delete", CHANGE),
+    ("GET", "/slots/{slot}/delete", CHANGE),
+    ("GET", "/{visit}/delete", CHANGE),
     ("POST", "/settings", CHANGE),
     ("POST", "/hosts/{host}/delete", CHANGE),
     ("POST", "/slots/{slot}/delete", CHANGE),
@@ -681,8 +722,8 @@ def test_access_rules(request, scene, role, method, path, kind):
         assert response.status_code == 200
     else:
         assert response.status_code in (200, 302)
-    # Nothing a refused request could have changed.
-    if role != "organizer":
+    # Nothing a refused request could have changed (and a bare delete POST only shows its confirmation).
+    if role != "organizer" or path.endswith("/delete"):
         assert len(rows_of(HostOrganization, convening_id=scene.id)) == 3
         assert len(rows_of(SiteVisit, convening_id=scene.id)) == 6
         assert db.session.get(Convening, scene.id).visits_published_at is None
