@@ -10,7 +10,9 @@ from datetime import date
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from convene.admin import bp, organizer_required
+from convene.admin import bp
+from convene.admin.access import allow
+from convene.permissions import Permission, can
 from convene.admin.confirm import confirm_deletion
 from convene.admin.schedule_forms import (
     AllocateForm,
@@ -73,6 +75,7 @@ def _back(convening: Convening, session=None):
 # -- views of the program ---------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/schedule")
+@allow(Permission.SCHEDULE_VIEW)
 def schedule(convening_id: int):
     """One day of the program as a grid: rooms across, time down, conflicts marked."""
     convening = convening_or_404(convening_id)
@@ -84,6 +87,7 @@ def schedule(convening_id: int):
 
 
 @bp.get("/c/<int:convening_id>/schedule/list")
+@allow(Permission.SCHEDULE_VIEW)
 def schedule_list(convening_id: int):
     """Every session by day, with its conflicts written out beside it."""
     convening = convening_or_404(convening_id)
@@ -94,6 +98,7 @@ def schedule_list(convening_id: int):
 
 
 @bp.get("/c/<int:convening_id>/schedule/sessions/<int:session_id>")
+@allow(Permission.SCHEDULE_VIEW)
 def schedule_session(convening_id: int, session_id: int):
     """A session with its conflicts and who signed up."""
     convening = convening_or_404(convening_id)
@@ -109,6 +114,7 @@ def _download(body: bytes, content_type: str, filename: str) -> Response:
 
 
 @bp.get("/c/<int:convening_id>/schedule/sessions/<int:session_id>/sign-in.pdf")
+@allow(Permission.SCHEDULE_VIEW)
 def schedule_session_sign_in(convening_id: int, session_id: int):
     """A session's sign-in sheet: who signed up, by family name, and blank lines for walk-ins."""
     convening = convening_or_404(convening_id)
@@ -119,6 +125,7 @@ def schedule_session_sign_in(convening_id: int, session_id: int):
 
 
 @bp.get("/c/<int:convening_id>/schedule/sessions/<int:session_id>/attendees.csv")
+@allow(Permission.SCHEDULE_VIEW)
 def schedule_session_csv(convening_id: int, session_id: int):
     """Who signed up for a session, as a spreadsheet."""
     convening = convening_or_404(convening_id)
@@ -129,9 +136,9 @@ def schedule_session_csv(convening_id: int, session_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/sessions/new", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_new_session(convening_id: int):
     """Add a session (the grid's empty cells prefill the room and start)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     if request.method == "POST":
         form = SessionForm()
@@ -165,9 +172,9 @@ def _prefill(convening: Convening) -> dict:
 
 
 @bp.route("/c/<int:convening_id>/schedule/sessions/<int:session_id>/edit", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_edit_session(convening_id: int, session_id: int):
     """Change a session; a change that creates a blocking conflict is refused beside the field."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     form = SessionForm() if request.method == "POST" else SessionForm.for_session(session, convening)
@@ -186,9 +193,9 @@ def schedule_edit_session(convening_id: int, session_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/sessions/<int:session_id>/duplicate", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_duplicate_session(convening_id: int, session_id: int):
     """Copy a session (presenters too) to another time or room."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     if request.method == "POST":
@@ -210,9 +217,9 @@ def schedule_duplicate_session(convening_id: int, session_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/sessions/<int:session_id>/move", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_move_session(convening_id: int, session_id: int):
     """Move a session to another start and room, keeping its length."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     if request.method == "POST":
@@ -234,9 +241,9 @@ def schedule_move_session(convening_id: int, session_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/sessions/<int:session_id>/delete", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_delete_session(convening_id: int, session_id: int):
     """Show who deleting a session affects, then delete it on confirmation (with a reason once published)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     session = _session(convening, session_id)
     day = service.local_day(convening, session).isoformat()
@@ -261,9 +268,9 @@ def schedule_delete_session(convening_id: int, session_id: int):
 # -- publishing and rules ---------------------------------------------------------------------------
 
 @bp.route("/c/<int:convening_id>/schedule/publish", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_publish(convening_id: int):
     """List the open warnings, then publish the program over exactly those on confirmation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = EmptyForm()
     if form.validate_on_submit() and "preview" in request.form:
@@ -281,9 +288,9 @@ def schedule_publish(convening_id: int):
 
 
 @bp.post("/c/<int:convening_id>/schedule/unpublish")
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_unpublish(convening_id: int):
     """Take the program back to draft."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     if EmptyForm().validate_on_submit():
         service.unpublish_program(convening.id)
@@ -292,13 +299,13 @@ def schedule_unpublish(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/rules", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_VIEW, Permission.SCHEDULE_MANAGE)
 def schedule_rules(convening_id: int):
     """Choose which kinds of conflict are blocking and which are warnings."""
     convening = convening_or_404(convening_id)
     rules = service.conflict_rules(convening.id)
     form = rules_form(rules, formdata=request.method == "POST")
     if request.method == "POST":
-        organizer_required()
         if form.validate_on_submit():
             try:
                 service.set_conflict_rules(convening.id, rules_from(form))
@@ -308,12 +315,13 @@ def schedule_rules(convening_id: int):
                 flash("The conflict rules are saved.", "success")
                 return redirect(url_for("admin.schedule_rules", convening_id=convening.id))
     return render_template("admin/schedule/rules.html", convening=convening, form=form, kinds=CONFLICT_KINDS,
-                           can_edit=current_user.is_organizer)
+                           can_edit=can(current_user, Permission.SCHEDULE_MANAGE, convening))
 
 
 # -- rooms ------------------------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/schedule/rooms")
+@allow(Permission.SCHEDULE_VIEW)
 def schedule_rooms(convening_id: int):
     """The rooms, with their size and access."""
     convening = convening_or_404(convening_id)
@@ -321,9 +329,9 @@ def schedule_rooms(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/rooms/new", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_new_room(convening_id: int):
     """Add a room."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = RoomForm()
     if form.validate_on_submit():
@@ -338,9 +346,9 @@ def schedule_new_room(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/rooms/<int:room_id>", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_edit_room(convening_id: int, room_id: int):
     """Change a room."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     room = child_or_404(Room, convening, room_id)
     form = RoomForm() if request.method == "POST" else RoomForm.for_room(room)
@@ -357,9 +365,9 @@ def schedule_edit_room(convening_id: int, room_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/rooms/<int:room_id>/delete", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_delete_room(convening_id: int, room_id: int):
     """Say which sessions keep a room (so it cannot go yet), else delete it on confirmation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     room = child_or_404(Room, convening, room_id)
     return confirm_deletion(convening, lambda: service.room_deletion(room.id),
@@ -371,6 +379,7 @@ def schedule_delete_room(convening_id: int, room_id: int):
 # -- presenters -------------------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/schedule/presenters")
+@allow(Permission.SCHEDULE_VIEW)
 def schedule_presenters(convening_id: int):
     """Who presents or facilitates, and in which sessions."""
     convening = convening_or_404(convening_id)
@@ -379,9 +388,9 @@ def schedule_presenters(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/presenters/new", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_new_presenter(convening_id: int):
     """Add a presenter: a registered person or an external guest."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = PresenterForm().fill_choices(service.registration_choices(convening.id))
     if form.validate_on_submit():
@@ -396,9 +405,9 @@ def schedule_new_presenter(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/presenters/<int:presenter_id>", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_edit_presenter(convening_id: int, presenter_id: int):
     """Change a presenter."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     presenter = child_or_404(Presenter, convening, presenter_id)
     form = PresenterForm() if request.method == "POST" else PresenterForm.for_presenter(presenter)
@@ -417,9 +426,9 @@ def schedule_edit_presenter(convening_id: int, presenter_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/presenters/<int:presenter_id>/delete", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_delete_presenter(convening_id: int, presenter_id: int):
     """Say which sessions lose a presenter, then remove them on confirmation (the sessions stay)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     presenter = child_or_404(Presenter, convening, presenter_id)
     return confirm_deletion(convening, lambda: service.presenter_deletion(presenter.id),
@@ -432,6 +441,7 @@ def schedule_delete_presenter(convening_id: int, presenter_id: int):
 # -- blocks and allocation --------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/schedule/blocks")
+@allow(Permission.SCHEDULE_VIEW)
 def schedule_blocks(convening_id: int):
     """Blocks of parallel sessions that attendees rank and organizers allocate."""
     convening = convening_or_404(convening_id)
@@ -440,16 +450,16 @@ def schedule_blocks(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/blocks/new", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_new_block(convening_id: int):
     """Add a block; put sessions in it from their edit form (opening its ranking is confirmed first)."""
-    organizer_required()
     return _block_page(convening_or_404(convening_id), None)
 
 
 @bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_edit_block(convening_id: int, block_id: int):
     """Rename a block, open or close ranking (opening it is confirmed first)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     return _block_page(convening, child_or_404(SessionBlock, convening, block_id))
 
@@ -487,9 +497,9 @@ def _ranking_confirmation(convening: Convening, block: SessionBlock | None, form
 
 
 @bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>/delete", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_MANAGE, Permission.SCHEDULE_MANAGE)
 def schedule_delete_block(convening_id: int, block_id: int):
     """Say which sessions leave a block and whose rankings go, then delete it on confirmation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     block = child_or_404(SessionBlock, convening, block_id)
     return confirm_deletion(convening, lambda: service.block_deletion(block.id),
@@ -499,14 +509,14 @@ def schedule_delete_block(convening_id: int, block_id: int):
 
 
 @bp.route("/c/<int:convening_id>/schedule/blocks/<int:block_id>/allocate", methods=["GET", "POST"])
+@allow(Permission.SCHEDULE_VIEW, Permission.SCHEDULE_MANAGE)
 def schedule_allocate(convening_id: int, block_id: int):
-    """Rankings so far; allocating shows exactly who goes where and whom it emails, then commits that on confirmation."""
+    """Rankings so far; allocating previews who goes where and whom it emails, then commits exactly that."""
     convening = convening_or_404(convening_id)
     block = child_or_404(SessionBlock, convening, block_id)
     form = AllocateForm()
     plan = None
     if request.method == "POST":
-        organizer_required()
         if form.validate_on_submit():
             include = form.include_unranked.data
             preview = "preview" not in request.form

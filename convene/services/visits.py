@@ -1046,8 +1046,8 @@ def delete_site_visit(site_visit_id: int, *, confirm: bool = False, expected: st
         _locked_convening(visit.convening_id)
         deletion = _visit_deletion(visit)
         deletion.check(expected)
-        _check_removable([visit.id], f"{visit.host.name} in {visit.slot.label}", confirm=confirm or expected is not None,
-                         advice=VISIT_ADVICE)
+        _check_removable([visit.id], f"{visit.host.name} in {visit.slot.label}",
+                         confirm=confirm or expected is not None, advice=VISIT_ADVICE)
         _release_places([visit.id])
         db.session.delete(visit)
     return deletion
