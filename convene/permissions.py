@@ -10,6 +10,7 @@ from convene.models.teams import Membership, TeamRole
 
 class Permission(StrEnum):
     VIEW = "convening.view"  # see the convening in the back office at all
+    SETUP_VIEW = "setup.view"  # read the settings, tickets, questions, delegations and privacy pages
     EDIT = "convening.edit"  # settings, tickets, questions, delegations, privacy
     DELETE = "convening.delete"
     COPY = "convening.copy"  # copy for a new edition
@@ -29,14 +30,14 @@ class Permission(StrEnum):
     MESSAGES = "messages.send"
 
 
-_READ = {Permission.VIEW, Permission.REGISTRATIONS_VIEW, Permission.PAYMENTS_VIEW, Permission.VISITS_VIEW,
-         Permission.SCHEDULE_VIEW, Permission.AUDIT}
+_READ = {Permission.VIEW, Permission.SETUP_VIEW, Permission.REGISTRATIONS_VIEW, Permission.PAYMENTS_VIEW,
+         Permission.VISITS_VIEW, Permission.SCHEDULE_VIEW, Permission.AUDIT}
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     TeamRole.OWNER: frozenset(Permission),
     TeamRole.ORGANIZER: frozenset(Permission) - {Permission.TEAM, Permission.DELETE},
-    TeamRole.FINANCE: frozenset({Permission.VIEW, Permission.REGISTRATIONS_VIEW, Permission.PAYMENTS_VIEW,
-                                 Permission.PAYMENTS_MANAGE, Permission.AUDIT}),
+    TeamRole.FINANCE: frozenset({Permission.VIEW, Permission.SETUP_VIEW, Permission.REGISTRATIONS_VIEW,
+                                 Permission.PAYMENTS_VIEW, Permission.PAYMENTS_MANAGE, Permission.AUDIT}),
     TeamRole.DESK: frozenset({Permission.VIEW, Permission.REGISTRATIONS_VIEW, Permission.BADGES_EDIT,
                               Permission.PRINT, Permission.CHECKIN, Permission.VISITS_VIEW,
                               Permission.SCHEDULE_VIEW}),

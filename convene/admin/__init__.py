@@ -1,32 +1,15 @@
-"""Back office for organizers and staff; every page needs a login (and is no-store: see convene/security.py)."""
-from flask import Blueprint, abort, request
-from flask_login import current_user
+"""Back office for convening teams: each page opens to the roles its rule names (no-store: convene/security.py)."""
+from flask import Blueprint
 
 bp = Blueprint("admin", __name__)
-
-PUBLIC_ENDPOINTS = {"admin.login"}
 
 
 @bp.before_request
 def check_access():
-    """Every view's rule decides (convene/admin/access.py); views not yet given one need a login (transitional)."""
-    from convene.admin.access import check_request, rule_of
+    """Every view's rule decides who may open it (convene/admin/access.py); a view without one is closed."""
+    from convene.admin.access import check_request
 
-    if rule_of(request.endpoint) is not None:
-        return check_request()
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    if not current_user.is_authenticated:
-        from convene.extensions import login_manager
-
-        return login_manager.unauthorized()
-    return None
-
-
-def organizer_required() -> None:
-    """Abort with 403 unless the signed-in account is an organizer."""
-    if not current_user.is_authenticated or not current_user.is_organizer:
-        abort(403)
+    return check_request()
 
 
 from convene.admin import (  # noqa: E402,F401

@@ -8,7 +8,7 @@ from flask_login import current_user, login_user, logout_user
 
 from convene import throttle
 from convene.admin import bp
-from convene.admin.access import PUBLIC, allow
+from convene.admin.access import PUBLIC, SIGNED_IN, allow
 from convene.admin.account_forms import ForgotPasswordForm, ResetPasswordForm
 from convene.admin.forms import ChangePasswordForm, LoginForm
 from convene.errors import ConveneError
@@ -36,6 +36,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@allow(PUBLIC, PUBLIC)
 @throttle.sign_in_posts
 def login():
     """Sign in with email and password."""
@@ -56,6 +57,7 @@ def login():
 
 
 @bp.post("/logout")
+@allow(SIGNED_IN, SIGNED_IN)
 def logout():
     """Sign out here and everywhere else: other browsers' sessions and remember cookies end too."""
     if EmptyForm().validate_on_submit():
@@ -66,6 +68,7 @@ def logout():
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
+@allow(SIGNED_IN, SIGNED_IN)
 def account_password():
     """Change one's own password; every other session of the account ends."""
     form = ChangePasswordForm()

@@ -4,7 +4,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 
-from convene.admin import bp, organizer_required
+from flask_login import current_user
+
+from convene.admin import bp
+from convene.admin.access import ADMIN, SIGNED_IN, allow
+from convene.permissions import Permission, visible_convening_ids
 from convene.admin.confirm import confirm_deletion
 from convene.admin.forms import COMMON_TIMEZONES, ConveningForm, DelegationForm, QuestionForm, TicketTypeForm
 from convene.admin.util import child_or_404, convening_or_404, show_error
@@ -27,14 +31,20 @@ def _form(form_class, fill):
 
 
 @bp.get("/")
+@allow(SIGNED_IN)
 def index():
-    """List every convening with its registration counts."""
-    convenings = db.session.execute(sa.select(Convening).order_by(Convening.starts_on.desc())).scalars().all()
+    """List the convenings the account has a role on (every one for administrators), with registration counts."""
+    query = sa.select(Convening).order_by(Convening.starts_on.desc())
+    visible = visible_convening_ids(current_user)
+    if visible is not None:
+        query = query.where(Convening.id.in_(visible))
+    convenings = db.session.execute(query).scalars().all()
     return render_template("admin/index.html", convenings=convenings, counts=reports.counts_by_convening(),
                            now=utcnow())
 
 
 @bp.get("/c/<int:convening_id>/")
+@allow(Permission.VIEW)
 def dashboard(convening_id: int):
     """Counts at a glance: statuses, tickets, seats, needs, roles, delegations, registrations over time."""
     convening = convening_or_404(convening_id)
@@ -46,9 +56,9 @@ def dashboard(convening_id: int):
 # -- settings --------------------------------------------------------------------------------------
 
 @bp.route("/c/new", methods=["GET", "POST"])
+@allow(ADMIN, ADMIN)
 def new_convening():
     """Create a convening."""
-    organizer_required()
     form = ConveningForm()
     if form.validate_on_submit():
         try:
@@ -62,9 +72,9 @@ def new_convening():
 
 
 @bp.route("/c/<int:convening_id>/settings", methods=["GET", "POST"])
+@allow(Permission.SETUP_VIEW, Permission.EDIT)
 def edit_convening(convening_id: int):
     """Change a convening's settings."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = _form(ConveningForm, lambda: ConveningForm.for_convening(convening))
     if form.validate_on_submit():
@@ -82,17 +92,17 @@ def edit_convening(convening_id: int):
 # -- ticket types ----------------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/tickets")
+@allow(Permission.SETUP_VIEW)
 def tickets(convening_id: int):
     """List ticket types with seats held and left."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     return render_template("admin/convenings/tickets.html", convening=convening, usage=seat_usage(convening.id))
 
 
 @bp.route("/c/<int:convening_id>/tickets/new", methods=["GET", "POST"])
+@allow(Permission.EDIT, Permission.EDIT)
 def new_ticket(convening_id: int):
     """Add a ticket type."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = TicketTypeForm()
     if form.validate_on_submit():
@@ -107,9 +117,9 @@ def new_ticket(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/tickets/<int:ticket_id>", methods=["GET", "POST"])
+@allow(Permission.SETUP_VIEW, Permission.EDIT)
 def edit_ticket(convening_id: int, ticket_id: int):
     """Change a ticket type."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     ticket = child_or_404(TicketType, convening, ticket_id)
     form = _form(TicketTypeForm, lambda: TicketTypeForm.for_ticket(ticket, convening))
@@ -125,9 +135,9 @@ def edit_ticket(convening_id: int, ticket_id: int):
 
 
 @bp.route("/c/<int:convening_id>/tickets/<int:ticket_id>/delete", methods=["GET", "POST"])
+@allow(Permission.EDIT, Permission.EDIT)
 def delete_ticket(convening_id: int, ticket_id: int):
     """Say what deleting a ticket type does (or that registrations keep it), then delete it on confirmation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     ticket = child_or_404(TicketType, convening, ticket_id)
     return confirm_deletion(convening, lambda: service.ticket_type_deletion(ticket.id),
@@ -139,17 +149,17 @@ def delete_ticket(convening_id: int, ticket_id: int):
 # -- questions -------------------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/questions")
+@allow(Permission.SETUP_VIEW)
 def questions(convening_id: int):
     """List the registration form's questions in order."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     return render_template("admin/convenings/questions.html", convening=convening, move_form=EmptyForm())
 
 
 @bp.route("/c/<int:convening_id>/questions/new", methods=["GET", "POST"])
+@allow(Permission.EDIT, Permission.EDIT)
 def new_question(convening_id: int):
     """Add a question at the end of the registration form."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = QuestionForm()
     if form.validate_on_submit():
@@ -164,9 +174,9 @@ def new_question(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/questions/<int:question_id>", methods=["GET", "POST"])
+@allow(Permission.SETUP_VIEW, Permission.EDIT)
 def edit_question(convening_id: int, question_id: int):
     """Change a question."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     question = child_or_404(Question, convening, question_id)
     form = _form(QuestionForm, lambda: QuestionForm.for_question(question))
@@ -183,9 +193,9 @@ def edit_question(convening_id: int, question_id: int):
 
 
 @bp.route("/c/<int:convening_id>/questions/<int:question_id>/delete", methods=["GET", "POST"])
+@allow(Permission.EDIT, Permission.EDIT)
 def delete_question(convening_id: int, question_id: int):
     """Say whose answers go with a question, then delete it and them on confirmation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     question = child_or_404(Question, convening, question_id)
     return confirm_deletion(convening, lambda: service.question_deletion(question.id),
@@ -195,9 +205,9 @@ def delete_question(convening_id: int, question_id: int):
 
 
 @bp.post("/c/<int:convening_id>/questions/<int:question_id>/move/<any(up, down):direction>")
+@allow(Permission.EDIT, Permission.EDIT)
 def move_question(convening_id: int, question_id: int, direction: str):
     """Move a question one place up or down."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     question = child_or_404(Question, convening, question_id)
     if EmptyForm().validate_on_submit():
@@ -208,18 +218,18 @@ def move_question(convening_id: int, question_id: int, direction: str):
 # -- delegations -----------------------------------------------------------------------------------
 
 @bp.get("/c/<int:convening_id>/delegations")
+@allow(Permission.SETUP_VIEW)
 def delegations(convening_id: int):
     """List delegations with their active registrations."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     return render_template("admin/convenings/delegations.html", convening=convening,
                            counts=reports.active_counts_by_delegation(convening.id))
 
 
 @bp.route("/c/<int:convening_id>/delegations/new", methods=["GET", "POST"])
+@allow(Permission.EDIT, Permission.EDIT)
 def new_delegation(convening_id: int):
     """Add a delegation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = DelegationForm()
     if form.validate_on_submit():
@@ -234,9 +244,9 @@ def new_delegation(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/delegations/<int:delegation_id>", methods=["GET", "POST"])
+@allow(Permission.SETUP_VIEW, Permission.EDIT)
 def edit_delegation(convening_id: int, delegation_id: int):
     """Change a delegation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     delegation = child_or_404(Delegation, convening, delegation_id)
     form = _form(DelegationForm, lambda: DelegationForm.for_delegation(delegation))
@@ -253,9 +263,9 @@ def edit_delegation(convening_id: int, delegation_id: int):
 
 
 @bp.route("/c/<int:convening_id>/delegations/<int:delegation_id>/delete", methods=["GET", "POST"])
+@allow(Permission.EDIT, Permission.EDIT)
 def delete_delegation(convening_id: int, delegation_id: int):
     """Say who would be left without a delegation, then delete it on confirmation (its people stay registered)."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     delegation = child_or_404(Delegation, convening, delegation_id)
     return confirm_deletion(convening, lambda: service.delegation_deletion(delegation.id),
@@ -266,9 +276,9 @@ def delete_delegation(convening_id: int, delegation_id: int):
 
 
 @bp.route("/c/<int:convening_id>/delegations/<int:delegation_id>/merge", methods=["GET", "POST"])
+@allow(Permission.EDIT, Permission.EDIT)
 def merge_delegation(convening_id: int, delegation_id: int):
     """Merge a delegation into another: choose it, see what moves, confirm."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     delegation = child_or_404(Delegation, convening, delegation_id)
     others = [d for d in convening.delegations if d.id != delegation.id]

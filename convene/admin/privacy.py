@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from convene.admin import bp, organizer_required
+from convene.admin import bp
 from convene.admin.access import allow
 from convene.admin.privacy_forms import EraseForm, PrivacyForm
 from convene.admin.util import convening_or_404, show_error
@@ -14,10 +14,9 @@ from convene.services import privacy as service
 
 
 @bp.route("/c/<int:convening_id>/privacy", methods=["GET", "POST"])
-@allow(Permission.VIEW, Permission.EDIT)
+@allow(Permission.SETUP_VIEW, Permission.EDIT)
 def privacy(convening_id: int):
     """Edit the privacy notice and the retention; see the default text, the erasure date and past erasures."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     if request.method == "POST":
         form = PrivacyForm()
@@ -46,7 +45,6 @@ def privacy(convening_id: int):
 @allow(Permission.EDIT, Permission.EDIT)
 def privacy_erase(convening_id: int):
     """Preview exactly what erasing the convening's personal data changes, then do that on a typed confirmation."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     form = EraseForm()
     ended = service.has_ended(convening)

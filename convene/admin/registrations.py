@@ -9,7 +9,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from convene.admin import bp, organizer_required
+from convene.admin import bp
 from convene.admin.access import allow
 from convene.admin.payment_forms import DeskPaymentForm
 from convene.admin.registration_forms import (
@@ -176,6 +176,7 @@ def _csv_response(text: str, filename: str) -> Response:
 
 
 @bp.get("/c/<int:convening_id>/registrations")
+@allow(Permission.REGISTRATIONS_VIEW)
 def registrations(convening_id: int):
     """Search, filter, sort and page through a convening's registrations."""
     convening = convening_or_404(convening_id)
@@ -201,6 +202,7 @@ def registrations(convening_id: int):
 
 
 @bp.get("/c/<int:convening_id>/registrations/<int:registration_id>")
+@allow(Permission.REGISTRATIONS_VIEW)
 def registration(convening_id: int, registration_id: int):
     """Everything about one registration: details, answers, history, emails sent."""
     convening = convening_or_404(convening_id)
@@ -214,7 +216,7 @@ def _detail_page(convening: Convening, registration: Registration, *, desk_form:
     order = registration.order
     desk_form = desk_form or (desk_form_for(order) if order is not None else None)
     # Organizers have the full edit form; staff correct only what prints on the badge, here.
-    if badge_form is None and not current_user.is_organizer:
+    if badge_form is None and not can(current_user, Permission.REGISTRATIONS_EDIT, convening):
         badge_form = BadgeForm(formdata=None, obj=registration)
     hosts = visit_service.hosts_of(convening.id)
     ranking = visit_service.ranking_for(registration.id)
@@ -284,6 +286,7 @@ def _ranking_saved(convening: Convening, registration: Registration) -> str:
 
 
 @bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/badge")
+@allow(Permission.BADGES_EDIT, Permission.BADGES_EDIT)
 def edit_badge(convening_id: int, registration_id: int):
     """Staff (or organizers) correct what prints on the badge: names, pronouns, organization; nothing else."""
     convening = convening_or_404(convening_id)  # signed in is enough: staff fix typos at the desk
@@ -301,6 +304,7 @@ def edit_badge(convening_id: int, registration_id: int):
 
 
 @bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/desk-payment")
+@allow(Permission.BADGES_EDIT, Permission.BADGES_EDIT)
 def registration_desk_payment(convening_id: int, registration_id: int):
     """Staff or organizers record money taken at the desk for this person's order; the buyer gets a receipt."""
     from convene.admin.payments import record_desk_payment_from
@@ -316,9 +320,9 @@ def registration_desk_payment(convening_id: int, registration_id: int):
 
 
 @bp.route("/c/<int:convening_id>/registrations/<int:registration_id>/edit", methods=["GET", "POST"])
+@allow(Permission.REGISTRATIONS_EDIT, Permission.REGISTRATIONS_EDIT)
 def edit_registration(convening_id: int, registration_id: int):
     """Change someone's details, answers, role, delegation or ticket type."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     questions = convening.questions
@@ -344,9 +348,9 @@ def edit_registration(convening_id: int, registration_id: int):
 
 
 @bp.route("/c/<int:convening_id>/registrations/new", methods=["GET", "POST"])
+@allow(Permission.REGISTRATIONS_EDIT, Permission.REGISTRATIONS_EDIT)
 def new_registration(convening_id: int):
     """Add someone by hand on any ticket type, hidden ones included; a paid ticket's seat gets its order."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     questions = convening.questions
     form = add_question_fields(NewRegistrationForm, questions, require_answers=False)()
@@ -368,6 +372,7 @@ def new_registration(convening_id: int):
 
 
 @bp.route("/c/<int:convening_id>/registrations/walk-in", methods=["GET", "POST"])
+@allow(Permission.BADGES_EDIT, Permission.BADGES_EDIT)
 def add_walk_in(convening_id: int):
     """Staff (or organizers) add someone at the desk: a public ticket, free or paid there with a receipt."""
     convening = convening_or_404(convening_id)  # signed in is enough: the desk adds walk-ins
@@ -414,9 +419,9 @@ def _settle_walk_in(registration: Registration, form: WalkInForm) -> None:
 
 
 @bp.route("/c/<int:convening_id>/registrations/<int:registration_id>/cancel", methods=["GET", "POST"])
+@allow(Permission.REGISTRATIONS_EDIT, Permission.REGISTRATIONS_EDIT)
 def cancel_registration(convening_id: int, registration_id: int):
     """Ask for confirmation, then cancel, free the seat and offer it to the waitlist."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     form = EmptyForm()
@@ -434,9 +439,9 @@ def cancel_registration(convening_id: int, registration_id: int):
 
 
 @bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/resend")
+@allow(Permission.REGISTRATIONS_EDIT, Permission.REGISTRATIONS_EDIT)
 def resend_manage_link(convening_id: int, registration_id: int):
     """Email the person their manage link again."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     if not EmptyForm().validate_on_submit():
@@ -449,9 +454,9 @@ def resend_manage_link(convening_id: int, registration_id: int):
 
 
 @bp.get("/c/<int:convening_id>/registrations.csv")
+@allow(Permission.PAYMENTS_VIEW)  # the export carries prices and payment status
 def export_registrations(convening_id: int):
     """Download the registrations (filtered like the list) as a spreadsheet."""
-    organizer_required()
     convening = convening_or_404(convening_id)
     args = _list_args(convening)
     text = exports.registrations_csv(convening, args.conditions(), args.order_by())

@@ -42,10 +42,6 @@ class User(UserMixin, TimestampMixin, Base):
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
 
-    @property
-    def is_organizer(self) -> bool:
-        """Transitional: platform administrators (views and templates move to can())."""
-        return self.is_admin
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
