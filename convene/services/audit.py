@@ -187,9 +187,17 @@ def _convening_of(connection, table: sa.Table, values: dict, object_id, parent, 
     return cache[parent]
 
 
+# Changes whose meaning one column tells: (object, column) -> action when that column changes.
+COLUMN_ACTIONS = {("visit", "site_visit_id"): "visit.moved", ("member", "role"): "member.role_changed"}
+
+
 def _status_action(name: str, changes: dict, default: str) -> str:
+    """A changed status names the action (registration.cancelled); so do the columns in COLUMN_ACTIONS."""
     if "status" in changes and changes["status"][1]:
         return f"{name}.{changes['status'][1]}"
+    for (object_type, column), action in COLUMN_ACTIONS.items():
+        if object_type == name and column in changes:
+            return action
     return default
 
 

@@ -99,7 +99,8 @@ def test_a_moved_visitor_shows_on_their_registrations_history(app):
     history = db.session.execute(audit.history_query(convening_id=convening.id, object_type="registration",
                                                      object_id=registration.id)).scalars().all()
     moved = [e for e in history if e.object_type == "visit" and "site_visit_id" in e.changes]
-    assert moved and moved[0].changes["site_visit_id"] == [first.id, second.id]
+    assert [e.action for e in moved] == ["visit.moved"]
+    assert moved[0].changes["site_visit_id"] == [first.id, second.id]
 
 
 def test_passwords_and_tokens_never_reach_the_log(app):
