@@ -98,7 +98,7 @@ def test_a_moved_visitor_shows_on_their_registrations_history(app):
     move_visitor(registration.id, slot.id, second.id)
     history = db.session.execute(audit.history_query(convening_id=convening.id, object_type="registration",
                                                      object_id=registration.id)).scalars().all()
-    moved = [e for e in history if e.object_type == "visit" and "site_visit_id" in e.changes]
+    moved = [e for e in history if e.object_type == "visit" and not e.action.endswith(".created")]
     assert [e.action for e in moved] == ["visit.moved"]
     assert moved[0].changes["site_visit_id"] == [first.id, second.id]
 
