@@ -36,6 +36,8 @@ class Actor:
 
 SYSTEM = Actor(ActorKind.SYSTEM, label="Convene")
 _actor: ContextVar[Actor | None] = ContextVar("convene_audit_actor", default=None)
+# Off only for bench/audit.py's baseline: the application always logs.
+_off: ContextVar[bool] = ContextVar("convene_audit_off", default=False)
 
 # Objects whose changes are bookkeeping of the software itself, not of the convening.
 UNLOGGED_TABLES = {"audit_entry", "outbox_message", "print_job", "stripe_event", "assignment_run"}
@@ -240,8 +242,20 @@ def _entries_for_objects(session: Session) -> list[tuple]:
     return found
 
 
+@contextmanager
+def unlogged() -> Iterator[None]:
+    """Changes inside are not logged: for measuring what the log costs (bench/audit.py), never in the app."""
+    token = _off.set(True)
+    try:
+        yield
+    finally:
+        _off.reset(token)
+
+
 @event.listens_for(Session, "after_flush")
 def _log_flush(session: Session, _flush_context) -> None:
+    if _off.get():
+        return
     found = _entries_for_objects(session)
     if not found:
         return
@@ -269,7 +283,7 @@ def _table_of(statement) -> sa.Table | None:
 @event.listens_for(Session, "do_orm_execute")
 def _log_bulk(state):
     """Bulk UPDATE and DELETE statements: read the rows they touch before and after, log the difference."""
-    if not (state.is_update or state.is_delete) or state.execution_options.get("convene_unlogged"):
+    if not (state.is_update or state.is_delete) or state.execution_options.get("convene_unlogged") or _off.get():
         return None
     table = _table_of(state.statement)
     if table is None or table.name in UNLOGGED_TABLES or "id" not in table.c:
