@@ -180,6 +180,11 @@ def _convening_of(connection, table: sa.Table, values: dict, object_id, parent, 
         return object_id
     if values.get("convening_id") is not None:
         return values["convening_id"]
+    if "convening_id" in table.c and object_id is not None and "id" in table.c:
+        # Not loaded on the object (expired since its last commit): read it from its row.
+        found = connection.execute(sa.select(table.c.convening_id).where(table.c.id == object_id)).scalar()
+        if found is not None:
+            return found
     if parent is None:
         return None
     if parent not in cache:

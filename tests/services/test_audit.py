@@ -120,3 +120,14 @@ def test_changes_made_as_a_command_name_the_command(app):
     logged = entries(object_type="ticket_type")[-1]
     assert (logged.actor_kind, logged.actor_label, logged.action) == ("command", "flask convene demo",
                                                                      "ticket_type.created")
+
+
+def test_an_object_changed_after_its_row_expired_is_logged_under_its_convening(app):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    with unit_of_work():
+        found = db.session.get(type(ticket), ticket.id)
+        db.session.expire(found, ["convening_id"])
+        found.name = "Observer"
+    [entry] = entries(object_type="ticket_type", action="ticket_type.updated")
+    assert (entry.convening_id, entry.changes) == (convening.id, {"name": ["Delegate", "Observer"]})
