@@ -1,6 +1,7 @@
 """Every model, importable from one place (Alembic reads the metadata through here)."""
 from convene.models.base import Base, utcnow
 from convene.models.convenings import Convening, Delegation, Question, QuestionKind, TicketType
+from convene.models.jobs import Job
 from convene.models.outbox import OutboxMessage
 from convene.models.payments import (
     CodeKind,
@@ -59,5 +60,5 @@ __all__ = [
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
     "ENDED", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
     "StripeEvent", "TEAM_ROLE_LABELS", "ActorKind", "AuditEntry", "Invitation", "Membership", "TeamRole",
-    "PersonalDataErasure",
+    "PersonalDataErasure", "Job",
 ]
