@@ -135,6 +135,17 @@ class Config:
     # A batch with no sign of life from its process for this long is failed (its process died).
     PRINT_HEARTBEAT_TIMEOUT = _int("PRINT_HEARTBEAT_TIMEOUT", 600)
 
+    # Background jobs (convene/jobs.py): on RQ when a Redis URL is set (run `flask convene worker`),
+    # otherwise in a few threads of each web process.
+    JOBS_REDIS_URL = os.environ.get("JOBS_REDIS_URL") or REDIS_URL
+    JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "convene")
+    JOBS_THREADS = _int("JOBS_THREADS", 2)  # the in-process worker's threads, per web process
+    JOB_MAX_ATTEMPTS = _int("JOB_MAX_ATTEMPTS", 3)  # a job that failed or whose worker died is run this often
+    JOB_HEARTBEAT_SECONDS = _int("JOB_HEARTBEAT_SECONDS", 10)  # a running job says it is alive this often...
+    JOB_STALE_SECONDS = _int("JOB_STALE_SECONDS", 120)  # ... and is run again after this long without a word
+    JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", 3 * 3600)  # RQ stops a job running longer
+    SCHEDULER_INTERVAL_SECONDS = _int("SCHEDULER_INTERVAL_SECONDS", 60)  # `flask convene scheduler` sweeps
+
 
 class DevelopmentConfig(Config):
     """Local use: SQLite under instance/, outbox files, debug pages."""
@@ -153,6 +164,7 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     MAIL_SERVER = ""
     MAIL_INLINE_LIMIT = 10_000  # tests read the outbox right after the action
+    JOBS_REDIS_URL = ""  # the in-process worker, unless a test sets its own Redis database
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # test accounts only; a sign-in costs 1 ms, not 100
     # The suite signs in and registers hundreds of times from 127.0.0.1 (in Redis shared across tests
     # when REDIS_URL is set); tests of the throttles set the limits they prove.

@@ -244,3 +244,8 @@ def copy_convening(source_slug: str, new_slug: str, name: str, starts_on) -> Non
 from convene.printing.cli import register as register_printing_commands  # noqa: E402
 
 register_printing_commands(convene_cli)
+
+# The background job queue's commands (worker, scheduler, jobs, job) live with the queue.
+from convene.jobs_cli import register as register_job_commands  # noqa: E402
+
+register_job_commands(convene_cli)

@@ -1,7 +1,7 @@
 """Write transactions that serialize on SQLite (BEGIN IMMEDIATE) and lock rows on PostgreSQL."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -12,6 +12,20 @@ from sqlalchemy.engine import Engine
 from convene.extensions import db
 
 _write_intent: ContextVar[bool] = ContextVar("convene_write_intent", default=False)
+# Work handed on once a unit of work has committed, by name (e.g. "jobs" → convene.jobs dispatches them).
+_after_commit_hooks: dict[str, Callable[[list], None]] = {}
+
+
+def register_after_commit(name: str, hook: Callable[[list], None]) -> None:
+    """Have `hook(items)` called after each unit of work that `after_commit(name, item)`-ed something commits."""
+    _after_commit_hooks[name] = hook
+
+
+def after_commit(name: str, item) -> None:
+    """Hand `item` to the `name` hook once the current unit of work commits (never if it rolls back)."""
+    if not _write_intent.get():
+        raise RuntimeError("after_commit() is only for use inside unit_of_work()")
+    db.session.info["after_commit"].setdefault(name, []).append(item)
 
 
 def configure_sqlite(engine: Engine, busy_timeout_seconds: int = 30) -> None:
@@ -52,16 +66,21 @@ def unit_of_work() -> Iterator:
     session.rollback()
     token = _write_intent.set(True)
     session.info["queued_email"] = []
+    session.info["after_commit"] = {}
     try:
         yield session
         queued = [message.id for message in session.info["queued_email"]]
+        handed_on = session.info["after_commit"]
         session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
         session.info.pop("queued_email", None)
+        session.info.pop("after_commit", None)
         _write_intent.reset(token)
+    for name, items in handed_on.items():
+        _after_commit_hooks[name](items)
     if queued:
         from convene.services.mail import deliver_after_commit
 
