@@ -165,6 +165,24 @@ def mark_job_printed(convening_id: int, job_id: int):
     return redirect(url_for("admin.print_queue", convening_id=convening.id))
 
 
+@bp.post("/c/<int:convening_id>/print/jobs/<int:job_id>/retry")
+@allow(Permission.PRINT, Permission.PRINT)
+def retry_print_job(convening_id: int, job_id: int):
+    """Render a failed background batch again, with the same people and choices."""
+    convening = convening_or_404(convening_id)
+    job = _job(convening, job_id)
+    if not EmptyForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))
+    try:
+        service.retry_print_job(job.id)
+    except ConveneError as error:
+        flash(error.message, "error")
+    else:
+        flash("The batch is queued again.", "success")
+    return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))
+
+
 @bp.get("/c/<int:convening_id>/print/rosters.pdf")
 @allow(Permission.PRINT)
 def print_rosters(convening_id: int):

@@ -19,24 +19,44 @@ def _convening(slug: str):
     return convening
 
 
+def _queue_batch(request) -> None:
+    """Record a batch as a print job on the background queue and say which job renders it."""
+    from convene.errors import ConveneError
+
+    try:
+        print_job = request()
+    except ConveneError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Queued {print_job.total} {print_job.kind} as print job {print_job.id}: job {print_job.job_id} "
+               f"(follow it with `flask convene job {print_job.job_id}`).")
+
+
 @click.command("badges")
 @click.argument("slug")
 @click.option("--layout", type=click.Choice(sorted(LAYOUTS)), default=DEFAULT_LAYOUT, show_default=True,
               help="Badge stock.")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="PDF file to write.")
 @click.option("--only-unprinted", is_flag=True, help="Only badges not printed yet or changed since they were printed.")
 @click.option("--duplex", is_flag=True, help="Print backs (site visits) too, mirrored for long-edge duplex.")
 @click.option("--mark-printed", is_flag=True, help="Record the badges as printed once the PDF is written.")
 @click.option("--workers", type=int, default=None, help="Processes to render with (default: one per core).")
+@click.option("--queue", "queue", is_flag=True,
+              help="Queue the batch for the background worker (it shows on the print queue) and print the job id.")
 @with_appcontext
-def badges_command(slug: str, layout: str, out: str, only_unprinted: bool, duplex: bool, mark_printed: bool,
-                   workers: int | None) -> None:
-    """Write the badges of convening SLUG's confirmed registrations to a PDF."""
+def badges_command(slug: str, layout: str, out: str | None, only_unprinted: bool, duplex: bool, mark_printed: bool,
+                   workers: int | None, queue: bool) -> None:
+    """Write the badges of convening SLUG's confirmed registrations to a PDF (or queue them with --queue)."""
     from convene.printing.batch import render_badges_pdf
     from convene.services import printing as service
 
     convening = _convening(slug)
     badge_filter = service.BadgeFilter(which="pending" if only_unprinted else "all")
+    if queue:
+        _queue_batch(lambda: service.request_badge_batch(convening.id, badge_filter, layout, duplex=duplex,
+                                                         requested_by="command line", inline_max=0))
+        return
+    if not out:
+        raise click.UsageError("Give --out FILE (or --queue).")
     registrations = service.badge_registrations(convening.id, badge_filter)
     if not registrations:
         raise click.ClickException("No badges to print.")
@@ -75,16 +95,24 @@ def rosters_command(slug: str, out: str, paper: str) -> None:
 
 @click.command("agendas")
 @click.argument("slug")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="PDF file to write.")
 @click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
 @click.option("--workers", type=int, default=None, help="Processes to render with (default: one per core).")
+@click.option("--queue", "queue", is_flag=True,
+              help="Queue the batch for the background worker (it shows on the print queue) and print the job id.")
 @with_appcontext
-def agendas_command(slug: str, out: str, paper: str, workers: int | None) -> None:
-    """Write every confirmed attendee's personal agenda of convening SLUG to one PDF (welcome packets)."""
+def agendas_command(slug: str, out: str | None, paper: str, workers: int | None, queue: bool) -> None:
+    """Write every confirmed attendee's personal agenda of convening SLUG to one PDF (or queue it with --queue)."""
     from convene.printing.batch import render_agendas_pdf
     from convene.services import printing as service
 
     convening = _convening(slug)
+    if queue:
+        _queue_batch(lambda: service.request_agenda_batch(convening.id, requested_by="command line", paper=paper,
+                                                          inline_max=0))
+        return
+    if not out:
+        raise click.UsageError("Give --out FILE (or --queue).")
     registrations = service.badge_registrations(convening.id, service.BadgeFilter(which="all"))
     if not registrations:
         raise click.ClickException("Nobody is confirmed yet.")

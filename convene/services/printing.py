@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import threading
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,9 +55,6 @@ ACTIVE = ("queued", "running")
 # A job with no sign of life for this long is dead, wherever its worker ran (PRINT_HEARTBEAT_TIMEOUT).
 HEARTBEAT_TIMEOUT_SECONDS = 10 * 60
 WORKER_GONE = "The process rendering this batch stopped; start it again."
-
-_threads: dict[int, threading.Thread] = {}
-
 
 # ---------------------------------------------------------------- choosing badges
 
@@ -270,12 +268,88 @@ def request_badge_batch(
         db.session.add(job)
         db.session.flush()
         job.file_name = f"{_safe_slug(convening.slug)}-badges-{job.id}.pdf"
+        inline = _render_inline(job, inline_max)
+    if inline:
+        run_print_job(job.id, workers=0)
+    return db.session.get(PrintJob, job.id)
+
+
+def _render_inline(job: PrintJob, inline_max: int | None) -> bool:
+    """Inside the unit that records a batch: True when it is small enough to render now, else queue it.
+
+    The queue's job is recorded in the same transaction and handed to the queue after the commit.
+    """
+    from convene import jobs
+    from convene.models import User
+
     limit = current_app.config.get("PRINT_INLINE_MAX", INLINE_MAX) if inline_max is None else inline_max
     if job.total <= limit:
-        run_print_job(job.id, workers=0)
-    else:
-        start_print_job(current_app._get_current_object(), job.id)
-    return db.session.get(PrintJob, job.id)
+        return True
+    user_id = db.session.execute(sa.select(User.id).where(User.email == job.requested_by)).scalar() \
+        if job.requested_by else None
+    queued = jobs.enqueue("print_batch", convening_id=job.convening_id, requested_by=user_id,
+                          params={"print_job_id": job.id}, total=job.total, idempotency_key=f"print:{job.id}")
+    job.job_id = queued.id
+    return False
+
+
+def run_print_batch_task(run) -> dict:
+    """The queue's task for a batch: render the print job (again, from the start, when a worker died mid-way)."""
+    print_job_id = run.params["print_job_id"]
+    with unit_of_work():
+        [job] = lock(PrintJob, print_job_id) or [None]
+        if job is None:
+            raise ConveneError("job_not_found", "That print job does not exist.")
+        if job.status == "done":  # finished by an earlier run whose own end was not recorded
+            return {"done": job.done, "total": job.total, "result_file": job.file_name}
+        if job.status != "queued":  # an earlier run died or failed: start over, the half-written file goes
+            job.status, job.done, job.worker, job.error, job.pages = "queued", 0, "", "", 0
+            job.finished_at = None
+            _drop_partial(job.file_name)
+    from convene.jobs import JobTakenAway
+
+    def progress(done: int) -> None:
+        try:
+            run.progress(done)
+        except JobTakenAway:  # another run has the queue's job now: stop rendering, leave the batch to it
+            raise _JobTakenAway(print_job_id) from None
+
+    run_print_job(print_job_id, on_progress=progress)
+    db.session.rollback()
+    job = db.session.get(PrintJob, print_job_id)
+    if job.status != "done":
+        raise RuntimeError(job.error or "the batch did not finish")
+    return {"done": job.done, "total": job.total, "result_file": job.file_name,
+            "message": f"{job.pages} page(s)"}
+
+
+def print_batch_failed(params: dict, message: str) -> None:
+    """The queue gave up on a batch: the print queue shows it failed, with the reason."""
+    with unit_of_work():
+        db.session.execute(
+            sa.update(PrintJob).where(PrintJob.id == params.get("print_job_id"), PrintJob.status != "done")
+            .values(status="failed", error=message[:2000], finished_at=utcnow())
+        )
+
+
+def retry_print_job(print_job_id: int) -> PrintJob:
+    """Render a failed queued batch again (an organizer asked for it from the print queue)."""
+    from convene import jobs
+
+    with unit_of_work():
+        [job] = lock(PrintJob, print_job_id) or [None]
+        if job is None:
+            raise ConveneError("job_not_found", "That print job does not exist.", status_code=404)
+        if job.status != "failed" or job.job_id is None:
+            raise ConveneError("job_not_failed", "Only a failed batch made in the background can be tried again.")
+        job.status, job.done, job.worker, job.error, job.pages, job.finished_at = "queued", 0, "", "", 0, None
+        jobs.retry(job.job_id)
+    return job
+
+
+def _drop_partial(file_name: str) -> None:
+    if file_name and "/" not in file_name and not file_name.startswith("."):
+        (prints_dir() / f"{file_name}.part").unlink(missing_ok=True)
 
 
 class _JobTakenAway(Exception):
@@ -330,8 +404,11 @@ class _Heartbeat:
                 db.session.remove()
 
 
-def run_print_job(job_id: int, *, workers: int | None = None) -> None:
-    """Render a queued job (badges or agendas) into its file, writing progress to the row as chunks finish."""
+def run_print_job(job_id: int, *, workers: int | None = None, on_progress=None) -> None:
+    """Render a queued job (badges or agendas) into its file, writing progress to the row as chunks finish.
+
+    `on_progress(done)` is told too (the queue's job mirrors the batch's progress).
+    """
     from convene.printing.batch import CHUNK_SHEETS, render_agendas_pdf, render_badges_pdf
 
     worker = this_worker()
@@ -360,6 +437,8 @@ def run_print_job(job_id: int, *, workers: int | None = None) -> None:
         def progress(done: int) -> None:
             if heartbeat.lost.is_set() or not _beat(job_id, worker, done=done):
                 raise _JobTakenAway(job_id)
+            if on_progress is not None:
+                on_progress(done)
 
         if job.kind == "badges":
             layout = layout_for(job.params.get("layout", ""))
@@ -390,30 +469,17 @@ def run_print_job(job_id: int, *, workers: int | None = None) -> None:
         path.unlink(missing_ok=True)  # the job was failed as dead meanwhile: nothing will offer this file
 
 
-def start_print_job(app: Flask, job_id: int) -> threading.Thread:
-    """Run a job in a background thread of this process (it renders through the process pool)."""
-
-    def target():
-        with app.app_context():
-            try:
-                run_print_job(job_id)
-            finally:
-                db.session.remove()
-                _threads.pop(job_id, None)
-
-    thread = threading.Thread(target=target, name=f"print-job-{job_id}", daemon=True)
-    _threads[job_id] = thread
-    thread.start()
-    return thread
-
-
 def wait_for_print_job(job_id: int, timeout: float | None = None) -> bool:
-    """Wait for a background job started by this process; True when it is no longer running."""
-    thread = _threads.get(job_id)
-    if thread is not None:
-        thread.join(timeout)
-        return not thread.is_alive()
-    return True
+    """Wait for a batch rendered in the background (by any process); True when it is no longer queued or running."""
+    deadline = time.monotonic() + (timeout if timeout is not None else 24 * 3600)
+    while True:
+        with db.engine.connect() as connection:
+            status = connection.execute(sa.select(PrintJob.status).where(PrintJob.id == job_id)).scalar()
+        if status not in ACTIVE:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
 
 
 def this_worker() -> str:
@@ -445,7 +511,7 @@ def _beat_interval() -> float:
 
 def job_is_stale(job: PrintJob, now: datetime | None = None) -> bool:
     """A job queued or running whose process is gone: its worker here died, or it gave no sign of life for too long."""
-    if job.status not in ACTIVE:
+    if job.status not in ACTIVE or job.job_id is not None:  # the queue notices its own dead workers
         return False
     if job.worker and _worker_gone(job.worker):
         return True
@@ -460,8 +526,13 @@ def fail_dead_print_jobs(convening_id: int | None = None) -> int:
     (the same worker, or a heartbeat still too old), so a job that just showed signs of life is left alone.
     """
     now = utcnow()
+    active = active_jobs(convening_id)
+    if any(job.job_id is not None for job in active):  # rendered by the queue: it runs again a dead one
+        from convene import jobs
+
+        jobs.recover_stalled()
     dead = [(job.id, job.worker, job.file_name, bool(job.worker) and _worker_gone(job.worker))
-            for job in active_jobs(convening_id) if job_is_stale(job, now)]
+            for job in active if job_is_stale(job, now)]
     if not dead:
         return 0
     cutoff = now - timedelta(seconds=_heartbeat_timeout())
@@ -815,9 +886,7 @@ def request_agenda_batch(convening_id: int, *, requested_by: str = "", paper: st
         db.session.add(job)
         db.session.flush()
         job.file_name = f"{_safe_slug(convening.slug)}-agendas-{job.id}.pdf"
-    limit = current_app.config.get("PRINT_INLINE_MAX", INLINE_MAX) if inline_max is None else inline_max
-    if job.total <= limit:
+        inline = _render_inline(job, inline_max)
+    if inline:
         run_print_job(job.id, workers=0)
-    else:
-        start_print_job(current_app._get_current_object(), job.id)
     return db.session.get(PrintJob, job.id)

@@ -70,6 +70,7 @@ EXPECTED = {
     "admin.delete_code": ("PM", "PM"),
     "admin.print_queue": ("P", "-"), "admin.print_preview": ("P", "-"), "admin.print_badges": ("-", "P"),
     "admin.print_job": ("P", "-"), "admin.print_job_pdf": ("P", "-"), "admin.mark_job_printed": ("-", "P"),
+    "admin.retry_print_job": ("-", "P"),
     "admin.print_rosters": ("P", "-"), "admin.print_roster": ("P", "-"), "admin.print_program": ("P", "-"),
     "admin.print_agenda": ("P", "-"), "admin.print_agendas": ("-", "P"),
     "admin.schedule": ("SV", "-"), "admin.schedule_list": ("SV", "-"), "admin.schedule_session": ("SV", "-"),
