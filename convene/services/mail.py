@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -181,18 +181,54 @@ def _send_one(transport: _Transport, message: OutboxMessage, token: str, lease: 
 
 
 def deliver_after_commit(ids: list[int]) -> None:
-    """Deliver what a unit of work queued: at once when few, in a background thread when many."""
+    """Deliver what a unit of work queued: on the job queue when it runs on Redis; else at once when few,
+    and as a job of the in-process worker when many."""
+    from convene import jobs
+
     app = current_app._get_current_object()
-    if len(ids) <= app.config["MAIL_INLINE_LIMIT"]:
+    if not jobs.uses_redis(app) and len(ids) <= app.config["MAIL_INLINE_LIMIT"]:
         deliver_outbox(ids=ids)
         return
+    # The request returns now; the periodic sweep (`flask convene scheduler`, or send-mail) catches anything lost.
+    jobs.enqueue("deliver_mail", params={"ids": list(ids)}, total=len(ids))
 
-    def work():  # the request returns now; `flask convene send-mail` picks up anything left behind
-        with app.app_context():
-            for start in range(0, len(ids), 200):
-                deliver_outbox(ids=ids[start:start + 200])
 
-    threading.Thread(target=work, name="convene-mail", daemon=True).start()
+def deliver_mail_task(run) -> dict:
+    """The queue's delivery job: send its messages (or, without ids, every one waiting), safe to run twice.
+
+    A message an earlier, killed run of this job still holds under its lease is sent once the lease
+    ends: the job waits for that (at most MAIL_LEASE_SECONDS) rather than finish with it unsent.
+    """
+    ids = run.params.get("ids")
+    if ids is None:
+        result = deliver_messages()
+        return {"done": result.sent, "total": result.sent + result.failed,
+                "message": f"{result.sent} sent, {result.failed} failed, {result.reclaimed} reclaimed"}
+    ids = sorted(set(ids))
+    lease = current_app.config.get("MAIL_LEASE_SECONDS", 300)
+    give_up = time.monotonic() + lease + 30
+    while True:
+        for start in range(0, len(ids), 200):
+            deliver_messages(ids[start:start + 200])
+            run.progress(_count(ids, "sent"), len(ids))
+        held = db.session.execute(
+            sa.select(sa.func.min(OutboxMessage.lease_expires_at))
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending")
+        ).scalar()
+        db.session.rollback()
+        if held is None or time.monotonic() > give_up:
+            break
+        time.sleep(min(max(0.2, (held - utcnow()).total_seconds() + 0.2), 30))
+        run.progress(_count(ids, "sent"))  # a sign of life while waiting
+    sent, failed = _count(ids, "sent"), _count(ids, "failed")
+    return {"done": sent, "total": len(ids), "message": f"{sent} sent, {failed} failed"}
+
+
+def _count(ids: list[int], status: str) -> int:
+    count = db.session.scalar(
+        sa.select(sa.func.count()).where(OutboxMessage.id.in_(ids), OutboxMessage.status == status))
+    db.session.rollback()
+    return count
 
 
 def build_email(message: OutboxMessage) -> EmailMessage:
