@@ -456,7 +456,7 @@ class _Embedded:
     """A few daemon threads in this process, for when there is no Redis (development, small events)."""
 
     def __init__(self):
-        self.jobs: queue.Queue[tuple[Flask, int]] = queue.Queue()
+        self.jobs: queue.Queue[tuple[Flask, int | None]] = queue.Queue()  # None: look for dead jobs
         self.threads: list[threading.Thread] = []
         self.pending: Counter[int] = Counter()  # job id → hand-overs not run yet
         self.guard = threading.Lock()
@@ -464,6 +464,8 @@ class _Embedded:
     def submit(self, job_id: int) -> None:
         app = current_app._get_current_object()
         with self.guard:
+            if not self.threads:  # this process's first job: first run again what a process before it left
+                self.jobs.put((app, None))
             self.pending[job_id] += 1
             wanted = max(1, int(app.config.get("JOBS_THREADS", 2)))
             while len(self.threads) < wanted:
@@ -478,6 +480,16 @@ class _Embedded:
     def _loop(self) -> None:
         while True:
             app, job_id = self.jobs.get()
+            if job_id is None:
+                try:
+                    with app.app_context():
+                        try:
+                            recover_stalled()
+                        finally:
+                            db.session.remove()
+                except Exception:
+                    log.exception("looking for jobs whose worker died failed")
+                continue
             try:
                 with app.app_context():
                     try:
