@@ -7,6 +7,7 @@ import os
 from email import policy
 from pathlib import Path
 
+import jinja2
 import pytest
 import sqlalchemy as sa
 
@@ -18,26 +19,91 @@ from convene.extensions import db as _db
 
 PG_URL = os.environ.get("CONVENE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+# Where tests marked `one_database` run: PostgreSQL when there (the stricter one: integer bounds, NUL bytes),
+# else SQLite. For the costliest walks over every route, which prove the views rather than the database.
+ONE_DATABASE = BACKENDS[-1]
 _schema_ready: set[str] = set()
 
 
-def _url(backend: str, tmp_root: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_root / 'convene-test.db'}"
+def pytest_report_header(config) -> list[str]:
+    return [f"databases: {' and '.join(BACKENDS)} (tests marked one_database: {ONE_DATABASE} only)"]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Deselect the other database's copy of each test marked `one_database`."""
+    kept, other = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_other = item.get_closest_marker("one_database") and params.get("backend", ONE_DATABASE) != ONE_DATABASE
+        (other if on_other else kept).append(item)
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = kept
+    if _worker():
+        # pytest-xdist hands tests out in this order, so one collected last runs alone at the end: start the
+        # Hypothesis tests (the longest, up to half a minute each) first. A stable sort keeps the rest in order.
+        items.sort(key=lambda item: not getattr(getattr(item, "obj", None), "is_hypothesis_test", False))
+
+
+def _worker() -> str:
+    """This process's name under pytest-xdist (`gw0`, `gw1`, ...); empty in a plain run."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _given_pg_url() -> str:
+    """CONVENE_TEST_DATABASE_URL, for the psycopg driver."""
     if PG_URL.startswith(("postgres://", "postgresql://")):
         return "postgresql+psycopg://" + PG_URL.split("://", 1)[1]
     return PG_URL
 
 
+def _pg_url() -> str:
+    """The database given, or under xdist one per worker named after it (`convene_test_gw0` beside
+    `convene_test`), so workers never empty each other's tables."""
+    if not _worker():
+        return _given_pg_url()
+    given = sa.engine.make_url(_given_pg_url())
+    return given.set(database=f"{given.database}_{_worker()}").render_as_string(hide_password=False)
+
+
+def _create_worker_database() -> None:
+    """Create this worker's PostgreSQL database when missing, connected to the database given."""
+    name = sa.engine.make_url(_pg_url()).database
+    engine = sa.create_engine(_given_pg_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).scalar():
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+
+
+def _url(backend: str, tmp_root: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_root / 'convene-test.db'}"  # tmp_root is the worker's own under xdist
+    return _pg_url()
+
+
 def _build_schema(app) -> None:
-    """Drop everything and run the real migrations, once per backend per run."""
+    """Drop everything and run the real migrations, once per backend per run (per worker under xdist)."""
     from flask_migrate import upgrade
 
     with app.app_context():
+        if _db.engine.dialect.name == "postgresql" and _worker():
+            _create_worker_database()
         _db.drop_all()
         with _db.engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
         upgrade()
+
+
+# Rows go with DELETE, children first (the order the foreign keys allow), and the sequences that handed out
+# ids start again at 1, as TRUNCATE ... RESTART IDENTITY would; but DELETE on tables of a few rows takes
+# milliseconds where TRUNCATE of every table takes a tenth of a second or more, and this runs before each test.
+_RESET_PG_SEQUENCES = (
+    "SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), 1, false) "
+    "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+)
 
 
 def _empty_tables(app) -> None:
@@ -46,10 +112,66 @@ def _empty_tables(app) -> None:
         tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
         with _db.engine.begin() as conn:
             if _db.engine.dialect.name == "postgresql":
-                conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                conn.exec_driver_sql("; ".join([*(f"DELETE FROM {table}" for table in tables), _RESET_PG_SEQUENCES]))
             else:
                 for table in tables:
                     conn.execute(sa.text(f"DELETE FROM {table}"))
+
+
+class _TemplateBytecode(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for the whole run (per xdist worker).
+
+    Each test builds a fresh app, whose Jinja environment would parse and compile every template it
+    renders again: about a tenth of a second per test. Jinja checks each entry against the template's
+    source, so an edited template is compiled afresh.
+    """
+
+    def __init__(self):
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self._code:
+            bucket.bytecode_from_string(self._code[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATE_BYTECODE = _TemplateBytecode()
+
+
+def _reuse_url_builders() -> None:
+    """Compile each URL rule's builder once per run instead of once per test.
+
+    Werkzeug turns every rule of a new app into two URL-building functions generated as Python source,
+    most of the time `create_app` takes, and each test builds a fresh app. A builder is a pure function of
+    the rule's parsed parts and defaults (it reads the rule's converters through `self` at call time), so
+    one compiled for an identical rule of an earlier app is bound to this one. Werkzeug is pinned; if its
+    internals change, this does nothing and rules compile as before.
+    """
+    from werkzeug.routing.rules import Rule
+
+    original = getattr(Rule, "_compile_builder", None)
+    if original is None or getattr(original, "_convene_cached", False):
+        return
+    builders: dict[tuple, object] = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        try:
+            defaults = tuple(sorted((name, repr(value), self._converters[name].to_url(value) if name in self._converters
+                                     else None) for name, value in (self.defaults or {}).items()))
+            key = (append_unknown, self.rule, tuple(self._trace), defaults)
+        except Exception:  # anything unexpected: compile it as Werkzeug would
+            return original(self, append_unknown)
+        if key not in builders:
+            builders[key] = original(self, append_unknown)
+        return builders[key]
+
+    _compile_builder._convene_cached = True
+    Rule._compile_builder = _compile_builder
+
+
+_reuse_url_builders()
 
 
 class IsolatedClient(FlaskClient):
@@ -85,7 +207,6 @@ def app_config(backend, tmp_root, tmp_path) -> dict:
         "SQLALCHEMY_DATABASE_URI": _url(backend, tmp_root),
         "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
         "PRINTS_DIR": str(tmp_path / "prints"),
-        "IMPORT_UPLOADS_DIR": str(tmp_path / "imports"),  # files kept for the import's columns step
     }
 
 
@@ -93,6 +214,7 @@ def app_config(backend, tmp_root, tmp_path) -> dict:
 def app(app_config, backend):
     app = create_app(app_config)
     app.test_client_class = IsolatedClient
+    app.jinja_env.bytecode_cache = _TEMPLATE_BYTECODE
     if backend not in _schema_ready:
         _build_schema(app)
         _schema_ready.add(backend)

@@ -184,6 +184,7 @@ HOSTILE_QUERIES = [
 ]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("query", HOSTILE_QUERIES, ids=lambda q: repr(q["value"])[:24])
 def test_every_get_route_survives_hostile_query_strings(app, client, scene, query):
     names = sorted(query_names())
@@ -198,6 +199,7 @@ def test_every_get_route_survives_hostile_query_strings(app, client, scene, quer
     errors.check()
 
 
+@pytest.mark.one_database
 @settings(max_examples=EXAMPLES or 20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(query=st.dictionaries(st.sampled_from(sorted(query_names())), hostile, min_size=1, max_size=8))
 def test_every_get_route_survives_fuzzed_query_strings(app, client, scene, query):
@@ -248,6 +250,7 @@ def found_forms() -> dict:
 DESTRUCTIVE = ("delete", "cancel", "publish", "release", "refund", "unpublish")
 
 
+@pytest.mark.one_database
 @settings(max_examples=EXAMPLES or 8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_every_form_survives_hostile_fields(app, client, scene, found_forms, data):
