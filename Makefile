@@ -56,10 +56,15 @@ run: db
 	@$(BIN)/flask convene demo-if-empty
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
+# The suite runs in parallel (pytest-xdist), one process per core, at most 8; each process has its own SQLite
+# file and its own PostgreSQL database (convene_test_gw0, ...). `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 8 ] && n=8; [ "$$n" -lt 2 ] && n=0; echo $$n)
+
 test: install-test system-test-deps
 	@PG_URL="$${CONVENE_TEST_DATABASE_URL:-$$($(BIN)/python tests/prepare_pg.py)}"; \
-	if [ -n "$$PG_URL" ]; then echo "Testing on SQLite and PostgreSQL ($$PG_URL)"; else echo "Testing on SQLite"; fi; \
-	CONVENE_TEST_DATABASE_URL="$$PG_URL" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	if [ -n "$$PG_URL" ]; then echo "Testing on SQLite and PostgreSQL ($$PG_URL) with $(TEST_WORKERS) workers"; \
+	else echo "Testing on SQLite with $(TEST_WORKERS) workers"; fi; \
+	CONVENE_TEST_DATABASE_URL="$$PG_URL" $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
