@@ -1,7 +1,8 @@
 """Print a URL for an empty-able PostgreSQL test database when a server answers on 127.0.0.1:5432.
 
 Used by `make test`: creates the `convene_test` database if missing; prints nothing when PostgreSQL
-is not there, so the suite then runs on SQLite alone.
+is not there, so the suite then runs on SQLite alone. Under pytest-xdist each worker uses a database of its
+own named after this one (`convene_test_gw0`, ...), which tests/conftest.py creates when missing.
 """
 import os
 import sys
