@@ -61,6 +61,7 @@ NEVER_COPIED: dict[str, str] = {
     "session_preference": "people's rankings",
     "outbox_message": "emails to people",
     "print_job": "printed batches",
+    "job": "background work done for the old edition",
     "membership": "the team (the person copying becomes the owner)",
     "invitation": "the team",
     "audit_entry": "the log",
