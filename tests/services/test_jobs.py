@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,15 +19,17 @@ from pypdf import PdfReader
 
 from convene import jobs
 from convene.extensions import db
-from convene.models import Job, OutboxMessage, PrintJob, utcnow
+from convene.models import AuditEntry, Job, OutboxMessage, PrintJob, utcnow
 from convene.services import printing
 from convene.services.db import unit_of_work
 from convene.services.mail import queue_email
+from tests import jobs_helpers
 from tests.conftest import BACKENDS, login
-from tests.factories import make_convening, make_registration, make_ticket, make_user
-from tests.jobs_helpers import CALLS, ROOT, calls, redis_queue, wait_until, workers  # noqa: F401  (fixtures)
+from tests.factories import make_convening, make_registration, make_ticket
+from tests.jobs_helpers import CALLS, ROOT, calls, wait_until
 from tests.services.test_mail import SmtpSink
 
+redis_queue, workers = jobs_helpers.redis_queue, jobs_helpers.workers  # fixtures
 ONCE_ON = BACKENDS[-1]  # PostgreSQL when the run has it
 
 
@@ -71,10 +72,9 @@ def queue_mail(n: int, convening) -> list[int]:
 
 
 def test_a_job_is_recorded_with_the_commit_and_never_when_the_unit_rolls_back(app, test_tasks):
-    with pytest.raises(RuntimeError):
-        with unit_of_work():
-            jobs.enqueue("counting")
-            raise RuntimeError("the action failed")
+    with pytest.raises(RuntimeError), unit_of_work():
+        jobs.enqueue("counting")
+        raise RuntimeError("the action failed")
     assert db.session.scalar(sa.select(sa.func.count(Job.id))) == 0
     job = jobs.enqueue("counting")
     assert jobs.wait(job.id, timeout=30) == "done"
@@ -82,6 +82,7 @@ def test_a_job_is_recorded_with_the_commit_and_never_when_the_unit_rolls_back(ap
     assert (job.done, job.total, job.message, job.attempts) == (1, 1, "counted", 1)
     assert job.started_at is not None and job.finished_at is not None and job.worker == ""
     assert calls("counting") == [job.id]
+    assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id))) == 0  # bookkeeping, not the log of changes
 
 
 def test_a_job_handed_to_the_queue_twice_runs_once(app, test_tasks):
@@ -133,7 +134,7 @@ def test_a_job_whose_worker_died_runs_again_and_after_its_last_attempt_fails(app
 
 def test_a_big_badge_batch_is_a_job_of_the_in_process_worker(app):
     app.config.update(PRINT_INLINE_MAX=2, PRINT_WORKERS=0)
-    convening, registrations = people(5)
+    convening, _ = people(5)
     print_job = printing.request_badge_batch(convening.id, printing.BadgeFilter(which="all"), "badge-4x6")
     assert print_job.job_id is not None
     assert printing.wait_for_print_job(print_job.id, timeout=120)
@@ -176,7 +177,7 @@ def test_the_worker_command_without_redis_explains_the_in_process_worker(app, ru
 
 def test_jobs_and_job_commands_show_kind_status_progress_and_file(app, runner):
     app.config.update(PRINT_INLINE_MAX=0, PRINT_WORKERS=0)
-    convening, _ = people(3, slug="cli-queue")
+    people(3, slug="cli-queue")
     queued = runner.invoke(args=["convene", "badges", "cli-queue", "--queue", "--layout", "badge-4x6"])
     assert queued.exit_code == 0, queued.output
     print_job = db.session.execute(sa.select(PrintJob)).scalar_one()
@@ -243,7 +244,7 @@ def test_a_badge_batch_from_the_print_queue_is_made_by_the_worker_and_downloaded
         app, client, organizer, backend, redis_queue, workers, tmp_path):
     run_once(backend)
     app.config.update(PRINT_INLINE_MAX=1, PRINT_WORKERS=0)
-    convening, registrations = people(4, slug="rq-print")
+    convening, _ = people(4, slug="rq-print")
     login(client, organizer.email)
     response = client.post(f"/admin/c/{convening.id}/print", data={"which": "all", "layout": "badge-4x6"})
     print_job_id = int(response.headers["Location"].rsplit("/", 1)[1])
@@ -260,7 +261,8 @@ def test_a_badge_batch_from_the_print_queue_is_made_by_the_worker_and_downloaded
     config = {**workers.config(), "PRINT_WORKERS": 0}
     download = subprocess.run(
         [sys.executable, "-c", DOWNLOAD, json.dumps(config), f"/admin/c/{convening.id}/print/jobs/{print_job_id}.pdf",
-         organizer.email], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=120)
+         organizer.email], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=120,
+        check=False)
     status, _, pdf = download.stdout.partition(b"\n")
     assert status == b"200 OK", download.stderr.decode()[-2000:]
     (tmp_path / "downloaded.pdf").write_bytes(pdf)
@@ -272,7 +274,7 @@ def test_a_worker_killed_mid_batch_leaves_it_to_the_next_worker_which_makes_it_o
         app, backend, redis_queue, workers):
     run_once(backend)
     app.config.update(PRINT_INLINE_MAX=0, PRINT_WORKERS=0, PRINT_CHUNK_SHEETS=1)
-    convening, registrations = people(40, slug="rq-kill-print")
+    convening, _ = people(40, slug="rq-kill-print")
     print_job = printing.request_badge_batch(convening.id, printing.BadgeFilter(which="all"), "badge-4x6")
     first = workers.start()
     wait_until(lambda: 0 < fresh(PrintJob, print_job.id).done < 40, timeout=120, interval=0.02,
