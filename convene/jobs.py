@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import ClassVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
@@ -52,7 +53,8 @@ TASKS = {
 FAILED_HOOKS = {
     "print_batch": "convene.services.printing:print_batch_failed",
 }
-KIND_LABELS = {"print_batch": "Print batch", "deliver_mail": "Email delivery", "expire_offers": "Expire offers and holds"}
+KIND_LABELS = {"print_batch": "Print batch", "deliver_mail": "Email delivery",
+               "expire_offers": "Expire offers and holds"}
 WORKER_STOPPED = "The worker running this job stopped"
 
 
@@ -211,7 +213,8 @@ def run(job_id: int) -> str | None:
         ).rowcount
     if not claimed:
         return None
-    job = db.session.execute(sa.select(Job).where(Job.id == job_id).execution_options(populate_existing=True)).scalar_one()
+    job = db.session.execute(
+        sa.select(Job).where(Job.id == job_id).execution_options(populate_existing=True)).scalar_one()
     job_run = JobRun(id=job.id, kind=job.kind, params=dict(job.params or {}), convening_id=job.convening_id,
                      attempt=job.attempts, max_attempts=job.max_attempts, worker=worker)
     db.session.rollback()  # end the read transaction: the task may take a while
@@ -419,7 +422,7 @@ def schedule_sweeps(now: float | None = None) -> list[Job]:
 class _RQ:
     """RQ on Redis: the job's id travels, and `perform` runs it in `flask convene worker`."""
 
-    _connections: dict[str, object] = {}
+    _connections: ClassVar[dict[str, object]] = {}  # one Redis client (and its pool) per URL, per process
 
     def __init__(self, config):
         self.url, self.name = config["JOBS_REDIS_URL"], config.get("JOBS_QUEUE", "convene")
