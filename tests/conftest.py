@@ -84,13 +84,35 @@ def _url(backend: str, tmp_root: Path) -> str:
     return _pg_url()
 
 
+_RUN_LOCK_KEY = 0x436F6E76  # an advisory lock a test run holds on its PostgreSQL database while it runs
+_run_locks: list = []  # the connections holding it, open until the process ends
+
+
+def _claim_pg_database() -> None:
+    """Refuse, saying why, a PostgreSQL database another test run is using.
+
+    Two runs emptying the same tables under each other fail at random (deadlocks, rows gone, duplicate keys),
+    so each holds an advisory lock on its database; a second run's PostgreSQL tests fail with this message.
+    """
+    engine = sa.create_engine(_pg_url(), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    connection = engine.connect()
+    if not connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": _RUN_LOCK_KEY}).scalar():
+        connection.close()
+        name = sa.engine.make_url(_pg_url()).database
+        pytest.fail(f"another test run is using the PostgreSQL database {name}; give this run one of its own "
+                    "with CONVENE_TEST_DATABASE_URL", pytrace=False)
+    _run_locks.append(connection)
+
+
 def _build_schema(app) -> None:
     """Drop everything and run the real migrations, once per backend per run (per worker under xdist)."""
     from flask_migrate import upgrade
 
     with app.app_context():
-        if _db.engine.dialect.name == "postgresql" and _worker():
-            _create_worker_database()
+        if _db.engine.dialect.name == "postgresql":
+            if _worker():
+                _create_worker_database()
+            _claim_pg_database()
         _db.drop_all()
         with _db.engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
