@@ -62,8 +62,9 @@ TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 8 ] && n=
 
 test: install-test system-test-deps
 	@PG_URL="$${CONVENE_TEST_DATABASE_URL:-$$($(BIN)/python tests/prepare_pg.py)}"; \
-	if [ -n "$$PG_URL" ]; then echo "Testing on SQLite and PostgreSQL ($$PG_URL) with $(TEST_WORKERS) workers"; \
-	else echo "Testing on SQLite with $(TEST_WORKERS) workers"; fi; \
+	WORKERS="with $(TEST_WORKERS) workers"; [ "$(TEST_WORKERS)" = 0 ] && WORKERS="in one process"; \
+	if [ -n "$$PG_URL" ]; then echo "Testing on SQLite and PostgreSQL ($$PG_URL) $$WORKERS"; \
+	else echo "Testing on SQLite $$WORKERS"; fi; \
 	CONVENE_TEST_DATABASE_URL="$$PG_URL" $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
