@@ -140,9 +140,10 @@ def register_request_guards(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from convene import templating
+    from convene import languages, templating
 
     templating.init_app(app)
+    languages.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -129,6 +129,10 @@ class Registration(TimestampMixin, Base):
     dietary_notes: Mapped[str] = mapped_column(sa.String(500), default="")
     accessibility_needs: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     accessibility_notes: Mapped[str] = mapped_column(sa.String(500), default="")
+    # The language the person registered in: their emails, badge back, agenda and receipts use it.
+    language: Mapped[str] = mapped_column(sa.String(5), default="en", server_default="en")
+    # Spoken languages they need interpretation into (sign language is an accessibility need).
+    interpretation_needs: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
 
     status: Mapped[str] = mapped_column(sa.String(16), default=Status.CONFIRMED)
     source: Mapped[str] = mapped_column(sa.String(16), default="online")  # online, admin, import

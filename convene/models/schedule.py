@@ -126,6 +126,9 @@ class ProgramSession(TimestampMixin, Base):
     visit_slot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("visit_slot.id", ondelete="SET NULL"), index=True)
     # Bumped on every change, so calendar apps replace the entry they imported.
     sequence: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Languages interpreted into during the session.
+    interpretation: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
+    translations: Mapped[dict[str, dict]] = mapped_column(sa.JSON, default=dict, server_default="{}")
 
     room: Mapped[Room | None] = relationship()
     block: Mapped[SessionBlock | None] = relationship(back_populates="sessions")
