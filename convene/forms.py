@@ -25,6 +25,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp, StopValidation
 
+from convene.languages import INTERPRETATION_LANGUAGES, localized, localized_choices
 from convene.models import ACCESSIBILITY_NEEDS, DIETARY_NEEDS, PERSON_FIELDS, Question, QuestionKind
 from convene.text import multi_line, single_line
 
@@ -163,17 +164,22 @@ class PersonForm(ConveneForm):
         return {name: getattr(self, name).data for name in PERSON_FIELDS}
 
 
-def question_field(question: Question, *, require_answer: bool = True) -> Field:
-    """The WTForms field that asks one organizer-defined question (an organizer's edit may leave it empty)."""
+def question_field(question: Question, *, require_answer: bool = True, in_reader_language: bool = True) -> Field:
+    """The WTForms field that asks one organizer-defined question (an organizer's edit may leave it empty).
+
+    Attendees read the question in their language; the stored value of a choice is always the
+    default-language choice, so answers stay comparable whatever language people registered in.
+    """
     kind = question.kind_enum
-    label, description = question.label, question.help_text or None
+    lang = None if in_reader_language else question.convening.default_language
+    label, description = localized(question, "label", lang), localized(question, "help_text", lang) or None
     required = question.required and require_answer
     need = [InputRequired(message="This question needs an answer.")] if required else [Optional()]
     if kind == QuestionKind.SHORT_TEXT:
         return StringField(label, need + [Length(max=500)], description=description)
     if kind == QuestionKind.LONG_TEXT:
         return TextAreaField(label, need + [Length(max=5000)], description=description)
-    choices = choice_list((c, c) for c in question.choices)
+    choices = choice_list(localized_choices(question, lang))
     if kind == QuestionKind.SINGLE_CHOICE:
         return RadioField(label, need, choices=choices, description=description, validate_choice=True)
     if kind == QuestionKind.MULTIPLE_CHOICE:
@@ -183,9 +189,10 @@ def question_field(question: Question, *, require_answer: bool = True) -> Field:
 
 
 def add_question_fields(form_class: type[FlaskForm], questions: list[Question], *,
-                        require_answers: bool = True) -> type[FlaskForm]:
+                        require_answers: bool = True, in_reader_language: bool = True) -> type[FlaskForm]:
     """A subclass of form_class with one field per question, in the organizer's order."""
-    fields = {q.field_name: question_field(q, require_answer=require_answers) for q in questions}
+    fields = {q.field_name: question_field(q, require_answer=require_answers, in_reader_language=in_reader_language)
+              for q in questions}
     return type(form_class.__name__, (form_class,), fields)
 
 
@@ -281,3 +288,23 @@ def show_error(form, error) -> None:
             target.errors = [*target.errors, item.message]
         else:
             flash(item.message, "error")
+
+
+def add_interpretation_field(form_class: type[FlaskForm], convening) -> type[FlaskForm]:
+    """Ask which of the convening's interpretation languages the person needs (nothing when it offers none)."""
+    offered = [code for code in convening.interpretation_languages or [] if code in INTERPRETATION_LANGUAGES]
+    if not offered:
+        return form_class
+    from flask_babel import lazy_gettext as _l
+
+    field = MultiCheckboxField(
+        _l("Interpretation"), choices=choice_list((code, INTERPRETATION_LANGUAGES[code]) for code in offered),
+        description=_l("Tick each language you need sessions interpreted into. Sign-language interpretation "
+                       "is among the accessibility needs above."))
+    return type(form_class.__name__, (form_class,), {"interpretation_needs": field})
+
+
+def language_data(form) -> dict:
+    """What the form says about languages: the interpretation asked for, when the form asks it."""
+    field = getattr(form, "interpretation_needs", None)
+    return {"interpretation_needs": list(field.data or [])} if field is not None else {}

@@ -16,7 +16,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from convene.errors import MESSAGES
-from convene.forms import ConveneForm, ConveneSubform, PersonForm, choice_list, ticket_select
+from convene.forms import ConveneForm, ConveneSubform, PersonForm, choice_list, language_data, ticket_select
+from convene.languages import current_language
 
 NEW_DELEGATION = "new"
 MAX_DELEGATES = 60  # a larger group is better imported by the organizers from a spreadsheet
@@ -51,9 +52,17 @@ class RegistrationForm(PersonForm, PaymentFields):
     ticket_type_id = ticket_select()
     join_waitlist = HiddenField(default="")
 
+    def person_data(self) -> dict:
+        """The person, the language the page was read in and the interpretation they asked for."""
+        return {**super().person_data(), "language": current_language(), **language_data(self)}
+
 
 class ManageForm(PersonForm):
     """What an attendee may change on their own registration."""
+
+    def person_data(self) -> dict:
+        """Saving from the page in another language makes it the language they are written to in."""
+        return {**super().person_data(), "language": current_language(), **language_data(self)}
 
 
 class ManageLinkForm(ConveneForm):

@@ -5,7 +5,16 @@ from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 
 from convene.errors import MESSAGES, ConveneError
-from convene.forms import ORDINALS, EmptyForm, add_question_fields, answers_to_form_data, choice_list, rank_select
+from convene.forms import (
+    ORDINALS,
+    EmptyForm,
+    add_interpretation_field,
+    add_question_fields,
+    answers_to_form_data,
+    choice_list,
+    rank_select,
+)
+from convene.languages import localized
 from convene.models import Convening, Registration, SessionBlock, Status
 from convene.public import bp
 from convene.public.forms import ManageForm
@@ -94,7 +103,7 @@ def block_ranking_form(block: SessionBlock, formdata: bool = True, ranking: list
     """One select per rank ("1st choice"...) over the block's sessions, so ranking works without JavaScript."""
     sessions = block.sessions
     names = [f"rank_{n}" for n in range(1, min(len(sessions), len(ORDINALS)) + 1)]
-    options = choice_list([("", "— no preference —")] + [(str(s.id), s.title) for s in sessions])
+    options = choice_list([("", "— no preference —")] + [(str(s.id), localized(s, 'title')) for s in sessions])
     fields = {
         name: rank_select(f"{ORDINALS[n]} choice", options) for n, name in enumerate(names)
     }
@@ -155,7 +164,7 @@ def session_signup(slug: str, token: str, session_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"You are signed up for {signup.session.title}.", "success")
+            flash(f"You are signed up for {localized(signup.session, 'title')}.", "success")
     return _back_to_agenda(slug, token)
 
 
@@ -195,6 +204,6 @@ def rank_sessions(slug: str, token: str, block_id: int):
             flash(f"Your ranking for {block.name} is saved.", "success")
             return _back_to_agenda(slug, token)
     # Show the errors beside the choices, on the page they came from.
-    manage_form = add_question_fields(ManageForm, convening.questions)(
+    manage_form = add_interpretation_field(add_question_fields(ManageForm, convening.questions), convening)(
         formdata=None, obj=registration, data=answers_to_form_data(registration, convening.questions))
     return _manage_page(convening, registration, token, manage_form, ranking_forms={block.id: form}), 400

@@ -10,6 +10,7 @@ from convene.errors import MESSAGES, ConveneError, session_lost
 from convene.extensions import db
 from convene.forms import (
     EmptyForm,
+    add_interpretation_field,
     add_question_fields,
     add_ranking_fields,
     answers_from,
@@ -20,6 +21,7 @@ from convene.forms import (
     show_error,
 )
 from convene.models import ENDED, Convening, Registration, Status, utcnow
+from convene.languages import localized
 from convene.public import bp
 from convene.public.forms import ManageForm, ManageLinkForm, RegistrationForm
 from convene.services import payments
@@ -119,7 +121,7 @@ def ticket_rows(convening: Convening, usage: service.SeatUsage, now, discount=No
 def ticket_label(row, currency: str) -> str:
     """'Delegate — CA$450.00 (early-bird until 1 May)' for the ticket menu."""
     price = row["price"]
-    label = f"{row['ticket'].name} — {money(price.due_cents, currency)}"
+    label = f"{localized(row['ticket'], 'name')} — {money(price.due_cents, currency)}"
     if price.discount_cents:
         label += f" (was {money(price.list_cents, currency)})"
     elif row["early"]:
@@ -162,7 +164,7 @@ def ranked_hosts(convening: Convening):
 
 
 def _registration_form(convening: Convening, rows, hosts):
-    form_class = add_question_fields(RegistrationForm, convening.questions)
+    form_class = add_interpretation_field(add_question_fields(RegistrationForm, convening.questions), convening)
     if hosts:
         form_class = add_ranking_fields(form_class, hosts)
     form = form_class()
@@ -292,7 +294,7 @@ def manage(slug: str, token: str):
     convening, registration = _manage_context(slug, token)
     if registration is None:
         return redirect(url_for("public.manage_link", slug=slug))
-    form_class = add_question_fields(ManageForm, convening.questions)
+    form_class = add_interpretation_field(add_question_fields(ManageForm, convening.questions), convening)
     editable = registration.status not in ENDED
     if request.method == "POST":
         form = form_class()
@@ -371,7 +373,7 @@ def rank_hosts(slug: str, token: str):
             flash("Your site-visit preferences are saved.", "success")
             return redirect(url_for("public.manage", slug=slug, token=token) + "#site-visits")
     # The details form shows what is stored, not this ranking POST (which would untick every checkbox).
-    manage_form = add_question_fields(ManageForm, convening.questions)(
+    manage_form = add_interpretation_field(add_question_fields(ManageForm, convening.questions), convening)(
         formdata=None, obj=registration, data=answers_to_form_data(registration, convening.questions))
     return _manage_page(convening, registration, token, manage_form, ranking_form=form)
 
