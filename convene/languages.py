@@ -8,6 +8,7 @@ to the default text whenever a translation is missing or blank, so a page never 
 from __future__ import annotations
 
 from flask import Flask, current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 
 # Languages attendee pages, emails and documents can be in (code -> the language's own name).
 LANGUAGES: dict[str, str] = {
@@ -21,21 +22,21 @@ DEFAULT_LANGUAGE = "en"
 
 # Spoken languages people may ask interpretation into; the convening offers a subset of them.
 # Sign language is asked as an accessibility need, so it is not repeated here.
-INTERPRETATION_LANGUAGES: dict[str, str] = {
-    "en": "English",
-    "fr": "French",
-    "es": "Spanish",
-    "ar": "Arabic",
-    "fa": "Farsi / Dari",
-    "ps": "Pashto",
-    "uk": "Ukrainian",
-    "ru": "Russian",
-    "ti": "Tigrinya",
-    "so": "Somali",
-    "sw": "Swahili",
-    "pt": "Portuguese",
-    "zh": "Chinese (Mandarin)",
-    "ht": "Haitian Creole",
+INTERPRETATION_LANGUAGES: dict = {
+    "en": _l("English"),
+    "fr": _l("French"),
+    "es": _l("Spanish"),
+    "ar": _l("Arabic"),
+    "fa": _l("Farsi / Dari"),
+    "ps": _l("Pashto"),
+    "uk": _l("Ukrainian"),
+    "ru": _l("Russian"),
+    "ti": _l("Tigrinya"),
+    "so": _l("Somali"),
+    "sw": _l("Swahili"),
+    "pt": _l("Portuguese"),
+    "zh": _l("Chinese (Mandarin)"),
+    "ht": _l("Haitian Creole"),
 }
 
 # The fields organizers may translate, per table. Longest allowed length is the column's own.
@@ -120,5 +121,4 @@ def init_app(app: Flask) -> None:
     app.add_template_global(localized_choices)
     app.add_template_global(choice_label)
     app.add_template_filter(localized)
-    app.add_template_global(LANGUAGES, "LANGUAGES")
     app.add_template_global(INTERPRETATION_LANGUAGES, "INTERPRETATION_LANGUAGES")

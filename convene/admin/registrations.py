@@ -327,7 +327,7 @@ def edit_registration(convening_id: int, registration_id: int):
     registration = _registration(convening, registration_id)
     questions = convening.questions
     # Required answers bind attendees registering, not organizers correcting other fields.
-    form_class = add_question_fields(RegistrationAdminForm, questions, require_answers=False)
+    form_class = add_question_fields(RegistrationAdminForm, questions, require_answers=False, in_reader_language=False)
     if request.method == "POST":
         form = form_class()
     else:
@@ -353,7 +353,7 @@ def new_registration(convening_id: int):
     """Add someone by hand on any ticket type, hidden ones included; a paid ticket's seat gets its order."""
     convening = convening_or_404(convening_id)
     questions = convening.questions
-    form = add_question_fields(NewRegistrationForm, questions, require_answers=False)()
+    form = add_question_fields(NewRegistrationForm, questions, require_answers=False, in_reader_language=False)()
     fill_choices(form, convening)
     if form.validate_on_submit():
         try:
