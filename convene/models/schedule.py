@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from convene.i18n_marks import N_
 from convene.models.base import Base, TimestampMixin, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -31,14 +32,14 @@ class SessionKind(StrEnum):
 
 
 SESSION_KIND_LABELS = {
-    SessionKind.KEYNOTE: "Keynote",
-    SessionKind.PLENARY: "Plenary",
-    SessionKind.ROUNDTABLE: "Roundtable",
-    SessionKind.WORKING_GROUP: "Working group",
-    SessionKind.BREAKOUT: "Breakout",
-    SessionKind.MEAL: "Meal",
-    SessionKind.NETWORKING: "Networking",
-    SessionKind.SITE_VISIT: "Site-visit block",
+    SessionKind.KEYNOTE: N_("Keynote"),
+    SessionKind.PLENARY: N_("Plenary"),
+    SessionKind.ROUNDTABLE: N_("Roundtable"),
+    SessionKind.WORKING_GROUP: N_("Working group"),
+    SessionKind.BREAKOUT: N_("Breakout"),
+    SessionKind.MEAL: N_("Meal"),
+    SessionKind.NETWORKING: N_("Networking"),
+    SessionKind.SITE_VISIT: N_("Site-visit block"),
 }
 # Sessions the whole convening attends (when they need no sign-up): on every personal agenda.
 EVERYONE_KINDS = (SessionKind.KEYNOTE, SessionKind.PLENARY, SessionKind.MEAL, SessionKind.NETWORKING)
