@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.languages import localized
 from convene.models import (
     Convening,
     PrintJob,
@@ -162,10 +163,11 @@ def _published_visits(convening_id: int) -> dict[int, list[SiteVisit]]:
     return visits
 
 
-def _visit_line(convening: Convening, visit: SiteVisit) -> VisitLine:
+def _visit_line(convening: Convening, visit: SiteVisit, lang: str | None = None) -> VisitLine:
     departs = convening.local(visit.departs_at).strftime("%H:%M") if visit.departs_at else ""
-    return VisitLine(when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at), host=visit.host.name,
-                     meeting_point=visit.meeting_point, departs=departs)
+    return VisitLine(when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at),
+                     host=localized(visit.host, "name", lang), meeting_point=localized(visit, "meeting_point", lang),
+                     departs=departs)
 
 
 def badge_data(convening: Convening, registrations: list[Registration], *, with_visits: bool = True) -> list[BadgeData]:
@@ -188,8 +190,9 @@ def badge_data(convening: Convening, registrations: list[Registration], *, with_
             delegation=r.delegation.name if r.delegation else "",
             role_label=ROLE_LABELS.get(r.role, r.role.replace("_", " ").title()),
             role_colour=role_colour(r.role, colours),
-            convening=convening.name,
-            visits=tuple(_visit_line(convening, v) for v in visits.get(r.id, [])),
+            # The badge's back is read by its wearer, so it is in their language.
+            convening=localized(convening, "name", r.language),
+            visits=tuple(_visit_line(convening, v, r.language) for v in visits.get(r.id, [])),
             back_note=back_note,
         )
         for r in registrations
@@ -795,9 +798,9 @@ def program_book(convening: Convening):
                 for p in session.presenters
             )
             entries.append(ProgramEntry(
-                time=_clock(convening, session.starts_at, session.ends_at), title=session.title,
-                kind=session.kind_label, where=session.where or "", presenters=presenters,
-                description=session.description or "",
+                time=_clock(convening, session.starts_at, session.ends_at), title=localized(session, "title"),
+                kind=session.kind_label, where=schedule.localized_where(session) or "", presenters=presenters,
+                description=localized(session, "description") or "",
                 note="Sign-up required" if session.signup_required else "",
             ))
         days.append(ProgramDay(anchor=f"day-{day.isoformat()}", title=_day_title(day), entries=tuple(entries)))
@@ -811,13 +814,15 @@ def program_book(convening: Convening):
     ):
         visits.append(VisitScheduleEntry(
             slot=visit.slot.label, when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at),
-            host=visit.host.name, address=visit.host.address, meeting_point=visit.meeting_point,
+            host=localized(visit.host, "name"), address=visit.host.address,
+            meeting_point=localized(visit, "meeting_point"),
             departs=convening.local(visit.departs_at).strftime("%H:%M") if visit.departs_at else "",
             accessible=visit.host.accessible,
         ))
     dates, venue = _dates_and_venue(convening)
     return ProgramBook(
-        convening=convening.name, dates=dates, venue=venue, description=convening.description or "",
+        convening=localized(convening, "name"), dates=dates, venue=venue,
+        description=localized(convening, "description") or "",
         timezone=convening.timezone, days=tuple(days), visits=tuple(visits),
         draft=not schedule.is_published(convening.id),
     )
@@ -850,7 +855,8 @@ def personal_agenda_data(convening: Convening, registration: Registration):
         days.append(AgendaDay(title=_day_title(day.day), entries=entries))
     dates, _ = _dates_and_venue(convening)
     return PersonalAgenda(
-        convening=convening.name, dates=dates, name=registration.full_name, organization=registration.organization,
+        convening=localized(convening, "name"), dates=dates, name=registration.full_name,
+        organization=registration.organization,
         reference=registration.reference, timezone=convening.timezone, days=tuple(days),
     )
 

@@ -5,6 +5,7 @@ from collections import OrderedDict
 
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.languages import localized
 from convene.models import Order, OrderStatus, PaymentMethod
 from convene.models.payments import CreditNote
 from convene.printing.receipts import (
@@ -37,10 +38,10 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
     convening = order.convening
     grouped: OrderedDict[tuple, list] = OrderedDict()
     for registration in order.registrations:
-        key = (registration.ticket_type.name, registration.price_cents, registration.discount_cents)
+        key = (localized(registration.ticket_type, "name"), registration.price_cents, registration.discount_cents)
         grouped.setdefault(key, []).append(registration)
     lines = tuple(
-        DocumentLine(description=f"{name} — {convening.name}", quantity=len(people), unit_cents=unit,
+        DocumentLine(description=f"{name} — {localized(convening, 'name')}", quantity=len(people), unit_cents=unit,
                      discount_cents=off, total_cents=len(people) * (unit - off))
         for (name, unit, off), people in grouped.items()
     )
@@ -80,7 +81,7 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
         refunds=refunds,
         due_on=order.invoice_due_on if kind == "invoice" else None,
         payment_instructions=convening.invoice_instructions if kind == "invoice" else "",
-        attendees=tuple((r.full_name, r.reference, r.ticket_type.name) for r in order.registrations),
+        attendees=tuple((r.full_name, r.reference, localized(r.ticket_type, "name")) for r in order.registrations),
         credits=credits,
     )
 
@@ -92,7 +93,7 @@ def _parties(order: Order) -> dict:
     return dict(
         issuer_name=issuer[0] if issuer else convening.name,
         issuer_details="\n".join(issuer[1:]),
-        convening_name=convening.name,
+        convening_name=localized(convening, "name"),
         convening_dates=date_range(convening.starts_on, convening.ends_on),
         convening_venue=", ".join(p for p in (convening.venue, convening.city) if p),
         order_reference=order.reference,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from convene.assignment import Person, Problem, Visit, solve
 from convene.errors import ConveneError, NotFound, MESSAGES
 from convene.extensions import db
+from convene.languages import localized
 from convene.models import (
     EVERYONE_KINDS,
     Convening,
@@ -649,8 +650,10 @@ def delete_session(session_id: int, *, reason: str = "", expected: str | None = 
             raise ConveneError("delete_reason_required", field="reason")
         title, when = session.title, span(convening, session.starts_at, session.ends_at)
         for person in deletion.people:
-            queue_email("session_cancelled", person.email, f"Cancelled: {title} at {convening.name}",
-                        "session_cancelled", registration=person, convening=convening, title=title, when=when,
+            their_title = localized(session, "title", person.language)
+            queue_email("session_cancelled", person.email,
+                        f"Cancelled: {their_title} at {localized(convening, 'name', person.language)}",
+                        "session_cancelled", registration=person, convening=convening, title=their_title, when=when,
                         reason=reason)
         db.session.execute(sa.delete(SessionPreference).where(SessionPreference.session_id == session.id))
         db.session.delete(session)
@@ -887,7 +890,8 @@ def save_block(convening_id: int, data: dict, block_id: int | None = None, *,
         if opening and expected is not None and expected != audience_token(audience):
             raise ConveneError("ranking_audience_changed")
         for person in audience:
-            queue_email("rankings_open", person.email, f"Rank the sessions of {name} at {convening.name}",
+            queue_email("rankings_open", person.email,
+                        f"Rank the sessions of {name} at {localized(convening, 'name', person.language)}",
                         "rankings_open", registration=person, convening=convening, block=block,
                         manage_url=manage_url(person))
     # Not a column: how many were told ranking opened, for the view's message.
@@ -1356,10 +1360,12 @@ def allocate_sessions(convening_id: int, block_id: int, *, include_unranked: boo
         block.preferences_open = False
         for placement in plan.placed:
             person, placed = placement.registration, placement.session
-            queue_email("session_allocated", person.email, f"Your place in {block.name} at {convening.name}",
+            queue_email("session_allocated", person.email,
+                        f"Your place in {block.name} at {localized(convening, 'name', person.language)}",
                         "session_allocated", registration=person, convening=convening, block=block,
-                        title=placed.title, when=span(convening, placed.starts_at, placed.ends_at),
-                        where=placed.where, manage_url=manage_url(person))
+                        title=localized(placed, "title", person.language),
+                        when=span(convening, placed.starts_at, placed.ends_at),
+                        where=localized_where(placed, person.language), manage_url=manage_url(person))
         result = AllocationResult(
             block=block, people=plan.people, placed=len(plan.placed), rank_profile=plan.rank_profile,
             optimal=plan.optimal, unassigned=[(p.registration, p.reason) for p in plan.unassigned],
@@ -1402,17 +1408,22 @@ def session_uid(convening: Convening, session: ProgramSession) -> str:
     return _uid(convening, "session", session.id)
 
 
+def localized_where(session: ProgramSession, lang: str | None = None) -> str:
+    """Where a session is, in the reader's language: its room, else its off-site place."""
+    return session.room.name if session.room is not None else localized(session, "location", lang)
+
+
 def _session_item(convening: Convening, session: ProgramSession, why: str) -> AgendaItem:
     details = []
     if session.room is not None and session.room.floor:
         details.append(("Floor", session.room.floor))
     if session.room is not None and session.location:
-        details.append(("Meet at", session.location))
+        details.append(("Meet at", localized(session, "location")))
     if session.presenters:
         details.append(("With", ", ".join(p.display_name for p in session.presenters)))
-    return AgendaItem(starts_at=session.starts_at, ends_at=session.ends_at, title=session.title, why=why,
-                      where=session.where, details=details, session=session, uid=session_uid(convening, session),
-                      sequence=session.sequence, stamp=session.updated_at)
+    return AgendaItem(starts_at=session.starts_at, ends_at=session.ends_at, title=localized(session, "title"),
+                      why=why, where=localized_where(session), details=details, session=session,
+                      uid=session_uid(convening, session), sequence=session.sequence, stamp=session.updated_at)
 
 
 def personal_agenda(convening: Convening, registration: Registration) -> list[AgendaDay]:
@@ -1430,16 +1441,17 @@ def personal_agenda(convening: Convening, registration: Registration) -> list[Ag
             visit_slots.add(slot.id)
             details = []
             if visit.meeting_point:
-                details.append(("Meet at", visit.meeting_point))
+                details.append(("Meet at", localized(visit, "meeting_point")))
             if visit.departs_at:
                 details.append(("Departs", convening.local(visit.departs_at).strftime("%H:%M")))
             if visit.host.address:
                 details.append(("Address", visit.host.address))
             if visit.transport_notes:
-                details.append(("Getting there", visit.transport_notes))
+                details.append(("Getting there", localized(visit, "transport_notes")))
             items.append(AgendaItem(
-                starts_at=slot.starts_at, ends_at=slot.ends_at, title=f"Site visit: {visit.host.name}",
-                why="site_visit", where=visit.meeting_point or visit.host.address, address=visit.host.address,
+                starts_at=slot.starts_at, ends_at=slot.ends_at, title=f"Site visit: {localized(visit.host, 'name')}",
+                why="site_visit", where=localized(visit, "meeting_point") or visit.host.address,
+                address=visit.host.address,
                 details=details,
                 uid=_uid(convening, "sitevisit", slot.id, registration.id),
                 stamp=convening.visits_published_at,
@@ -1523,23 +1535,24 @@ def open_blocks(convening: Convening) -> list[SessionBlock]:
 def _session_event(convening: Convening, session: ProgramSession, url: str = "") -> CalendarEvent:
     presenters = ", ".join(p.display_name for p in session.presenters)
     description = "\n\n".join(part for part in (
-        session.description, f"With {presenters}" if presenters else "", url) if part)
+        localized(session, "description"), f"With {presenters}" if presenters else "", url) if part)
     return CalendarEvent(
-        uid=session_uid(convening, session), title=session.title, starts_at=session.starts_at,
+        uid=session_uid(convening, session), title=localized(session, "title"), starts_at=session.starts_at,
         ends_at=session.ends_at, stamp=session.updated_at, location=_location(convening, session),
         description=description, url=url, sequence=session.sequence, categories=(session.kind_label,),
     )
 
 
 def _location(convening: Convening, session: ProgramSession) -> str:
-    return event_location(room=session.room.name if session.room is not None else "", off_site=session.location,
+    return event_location(room=session.room.name if session.room is not None else "",
+                          off_site=localized(session, "location"),
                           venue=convening.venue, venue_address=convening.venue_address)
 
 
 def program_calendar(convening: Convening, session_url=None) -> bytes:
     """The whole published program as iCalendar; `session_url(session)` gives each entry's link."""
     events = [_session_event(convening, s, session_url(s) if session_url else "") for s in sessions_of(convening.id)]
-    return build_calendar(convening.name, convening.tz, events)
+    return build_calendar(localized(convening, "name"), convening.tz, events)
 
 
 def agenda_calendar(convening: Convening, registration: Registration, session_url=None) -> bytes:
@@ -1557,4 +1570,4 @@ def agenda_calendar(convening: Convening, registration: Registration, session_ur
                     stamp=item.stamp or convening.updated_at, location=item.address or item.where,
                     description=description,
                 ))
-    return build_calendar(f"{convening.name}: {registration.full_name}", convening.tz, events)
+    return build_calendar(f"{localized(convening, 'name')}: {registration.full_name}", convening.tz, events)

@@ -17,6 +17,7 @@ from convene.assignment import Person, Problem, Solution, Visit, evaluate, solve
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import ORDINALS
+from convene.languages import localized
 from convene.models import (
     ENDED,
     AssignmentRun,
@@ -451,8 +452,9 @@ def publish_site_visits(convening_id: int, *, expected: str | None = None) -> in
         first = convening.visits_published_at is None
         convening.visits_published_at = utcnow()
         db.session.flush()
-        subject = f"Your site visits at {convening.name}" + ("" if first else " have changed")
         for registration, changes in preview.people:
+            name = localized(convening, "name", registration.language)
+            subject = f"Your site visits at {name}" + ("" if first else " have changed")
             visits = published_visits_for(registration.id)
             queue_email("visits", registration.email, subject, "visits",
                         registration=registration, convening=convening, visits=visits, changes=changes,
