@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 
-from convene.errors import MESSAGES, ConveneError
+from convene.errors import ConveneError, message_for
 from convene.forms import (
     ORDINALS,
     EmptyForm,
@@ -114,7 +115,7 @@ def block_ranking_form(block: SessionBlock, formdata: bool = True, ranking: list
         for name in names:
             value = getattr(self, name).data
             if value and value in seen:
-                getattr(self, name).errors.append("You chose this session already; pick each session once.")
+                getattr(self, name).errors.append(gettext("You chose this session already; pick each session once."))
                 ok = False
             seen.add(value)
         return ok
@@ -164,7 +165,7 @@ def session_signup(slug: str, token: str, session_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"You are signed up for {localized(signup.session, 'title')}.", "success")
+            flash(gettext("You are signed up for %(title)s.", title=localized(signup.session, 'title')), "success")
     return _back_to_agenda(slug, token)
 
 
@@ -180,7 +181,7 @@ def session_leave(slug: str, token: str, session_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("You have left the session; your seat is free for someone else.", "success")
+            flash(gettext("You have left the session; your seat is free for someone else."), "success")
     return _back_to_agenda(slug, token)
 
 
@@ -192,7 +193,7 @@ def rank_sessions(slug: str, token: str, block_id: int):
         return redirect(url_for("public.manage_link", slug=slug))
     block = next((b for b in service.open_blocks(convening) if b.id == block_id), None)
     if block is None:
-        flash(MESSAGES["preferences_closed"], "error")
+        flash(message_for("preferences_closed"), "error")
         return _back_to_agenda(slug, token)
     form = block_ranking_form(block)
     if form.validate_on_submit():
@@ -201,7 +202,7 @@ def rank_sessions(slug: str, token: str, block_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"Your ranking for {block.name} is saved.", "success")
+            flash(gettext("Your ranking for %(block)s is saved.", block=block.name), "success")
             return _back_to_agenda(slug, token)
     # Show the errors beside the choices, on the page they came from.
     manage_form = add_interpretation_field(add_question_fields(ManageForm, convening.questions), convening)(
