@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from convene.assignment import Person, Problem, Visit, solve
 from convene.errors import ConveneError, NotFound, MESSAGES
 from convene.extensions import db
-from convene.languages import localized
+from convene.languages import INTERPRETATION_LANGUAGES, localized
 from convene.models import (
     EVERYONE_KINDS,
     Convening,
@@ -61,7 +61,7 @@ from convene.services.registrations import manage_url
 
 SESSION_FIELDS = (
     "title", "kind", "description", "track", "starts_at", "ends_at", "room_id", "location", "capacity",
-    "signup_required", "block_id", "visit_slot_id", "presenter_ids",
+    "signup_required", "block_id", "visit_slot_id", "presenter_ids", "interpretation",
 )
 ROOM_FIELDS = ("name", "capacity", "accessible", "floor", "notes", "position")
 PRESENTER_FIELDS = ("registration_id", "name", "organization", "bio")
@@ -224,13 +224,17 @@ def registration_choices(convening_id: int) -> list[tuple[int, str]]:
     return [(rid, f"{given} {family}".strip() + (f" — {org}" if org else "")) for rid, given, family, org in rows]
 
 
+# Sessions nobody expects interpreted: the conflict finder does not ask them for interpretation.
+UNINTERPRETED_KINDS = (SessionKind.MEAL, SessionKind.NETWORKING, SessionKind.SITE_VISIT)
+
+
 def build_schedule(convening: Convening) -> Schedule:
     """The convening's program as plain data for the conflict finder (read fresh from the database)."""
     cid = convening.id
     rows = db.session.execute(
         sa.select(ProgramSession.id, ProgramSession.title, ProgramSession.starts_at, ProgramSession.ends_at,
                   ProgramSession.room_id, ProgramSession.capacity, ProgramSession.kind,
-                  ProgramSession.signup_required)
+                  ProgramSession.signup_required, ProgramSession.interpretation)
         .where(ProgramSession.convening_id == cid)
     ).all()
     presenter_ids: dict[int, set[int]] = defaultdict(set)
@@ -252,7 +256,7 @@ def build_schedule(convening: Convening) -> Schedule:
         attendees[session_id].add(registration_id)
     people = db.session.execute(
         sa.select(Registration.id, Registration.given_name, Registration.family_name,
-                  Registration.accessibility_needs)
+                  Registration.accessibility_needs, Registration.interpretation_needs)
         .where(Registration.convening_id == cid, Registration.status == Status.CONFIRMED)
     ).all()
     rooms = {
@@ -288,16 +292,19 @@ def build_schedule(convening: Convening) -> Schedule:
             presenter_ids=frozenset(presenter_ids.get(sid, ())), attendee_ids=frozenset(attendees.get(sid, ())),
             presenter_people=frozenset(presenter_people.get(sid, ())),
             everyone=not signup and kind in EVERYONE_KINDS, is_site_visit_block=kind == SessionKind.SITE_VISIT,
+            interpretation=None if kind in UNINTERPRETED_KINDS else frozenset(offered or ()),
         )
-        for sid, title, starts_at, ends_at, room_id, capacity, kind, signup in rows
+        for sid, title, starts_at, ends_at, room_id, capacity, kind, signup, offered in rows
     ]
     return Schedule(
         sessions=tuple(sessions), starts_on=convening.starts_on, ends_on=convening.ends_on, tz=convening.tz,
         rooms=rooms, presenters=presenter_names,
-        people={rid: f"{given} {family}".strip() for rid, given, family, _ in people},
+        people={rid: f"{given} {family}".strip() for rid, given, family, *_ in people},
         everyone_ids=frozenset(rid for rid, *_ in people),
-        needs_access=frozenset(rid for rid, _, _, needs in people if "step_free" in (needs or [])),
+        needs_access=frozenset(rid for rid, _, _, needs, _ in people if "step_free" in (needs or [])),
         visit_blocks=tuple(blocks), rules=rules_with_defaults(settings_of(cid).conflict_rules),
+        interpretation_needs={rid: frozenset(langs) for rid, *_, langs in people if langs},
+        language_names={code: str(name) for code, name in INTERPRETATION_LANGUAGES.items()},
     )
 
 
@@ -523,6 +530,11 @@ def clean_session(convening: Convening, data: dict) -> dict:
     if set(presenter_ids) - _ids_of(Presenter, convening.id):
         problems.append(problem("presenter_unknown", "presenter_ids"))
     clean["presenter_ids"] = list(dict.fromkeys(presenter_ids))
+    if "interpretation" in clean:
+        offered = [code for code in clean["interpretation"] or [] if isinstance(code, str)]
+        if set(offered) - set(INTERPRETATION_LANGUAGES):
+            problems.append(problem("session_interpretation_unknown", "interpretation"))
+        clean["interpretation"] = [code for code in INTERPRETATION_LANGUAGES if code in offered]
     _raise_problems(problems)
     return clean
 
