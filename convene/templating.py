@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from flask import Flask, request, url_for
 from flask_babel import gettext
+from markupsafe import Markup
 
 from convene.i18n import format_local, format_money
 from convene.models import ACCESSIBILITY_NEEDS, DIETARY_NEEDS, SESSION_KIND_LABELS, utcnow
@@ -33,6 +34,11 @@ def local_date(day: date | datetime | None, fmt: str = "%d %B %Y") -> str:
     if day is None:
         return ""
     return format_local(day, fmt)
+
+
+def strong(value) -> Markup:
+    """A value set in bold inside a translated sentence of an HTML email (the sentence is shared with the text part)."""
+    return Markup("<strong>{}</strong>").format(value)
 
 
 def _label(table: dict, value) -> str:
@@ -94,6 +100,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_dt)
     app.add_template_filter(date_range)
     app.add_template_filter(local_date)
+    app.add_template_filter(strong)
     for helper in (status_label, role_label, order_status_label, session_kind_label, need_label):
         app.add_template_global(helper)
     app.add_template_filter(paragraphs)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
+from flask_babel import gettext
 
 from convene.errors import ConveneError
 from convene.extensions import db
@@ -417,10 +418,14 @@ def _place(
 def queue_status_email(registration: Registration) -> None:
     convening = registration.convening
     if registration.status == Status.CONFIRMED:
-        name = localized(convening, "name")
-        subject, template = f"You are registered for {name} ({registration.reference})", "confirmation"
+        def subject():
+            return gettext("You are registered for %(convening)s (%(reference)s)",
+                           convening=localized(convening, "name"), reference=registration.reference)
+        template = "confirmation"
     else:
-        subject, template = f"You are on the waitlist for {localized(convening, 'name')}", "waitlisted"
+        def subject():
+            return gettext("You are on the waitlist for %(convening)s", convening=localized(convening, "name"))
+        template = "waitlisted"
     queue_email(template, registration.email, subject, template, registration=registration,
                 convening=convening, manage_url=manage_url(registration))
 
@@ -526,7 +531,8 @@ def cancel_locked(convening: Convening, registration: Registration, now: datetim
         from convene.services.payments import credit_note_attachment
 
         attachments = [credit_note_attachment(credit_note)]
-    queue_email("cancelled", registration.email, f"Your registration for {localized(convening, 'name')} is cancelled",
+    queue_email("cancelled", registration.email,
+                lambda: gettext("Your registration for %(convening)s is cancelled", convening=localized(convening, "name")),
                 "cancelled", registration=registration, convening=convening, by_attendee=by_attendee,
                 register_url=external_url("public.register", slug=convening.slug), credit_note=credit_note,
                 attachments=attachments)
@@ -602,7 +608,8 @@ def lapse_overdue_offers(convening: Convening, now: datetime) -> int:
     for registration in overdue:
         registration.status = Status.LAPSED
         queue_email("offer_lapsed", registration.email,
-                    f"Your held seat at {localized(convening, 'name')} was released",
+                    lambda: gettext("Your held seat at %(convening)s was released",
+                                    convening=localized(convening, "name")),
                     "offer_lapsed", registration=registration, convening=convening,
                     register_url=external_url("public.register", slug=convening.slug))
     if overdue or released:
@@ -637,7 +644,9 @@ def offer_seats_locked(convening: Convening, now: datetime) -> list[Registration
         total += 1
         by_ticket[ticket.id] = by_ticket.get(ticket.id, 0) + 1
         offered.append(registration)
-        queue_email("offer", registration.email, f"A seat at {localized(convening, 'name')} is held for you", "offer",
+        queue_email("offer", registration.email,
+                    lambda: gettext("A seat at %(convening)s is held for you", convening=localized(convening, "name")),
+                    "offer",
                     registration=registration, convening=convening,
                     offer_url=external_url("public.offer", slug=convening.slug, token=offer_token(registration)),
                     expires_local=convening.local(registration.offer_expires_at))
@@ -674,7 +683,8 @@ def send_manage_link(convening_id: int, email: str, *, hourly_cap: int | None = 
             if sent >= hourly_cap:
                 return False
         convening = registration.convening
-        queue_email("manage_link", registration.email, f"Your registration for {localized(convening, 'name')}",
+        queue_email("manage_link", registration.email,
+                    lambda: gettext("Your registration for %(convening)s", convening=localized(convening, "name")),
                     "manage_link", registration=registration, convening=convening,
                     manage_url=manage_url(registration))
     return True
