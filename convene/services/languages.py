@@ -181,13 +181,17 @@ def save_translations(convening_id: int, language: str, values: Mapping[str, str
                     name = field_name(table, row.id, column)
                     if name not in values:
                         continue
-                    text = _clean(values[name] or "", multiline)
                     if column == "choices":
-                        lines = [line.strip() for line in text.split("\n")] if text else []
+                        # Line for line with the choices; blank lines (trailing ones may be left out) show
+                        # the default choice.
+                        lines = [single_line(line).strip() for line in multi_line(values[name] or "").split("\n")]
+                        while lines and not lines[-1]:
+                            lines.pop()
                         count = len(row.choices or [])
-                        if lines and len(lines) != count:
+                        if len(lines) > count:
                             problems.append(_problem("translation_choices_count", name, count=count))
                             continue
+                        lines += [""] * (count - len(lines)) if lines else []
                         longest = max((len(line) for line in lines), default=0)
                         if longest > limit:
                             problems.append(_problem("translation_too_long", name, length=longest, limit=limit))
@@ -197,6 +201,7 @@ def save_translations(convening_id: int, language: str, values: Mapping[str, str
                         else:
                             mine.pop(column, None)
                         continue
+                    text = _clean(values[name] or "", multiline)
                     if len(text) > limit:
                         problems.append(_problem("translation_too_long", name, length=len(text), limit=limit))
                         continue
