@@ -101,7 +101,8 @@ FRENCH: dict[str, str] = {
     "Keynote: A decade of newcomer labour research":
         "Conférence principale : dix ans de recherche sur l'emploi des nouveaux arrivants",
     "Action-plan reviews with TA providers": "Revue des plans d'action avec les prestataires d'assistance technique",
-    "City as Employer/Employer Engagement Strategies": "La ville employeuse / stratégies de mobilisation des employeurs",
+    "City as Employer/Employer Engagement Strategies":
+        "La ville employeuse / stratégies de mobilisation des employeurs",
     "Pathways Working Group": "Groupe de travail Parcours",
     "Closing plenary: What has changed at home": "Plénière de clôture : ce qui a changé chez nous",
     "Each community tells the cohort what has changed since the program began.":
