@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from convene.errors import ConveneError, message_for
 from convene.forms import (
     ORDINALS,
+    RANK_LABELS,
     EmptyForm,
     add_interpretation_field,
     add_question_fields,
@@ -104,9 +105,9 @@ def block_ranking_form(block: SessionBlock, formdata: bool = True, ranking: list
     """One select per rank ("1st choice"...) over the block's sessions, so ranking works without JavaScript."""
     sessions = block.sessions
     names = [f"rank_{n}" for n in range(1, min(len(sessions), len(ORDINALS)) + 1)]
-    options = choice_list([("", "— no preference —")] + [(str(s.id), localized(s, 'title')) for s in sessions])
+    options = choice_list([("", gettext("— no preference —"))] + [(str(s.id), localized(s, 'title')) for s in sessions])
     fields = {
-        name: rank_select(f"{ORDINALS[n]} choice", options) for n, name in enumerate(names)
+        name: rank_select(RANK_LABELS[n], options) for n, name in enumerate(names)
     }
 
     def validate(self, extra_validators=None):

@@ -8,6 +8,7 @@ from wtforms.fields.choices import SelectChoice
 
 from convene import throttle
 from convene.errors import ConveneError, message_for, session_lost
+from convene.i18n import use_registration
 from convene.extensions import db
 from convene.forms import (
     EmptyForm,
@@ -46,6 +47,7 @@ def registration_from_token(convening: Convening, token: str, purpose: str = "ma
     registration = db.session.get(Registration, payload.get("r"))
     if registration is None or registration.convening_id != convening.id or payload.get("v") != registration.token_version:
         raise ConveneError("link_invalid")
+    use_registration(registration)  # its pages speak the language it chose, unless the page is switched
     return registration
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.orm import selectinload
 
 from convene.assignment import Person, Problem, Visit, solve
@@ -1428,11 +1429,11 @@ def localized_where(session: ProgramSession, lang: str | None = None) -> str:
 def _session_item(convening: Convening, session: ProgramSession, why: str) -> AgendaItem:
     details = []
     if session.room is not None and session.room.floor:
-        details.append(("Floor", session.room.floor))
+        details.append((gettext("Floor"), session.room.floor))
     if session.room is not None and session.location:
-        details.append(("Meet at", localized(session, "location")))
+        details.append((gettext("Meet at"), localized(session, "location")))
     if session.presenters:
-        details.append(("With", ", ".join(p.display_name for p in session.presenters)))
+        details.append((gettext("With"), ", ".join(p.display_name for p in session.presenters)))
     return AgendaItem(starts_at=session.starts_at, ends_at=session.ends_at, title=localized(session, "title"),
                       why=why, where=localized_where(session), details=details, session=session,
                       uid=session_uid(convening, session), sequence=session.sequence, stamp=session.updated_at)
@@ -1453,15 +1454,15 @@ def personal_agenda(convening: Convening, registration: Registration) -> list[Ag
             visit_slots.add(slot.id)
             details = []
             if visit.meeting_point:
-                details.append(("Meet at", localized(visit, "meeting_point")))
+                details.append((gettext("Meet at"), localized(visit, "meeting_point")))
             if visit.departs_at:
-                details.append(("Departs", convening.local(visit.departs_at).strftime("%H:%M")))
+                details.append((gettext("Departs"), convening.local(visit.departs_at).strftime("%H:%M")))
             if visit.host.address:
-                details.append(("Address", visit.host.address))
+                details.append((gettext("Address"), visit.host.address))
             if visit.transport_notes:
-                details.append(("Getting there", localized(visit, "transport_notes")))
+                details.append((gettext("Getting there"), localized(visit, "transport_notes")))
             items.append(AgendaItem(
-                starts_at=slot.starts_at, ends_at=slot.ends_at, title=f"Site visit: {localized(visit.host, 'name')}",
+                starts_at=slot.starts_at, ends_at=slot.ends_at, title=gettext("Site visit: %(host)s", host=localized(visit.host, 'name')),
                 why="site_visit", where=localized(visit, "meeting_point") or visit.host.address,
                 address=visit.host.address,
                 details=details,
@@ -1484,7 +1485,7 @@ def personal_agenda(convening: Convening, registration: Registration) -> list[Ag
                     for i in items)
                 if not covered and not convening.visits_published_at:
                     item = _session_item(convening, session, "everyone")
-                    item.details.append(("Your group", "Announced before the convening."))
+                    item.details.append((gettext("Your group"), gettext("Announced before the convening.")))
                     items.append(item)
             elif session.for_everyone:
                 items.append(_session_item(convening, session, "everyone"))
@@ -1547,11 +1548,12 @@ def open_blocks(convening: Convening) -> list[SessionBlock]:
 def _session_event(convening: Convening, session: ProgramSession, url: str = "") -> CalendarEvent:
     presenters = ", ".join(p.display_name for p in session.presenters)
     description = "\n\n".join(part for part in (
-        localized(session, "description"), f"With {presenters}" if presenters else "", url) if part)
+        localized(session, "description"), gettext("With %(names)s", names=presenters) if presenters else "", url)
+        if part)
     return CalendarEvent(
         uid=session_uid(convening, session), title=localized(session, "title"), starts_at=session.starts_at,
         ends_at=session.ends_at, stamp=session.updated_at, location=_location(convening, session),
-        description=description, url=url, sequence=session.sequence, categories=(session.kind_label,),
+        description=description, url=url, sequence=session.sequence, categories=(gettext(session.kind_label),),
     )
 
 
