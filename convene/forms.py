@@ -243,9 +243,10 @@ def rank_select(label: str, options) -> SelectField:
                        invalid_choice_message=_l("Choose one of the options."))
 
 
-def add_ranking_fields(form_class: type[FlaskForm], hosts) -> type[FlaskForm]:
+def add_ranking_fields(form_class: type[FlaskForm], hosts, *, in_reader_language: bool = True) -> type[FlaskForm]:
     """One select per rank ("1st choice", "2nd choice"...), so ranking works without JavaScript."""
-    options = choice_list([("", _l("— no preference —"))] + [(str(h.id), localized(h, "name")) for h in hosts])
+    lang = None if in_reader_language or not hosts else hosts[0].convening.default_language
+    options = choice_list([("", _l("— no preference —"))] + [(str(h.id), localized(h, "name", lang)) for h in hosts])
     fields = {name: rank_select(RANK_LABELS[n], options) for n, name in enumerate(rank_field_names(hosts))}
 
     def validate(self, extra_validators=None):

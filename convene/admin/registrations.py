@@ -246,7 +246,7 @@ def _detail_page(convening: Convening, registration: Registration, *, desk_form:
 
 
 def _ranking_form(hosts) -> type[EmptyForm]:
-    return add_ranking_fields(EmptyForm, hosts)
+    return add_ranking_fields(EmptyForm, hosts, in_reader_language=False)
 
 
 @bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/visit-preferences")

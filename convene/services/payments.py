@@ -26,6 +26,7 @@ from flask_babel import gettext
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.languages import localized
+from convene.languages import localized
 from convene.models import (
     ACTIVE,
     HOLDING_SEAT,
@@ -298,7 +299,8 @@ def checkout_params(order: Order) -> dict:
     line_items = []
     for (_, unit), people in sorted(lines.items()):
         ticket = people[0].ticket_type
-        name = f"{ticket.name} — {convening.name}"
+        # What the buyer reads on Stripe's page, in the language they were buying in.
+        name = f"{localized(ticket, 'name')} — {localized(convening, 'name')}"
         if people[0].discount_cents:
             name += f" (code {order.discount_code.code})" if order.discount_code else " (discounted)"
         line_items.append({
