@@ -313,6 +313,11 @@ def add_interpretation_field(form_class: type[FlaskForm], convening) -> type[Fla
 
 
 def language_data(form) -> dict:
-    """What the form says about languages: the interpretation asked for, when the form asks it."""
+    """What the form says about languages: the person's language and the interpretation they need, when it asks."""
+    data = {}
+    if getattr(form, "language", None) is not None and hasattr(form.language, "data"):
+        data["language"] = form.language.data
     field = getattr(form, "interpretation_needs", None)
-    return {"interpretation_needs": list(field.data or [])} if field is not None else {}
+    if field is not None:
+        data["interpretation_needs"] = list(field.data or [])
+    return data

@@ -39,6 +39,13 @@ INTERPRETATION_LANGUAGES: dict = {
     "ht": _l("Haitian Creole"),
 }
 
+# The same languages by their English names, for exports and the back office's lists.
+ENGLISH_NAMES: dict[str, str] = {
+    "en": "English", "fr": "French", "es": "Spanish", "ar": "Arabic", "fa": "Farsi / Dari", "ps": "Pashto",
+    "uk": "Ukrainian", "ru": "Russian", "ti": "Tigrinya", "so": "Somali", "sw": "Swahili", "pt": "Portuguese",
+    "zh": "Chinese (Mandarin)", "ht": "Haitian Creole",
+}
+
 # The fields organizers may translate, per table. Longest allowed length is the column's own.
 TRANSLATABLE: dict[str, tuple[str, ...]] = {
     "convening": ("name", "description"),
@@ -122,3 +129,4 @@ def init_app(app: Flask) -> None:
     app.add_template_global(choice_label)
     app.add_template_filter(localized)
     app.add_template_global(INTERPRETATION_LANGUAGES, "INTERPRETATION_LANGUAGES")
+    app.add_template_global(ENGLISH_NAMES, "ENGLISH_NAMES")

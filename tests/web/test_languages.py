@@ -190,3 +190,25 @@ def test_the_interpretation_page_counts_people_per_language(organizer_client):
     page = organizer_client.get(f"/admin/c/{convening.id}/interpretation").text
     overall = re.search(r'<table class="interpretation" id="interpretation-overall">(.*?)</table>', page, re.S).group(1)
     assert re.findall(r'<td class="number">(\d+)</td>', overall) == ["2", "1", "1"]
+
+
+def test_an_organizer_sets_a_persons_language_and_interpretation_and_sees_them(organizer_client):
+    convening, ticket, question = bilingual()
+    registration = make_registration(convening, ticket, 1)
+    data = {k: v for k, v in person(1).items() if not isinstance(v, list)}
+    response = organizer_client.post(
+        f"/admin/c/{convening.id}/registrations/{registration.id}/edit",
+        data={**data, "ticket_type_id": str(ticket.id), "role": "delegate", "delegation_id": "0",
+              "language": "es", "interpretation_needs": ["es", "fr"]})
+    assert response.status_code == 302
+    db.session.expire_all()
+    registration = db.session.get(Registration, registration.id)
+    assert registration.language == "es" and registration.interpretation_needs == ["fr", "es"]
+    page = organizer_client.get(f"/admin/c/{convening.id}/registrations/{registration.id}").text
+    assert "<dd>Spanish</dd>" in page and "French; Spanish" in page
+    refused = organizer_client.post(
+        f"/admin/c/{convening.id}/registrations/{registration.id}/edit",
+        data={**data, "ticket_type_id": str(ticket.id), "role": "delegate", "delegation_id": "0", "language": "ar"})
+    assert refused.status_code == 400 and error_beside(refused.text, "language")
+    db.session.expire_all()
+    assert db.session.get(Registration, registration.id).language == "es"
