@@ -212,3 +212,16 @@ def test_an_organizer_sets_a_persons_language_and_interpretation_and_sees_them(o
     assert refused.status_code == 400 and error_beside(refused.text, "language")
     db.session.expire_all()
     assert db.session.get(Registration, registration.id).language == "es"
+
+
+def test_the_dashboard_counts_registrations_per_language_and_interpretation(organizer_client):
+    convening, ticket, _ = bilingual()
+    make_registration(convening, ticket, 1, language="fr", interpretation_needs=["fr"])
+    make_registration(convening, ticket, 2, language="fr")
+    make_registration(convening, ticket, 3, language="es", interpretation_needs=["es", "fr"])
+    make_registration(convening, ticket, 4, language="es", status="cancelled", interpretation_needs=["es"])
+    page = organizer_client.get(f"/admin/c/{convening.id}/").text
+    card = re.search(r'<section class="card" id="languages">(.*?)</section>', page, re.S).group(1)
+    counts = dict(re.findall(r'<th scope="row">(.*?)</th><td class="num">(\d+)</td>', card))
+    assert counts == {"Registered in English": "0", "Registered in French": "2", "Registered in Spanish": "1",
+                      "Need interpretation into French": "2", "Need interpretation into Spanish": "1"}
