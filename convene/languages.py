@@ -7,7 +7,7 @@ to the default text whenever a translation is missing or blank, so a page never 
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, g, has_app_context, has_request_context
 from flask_babel import lazy_gettext as _l
 
 # Languages attendee pages, emails and documents can be in (code -> the language's own name).
@@ -58,9 +58,17 @@ TRANSLATABLE: dict[str, tuple[str, ...]] = {
 
 
 def current_language() -> str | None:
-    """The language of the page or email being made, or None outside one."""
+    """The language of the page or email being made, or None outside one.
+
+    Outside a request (the worker, the command line) only a language forced for what is being made
+    (an email or a PDF for one person) counts; otherwise content stays in the convening's default.
+    """
     if not has_app_context() or "babel" not in current_app.extensions:
         return None
+    if not has_request_context():
+        babel_state = g.get("_flask_babel")
+        if babel_state is None or getattr(babel_state, "forced_babel_locale", None) is None:
+            return None
     from flask_babel import get_locale
 
     locale = get_locale()

@@ -296,3 +296,13 @@ def test_a_new_edition_with_a_new_name_drops_the_old_translated_name(app):
                                    starts_on=convening.starts_on + timedelta(days=364))
     assert "name" not in copy.translations.get("fr", {})
     assert localized(copy, "name", "fr") == "Newcomer Skills Forum"
+
+
+def test_outside_a_request_content_is_in_the_default_language_unless_a_language_is_forced(app):
+    from convene.i18n import in_language
+
+    convening, _, _ = bilingual()
+    assert localized(convening, "name") == "Toronto Convening"
+    with in_language("fr"):
+        assert localized(convening, "name") == "Rencontre de Toronto"
+    assert localized(convening, "name") == "Toronto Convening"
