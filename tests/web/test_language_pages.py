@@ -187,9 +187,16 @@ def test_the_interpretation_page_counts_people_per_language(organizer_client):
     make_registration(convening, ticket, 1, interpretation_needs=["fr"])
     make_registration(convening, ticket, 2, interpretation_needs=["fr", "es"])
     make_registration(convening, ticket, 3, accessibility_needs=["interpretation"])
+    start = datetime.combine(convening.starts_on, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=15)
+    db.session.add(ProgramSession(convening_id=convening.id, title="Opening plenary", kind="plenary",
+                                  starts_at=start, ends_at=start + timedelta(hours=1), interpretation=["fr"]))
+    db.session.commit()
     page = organizer_client.get(f"/admin/c/{convening.id}/interpretation").text
     overall = re.search(r'<table class="interpretation" id="interpretation-overall">(.*?)</table>', page, re.S).group(1)
     assert re.findall(r'<td class="number">(\d+)</td>', overall) == ["2", "1", "1"]
+    sessions = re.search(r'<table class="interpretation" id="interpretation-sessions">(.*?)</table>', page, re.S)
+    row = html.unescape(sessions.group(1))
+    assert "Opening plenary" in row and "French" in row and "Not offered: Spanish" in row
 
 
 def test_an_organizer_sets_a_persons_language_and_interpretation_and_sees_them(organizer_client):
