@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from convene.assignment import Person, Problem, Visit, solve
 from convene.errors import ConveneError, NotFound, MESSAGES
 from convene.extensions import db
+from convene.i18n import format_local, in_language, person_language
 from convene.languages import INTERPRETATION_LANGUAGES, localized
 from convene.models import (
     EVERYONE_KINDS,
@@ -114,12 +115,18 @@ def _check_capacity(value, problems: list[ConveneError]) -> int | None:
     return value
 
 
+def _span_in(person: Registration, convening: Convening, session: ProgramSession) -> str:
+    """When a session is, written in the person's language (for an email to them)."""
+    with in_language(person_language(person, convening)):
+        return span(convening, session.starts_at, session.ends_at)
+
+
 def span(convening: Convening, starts_at: datetime, ends_at: datetime) -> str:
     """'Tue 09 Jun 10:00–11:30' in the convening's zone (both days shown when it crosses midnight)."""
     start, end = convening.local(starts_at), convening.local(ends_at)
     if start.date() == end.date():
-        return f"{start:%a %d %b %H:%M}–{end:%H:%M}"
-    return f"{start:%a %d %b %H:%M} – {end:%a %d %b %H:%M}"
+        return f"{format_local(start, '%a %d %b %H:%M')}–{end:%H:%M}"
+    return f"{format_local(start, '%a %d %b %H:%M')} – {format_local(end, '%a %d %b %H:%M')}"
 
 
 # ---------------------------------------------------------------- reading
@@ -661,11 +668,14 @@ def delete_session(session_id: int, *, reason: str = "", expected: str | None = 
             raise ConveneError("delete_preview_changed")
         if deletion.published and not reason:
             raise ConveneError("delete_reason_required", field="reason")
-        title, when = session.title, span(convening, session.starts_at, session.ends_at)
+        title = session.title
         for person in deletion.people:
-            their_title = localized(session, "title", person.language)
+            with in_language(person_language(person, convening)):
+                their_title = localized(session, "title")
+                when = span(convening, session.starts_at, session.ends_at)
             queue_email("session_cancelled", person.email,
-                        f"Cancelled: {their_title} at {localized(convening, 'name', person.language)}",
+                        lambda title=their_title: gettext("Cancelled: %(title)s at %(convening)s", title=title,
+                                                          convening=localized(convening, "name")),
                         "session_cancelled", registration=person, convening=convening, title=their_title, when=when,
                         reason=reason)
         db.session.execute(sa.delete(SessionPreference).where(SessionPreference.session_id == session.id))
@@ -904,7 +914,8 @@ def save_block(convening_id: int, data: dict, block_id: int | None = None, *,
             raise ConveneError("ranking_audience_changed")
         for person in audience:
             queue_email("rankings_open", person.email,
-                        f"Rank the sessions of {name} at {localized(convening, 'name', person.language)}",
+                        lambda: gettext("Rank the sessions of %(block)s at %(convening)s", block=name,
+                                        convening=localized(convening, "name")),
                         "rankings_open", registration=person, convening=convening, block=block,
                         manage_url=manage_url(person))
     # Not a column: how many were told ranking opened, for the view's message.
@@ -1039,8 +1050,9 @@ def _clash(registration: Registration, session: ProgramSession) -> str | None:
     ).scalars().first()
     convening = registration.convening
     if mine is not None:
-        return (f"You are signed up for {mine.title} ({span(convening, mine.starts_at, mine.ends_at)}), which "
-                "overlaps this session. Leave it first if you would rather come to this one.")
+        return gettext("You are signed up for %(title)s (%(when)s), which overlaps this session. Leave it first if "
+                       "you would rather come to this one.", title=localized(mine, "title"),
+                       when=span(convening, mine.starts_at, mine.ends_at))
     presenting = db.session.execute(
         sa.select(ProgramSession).join(SessionPresenter, SessionPresenter.session_id == ProgramSession.id)
         .join(Presenter, Presenter.id == SessionPresenter.presenter_id)
@@ -1048,8 +1060,8 @@ def _clash(registration: Registration, session: ProgramSession) -> str | None:
                ProgramSession.starts_at < session.ends_at, ProgramSession.ends_at > session.starts_at)
     ).scalars().first()
     if presenting is not None:
-        return (f"You present {presenting.title} "
-                f"({span(convening, presenting.starts_at, presenting.ends_at)}) at the same time.")
+        return gettext("You present %(title)s (%(when)s) at the same time.", title=localized(presenting, "title"),
+                       when=span(convening, presenting.starts_at, presenting.ends_at))
     visit = db.session.execute(
         sa.select(VisitSlot).join(VisitAssignment, VisitAssignment.slot_id == VisitSlot.id)
         .where(VisitAssignment.registration_id == registration.id,
@@ -1058,8 +1070,8 @@ def _clash(registration: Registration, session: ProgramSession) -> str | None:
                VisitSlot.starts_at < session.ends_at, VisitSlot.ends_at > session.starts_at)
     ).scalars().first()
     if visit is not None:
-        return (f"You are on a site visit then ({visit.label}, "
-                f"{span(convening, visit.starts_at, visit.ends_at)}).")
+        return gettext("You are on a site visit then (%(slot)s, %(when)s).", slot=visit.label,
+                       when=span(convening, visit.starts_at, visit.ends_at))
     return None
 
 
@@ -1374,10 +1386,11 @@ def allocate_sessions(convening_id: int, block_id: int, *, include_unranked: boo
         for placement in plan.placed:
             person, placed = placement.registration, placement.session
             queue_email("session_allocated", person.email,
-                        f"Your place in {block.name} at {localized(convening, 'name', person.language)}",
+                        lambda: gettext("Your place in %(block)s at %(convening)s", block=block.name,
+                                        convening=localized(convening, "name")),
                         "session_allocated", registration=person, convening=convening, block=block,
                         title=localized(placed, "title", person.language),
-                        when=span(convening, placed.starts_at, placed.ends_at),
+                        when=_span_in(person, convening, placed),
                         where=localized_where(placed, person.language), manage_url=manage_url(person))
         result = AllocationResult(
             block=block, people=plan.people, placed=len(plan.placed), rank_profile=plan.rank_profile,
