@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: run test install install-test system-deps system-test-deps db demo clean
+.PHONY: run test install install-test system-deps system-test-deps db demo clean translations translations-extract \
+	translations-update translations-compile
 
 # Debian packages the app needs: Pango and HarfBuzz for WeasyPrint (badges, agendas, receipts),
 # and Noto fonts so names in every script print. The tests add Chromium.
@@ -49,10 +50,31 @@ system-test-deps: system-deps
 db: install system-deps
 	$(BIN)/flask db upgrade
 
+# Catalogues: `make translations` extracts every marked string (Python and templates, babel.cfg) into
+# convene/translations/messages.pot and merges it into each language's messages.po; translate what is new
+# there, then `make translations-compile` (run by `make run` and `make test`) builds the .mo files.
+TRANSLATIONS := convene/translations
+PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+translations: translations-update
+
+translations-extract: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k lazy_gettext -k _l -k N_ \
+		-o $(TRANSLATIONS)/messages.pot .
+
+translations-update: translations-extract
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete
+
+translations-compile: $(MO_FILES)
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
 demo: db
 	$(BIN)/flask convene demo
 
-run: db
+run: db translations-compile
 	@$(BIN)/flask convene demo-if-empty
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
@@ -60,7 +82,7 @@ run: db
 # file and its own PostgreSQL database (convene_test_gw0, ...). `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 8 ] && n=8; [ "$$n" -lt 2 ] && n=0; echo $$n)
 
-test: install-test system-test-deps
+test: install-test system-test-deps translations-compile
 	@PG_URL="$${CONVENE_TEST_DATABASE_URL:-$$($(BIN)/python tests/prepare_pg.py)}"; \
 	WORKERS="with $(TEST_WORKERS) workers"; [ "$(TEST_WORKERS)" = 0 ] && WORKERS="in one process"; \
 	if [ -n "$$PG_URL" ]; then echo "Testing on SQLite and PostgreSQL ($$PG_URL) $$WORKERS"; \

@@ -64,7 +64,7 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from convene import security
+    from convene import i18n, security
     from convene.extensions import csrf, db, limiter, login_manager, migrate
     from convene.services import audit  # noqa: F401  (its session hooks log every change)
     from convene.services.db import configure_sqlite
@@ -75,6 +75,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     limiter.init_app(app)
     security.init_app(app)
+    i18n.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine, app.config["DATABASE_STATEMENT_TIMEOUT"])
 
@@ -140,9 +141,10 @@ def register_request_guards(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from convene import templating
+    from convene import languages, templating
 
     templating.init_app(app)
+    languages.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

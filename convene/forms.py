@@ -23,8 +23,10 @@ from wtforms import (
     widgets,
 )
 from wtforms.fields.choices import SelectChoice
+from flask_babel import lazy_gettext as _l
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp, StopValidation
 
+from convene.languages import INTERPRETATION_LANGUAGES, localized, localized_choices
 from convene.models import ACCESSIBILITY_NEEDS, DIETARY_NEEDS, PERSON_FIELDS, Question, QuestionKind
 from convene.text import multi_line, single_line
 
@@ -35,7 +37,7 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 MIN_YEAR, MAX_YEAR = 2000, 2100
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
-PHONE = Regexp(r"^[0-9+().\-\s/x]{5,40}$", message="Enter a phone number with digits, spaces and + ( ) - only.")
+PHONE = Regexp(r"^[0-9+().\-\s/x]{5,40}$", message=_l("Enter a phone number with digits, spaces and + ( ) - only."))
 
 
 def choice_list(pairs) -> list[SelectChoice]:
@@ -81,7 +83,7 @@ class IntegerField(wtforms.IntegerField):
 
     def __init__(self, label=None, validators=None, *, minimum: int = INT_MIN, maximum: int = INT_MAX,
                  range_message: str | None = None, too_large_message: str | None = None, **kwargs):
-        kwargs.setdefault("invalid_value_message", "Enter a whole number.")
+        kwargs.setdefault("invalid_value_message", _l("Enter a whole number."))
         super().__init__(label, validators, **kwargs)
         self.minimum, self.maximum = max(minimum, INT_MIN), min(maximum, INT_MAX)
         self.range_message = range_message or f"Enter a whole number from {self.minimum:,} to {self.maximum:,}."
@@ -99,14 +101,14 @@ class _YearBounded:
 
     def pre_validate(self, form):
         if self.data is not None and not MIN_YEAR <= self.data.year <= MAX_YEAR:
-            raise StopValidation(f"Enter a date between {MIN_YEAR} and {MAX_YEAR}.")
+            raise StopValidation(_l("Enter a date between %(first)s and %(last)s.", first=MIN_YEAR, last=MAX_YEAR))
 
 
 class DateField(_YearBounded, wtforms.DateField):
     """A date between MIN_YEAR and MAX_YEAR."""
 
     def __init__(self, label=None, validators=None, **kwargs):
-        kwargs.setdefault("invalid_value_message", "Enter a date, like 2027-06-01.")
+        kwargs.setdefault("invalid_value_message", _l("Enter a date, like 2027-06-01."))
         super().__init__(label, validators, **kwargs)
 
 
@@ -115,7 +117,7 @@ class DateTimeLocalField(_YearBounded, wtforms.DateTimeLocalField):
 
     def __init__(self, label=None, validators=None, **kwargs):
         kwargs.setdefault("format", DATETIME_FORMATS)
-        kwargs.setdefault("invalid_value_message", "Enter a date and time, like 2027-06-01T09:30.")
+        kwargs.setdefault("invalid_value_message", _l("Enter a date and time, like 2027-06-01T09:30."))
         super().__init__(label, validators, **kwargs)
 
 
@@ -130,62 +132,71 @@ class EmptyForm(ConveneForm):
     """A POST-only button that still carries the CSRF token."""
 
 
-def required(label: str):
-    return DataRequired(message=f"Enter your {label}.")
+def required(message):
+    return DataRequired(message=message)
 
 
 class PersonForm(ConveneForm):
     """The details every registration asks for."""
 
-    given_name = StringField("Given name", [required("given name"), Length(max=100)])
-    family_name = StringField("Family name", [required("family name"), Length(max=100)])
+    given_name = StringField(_l("Given name"), [required(_l("Enter your given name.")), Length(max=100)])
+    family_name = StringField(_l("Family name"), [required(_l("Enter your family name.")), Length(max=100)])
     badge_name = StringField(
-        "Name on badge", [Optional(), Length(max=100)],
-        description="Leave empty to use your given name.",
+        _l("Name on badge"), [Optional(), Length(max=100)],
+        description=_l("Leave empty to use your given name."),
     )
-    pronouns = StringField("Pronouns", [Optional(), Length(max=40)], description="For example: she/her, they/them.")
+    pronouns = StringField(_l("Pronouns"), [Optional(), Length(max=40)],
+                           description=_l("For example: she/her, they/them."))
     email = EmailField(
-        "Email", [DataRequired(message="Enter your email address."),
-                  Email(message="Enter an email address like name@example.org."), Length(max=254)],
+        _l("Email"), [DataRequired(message=_l("Enter your email address.")),
+                      Email(message=_l("Enter an email address like name@example.org.")), Length(max=254)],
     )
-    phone = TelField("Phone", [Optional(), PHONE])
-    organization = StringField("Organization", [required("organization"), Length(max=200)])
-    job_title = StringField("Job title", [Optional(), Length(max=200)])
-    dietary_needs = MultiCheckboxField("Dietary needs", choices=choice_list(DIETARY_NEEDS.items()), validate_choice=True)
-    dietary_notes = StringField("Other dietary needs or allergies", [Optional(), Length(max=500)])
+    phone = TelField(_l("Phone"), [Optional(), PHONE])
+    organization = StringField(_l("Organization"), [required(_l("Enter your organization.")), Length(max=200)])
+    job_title = StringField(_l("Job title"), [Optional(), Length(max=200)])
+    dietary_needs = MultiCheckboxField(_l("Dietary needs"), choices=choice_list(
+        (code, _l(label)) for code, label in DIETARY_NEEDS.items()), validate_choice=True)
+    dietary_notes = StringField(_l("Other dietary needs or allergies"), [Optional(), Length(max=500)])
     accessibility_needs = MultiCheckboxField(
-        "Accessibility needs", choices=choice_list(ACCESSIBILITY_NEEDS.items()),
-        description="We use this to plan rooms and site visits; only organizers see it.",
+        _l("Accessibility needs"), choices=choice_list((code, _l(label)) for code, label in ACCESSIBILITY_NEEDS.items()),
+        description=_l("We use this to plan rooms and site visits; only organizers see it."),
     )
-    accessibility_notes = StringField("Anything else we should know to make you welcome", [Optional(), Length(max=500)])
+    accessibility_notes = StringField(_l("Anything else we should know to make you welcome"),
+                                      [Optional(), Length(max=500)])
 
     def person_data(self) -> dict:
         return {name: getattr(self, name).data for name in PERSON_FIELDS}
 
 
-def question_field(question: Question, *, require_answer: bool = True) -> Field:
-    """The WTForms field that asks one organizer-defined question (an organizer's edit may leave it empty)."""
+def question_field(question: Question, *, require_answer: bool = True, in_reader_language: bool = True) -> Field:
+    """The WTForms field that asks one organizer-defined question (an organizer's edit may leave it empty).
+
+    Attendees read the question in their language; the stored value of a choice is always the
+    default-language choice, so answers stay comparable whatever language people registered in.
+    """
     kind = question.kind_enum
-    label, description = question.label, question.help_text or None
+    lang = None if in_reader_language else question.convening.default_language
+    label, description = localized(question, "label", lang), localized(question, "help_text", lang) or None
     required = question.required and require_answer
-    need = [InputRequired(message="This question needs an answer.")] if required else [Optional()]
+    need = [InputRequired(message=_l("This question needs an answer."))] if required else [Optional()]
     if kind == QuestionKind.SHORT_TEXT:
         return StringField(label, need + [Length(max=500)], description=description)
     if kind == QuestionKind.LONG_TEXT:
         return TextAreaField(label, need + [Length(max=5000)], description=description)
-    choices = choice_list((c, c) for c in question.choices)
+    choices = choice_list(localized_choices(question, lang))
     if kind == QuestionKind.SINGLE_CHOICE:
         return RadioField(label, need, choices=choices, description=description, validate_choice=True)
     if kind == QuestionKind.MULTIPLE_CHOICE:
-        validators = [DataRequired(message="Choose at least one.")] if required else [Optional()]
+        validators = [DataRequired(message=_l("Choose at least one."))] if required else [Optional()]
         return MultiCheckboxField(label, validators, choices=choices, description=description)
-    return RadioField(label, need, choices=choice_list([("yes", "Yes"), ("no", "No")]), description=description)
+    return RadioField(label, need, choices=choice_list([("yes", _l("Yes")), ("no", _l("No"))]), description=description)
 
 
 def add_question_fields(form_class: type[FlaskForm], questions: list[Question], *,
-                        require_answers: bool = True) -> type[FlaskForm]:
+                        require_answers: bool = True, in_reader_language: bool = True) -> type[FlaskForm]:
     """A subclass of form_class with one field per question, in the organizer's order."""
-    fields = {q.field_name: question_field(q, require_answer=require_answers) for q in questions}
+    fields = {q.field_name: question_field(q, require_answer=require_answers, in_reader_language=in_reader_language)
+              for q in questions}
     return type(form_class.__name__, (form_class,), fields)
 
 
@@ -214,6 +225,9 @@ def answers_to_form_data(registration, questions: list[Question]) -> dict[str, o
 
 
 ORDINALS = ("1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th", "10th")
+# The labels of the ranks, written whole so each language can say "first choice" its own way.
+RANK_LABELS = (_l("1st choice"), _l("2nd choice"), _l("3rd choice"), _l("4th choice"), _l("5th choice"),
+               _l("6th choice"), _l("7th choice"), _l("8th choice"), _l("9th choice"), _l("10th choice"))
 
 
 def rank_field_names(hosts) -> list[str]:
@@ -226,13 +240,14 @@ def rank_select(label: str, options) -> SelectField:
     Not `Optional()`: it also passes a value of only spaces or control characters, which then reaches int().
     """
     return SelectField(label, choices=options, default="", validate_choice=True,
-                       invalid_choice_message="Choose one of the options.")
+                       invalid_choice_message=_l("Choose one of the options."))
 
 
-def add_ranking_fields(form_class: type[FlaskForm], hosts) -> type[FlaskForm]:
+def add_ranking_fields(form_class: type[FlaskForm], hosts, *, in_reader_language: bool = True) -> type[FlaskForm]:
     """One select per rank ("1st choice", "2nd choice"...), so ranking works without JavaScript."""
-    options = choice_list([("", "— no preference —")] + [(str(h.id), h.name) for h in hosts])
-    fields = {name: rank_select(f"{ORDINALS[n]} choice", options) for n, name in enumerate(rank_field_names(hosts))}
+    lang = None if in_reader_language or not hosts else hosts[0].convening.default_language
+    options = choice_list([("", _l("— no preference —"))] + [(str(h.id), localized(h, "name", lang)) for h in hosts])
+    fields = {name: rank_select(RANK_LABELS[n], options) for n, name in enumerate(rank_field_names(hosts))}
 
     def validate(self, extra_validators=None):
         ok = super(form, self).validate(extra_validators)
@@ -240,7 +255,7 @@ def add_ranking_fields(form_class: type[FlaskForm], hosts) -> type[FlaskForm]:
         for name in rank_field_names(hosts):
             value = getattr(self, name).data
             if value and value in seen:
-                getattr(self, name).errors.append("You chose this host already; pick each host once.")
+                getattr(self, name).errors.append(_l("You chose this host already; pick each host once."))
                 ok = False
             seen.add(value)
         return ok
@@ -258,8 +273,8 @@ def ranking_to_form_data(host_ids: list[int], hosts) -> dict[str, str]:
     return {name: str(host_id) for name, host_id in zip(rank_field_names(hosts), host_ids)}
 
 
-def ticket_select(label: str = "Ticket") -> SelectField:
-    return SelectField(label, coerce=int, validators=[InputRequired(message="Choose a ticket.")])
+def ticket_select(label=_l("Ticket")) -> SelectField:
+    return SelectField(label, coerce=int, validators=[InputRequired(message=_l("Choose a ticket."))])
 
 
 def format_answer(value) -> str:
@@ -281,3 +296,28 @@ def show_error(form, error) -> None:
             target.errors = [*target.errors, item.message]
         else:
             flash(item.message, "error")
+
+
+def add_interpretation_field(form_class: type[FlaskForm], convening) -> type[FlaskForm]:
+    """Ask which of the convening's interpretation languages the person needs (nothing when it offers none)."""
+    offered = [code for code in convening.interpretation_languages or [] if code in INTERPRETATION_LANGUAGES]
+    if not offered:
+        return form_class
+    from flask_babel import lazy_gettext as _l
+
+    field = MultiCheckboxField(
+        _l("Interpretation"), choices=choice_list((code, INTERPRETATION_LANGUAGES[code]) for code in offered),
+        description=_l("Tick each language you need sessions interpreted into. Sign-language interpretation "
+                       "is among the accessibility needs above."))
+    return type(form_class.__name__, (form_class,), {"interpretation_needs": field})
+
+
+def language_data(form) -> dict:
+    """What the form says about languages: the person's language and the interpretation they need, when it asks."""
+    data = {}
+    if getattr(form, "language", None) is not None and hasattr(form.language, "data"):
+        data["language"] = form.language.data
+    field = getattr(form, "interpretation_needs", None)
+    if field is not None:
+        data["interpretation_needs"] = list(field.data or [])
+    return data

@@ -25,6 +25,22 @@ ONE_DATABASE = BACKENDS[-1]
 _schema_ready: set[str] = set()
 
 
+def pytest_configure(config) -> None:
+    """Compile the translation catalogues when a .po is newer than its .mo (`make test` does it first too)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (Path(__file__).resolve().parent.parent / "convene" / "translations").glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as source:
+                catalog = read_po(source, locale=po.parent.parent.name)
+            partial = mo.with_suffix(f".{os.getpid()}.tmp")  # xdist workers may compile at once: rename is atomic
+            with partial.open("wb") as target:
+                write_mo(target, catalog)
+            partial.replace(mo)
+
+
 def pytest_report_header(config) -> list[str]:
     return [f"databases: {' and '.join(BACKENDS)} (tests marked one_database: {ONE_DATABASE} only)"]
 

@@ -5,7 +5,8 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional
 
 from convene.errors import MESSAGES, ConveneError
-from convene.forms import ConveneForm, DateField, DateTimeLocalField, IntegerField
+from convene.forms import ConveneForm, DateField, DateTimeLocalField, IntegerField, MultiCheckboxField, choice_list
+from convene.languages import INTERPRETATION_LANGUAGES, LANGUAGES
 from convene.models import Convening, Delegation, Question, QuestionKind, TicketType
 from convene.services.convenings import (
     CONVENING_FIELDS,
@@ -128,6 +129,17 @@ class ConveningForm(ConveneForm):
         "leave empty to keep the current number.",
         invalid_value_message="Enter a number of days from 0 to 365.",
     )
+    languages = MultiCheckboxField(
+        "Languages of the attendee pages", choices=choice_list(LANGUAGES.items()), default=["en"],
+        description="Attendees choose among these on every page; emails, badges and agendas follow the language "
+        "each person registered in. Translate your own texts on the Translations page.")
+    default_language = SelectField(
+        "Default language", choices=choice_list(LANGUAGES.items()), default="en",
+        description="The language you write in: texts not yet translated show in it, and exports use it.")
+    interpretation_languages = MultiCheckboxField(
+        "Interpretation offered into", choices=choice_list(INTERPRETATION_LANGUAGES.items()),
+        description="The registration form asks which of these each person needs. Sign-language interpretation "
+        "is asked among the accessibility needs.")
 
     @classmethod
     def for_convening(cls, convening: Convening) -> ConveningForm:

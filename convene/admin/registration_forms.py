@@ -9,6 +9,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from convene.errors import MESSAGES
 from convene.forms import ConveneForm, PersonForm, choice_list
+from convene.languages import ENGLISH_NAMES
 from convene.models import Convening, Role
 from convene.printing.receipts import format_amount
 from convene.services.payments import DESK_METHODS, Settlement
@@ -32,6 +33,8 @@ class RegistrationAdminForm(PersonForm):
     ticket_type_id = _ticket_select("Ticket type")
     role = SelectField("Role", choices=ROLE_CHOICES, default=Role.DELEGATE.value)
     delegation_id = _delegation_select("Delegation")
+    language = SelectField("Language", choices=[], validate_choice=True,
+                           description="Their emails, badge back, agenda and receipts are in this language.")
 
     def admin_changes(self) -> dict:
         return {"role": self.role.data, "delegation_id": self.delegation_id.data or None,
@@ -119,3 +122,8 @@ def fill_choices(form: FlaskForm, convening: Convening) -> None:
     form.delegation_id.choices = choice_list(
         [(NO_DELEGATION, "— none —")] + [(d.id, d.name) for d in convening.delegations]
     )
+    if hasattr(form, "language"):
+        codes = list(dict.fromkeys([*(convening.languages or []), convening.default_language]))
+        form.language.choices = choice_list((code, ENGLISH_NAMES.get(code, code)) for code in codes)
+        if not form.language.data:
+            form.language.data = convening.default_language

@@ -24,11 +24,13 @@ from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import (
     EmptyForm,
+    add_interpretation_field,
     add_question_fields,
     add_ranking_fields,
     answers_from,
     answers_to_form_data,
     format_answer,
+    language_data,
     rank_field_names,
     ranking_from,
     ranking_to_form_data,
@@ -246,7 +248,7 @@ def _detail_page(convening: Convening, registration: Registration, *, desk_form:
 
 
 def _ranking_form(hosts) -> type[EmptyForm]:
-    return add_ranking_fields(EmptyForm, hosts)
+    return add_ranking_fields(EmptyForm, hosts, in_reader_language=False)
 
 
 @bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/visit-preferences")
@@ -327,7 +329,8 @@ def edit_registration(convening_id: int, registration_id: int):
     registration = _registration(convening, registration_id)
     questions = convening.questions
     # Required answers bind attendees registering, not organizers correcting other fields.
-    form_class = add_question_fields(RegistrationAdminForm, questions, require_answers=False)
+    form_class = add_interpretation_field(
+        add_question_fields(RegistrationAdminForm, questions, require_answers=False, in_reader_language=False), convening)
     if request.method == "POST":
         form = form_class()
     else:
@@ -336,7 +339,8 @@ def edit_registration(convening_id: int, registration_id: int):
     fill_choices(form, convening)
     if form.validate_on_submit():
         try:
-            service.update_registration(registration.id, form.person_data(), answers_from(form, questions),
+            service.update_registration(registration.id, {**form.person_data(), **language_data(form)},
+                                        answers_from(form, questions),
                                         admin_changes=form.admin_changes())
         except ConveneError as error:
             show_error(form, error)
@@ -353,13 +357,15 @@ def new_registration(convening_id: int):
     """Add someone by hand on any ticket type, hidden ones included; a paid ticket's seat gets its order."""
     convening = convening_or_404(convening_id)
     questions = convening.questions
-    form = add_question_fields(NewRegistrationForm, questions, require_answers=False)()
+    form = add_interpretation_field(
+        add_question_fields(NewRegistrationForm, questions, require_answers=False, in_reader_language=False),
+        convening)()
     fill_choices(form, convening)
     if form.validate_on_submit():
         try:
             registration = service.add_registration(
-                convening.id, form.ticket_type_id.data, form.person_data(), answers_from(form, questions),
-                role=form.role.data, delegation_id=form.delegation_id.data or None, send_email=form.send_email.data,
+                convening.id, form.ticket_type_id.data, {**form.person_data(), **language_data(form)},
+                answers_from(form, questions), role=form.role.data, delegation_id=form.delegation_id.data or None, send_email=form.send_email.data,
                 settlement=form.settlement.data, payment_note=form.payment_note.data or "",
             )
         except ConveneError as error:

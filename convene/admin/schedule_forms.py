@@ -5,6 +5,7 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, TextArea
 from wtforms.validators import DataRequired, Length, Optional, StopValidation
 
 from convene.forms import ConveneForm, DateTimeLocalField, IntegerField, MultiCheckboxField, choice_list
+from convene.languages import INTERPRETATION_LANGUAGES
 from convene.models import SESSION_KIND_LABELS, Convening, Presenter, ProgramSession, Room
 from convene.scheduling import CONFLICT_KINDS
 from convene.services.convenings import utc_to_local
@@ -81,9 +82,15 @@ class SessionForm(ConveneForm):
     presenter_ids = MultiCheckboxField("Presenters and facilitators", coerce=int, validate_choice=True)
     track = StringField("Topic or track", [Optional(), Length(max=120)])
     description = TextAreaField("Description", [Optional(), Length(max=20000)])
+    interpretation = MultiCheckboxField(
+        "Interpretation offered", validate_choice=True,
+        description="The conflict finder warns when people attending need a language not ticked here.")
 
     def fill_choices(self, rooms: list[Room], presenters: list[Presenter], blocks, slots, convening: Convening):
         self.room_id.choices = room_choices(rooms)
+        offered = list(dict.fromkeys([*(convening.interpretation_languages or []), *(self.interpretation.data or [])]))
+        self.interpretation.choices = choice_list(
+            (code, INTERPRETATION_LANGUAGES[code]) for code in offered if code in INTERPRETATION_LANGUAGES)
         self.block_id.choices = choice_list([("", "— none —")] + [(b.id, b.name) for b in blocks])
         self.visit_slot_id.choices = choice_list([("", "— none —")] + [
             (s.id, f"{s.label} ({convening.local(s.starts_at):%a %d %b %H:%M})") for s in slots])

@@ -57,6 +57,14 @@ class Convening(TimestampMixin, Base):
     privacy_notice: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     retention_months: Mapped[int | None] = mapped_column(sa.Integer)
     personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Languages: the attendee pages offer the enabled ones; organizer-written content falls back to
+    # the default language, which is also what exports and the back office show.
+    languages: Mapped[list[str]] = mapped_column(sa.JSON, default=lambda: ["en"], server_default='["en"]')
+    default_language: Mapped[str] = mapped_column(sa.String(5), default="en", server_default="en")
+    # Languages people may ask interpretation into (codes of convene.languages.INTERPRETATION_LANGUAGES).
+    interpretation_languages: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
+    # {language: {field: text}} for name and description, in languages other than the default.
+    translations: Mapped[dict[str, dict]] = mapped_column(sa.JSON, default=dict, server_default="{}")
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="convening", order_by="TicketType.position, TicketType.id", cascade="all, delete-orphan"
@@ -110,6 +118,7 @@ class TicketType(Base):
     sales_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    translations: Mapped[dict[str, dict]] = mapped_column(sa.JSON, default=dict, server_default="{}")
 
     convening: Mapped[Convening] = relationship(back_populates="ticket_types")
 
@@ -197,6 +206,9 @@ class Question(Base):
     required: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     position: Mapped[int] = mapped_column(sa.Integer, default=0)
     choices: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # Answers store the default-language choice; a translation's "choices" list is shown in its place,
+    # position for position.
+    translations: Mapped[dict[str, dict]] = mapped_column(sa.JSON, default=dict, server_default="{}")
 
     convening: Mapped[Convening] = relationship(back_populates="questions")
     answers: Mapped[list[Answer]] = relationship(back_populates="question", cascade="all, delete-orphan")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from convene.i18n_marks import N_
 from convene.models.base import Base, TimestampMixin, UTCDateTime, utcnow
 from convene.models.convenings import Convening, Delegation
 
@@ -32,13 +33,13 @@ class OrderStatus(StrEnum):
 
 
 ORDER_STATUS_LABELS = {
-    OrderStatus.PENDING: "Awaiting payment",
-    OrderStatus.PROCESSING: "Payment processing",
-    OrderStatus.PAID: "Paid",
-    OrderStatus.INVOICED: "Invoice outstanding",
-    OrderStatus.REVIEW: "Needs review",
-    OrderStatus.EXPIRED: "Payment not completed",
-    OrderStatus.CANCELLED: "Cancelled",
+    OrderStatus.PENDING: N_("Awaiting payment"),
+    OrderStatus.PROCESSING: N_("Payment processing"),
+    OrderStatus.PAID: N_("Paid"),
+    OrderStatus.INVOICED: N_("Invoice outstanding"),
+    OrderStatus.REVIEW: N_("Needs review"),
+    OrderStatus.EXPIRED: N_("Payment not completed"),
+    OrderStatus.CANCELLED: N_("Cancelled"),
 }
 
 
@@ -51,8 +52,8 @@ class PaymentMethod(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"card": "Card (Stripe)", "invoice": "Invoice", "free": "No payment (code)",
-                "offline": "Paid elsewhere", "comp": "Complimentary"}[self.value]
+        return {"card": N_("Card (Stripe)"), "invoice": N_("Invoice"), "free": N_("No payment (code)"),
+                "offline": N_("Paid elsewhere"), "comp": N_("Complimentary")}[self.value]
 
 
 class Order(TimestampMixin, Base):

@@ -8,6 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from convene.i18n_marks import N_
 from convene.models.base import Base, TimestampMixin, UTCDateTime
 from convene.models.convenings import Convening, Delegation, Question, TicketType
 from convene.models.payments import DiscountCode, Order
@@ -35,13 +36,13 @@ class Status(StrEnum):
 
 
 STATUS_LABELS = {
-    Status.CONFIRMED: "Confirmed",
-    Status.OFFERED: "Seat offered",
-    Status.WAITLISTED: "Waitlisted",
-    Status.LAPSED: "Offer lapsed",
-    Status.CANCELLED: "Cancelled",
-    Status.PENDING: "Awaiting payment",
-    Status.EXPIRED: "Payment not completed",
+    Status.CONFIRMED: N_("Confirmed"),
+    Status.OFFERED: N_("Seat offered"),
+    Status.WAITLISTED: N_("Waitlisted"),
+    Status.LAPSED: N_("Offer lapsed"),
+    Status.CANCELLED: N_("Cancelled"),
+    Status.PENDING: N_("Awaiting payment"),
+    Status.EXPIRED: N_("Payment not completed"),
 }
 HOLDING_SEAT = (Status.CONFIRMED, Status.OFFERED, Status.PENDING)
 ACTIVE = (Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED, Status.PENDING)
@@ -62,12 +63,12 @@ class Role(StrEnum):
 
 
 ROLE_LABELS = {
-    Role.DELEGATE: "Delegate",
-    Role.SPEAKER: "Speaker",
-    Role.FACILITATOR: "Facilitator",
-    Role.STAFF: "Staff",
-    Role.HOST: "Host",
-    Role.TA_PROVIDER: "TA provider",
+    Role.DELEGATE: N_("Delegate"),
+    Role.SPEAKER: N_("Speaker"),
+    Role.FACILITATOR: N_("Facilitator"),
+    Role.STAFF: N_("Staff"),
+    Role.HOST: N_("Host"),
+    Role.TA_PROVIDER: N_("TA provider"),
 }
 
 # What a badge shows: changing any of these marks the badge for reprinting.
@@ -81,21 +82,21 @@ PERSON_FIELDS = (
 
 # Codes stored on registrations, with the labels people see.
 DIETARY_NEEDS = {
-    "vegetarian": "Vegetarian",
-    "vegan": "Vegan",
-    "halal": "Halal",
-    "kosher": "Kosher",
-    "gluten_free": "Gluten-free",
-    "dairy_free": "Dairy-free",
-    "nut_allergy": "Nut allergy",
+    "vegetarian": N_("Vegetarian"),
+    "vegan": N_("Vegan"),
+    "halal": N_("Halal"),
+    "kosher": N_("Kosher"),
+    "gluten_free": N_("Gluten-free"),
+    "dairy_free": N_("Dairy-free"),
+    "nut_allergy": N_("Nut allergy"),
 }
 ACCESSIBILITY_NEEDS = {
-    "step_free": "Step-free (wheelchair) access",
-    "interpretation": "Sign-language interpretation",
-    "captioning": "Live captioning",
-    "large_print": "Large-print materials",
-    "quiet_room": "Access to a quiet room",
-    "mobility_assistance": "Assistance walking longer distances",
+    "step_free": N_("Step-free (wheelchair) access"),
+    "interpretation": N_("Sign-language interpretation"),
+    "captioning": N_("Live captioning"),
+    "large_print": N_("Large-print materials"),
+    "quiet_room": N_("Access to a quiet room"),
+    "mobility_assistance": N_("Assistance walking longer distances"),
 }
 
 
@@ -129,6 +130,10 @@ class Registration(TimestampMixin, Base):
     dietary_notes: Mapped[str] = mapped_column(sa.String(500), default="")
     accessibility_needs: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     accessibility_notes: Mapped[str] = mapped_column(sa.String(500), default="")
+    # The language the person registered in: their emails, badge back, agenda and receipts use it.
+    language: Mapped[str] = mapped_column(sa.String(5), default="en", server_default="en")
+    # Spoken languages they need interpretation into (sign language is an accessibility need).
+    interpretation_needs: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
 
     status: Mapped[str] = mapped_column(sa.String(16), default=Status.CONFIRMED)
     source: Mapped[str] = mapped_column(sa.String(16), default="online")  # online, admin, import

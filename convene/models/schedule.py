@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from convene.i18n_marks import N_
 from convene.models.base import Base, TimestampMixin, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -31,14 +32,14 @@ class SessionKind(StrEnum):
 
 
 SESSION_KIND_LABELS = {
-    SessionKind.KEYNOTE: "Keynote",
-    SessionKind.PLENARY: "Plenary",
-    SessionKind.ROUNDTABLE: "Roundtable",
-    SessionKind.WORKING_GROUP: "Working group",
-    SessionKind.BREAKOUT: "Breakout",
-    SessionKind.MEAL: "Meal",
-    SessionKind.NETWORKING: "Networking",
-    SessionKind.SITE_VISIT: "Site-visit block",
+    SessionKind.KEYNOTE: N_("Keynote"),
+    SessionKind.PLENARY: N_("Plenary"),
+    SessionKind.ROUNDTABLE: N_("Roundtable"),
+    SessionKind.WORKING_GROUP: N_("Working group"),
+    SessionKind.BREAKOUT: N_("Breakout"),
+    SessionKind.MEAL: N_("Meal"),
+    SessionKind.NETWORKING: N_("Networking"),
+    SessionKind.SITE_VISIT: N_("Site-visit block"),
 }
 # Sessions the whole convening attends (when they need no sign-up): on every personal agenda.
 EVERYONE_KINDS = (SessionKind.KEYNOTE, SessionKind.PLENARY, SessionKind.MEAL, SessionKind.NETWORKING)
@@ -126,6 +127,9 @@ class ProgramSession(TimestampMixin, Base):
     visit_slot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("visit_slot.id", ondelete="SET NULL"), index=True)
     # Bumped on every change, so calendar apps replace the entry they imported.
     sequence: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Languages interpreted into during the session.
+    interpretation: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
+    translations: Mapped[dict[str, dict]] = mapped_column(sa.JSON, default=dict, server_default="{}")
 
     room: Mapped[Room | None] = relationship()
     block: Mapped[SessionBlock | None] = relationship(back_populates="sessions")

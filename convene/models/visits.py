@@ -28,6 +28,7 @@ class HostOrganization(Base):
     contact_name: Mapped[str] = mapped_column(sa.String(160), default="")
     contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
     contact_phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    translations: Mapped[dict[str, dict]] = mapped_column(sa.JSON, default=dict, server_default="{}")
 
     convening: Mapped[Convening] = relationship()
     visits: Mapped[list[SiteVisit]] = relationship(back_populates="host", cascade="all, delete-orphan")
@@ -71,6 +72,7 @@ class SiteVisit(Base):
     # When what visitors are told (time, place, meeting point, transport) last changed; publishing
     # emails the people of a visit changed since the last publish.
     details_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    translations: Mapped[dict[str, dict]] = mapped_column(sa.JSON, default=dict, server_default="{}")
 
     host: Mapped[HostOrganization] = relationship(back_populates="visits")
     slot: Mapped[VisitSlot] = relationship(back_populates="visits")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from convene.errors import ConveneError
 from convene.extensions import csrf, db
@@ -36,7 +37,8 @@ def order_page(slug: str, token: str):
         db.session.rollback()
         order = db.session.get(Order, order.id)
     if request.args.get("checkout") == "cancelled" and order.status == OrderStatus.PENDING:
-        flash("The payment was not completed. Your seat is still held for a while: pay now, or release it.", "warning")
+        flash(gettext("The payment was not completed. Your seat is still held for a while: pay now, or release it."),
+              "warning")
     people = [(r, manage_token(r)) for r in order.registrations]
     return render_template("payments/order.html", convening=convening, order=order, token=token, people=people,
                            form=EmptyForm(), has_receipt=receipts.has_receipt(order),
@@ -50,7 +52,7 @@ def pay(slug: str, token: str):
     if order is None:
         return redirect(url_for("public.manage_link", slug=slug))
     if not EmptyForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(gettext("The form expired; please try again."), "error")
         return redirect(url_for("payments.order_page", slug=slug, token=token))
     return checkout_redirect(order, url_for("payments.order_page", slug=slug, token=token))
 
@@ -65,15 +67,16 @@ def checkout_return(slug: str, token: str):
         order = service.confirm_from_return(order.id, request.args.get("session_id", "")[:255])
     except ConveneError:
         # Stripe could not be asked; the webhook will record the payment, so this is not an error for the buyer.
-        flash("Thank you. We are confirming your payment with the payment provider; you will get an email "
-              "as soon as it is recorded.", "info")
+        flash(gettext("Thank you. We are confirming your payment with the payment provider; you will get an email "
+                      "as soon as it is recorded."), "info")
         return redirect(url_for("payments.order_page", slug=slug, token=token))
     if order.status == OrderStatus.PAID:
-        flash("Payment received. Your registration is confirmed and a receipt is on its way.", "success")
+        flash(gettext("Payment received. Your registration is confirmed and a receipt is on its way."), "success")
     elif order.status == OrderStatus.PROCESSING:
-        flash("Your payment is being processed. Your seat stays held and we will email you once it clears.", "info")
+        flash(gettext("Your payment is being processed. Your seat stays held and we will email you once it clears."),
+              "info")
     elif order.status == OrderStatus.PENDING:
-        flash("We have not received the payment yet. If you paid, it will show here in a moment.", "info")
+        flash(gettext("We have not received the payment yet. If you paid, it will show here in a moment."), "info")
     return redirect(url_for("payments.order_page", slug=slug, token=token))
 
 
@@ -89,7 +92,7 @@ def release(slug: str, token: str):
         except ConveneError as error:
             flash(error.message, "error" if error.code != "order_already_paid" else "success")
         else:
-            flash("The held seat is released. Nothing was charged.", "success")
+            flash(gettext("The held seat is released. Nothing was charged."), "success")
     return redirect(url_for("payments.order_page", slug=slug, token=token))
 
 
@@ -97,7 +100,7 @@ def _pdf_response(order: Order, kind: str):
     try:
         filename, data = receipts.order_pdf(order, kind)
     except ConveneError as error:
-        return render_template("errors/error.html", status=404, title="Not available", message=error.message), 404
+        return render_template("errors/error.html", status=404, title=gettext("Not available"), message=error.message), 404
     response = make_response(data)
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -123,7 +126,7 @@ def credit_note_document(slug: str, token: str, note_id: int):
     try:
         filename, data = receipts.credit_note_pdf(receipts.order_credit_note(order, note_id))
     except ConveneError as error:
-        return render_template("errors/error.html", status=404, title="Not available", message=error.message), 404
+        return render_template("errors/error.html", status=404, title=gettext("Not available"), message=error.message), 404
     response = make_response(data)
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -141,8 +144,8 @@ def registration_document(slug: str, token: str, kind: str):
         flash(error.message, "error")
         return redirect(url_for("public.manage_link", slug=slug))
     if registration.order is None or registration.order.is_group:  # a delegation's papers go to its lead
-        return render_template("errors/error.html", status=404, title="Not available",
-                               message="There is no receipt or invoice for this registration on its own."), 404
+        return render_template("errors/error.html", status=404, title=gettext("Not available"),
+                               message=gettext("There is no receipt or invoice for this registration on its own.")), 404
     return _pdf_response(registration.order, kind)
 
 

@@ -47,6 +47,7 @@ class ProgramBook:
     days: tuple[ProgramDay, ...]
     visits: tuple[VisitScheduleEntry, ...] = ()
     draft: bool = False
+    lang: str = "en"  # the convening's default language: one book serves everyone
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,8 @@ class PersonalAgenda:
     reference: str = ""
     timezone: str = ""
     days: tuple[AgendaDay, ...] = ()
+    # The attendee's language, and the agenda's fixed sentences already in it (a batch mixes languages).
+    lang: str = "en"
+    nothing_text: str = ("Nothing is on this agenda yet: the program or the site-visit groups have not been "
+                         "published.")
+    zone_text: str = ""

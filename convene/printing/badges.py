@@ -70,6 +70,13 @@ class BadgeData:
     convening: str = ""
     visits: tuple[VisitLine, ...] = ()
     back_note: str = ""  # shown on the back when the person has no site visits
+    # The back is read by its wearer: its language, and its fixed words already in it ({place}, {time} filled here).
+    lang: str = "en"
+    back_heading: str = "Your site visits"
+    meet_at: str = "Meet at {place}"
+    meet_at_departs: str = "Meet at {place}, departs {time}"
+    departs_at: str = "Departs {time}"
+    more_visits: tuple[str, ...] = ()  # "and 1 more: see your registration page", for 1, 2, ... more
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,7 @@ class BadgeView:
     back_title: Fitted
     back_visits: list[BackVisit] = field(default_factory=list)
     back_more: int = 0
+    back_more_text: str = ""
     back_note: Fitted | None = None
 
 
@@ -205,14 +213,17 @@ def badge_view(badge: BadgeData, design: Design) -> BadgeView:
                         min_size=6),
         ribbon_colour=colour,
         ribbon_ink=ink_for(colour),
-        back_title=fit_text("Your site visits" if badge.visits else badge.convening, d.width - 24, 20,
+        back_title=fit_text(badge.back_heading if badge.visits else badge.convening, d.width - 24, 20,
                             max_size=d.back_title_max, min_size=6),
     )
     inner = d.width - 24
     for visit in badge.visits[:d.back_visits]:
-        meeting = f"Meet at {visit.meeting_point}" if visit.meeting_point else ""
-        if visit.departs:
-            meeting = f"{meeting}, departs {visit.departs}" if meeting else f"Departs {visit.departs}"
+        if visit.meeting_point and visit.departs:
+            meeting = badge.meet_at_departs.format(place=visit.meeting_point, time=visit.departs)
+        elif visit.meeting_point:
+            meeting = badge.meet_at.format(place=visit.meeting_point)
+        else:
+            meeting = badge.departs_at.format(time=visit.departs) if visit.departs else ""
         size = d.back_visit_max
         view.back_visits.append(BackVisit(
             when=fit_text(visit.when, inner, size * 1.3, max_size=size, min_size=5),
@@ -220,6 +231,10 @@ def badge_view(badge: BadgeData, design: Design) -> BadgeView:
             meeting=fit_text(meeting, inner, size * 2.2, max_size=size * 0.8, min_size=5, max_lines=2),
         ))
     view.back_more = max(0, len(badge.visits) - d.back_visits)
+    if view.back_more:
+        texts = badge.more_visits
+        view.back_more_text = (texts[view.back_more - 1] if len(texts) >= view.back_more
+                               else f"and {view.back_more} more: see your registration page")
     if not badge.visits and badge.back_note:
         view.back_note = fit_text(badge.back_note, inner, d.height / 3, max_size=d.back_visit_max, min_size=5,
                                   max_lines=4)

@@ -18,6 +18,7 @@ from convene.printing.layouts import Layout, sheets
 from convene.printing.qr import qr_svg
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "printing"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 # Documents people read on screen (an attendee's agenda, receipts and invoices) are written as
 # PDF/UA-1: tagged, with a title and a language, so screen readers can follow them. Badge sheets
@@ -25,6 +26,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "print
 # page, which would drop the structure tree anyway.
 ACCESSIBLE_VARIANT = "pdf/ua-1"
 DEFAULT_LANG = "en"
+RTL_LANGUAGES = frozenset({"ar"})  # as convene.languages; this module stays free of Flask
 
 
 def _pt(value: float) -> Markup:
@@ -32,12 +34,27 @@ def _pt(value: float) -> Markup:
     return Markup(f"{float(value):.2f}pt")
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    """The printing templates' own Jinja environment: autoescaped, strict about missing values."""
+@lru_cache(maxsize=8)
+def translations(lang: str = DEFAULT_LANG):
+    """The compiled catalogue of one language (Babel's own loader: no Flask, so print workers can use it)."""
+    from babel.support import Translations
+
+    return Translations.load(str(TRANSLATIONS), [lang or DEFAULT_LANG])
+
+
+def text_direction(lang: str) -> str:
+    return "rtl" if lang in RTL_LANGUAGES else "ltr"
+
+
+@lru_cache(maxsize=8)
+def environment(lang: str = DEFAULT_LANG) -> Environment:
+    """The printing templates' own Jinja environment in one language: autoescaped, strict about missing values."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(translations(lang), newstyle=True)
     env.filters["pt"] = _pt
+    env.globals["lang_dir"] = text_direction(lang)
     return env
 
 
@@ -56,8 +73,15 @@ def badges_html(badges: list[BadgeData], layout: Layout, *, duplex: bool = False
         return Markup(made[token]) if token in made else qr_svg(token)
 
     return environment().get_template("badges.html").render(
-        sheets=pages, layout=layout, design=design, title=title, qr_for=qr_for,
+        sheets=pages, layout=layout, design=design, title=title, qr_for=qr_for, lang=badges_language(badges),
+        rtl_languages=RTL_LANGUAGES,
     )
+
+
+def badges_language(badges: list[BadgeData]) -> str:
+    """A sheet's language: its badges' one language when they share it, else the default (each back says its own)."""
+    languages = {badge.lang for badge in badges}
+    return languages.pop() if len(languages) == 1 else DEFAULT_LANG
 
 
 def rosters_html(rosters: list, *, title: str = "Site-visit rosters", paper: str = "letter") -> str:
@@ -67,21 +91,27 @@ def rosters_html(rosters: list, *, title: str = "Site-visit rosters", paper: str
 
 def program_html(book, *, paper: str = "letter") -> str:
     """The program book: cover, contents with page numbers, a section per day, the site-visit schedule."""
-    return environment().get_template("program.html").render(book=book, paper=paper)
+    lang = getattr(book, "lang", DEFAULT_LANG)
+    return environment(lang).get_template("program.html").render(book=book, paper=paper, lang=lang)
 
 
 def agendas_html(agendas: list, *, title: str = "", paper: str = "letter", lang: str = DEFAULT_LANG) -> str:
-    """Personal agendas, each starting a new page."""
-    return environment().get_template("agendas.html").render(
-        agendas=agendas, title=title or agenda_title(agendas), paper=paper, rtl=is_rtl, lang=lang,
+    """Personal agendas, each starting a new page, each in its attendee's language (a batch may mix them)."""
+    if len(agendas) == 1 and lang == DEFAULT_LANG:
+        lang = getattr(agendas[0], "lang", DEFAULT_LANG)
+    return environment(lang).get_template("agendas.html").render(
+        agendas=agendas, title=title or agenda_title(agendas, lang), paper=paper, rtl=is_rtl, lang=lang,
+        direction=text_direction,
     )
 
 
-def agenda_title(agendas: list) -> str:
+def agenda_title(agendas: list, lang: str = DEFAULT_LANG) -> str:
     """The document title screen readers announce: whose agenda it is when there is one."""
+    gettext = translations(lang).gettext
     if len(agendas) == 1:
-        return f"Agenda for {agendas[0].name} · {agendas[0].convening}"
-    return "Personal agendas"
+        return gettext("Agenda for %(name)s · %(convening)s") % {"name": agendas[0].name,
+                                                                  "convening": agendas[0].convening}
+    return gettext("Personal agendas")
 
 
 @lru_cache(maxsize=1)

@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from convene.printing.documents import DEFAULT_LANG, environment, write_pdf
+from convene.i18n_marks import N_
+from convene.printing.documents import DEFAULT_LANG, environment, translations, write_pdf
 from convene.printing.fit import is_rtl
 
 KINDS = ("receipt", "invoice", "credit_note")
-TITLES = {"receipt": "Receipt", "invoice": "Invoice", "credit_note": "Credit note"}
+TITLES = {"receipt": N_("Receipt"), "invoice": N_("Invoice"), "credit_note": N_("Credit note")}
 
 # Symbols printed before the amount; any other currency prints as "1,234.50 CHF".
 CURRENCY_SYMBOLS = {"USD": "$", "CAD": "CA$", "EUR": "€", "GBP": "£", "AUD": "A$"}
@@ -80,9 +81,13 @@ class MoneyDocument:
     voids_invoice: bool = False  # credit notes: nothing is left owed on the invoice
 
 
-def format_amount(cents: int, currency: str) -> str:
-    """An amount as finance reads it: "CA$1,234.50", "-$5.00", "1,234.50 CHF"."""
+def format_amount(cents: int, currency: str, lang: str = DEFAULT_LANG) -> str:
+    """An amount as finance reads it: "CA$1,234.50", "-$5.00", "1,234.50 CHF" (in English; Babel's in others)."""
     code = (currency or "").strip().upper()
+    if lang != DEFAULT_LANG and code:
+        from babel.numbers import format_currency
+
+        return format_currency(cents / 100, code, locale=lang)
     sign = "-" if cents < 0 else ""
     whole, part = divmod(abs(int(cents)), 100)
     number = f"{whole:,}.{part:02d}"
@@ -92,8 +97,12 @@ def format_amount(cents: int, currency: str) -> str:
     return f"{sign}{number} {code}".rstrip()
 
 
-def format_date(day: date) -> str:
-    """A date the same way in every locale, e.g. "3 June 2026"."""
+def format_date(day: date, lang: str = DEFAULT_LANG) -> str:
+    """A date as "3 June 2026", with the month named in the document's language."""
+    if lang != DEFAULT_LANG:
+        from babel.dates import format_date as babel_date
+
+        return babel_date(day, "d MMMM y", locale=lang)
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
@@ -106,7 +115,7 @@ def document_filename(doc: MoneyDocument) -> str:
 
 def money_document_html(doc: MoneyDocument, *, lang: str = DEFAULT_LANG) -> str:
     """One HTML document printing `doc` as a receipt, an invoice or a credit note on US Letter."""
-    return environment().get_template("receipt.html").render(doc=doc, v=_view(doc), rtl=is_rtl, lang=lang)
+    return environment(lang).get_template("receipt.html").render(doc=doc, v=_view(doc, lang), rtl=is_rtl, lang=lang)
 
 
 def money_document_pdf(doc: MoneyDocument, *, lang: str = DEFAULT_LANG) -> bytes:
@@ -126,15 +135,19 @@ def _text(value: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def _view(doc: MoneyDocument) -> dict:
+def _view(doc: MoneyDocument, lang: str = DEFAULT_LANG) -> dict:
     """What the template prints, with every amount formatted and every derived figure worked out."""
     kind = _kind(doc)
+    _ = translations(lang).gettext
 
     def money(cents: int) -> str:
-        return format_amount(cents, doc.currency)
+        return format_amount(cents, doc.currency, lang)
+
+    def day(on: date) -> str:
+        return format_date(on, lang)
 
     def rows(entries: tuple[Payment, ...]) -> list[dict]:
-        return [{"on": format_date(p.on), "description": p.description, "amount": money(abs(p.amount_cents))}
+        return [{"on": day(p.on), "description": p.description, "amount": money(abs(p.amount_cents))}
                 for p in entries]
 
     paid = sum(p.amount_cents for p in doc.payments)
@@ -146,40 +159,40 @@ def _view(doc: MoneyDocument) -> dict:
 
     if kind == "receipt":
         if refunded_in_full:
-            status = "Refunded in full"
+            status = _("Refunded in full")
         elif refunded:
-            status = "Partially refunded"
+            status = _("Partially refunded")
         elif paid and balance <= 0:
-            status = "Paid in full"
+            status = _("Paid in full")
         elif paid:
-            status = "Part paid"
+            status = _("Part paid")
         elif doc.total_cents <= 0:
-            status = "No charge"
+            status = _("No charge")
         else:
-            status = "No payment received"
+            status = _("No payment received")
     elif kind == "credit_note":
-        status = f"Invoice {doc.invoice_number} is void" if doc.voids_invoice else ""
+        status = _("Invoice %(number)s is void") % {"number": doc.invoice_number} if doc.voids_invoice else ""
     elif doc.total_cents > 0 and credited >= doc.total_cents:
-        status = "Void: credited in full"
+        status = _("Void: credited in full")
     else:
-        status = "Paid" if doc.total_cents > 0 and balance <= 0 and paid else ""
+        status = _("Paid") if doc.total_cents > 0 and balance <= 0 and paid else ""
     # A credit note takes money off what is owed, so it prints its amounts below zero.
     sign = -1 if kind == "credit_note" else 1
 
     return {
-        "title": TITLES[kind],
+        "title": _(TITLES[kind]),
         "is_invoice": kind == "invoice",
         "is_credit_note": kind == "credit_note",
         "issuer": doc.issuer_name.strip() or doc.convening_name,
         "issuer_details": _text(doc.issuer_details),
         "bill_to_address": _text(doc.bill_to_address),
         "payment_instructions": _text(doc.payment_instructions),
-        "issued_on": format_date(doc.issued_on),
-        "due_on": format_date(doc.due_on) if doc.due_on else "",
+        "issued_on": day(doc.issued_on),
+        "due_on": day(doc.due_on) if doc.due_on else "",
         "currency": (doc.currency or "").strip().upper(),
         "lines": [{
             "description": line.description,
-            "quantity": f"{line.quantity:,}",
+            "quantity": f"{line.quantity:,}",  # small counts: the same digits in every language offered
             "unit": money(sign * line.unit_cents),
             "discount": money(-sign * line.discount_cents) if line.discount_cents else "—",
             "amount": money(sign * line.total_cents),
@@ -189,14 +202,14 @@ def _view(doc: MoneyDocument) -> dict:
         "discount": money(-sign * doc.discount_cents) if doc.discount_cents else "",
         "total": money(sign * doc.total_cents),
         "unsigned_total": money(doc.total_cents),
-        "credits": [{"on": format_date(p.on), "description": p.description, "amount": money(-abs(p.amount_cents))}
+        "credits": [{"on": day(p.on), "description": p.description, "amount": money(-abs(p.amount_cents))}
                     for p in doc.credits],
         "payments": rows(doc.payments),
         "refunds": rows(doc.refunds),
         "paid": money(paid),
         "refunded": money(refunded),
         "net_paid": money(net_paid),
-        "balance_label": "Credit" if balance < 0 else "Balance due",
+        "balance_label": _("Credit") if balance < 0 else _("Balance due"),
         "balance": money(abs(balance)),
         "amount_due": money(max(balance, 0)),
         "owing": balance > 0,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from wtforms.fields.choices import SelectChoice
 
 from convene import throttle
@@ -28,10 +29,10 @@ def _group_form(convening, rows) -> GroupForm:
     form.take_code_from_link()
     seatable = [r for r in rows if r["state"] == "available"]
     # A paid ticket that cannot be paid for here stays in the menu, disabled and saying why (as on the single form).
-    choices = choice_list([(0, "Choose a ticket")] + [(r["ticket"].id, ticket_label(r, convening.currency))
+    choices = choice_list([(0, gettext("Choose a ticket"))] + [(r["ticket"].id, ticket_label(r, convening.currency))
                                                       for r in seatable])
-    choices += [SelectChoice(r["ticket"].id, f"{ticket_label(r, convening.currency)} (not bookable: online payment "
-                             "is not set up)", {"disabled": True})
+    choices += [SelectChoice(r["ticket"].id, ticket_label(r, convening.currency) + " " + gettext(
+                             "(not bookable: online payment is not set up)"), {"disabled": True})
                 for r in rows if r["state"] == "payment_not_set_up"]
     form.offer_delegations(sorted(convening.delegations, key=lambda d: search_key(d.name)),
                            service.new_delegations_allowed(convening))
@@ -65,7 +66,7 @@ def register_group(slug: str):
         if delegation_name is None:
             pass  # the message is beside the delegation field
         elif valid and not kept:
-            flash("Add at least one delegate.", "error")
+            flash(gettext("Add at least one delegate."), "error")
         elif valid and rows_ok:
             delegates = [{"given_name": row.given_name.data, "family_name": row.family_name.data,
                           "email": row.email.data, "organization": form.organization.data,
@@ -83,7 +84,7 @@ def register_group(slug: str):
                 order_page = url_for("payments.order_page", slug=slug, token=payments.order_token(order))
                 if order.status == OrderStatus.PENDING:
                     return checkout_redirect(order, order_page)
-                flash("Your delegation is registered. Everyone gets their own confirmation by email.", "success")
+                flash(gettext("Your delegation is registered. Everyone gets their own confirmation by email."), "success")
                 return redirect(order_page)
     show_code_problem(form, code_problem)
     return render_template(
@@ -106,7 +107,7 @@ def _show_group_error(form: GroupForm, kept, error: ConveneError) -> None:
     if error.code == "group_email_repeated":
         for _, row in kept:
             if (row.email.data or "").strip().lower() == error.details.get("email"):
-                row.email.errors = [*row.email.errors, "This email is listed twice."]
+                row.email.errors = [*row.email.errors, gettext("This email is listed twice.")]
     target = getattr(form, error.field, None) if error.field and not error.field.startswith("row-") else None
     if target is not None and error.field != "ticket_type_id":
         target.errors = [*target.errors, error.message]

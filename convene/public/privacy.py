@@ -4,8 +4,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import render_template, request
 
-from convene.errors import MESSAGES
+from convene.errors import message_for
 from convene.extensions import db
+from convene.languages import localized
 from convene.models import Convening
 from convene.public import bp
 from convene.public.routes import published_convening
@@ -33,5 +34,5 @@ def erased_links_are_gone():
     if convening is None:
         return None
     day = service.local_day(convening, convening.personal_data_erased_at)
-    message = MESSAGES["personal_data_erased"].format(name=convening.name, day=day)
+    message = message_for("personal_data_erased", name=localized(convening, "name"), day=day)
     return render_template("public/gone.html", convening=convening, message=message), 410

@@ -2,10 +2,21 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 
-from convene.errors import MESSAGES, ConveneError
-from convene.forms import ORDINALS, EmptyForm, add_question_fields, answers_to_form_data, choice_list, rank_select
+from convene.errors import ConveneError, message_for
+from convene.forms import (
+    ORDINALS,
+    RANK_LABELS,
+    EmptyForm,
+    add_interpretation_field,
+    add_question_fields,
+    answers_to_form_data,
+    choice_list,
+    rank_select,
+)
+from convene.languages import localized
 from convene.models import Convening, Registration, SessionBlock, Status
 from convene.public import bp
 from convene.public.forms import ManageForm
@@ -94,9 +105,9 @@ def block_ranking_form(block: SessionBlock, formdata: bool = True, ranking: list
     """One select per rank ("1st choice"...) over the block's sessions, so ranking works without JavaScript."""
     sessions = block.sessions
     names = [f"rank_{n}" for n in range(1, min(len(sessions), len(ORDINALS)) + 1)]
-    options = choice_list([("", "— no preference —")] + [(str(s.id), s.title) for s in sessions])
+    options = choice_list([("", gettext("— no preference —"))] + [(str(s.id), localized(s, 'title')) for s in sessions])
     fields = {
-        name: rank_select(f"{ORDINALS[n]} choice", options) for n, name in enumerate(names)
+        name: rank_select(RANK_LABELS[n], options) for n, name in enumerate(names)
     }
 
     def validate(self, extra_validators=None):
@@ -105,7 +116,7 @@ def block_ranking_form(block: SessionBlock, formdata: bool = True, ranking: list
         for name in names:
             value = getattr(self, name).data
             if value and value in seen:
-                getattr(self, name).errors.append("You chose this session already; pick each session once.")
+                getattr(self, name).errors.append(gettext("You chose this session already; pick each session once."))
                 ok = False
             seen.add(value)
         return ok
@@ -155,7 +166,7 @@ def session_signup(slug: str, token: str, session_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"You are signed up for {signup.session.title}.", "success")
+            flash(gettext("You are signed up for %(title)s.", title=localized(signup.session, 'title')), "success")
     return _back_to_agenda(slug, token)
 
 
@@ -171,7 +182,7 @@ def session_leave(slug: str, token: str, session_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("You have left the session; your seat is free for someone else.", "success")
+            flash(gettext("You have left the session; your seat is free for someone else."), "success")
     return _back_to_agenda(slug, token)
 
 
@@ -183,7 +194,7 @@ def rank_sessions(slug: str, token: str, block_id: int):
         return redirect(url_for("public.manage_link", slug=slug))
     block = next((b for b in service.open_blocks(convening) if b.id == block_id), None)
     if block is None:
-        flash(MESSAGES["preferences_closed"], "error")
+        flash(message_for("preferences_closed"), "error")
         return _back_to_agenda(slug, token)
     form = block_ranking_form(block)
     if form.validate_on_submit():
@@ -192,9 +203,9 @@ def rank_sessions(slug: str, token: str, block_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"Your ranking for {block.name} is saved.", "success")
+            flash(gettext("Your ranking for %(block)s is saved.", block=block.name), "success")
             return _back_to_agenda(slug, token)
     # Show the errors beside the choices, on the page they came from.
-    manage_form = add_question_fields(ManageForm, convening.questions)(
+    manage_form = add_interpretation_field(add_question_fields(ManageForm, convening.questions), convening)(
         formdata=None, obj=registration, data=answers_to_form_data(registration, convening.questions))
     return _manage_page(convening, registration, token, manage_form, ranking_forms={block.id: form}), 400

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from wtforms.fields.choices import SelectChoice
 
 from convene import throttle
-from convene.errors import MESSAGES, ConveneError, session_lost
+from convene.errors import ConveneError, message_for, session_lost
+from convene.i18n import use_registration
 from convene.extensions import db
 from convene.forms import (
     EmptyForm,
+    add_interpretation_field,
     add_question_fields,
     add_ranking_fields,
     answers_from,
@@ -20,6 +23,7 @@ from convene.forms import (
     show_error,
 )
 from convene.models import ENDED, Convening, Registration, Status, utcnow
+from convene.languages import localized
 from convene.public import bp
 from convene.public.forms import ManageForm, ManageLinkForm, RegistrationForm
 from convene.services import payments
@@ -43,6 +47,7 @@ def registration_from_token(convening: Convening, token: str, purpose: str = "ma
     registration = db.session.get(Registration, payload.get("r"))
     if registration is None or registration.convening_id != convening.id or payload.get("v") != registration.token_version:
         raise ConveneError("link_invalid")
+    use_registration(registration)  # its pages speak the language it chose, unless the page is switched
     return registration
 
 
@@ -88,8 +93,8 @@ def step_free_warnings(needs_step_free: bool, form, names: list[str], places) ->
     for name in names:
         place = by_id.get(str(getattr(form, name).data or ""))
         if place is not None and not place.accessible:
-            warnings[name] = (f"{place.name} does not have step-free access, so you will not be placed there. "
-                              "Choose another host for this rank.")
+            warnings[name] = gettext("%(place)s does not have step-free access, so you will not be placed there. "
+                                     "Choose another host for this rank.", place=localized(place, "name"))
     return warnings
 
 
@@ -119,13 +124,14 @@ def ticket_rows(convening: Convening, usage: service.SeatUsage, now, discount=No
 def ticket_label(row, currency: str) -> str:
     """'Delegate — CA$450.00 (early-bird until 1 May)' for the ticket menu."""
     price = row["price"]
-    label = f"{row['ticket'].name} — {money(price.due_cents, currency)}"
+    label = f"{localized(row['ticket'], 'name')} — {money(price.due_cents, currency)}"
     if price.discount_cents:
-        label += f" (was {money(price.list_cents, currency)})"
+        label += " " + gettext("(was %(price)s)", price=money(price.list_cents, currency))
     elif row["early"]:
-        label += f" (early-bird price until {local_dt(row['ticket'].early_until_at, row['ticket'].convening, '%d %b')})"
+        label += " " + gettext("(early-bird price until %(day)s)",
+                               day=local_dt(row['ticket'].early_until_at, row['ticket'].convening, '%d %b'))
     if row["state"] == "waitlist":
-        label += " — waitlist"
+        label += " — " + gettext("waitlist")
     return label
 
 
@@ -162,7 +168,7 @@ def ranked_hosts(convening: Convening):
 
 
 def _registration_form(convening: Convening, rows, hosts):
-    form_class = add_question_fields(RegistrationForm, convening.questions)
+    form_class = add_interpretation_field(add_question_fields(RegistrationForm, convening.questions), convening)
     if hosts:
         form_class = add_ranking_fields(form_class, hosts)
     form = form_class()
@@ -171,7 +177,7 @@ def _registration_form(convening: Convening, rows, hosts):
     # A paid ticket that cannot be paid for here is still shown, disabled with the reason, so nobody mistakes
     # another ticket (or its waitlist) for it; the service refuses it if it is sent anyway.
     choices = [SelectChoice(r["ticket"].id, ticket_label(r, convening.currency),
-                            {} if r in bookable else {"disabled": True, "data-reason": MESSAGES[r["state"]]})
+                            {} if r in bookable else {"disabled": True, "data-reason": message_for(r["state"])})
                for r in rows if r in bookable or r["state"] == "payment_not_set_up"]
     form.ticket_type_id.choices = choices
     if len(bookable) == 1 and form.ticket_type_id.data is None:
@@ -272,7 +278,8 @@ def manage_link(slug: str):
         service.send_manage_link(convening.id, form.email.data,
                                  hourly_cap=throttle.setting("MANAGE_LINK_EMAILS_PER_HOUR"))
         # The same answer either way, so the form does not reveal who is registered.
-        flash(f"If {form.email.data} is registered, a link to manage the registration is on its way.", "success")
+        flash(gettext("If %(email)s is registered, a link to manage the registration is on its way.",
+                      email=form.email.data), "success")
         return redirect(url_for("public.manage_link", slug=slug))
     return render_template("public/manage_link.html", convening=convening, form=form)
 
@@ -292,7 +299,7 @@ def manage(slug: str, token: str):
     convening, registration = _manage_context(slug, token)
     if registration is None:
         return redirect(url_for("public.manage_link", slug=slug))
-    form_class = add_question_fields(ManageForm, convening.questions)
+    form_class = add_interpretation_field(add_question_fields(ManageForm, convening.questions), convening)
     editable = registration.status not in ENDED
     if request.method == "POST":
         form = form_class()
@@ -304,7 +311,7 @@ def manage(slug: str, token: str):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("Your changes are saved.", "success")
+            flash(gettext("Your changes are saved."), "success")
             return redirect(url_for("public.manage", slug=slug, token=token))
     return _manage_page(convening, registration, token, form)
 
@@ -359,7 +366,7 @@ def rank_hosts(slug: str, token: str):
         return redirect(url_for("public.manage_link", slug=slug))
     hosts = ranked_hosts(convening)
     if not hosts:
-        flash("Site-visit preferences are not open.", "error")
+        flash(gettext("Site-visit preferences are not open."), "error")
         return redirect(url_for("public.manage", slug=slug, token=token))
     form = _ranking_form(convening, registration, hosts)
     if form.validate_on_submit():
@@ -368,10 +375,10 @@ def rank_hosts(slug: str, token: str):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("Your site-visit preferences are saved.", "success")
+            flash(gettext("Your site-visit preferences are saved."), "success")
             return redirect(url_for("public.manage", slug=slug, token=token) + "#site-visits")
     # The details form shows what is stored, not this ranking POST (which would untick every checkbox).
-    manage_form = add_question_fields(ManageForm, convening.questions)(
+    manage_form = add_interpretation_field(add_question_fields(ManageForm, convening.questions), convening)(
         formdata=None, obj=registration, data=answers_to_form_data(registration, convening.questions))
     return _manage_page(convening, registration, token, manage_form, ranking_form=form)
 
@@ -389,7 +396,7 @@ def cancel(slug: str, token: str):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("Your registration is cancelled and your seat has been released. A confirmation is on its way.",
+            flash(gettext("Your registration is cancelled and your seat has been released. A confirmation is on its way."),
                   "success")
         return redirect(url_for("public.manage", slug=slug, token=token))
     return render_template("public/cancel.html", convening=convening, registration=registration, form=form,
@@ -416,7 +423,7 @@ def offer(slug: str, token: str):
             if registration.status == Status.PENDING:
                 order_page = url_for("payments.order_page", slug=slug, token=payments.order_token(registration.order))
                 return checkout_redirect(registration.order, order_page)
-            flash("The seat is yours. Your confirmation is on its way.", "success")
+            flash(gettext("The seat is yours. Your confirmation is on its way."), "success")
             return redirect(url_for("public.registered", slug=slug, token=manage_token(registration)))
         return redirect(url_for("public.offer", slug=slug, token=token))
     return render_template("public/offer.html", convening=convening, registration=registration, form=form,

@@ -28,6 +28,7 @@ CONFLICT_KINDS: dict[str, tuple[str, str]] = {
     "room_inaccessible": ("A room without step-free access for attendees who need it", WARNING),
     "attendee_overlap": ("Attendees signed up to sessions that overlap", WARNING),
     "site_visit_overlap": ("A session overlapping a site-visit block its attendees are on", WARNING),
+    "interpretation_missing": ("Attendees needing interpretation a session does not offer", WARNING),
 }
 DEFAULT_RULES: dict[str, str] = {kind: severity for kind, (_, severity) in CONFLICT_KINDS.items()}
 # How many names a message lists before it says "and N more".
@@ -70,12 +71,16 @@ class SessionInfo:
     presenter_people: frozenset[int] = frozenset()
     everyone: bool = False
     is_site_visit_block: bool = False
+    # Languages interpreted into; None for sessions where interpretation is not expected (meals, networking).
+    interpretation: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         for name in ("starts_at", "ends_at"):
             object.__setattr__(self, name, _utc(getattr(self, name), f"session {self.id}: {name}"))
         for name in ("presenter_ids", "attendee_ids", "presenter_people"):
             object.__setattr__(self, name, frozenset(getattr(self, name)))
+        if self.interpretation is not None:
+            object.__setattr__(self, "interpretation", frozenset(self.interpretation))
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class Schedule:
     needs_access: frozenset[int] = frozenset()  # who needs step-free access
     visit_blocks: tuple[VisitBlockInfo, ...] = ()
     rules: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    interpretation_needs: Mapping[int, frozenset[str]] = field(default_factory=dict)  # registration id -> codes
+    language_names: Mapping[str, str] = field(default_factory=dict)  # code -> name, for messages
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sessions", tuple(self.sessions))
@@ -206,6 +213,7 @@ def _single(schedule: Schedule, session: SessionInfo) -> list[Conflict]:
             f"{session.title} ({_span(session, tz)}) is outside the convening's dates "
             f"({schedule.starts_on:%d %b} – {schedule.ends_on:%d %b %Y}).",
         ))
+    found.extend(_interpretation(schedule, session))
     room = schedule.rooms.get(session.room_id) if session.room_id is not None else None
     if room is None:
         return found
@@ -225,6 +233,26 @@ def _single(schedule: Schedule, session: SessionInfo) -> list[Conflict]:
                 extra=(room.id,), people=needing,
             ))
     return found
+
+
+def _interpretation(schedule: Schedule, session: SessionInfo) -> list[Conflict]:
+    """One warning per language that people attending need and the session does not offer."""
+    if session.interpretation is None:
+        return []
+    unmet: dict[str, set[int]] = {}
+    for person in schedule.attendees(session):
+        for code in schedule.interpretation_needs.get(person, ()):
+            if code not in session.interpretation:
+                unmet.setdefault(code, set()).add(person)
+    return [
+        _conflict(
+            schedule, "interpretation_missing", (session,),
+            f"{session.title} offers no interpretation into {schedule.language_names.get(code, code)}, and "
+            f"{_people(schedule, people)} {'needs' if len(people) == 1 else 'need'} it.",
+            extra=(code,), people=people,
+        )
+        for code, people in sorted(unmet.items())
+    ]
 
 
 def _overlapping_pairs(sessions: list[SessionInfo]):

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from convene.errors import ConveneError, NotFound
 from convene.extensions import db
+from convene.languages import DEFAULT_LANGUAGE, INTERPRETATION_LANGUAGES, LANGUAGES
 from convene.models import (
     Answer,
     Convening,
@@ -47,6 +48,7 @@ CONVENING_FIELDS = (
     "registration_opens_at", "registration_closes_at", "currency", "capacity", "contact_email", "published",
     "reference_prefix", "waitlist_enabled", "allow_new_delegations",
     "invoice_enabled", "invoice_issuer", "invoice_instructions", "invoice_due_days",
+    "languages", "default_language", "interpretation_languages",
 )
 TICKET_FIELDS = (
     "name", "description", "price_cents", "capacity", "sales_start_at", "sales_end_at", "hidden", "position",
@@ -163,6 +165,27 @@ def _more_room(old: int | None, new: int | None) -> bool:
     return old is not None and (new is None or new > old)
 
 
+def _codes(value) -> list[str]:
+    return [code for code in (value or []) if isinstance(code, str)] if isinstance(value, (list, tuple)) else []
+
+
+def _clean_languages(clean: dict, problems: list[ConveneError]) -> None:
+    """Enabled languages in a fixed order with the default always among them; interpretation as offered."""
+    default = clean.get("default_language") or DEFAULT_LANGUAGE
+    if default not in LANGUAGES:
+        problems.append(problem("default_language_unknown", "default_language"))
+        default = DEFAULT_LANGUAGE
+    enabled = set(_codes(clean.get("languages", [default])))
+    if enabled - set(LANGUAGES):
+        problems.append(problem("language_unknown", "languages"))
+    clean["default_language"] = default
+    clean["languages"] = [code for code in LANGUAGES if code in enabled or code == default]
+    asked = _codes(clean.get("interpretation_languages"))
+    if set(asked) - set(INTERPRETATION_LANGUAGES):
+        problems.append(problem("interpretation_language_unknown", "interpretation_languages"))
+    clean["interpretation_languages"] = [code for code in INTERPRETATION_LANGUAGES if code in asked]
+
+
 def clean_convening(data: dict) -> dict:
     """The convening's fields, normalized; raises with every problem found (no database needed)."""
     problems: list[ConveneError] = []
@@ -198,6 +221,7 @@ def clean_convening(data: dict) -> dict:
     if not REFERENCE_PREFIX_RE.fullmatch(clean["reference_prefix"]):
         problems.append(problem("reference_prefix_invalid", "reference_prefix"))
     clean["capacity"] = _check_capacity(clean.get("capacity"), "capacity", problems)
+    _clean_languages(clean, problems)
     due_days = clean.get("invoice_due_days", 30)
     if isinstance(due_days, bool) or not isinstance(due_days, int) or not 0 <= due_days <= MAX_INVOICE_DUE_DAYS:
         problems.append(problem("invoice_due_days_invalid", "invoice_due_days"))

@@ -43,6 +43,7 @@ from convene.models import (
     utcnow,
 )
 from convene.services.db import unit_of_work
+from convene.services.demo_languages import add_demo_languages
 from convene.services.demo_program import load_demo_program
 from convene.services.registrations import new_reference
 
@@ -475,6 +476,7 @@ def load_demo(now: datetime | None = None) -> tuple[Convening, bool]:
         _add_registrations(convening, rng, now)
         _add_site_visits(convening, rng)
         load_demo_program(convening, now)
+        add_demo_languages(convening)
     return convening, True
 
 

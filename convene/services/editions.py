@@ -72,7 +72,11 @@ FRESH_COLUMNS = {"created_at", "updated_at"}
 GIVEN_COLUMNS = {("convening", "name"), ("convening", "slug")}
 # JSON columns that hold ids of copied rows, and the table they point at; other JSON is copied as it is.
 JSON_IDS = {("discount_code", "ticket_type_ids"): "ticket_type"}
-JSON_PLAIN = {("convening", "role_colours"), ("question", "choices"), ("program_settings", "conflict_rules")}
+JSON_PLAIN = {("convening", "role_colours"), ("question", "choices"), ("program_settings", "conflict_rules"),
+              ("convening", "languages"), ("convening", "interpretation_languages"), ("convening", "translations"),
+              ("ticket_type", "translations"), ("question", "translations"), ("host_organization", "translations"),
+              ("program_session", "translations"), ("program_session", "interpretation"),
+              ("site_visit", "translations")}
 # What the copy page counts, in the order it lists them.
 COUNTED = (
     ("ticket_type", "ticket type", "ticket types"), ("discount_code", "code", "codes"),
@@ -273,6 +277,23 @@ def suggest_edition(convening: Convening) -> dict:
 
 # -- copying ---------------------------------------------------------------------------------------
 
+def _renamed_translations(source: Convening, edition: Convening) -> dict:
+    """The copy's translations: a translated name follows the new name when only its years moved on (as the
+    copy form suggests), and is left out otherwise, so pages show the new name rather than the old edition's."""
+    years = edition.starts_on.year - source.starts_on.year
+    follows = edition.name == _bump_years(source.name, years)
+    translations = {}
+    for language, fields in (edition.translations or {}).items():
+        fields = dict(fields)
+        if "name" in fields and edition.name != source.name:
+            if follows:
+                fields["name"] = _bump_years(fields["name"], years)
+            else:
+                del fields["name"]
+        translations[language] = fields
+    return translations
+
+
 def copy_convening(source_id: int, *, name: str, slug: str, starts_on: date, user_id: int | None = None) -> Convening:
     """Copy a convening's setup to a new, unpublished convening whose first day is `starts_on`.
 
@@ -299,6 +320,7 @@ def copy_convening(source_id: int, *, name: str, slug: str, starts_on: date, use
             _check_slug_free(clean["slug"])
             edition = Convening(**{**_copied_values(source, Convening.__table__, shift, {}),
                                    "name": clean["name"], "slug": clean["slug"]})
+            edition.translations = _renamed_translations(source, edition)
             db.session.add(edition)
             db.session.flush()
             ids: dict[str, dict[int, int]] = {"convening": {source.id: edition.id}}

@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from convene.extensions import db
 from convene.forms import format_answer
+from convene.languages import ENGLISH_NAMES as LANGUAGE_NAMES
 from convene.models import (
     ACCESSIBILITY_NEEDS,
     DIETARY_NEEDS,
@@ -37,7 +38,8 @@ PHONE_NUMBER = re.compile(r"\+[0-9][0-9 ().\-]*")
 HEADERS = (
     "Reference", "Status", "Given name", "Family name", "Badge name", "Pronouns", "Email", "Phone", "Organization",
     "Job title", "Role", "Delegation", "Ticket type", "Dietary needs", "Dietary notes", "Accessibility needs",
-    "Accessibility notes", "Registered at", "Price", "Currency", "Payment", "Order", "Invoice", "PO number",
+    "Accessibility notes", "Language", "Interpretation", "Registered at", "Price", "Currency", "Payment", "Order",
+    "Invoice", "PO number",
     "Site visits", "Session sign-ups", "Working group places",
 )
 
@@ -146,6 +148,7 @@ def registrations_csv(convening: Convening, where: Iterable = (), order_by: Iter
             r.delegation.name if r.delegation else "", r.ticket_type.name,
             _labels(r.dietary_needs, DIETARY_NEEDS), r.dietary_notes,
             _labels(r.accessibility_needs, ACCESSIBILITY_NEEDS), r.accessibility_notes,
+            LANGUAGE_NAMES.get(r.language, r.language), _labels(r.interpretation_needs, LANGUAGE_NAMES),
             convening.local(r.created_at).isoformat(timespec="seconds"),
             *_money_cells(r, convening),
             "; ".join(visits.get(r.id, [])), "; ".join(sessions.get(r.id, [])), "; ".join(groups.get(r.id, [])),

@@ -5,7 +5,7 @@ import logging
 import smtplib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -20,6 +20,7 @@ from flask import current_app, render_template
 
 from convene.emails import UnsendableAddress, needs_smtputf8, sendable_address
 from convene.extensions import db
+from convene.i18n import in_language, person_language
 from convene.text import single_line
 from convene.models import OutboxMessage, utcnow
 
@@ -28,26 +29,39 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 20  # small, so a lease never has to cover much more than one batch's sending time
 
 
-def queue_email(kind: str, to: str, subject: str, template: str, registration=None, *,
-                attachments: list[dict] | None = None, **context) -> OutboxMessage:
+def queue_email(kind: str, to: str, subject: str | Callable[[], str], template: str, registration=None, *,
+                attachments: list[dict] | None = None, language: str | None = None, **context) -> OutboxMessage:
     """Render templates/email/<template>.txt and .html into an outbox row in the current transaction.
 
+    The email is written in the recipient's language (`language`, else the registration's or the
+    order's, else the convening's default), whoever triggers it: an attendee's page, an organizer's
+    click in the back office or the command line. `subject` may be a function, called in that
+    language, so its translated text and the organizer's content in it match the body.
     `attachments` name documents (an order's invoice or receipt) rendered when the email goes out.
     """
     context.setdefault("registration", registration)
-    message = OutboxMessage(
-        kind=kind,
-        attachments=list(attachments or []),
-        registration_id=registration.id if registration is not None else None,
-        to_address=to,
-        subject=subject,
-        text_body=render_template(f"email/{template}.txt", **context),
-        html_body=render_template(f"email/{template}.html", **context),
-    )
+    with in_language(recipient_language(registration, context, language)):
+        message = OutboxMessage(
+            kind=kind,
+            attachments=list(attachments or []),
+            registration_id=registration.id if registration is not None else None,
+            to_address=to,
+            subject=subject() if callable(subject) else str(subject),
+            text_body=render_template(f"email/{template}.txt", **context),
+            html_body=render_template(f"email/{template}.html", **context),
+        )
     db.session.add(message)
     db.session.flush()
     db.session.info.setdefault("queued_email", []).append(message)
     return message
+
+
+def recipient_language(registration, context: dict, language: str | None = None) -> str:
+    """The language to write to someone in: asked for, else their registration's, else their order's first."""
+    if registration is None and context.get("order") is not None:
+        people = getattr(context["order"], "registrations", None) or []
+        registration = people[0] if people else None
+    return person_language(registration, context.get("convening"), language)
 
 
 @dataclass

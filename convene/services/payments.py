@@ -21,9 +21,12 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.languages import localized
+from convene.languages import localized
 from convene.models import (
     ACTIVE,
     HOLDING_SEAT,
@@ -263,11 +266,15 @@ def open_order_locked(
         registration.order = order
     db.session.flush()
     if method == PaymentMethod.INVOICE and send_email:
-        queue_email("invoice", order.buyer_email, f"Invoice {order.invoice_number} for {convening.name}", "invoice",
+        queue_email("invoice", order.buyer_email,
+                    lambda: gettext("Invoice %(number)s for %(convening)s", number=order.invoice_number,
+                                    convening=localized(convening, "name")), "invoice",
                     order=order, convening=convening, order_url=order_url(order),
                     attachments=[{"kind": "invoice", "order_id": order.id}])
     elif is_group and method == PaymentMethod.FREE:  # card orders tell the lead once paid, with the receipt
-        queue_email("group_registered", order.buyer_email, f"Your delegation is registered for {convening.name}",
+        queue_email("group_registered", order.buyer_email,
+                    lambda: gettext("Your delegation is registered for %(convening)s",
+                                    convening=localized(convening, "name")),
                     "group_registered", order=order, convening=convening, order_url=order_url(order))
     return order
 
@@ -292,7 +299,8 @@ def checkout_params(order: Order) -> dict:
     line_items = []
     for (_, unit), people in sorted(lines.items()):
         ticket = people[0].ticket_type
-        name = f"{ticket.name} — {convening.name}"
+        # What the buyer reads on Stripe's page, in the language they were buying in.
+        name = f"{localized(ticket, 'name')} — {localized(convening, 'name')}"
         if people[0].discount_cents:
             name += f" (code {order.discount_code.code})" if order.discount_code else " (discounted)"
         line_items.append({
@@ -452,7 +460,7 @@ def record_stripe_payment(session: dict, *, source: str = "webhook", now: dateti
             return "already_recorded"
         db.session.refresh(order)
         _confirm_seats(convening, order, seats, now)
-        queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
+        queue_email("payment_received", order.buyer_email, receipt_subject(convening, order),
                     "payment_received", order=order, convening=convening, order_url=order_url(order),
                     attachments=[{"kind": "receipt", "order_id": order.id}])
         log.info("order %s paid (%s)", order.reference, source)
@@ -544,7 +552,8 @@ def _release_locked(convening: Convening, order: Order, reason: str, now: dateti
             registration.status = Status.EXPIRED
             registration.cancelled_at = now
     if reason != "released":
-        queue_email("hold_expired", order.buyer_email, f"Your held seat at {convening.name} was released",
+        queue_email("hold_expired", order.buyer_email,
+                    lambda: gettext("Your held seat at %(convening)s was released", convening=localized(convening, "name")),
                     "hold_expired", order=order, convening=convening, reason=reason,
                     register_url=external_url("public.register", slug=convening.slug))
 
@@ -798,7 +807,9 @@ def _complete_refund_locked(order: Order, refund: Refund, stripe_refund_id: str 
     convening = order.convening
     if refund.cancel_registrations:
         _cancel_order_locked(convening, order, utcnow())
-    queue_email("refunded", order.buyer_email, f"Refund for {convening.name} ({order.reference})", "refunded",
+    queue_email("refunded", order.buyer_email,
+                lambda: gettext("Refund for %(convening)s (%(reference)s)", convening=localized(convening, "name"),
+                                reference=order.reference), "refunded",
                 order=order, convening=convening, refund=refund, order_url=order_url(order))
 
 
@@ -890,7 +901,7 @@ def record_desk_payment(order_id: int, method: str, amount_cents: int | None, *,
         order.payment_note = "; ".join(part for part in (order.payment_note, entry) if part)[-300:]  # the newest stays
         if order.balance_cents == 0:
             order.status = OrderStatus.PAID
-        queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
+        queue_email("payment_received", order.buyer_email, receipt_subject(convening, order),
                     "payment_received", order=order, convening=convening, order_url=order_url(order),
                     attachments=[{"kind": "receipt", "order_id": order.id}])
     log.info("desk payment of %s on order %s recorded by user %s", amount_cents, order.reference, user_id)
@@ -912,7 +923,7 @@ def mark_invoice_paid(order_id: int, *, note: str = "", user_id: int | None = No
         order.paid_cents = order.total_cents - order.credited_cents  # credit notes took the rest off
         order.paid_at = now
         order.payment_note = (note or "").strip()[:300]
-        queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
+        queue_email("payment_received", order.buyer_email, receipt_subject(convening, order),
                     "payment_received", order=order, convening=convening, order_url=order_url(order),
                     attachments=[{"kind": "receipt", "order_id": order.id}])
     return order
@@ -933,7 +944,7 @@ def accept_flagged_order(order_id: int, *, now: datetime | None = None) -> Order
         order.status = OrderStatus.PAID
         order.flag_detail = f"Accepted by an organizer: {order.flag_detail}"[:500]
         _confirm_seats(convening, order, seats, now)
-        queue_email("payment_received", order.buyer_email, f"Receipt for {convening.name} ({order.reference})",
+        queue_email("payment_received", order.buyer_email, receipt_subject(convening, order),
                     "payment_received", order=order, convening=convening, order_url=order_url(order),
                     attachments=[{"kind": "receipt", "order_id": order.id}])
     return order
@@ -1081,9 +1092,16 @@ def credit_note_attachment(note: CreditNote) -> dict:
     return {"kind": "credit_note", "order_id": note.order_id, "credit_note_id": note.id}
 
 
+def receipt_subject(convening: Convening, order: Order):
+    """The receipt email's subject, written in its recipient's language when the email is made."""
+    return lambda: gettext("Receipt for %(convening)s (%(reference)s)", convening=localized(convening, "name"),
+                           reference=order.reference)
+
+
 def queue_credit_note_email(convening: Convening, order: Order, note: CreditNote) -> None:
     """Send the buyer a credit note on its own (when the buyer is not one of the people cancelled)."""
     queue_email("credit_note", order.buyer_email,
-                f"Credit note {note.number} for invoice {note.invoice_number} ({convening.name})", "credit_note",
+                lambda: gettext("Credit note %(number)s for invoice %(invoice)s (%(convening)s)", number=note.number,
+                                invoice=note.invoice_number, convening=localized(convening, "name")), "credit_note",
                 order=order, convening=convening, credit_note=note, order_url=order_url(order),
                 attachments=[credit_note_attachment(note)])

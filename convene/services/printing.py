@@ -21,10 +21,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask_babel import gettext, ngettext
 from sqlalchemy.orm import selectinload
 
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.i18n import default_language, format_local, in_language, person_language
+from convene.i18n_marks import N_
+from convene.languages import localized
 from convene.models import (
     Convening,
     PrintJob,
@@ -135,11 +139,12 @@ def badge_counts(convening_id: int) -> dict[str, int]:
 
 
 def _time_range(convening: Convening, starts_at: datetime, ends_at: datetime | None) -> str:
+    """"Tue 14 Oct, 09:00–11:00 EDT", with day and month names in the language being printed."""
     start = convening.local(starts_at)
-    text = f"{start:%a %d %b}, {start:%H:%M}"
+    text = f"{format_local(start, '%a %d %b')}, {start:%H:%M}"
     if ends_at:
         end = convening.local(ends_at)
-        text += f"–{end:%H:%M}" if end.date() == start.date() else f" – {end:%a %d %b}, {end:%H:%M}"
+        text += f"–{end:%H:%M}" if end.date() == start.date() else f" – {format_local(end, '%a %d %b')}, {end:%H:%M}"
     return f"{text} {start:%Z}".strip()
 
 
@@ -162,10 +167,11 @@ def _published_visits(convening_id: int) -> dict[int, list[SiteVisit]]:
     return visits
 
 
-def _visit_line(convening: Convening, visit: SiteVisit) -> VisitLine:
+def _visit_line(convening: Convening, visit: SiteVisit, lang: str | None = None) -> VisitLine:
     departs = convening.local(visit.departs_at).strftime("%H:%M") if visit.departs_at else ""
-    return VisitLine(when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at), host=visit.host.name,
-                     meeting_point=visit.meeting_point, departs=departs)
+    return VisitLine(when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at),
+                     host=localized(visit.host, "name", lang), meeting_point=localized(visit, "meeting_point", lang),
+                     departs=departs)
 
 
 def badge_data(convening: Convening, registrations: list[Registration], *, with_visits: bool = True) -> list[BadgeData]:
@@ -177,8 +183,17 @@ def badge_data(convening: Convening, registrations: list[Registration], *, with_
 
         back_note = f"{back_note} · {date_range(convening.starts_on, convening.ends_on)}".strip(" ·")
     colours = convening.role_colours or {}
-    return [
-        BadgeData(
+    with in_language(default_language(convening)):
+        # The front is read by everyone around its wearer: the convening's own language.
+        roles = {role: gettext(label) for role, label in ROLE_LABELS.items()}
+    return [_badge_for(convening, r, roles, colours, visits.get(r.id, []), back_note) for r in registrations]
+
+
+def _badge_for(convening: Convening, r: Registration, roles: dict, colours: dict, visits: list,
+               back_note: str) -> BadgeData:
+    """One badge; its back (read by its wearer) in the wearer's language."""
+    with in_language(person_language(r, convening)) as lang:
+        return BadgeData(
             registration_id=r.id,
             checkin_token=r.checkin_token,
             name=r.display_badge_name,
@@ -186,14 +201,20 @@ def badge_data(convening: Convening, registrations: list[Registration], *, with_
             pronouns=r.pronouns or "",
             organization=r.organization or "",
             delegation=r.delegation.name if r.delegation else "",
-            role_label=ROLE_LABELS.get(r.role, r.role.replace("_", " ").title()),
+            role_label=roles.get(r.role, r.role.replace("_", " ").title()),
             role_colour=role_colour(r.role, colours),
-            convening=convening.name,
-            visits=tuple(_visit_line(convening, v) for v in visits.get(r.id, [])),
+            convening=localized(convening, "name", lang),
+            visits=tuple(_visit_line(convening, v, lang) for v in visits),
             back_note=back_note,
+            lang=lang,
+            back_heading=gettext("Your site visits"),
+            meet_at=gettext("Meet at %(place)s", place="{place}"),
+            meet_at_departs=gettext("Meet at %(place)s, departs %(time)s", place="{place}", time="{time}"),
+            departs_at=gettext("Departs %(time)s", time="{time}"),
+            more_visits=tuple(ngettext("and %(num)d more: see your registration page",
+                                       "and %(num)d more: see your registration page", n)
+                              for n in range(1, len(visits) + 1)),
         )
-        for r in registrations
-    ]
 
 
 # ---------------------------------------------------------------- previews and jobs
@@ -759,18 +780,19 @@ def session_roster_csv(convening: Convening, session) -> str:
 
 # ---------------------------------------------------------------- program book and personal agendas
 
-AGENDA_TAGS = {"presenting": "Presenting", "signed_up": "Signed up", "site_visit": "Your group", "everyone": ""}
+AGENDA_TAGS = {"presenting": N_("Presenting"), "signed_up": N_("Signed up"), "site_visit": N_("Your group"),
+               "everyone": ""}
 
 
 def _day_title(day) -> str:
-    return f"{day:%A} {day.day} {day:%B %Y}"
+    return f"{format_local(day, '%A')} {day.day} {format_local(day, '%B %Y')}"
 
 
 def _clock(convening: Convening, starts_at: datetime, ends_at: datetime) -> str:
     start, end = convening.local(starts_at), convening.local(ends_at)
     if start.date() == end.date():
         return f"{start:%H:%M}–{end:%H:%M}"
-    return f"{start:%H:%M} – {end:%a %H:%M}"
+    return f"{start:%H:%M} – {format_local(end, '%a')} {end:%H:%M}"
 
 
 def _dates_and_venue(convening: Convening) -> tuple[str, str]:
@@ -781,7 +803,12 @@ def _dates_and_venue(convening: Convening) -> tuple[str, str]:
 
 
 def program_book(convening: Convening):
-    """The program book's content: every session by day (rooms, presenters), and the site visits."""
+    """The program book's content, in the convening's default language (one book serves everyone)."""
+    with in_language(default_language(convening)) as lang:
+        return _program_book(convening, lang)
+
+
+def _program_book(convening: Convening, lang: str):
     from convene.printing.agendas import ProgramBook, ProgramDay, ProgramEntry, VisitScheduleEntry
     from convene.services import schedule
 
@@ -795,10 +822,10 @@ def program_book(convening: Convening):
                 for p in session.presenters
             )
             entries.append(ProgramEntry(
-                time=_clock(convening, session.starts_at, session.ends_at), title=session.title,
-                kind=session.kind_label, where=session.where or "", presenters=presenters,
-                description=session.description or "",
-                note="Sign-up required" if session.signup_required else "",
+                time=_clock(convening, session.starts_at, session.ends_at), title=localized(session, "title"),
+                kind=gettext(session.kind_label), where=schedule.localized_where(session) or "", presenters=presenters,
+                description=localized(session, "description") or "",
+                note=gettext("Sign-up required") if session.signup_required else "",
             ))
         days.append(ProgramDay(anchor=f"day-{day.isoformat()}", title=_day_title(day), entries=tuple(entries)))
     visits = []
@@ -811,15 +838,17 @@ def program_book(convening: Convening):
     ):
         visits.append(VisitScheduleEntry(
             slot=visit.slot.label, when=_time_range(convening, visit.slot.starts_at, visit.slot.ends_at),
-            host=visit.host.name, address=visit.host.address, meeting_point=visit.meeting_point,
+            host=localized(visit.host, "name"), address=visit.host.address,
+            meeting_point=localized(visit, "meeting_point"),
             departs=convening.local(visit.departs_at).strftime("%H:%M") if visit.departs_at else "",
             accessible=visit.host.accessible,
         ))
     dates, venue = _dates_and_venue(convening)
     return ProgramBook(
-        convening=convening.name, dates=dates, venue=venue, description=convening.description or "",
+        convening=localized(convening, "name"), dates=dates, venue=venue,
+        description=localized(convening, "description") or "",
         timezone=convening.timezone, days=tuple(days), visits=tuple(visits),
-        draft=not schedule.is_published(convening.id),
+        draft=not schedule.is_published(convening.id), lang=lang,
     )
 
 
@@ -834,7 +863,12 @@ def render_program_pdf(convening_id: int, *, paper: str = "letter") -> bytes:
 
 
 def personal_agenda_data(convening: Convening, registration: Registration):
-    """One attendee's agenda as plain data (from convene.services.schedule.personal_agenda)."""
+    """One attendee's agenda as plain data, in their language (from convene.services.schedule.personal_agenda)."""
+    with in_language(person_language(registration, convening)) as lang:
+        return _personal_agenda_data(convening, registration, lang)
+
+
+def _personal_agenda_data(convening: Convening, registration: Registration, lang: str):
     from convene.printing.agendas import AgendaDay, AgendaEntry, PersonalAgenda
     from convene.services.schedule import personal_agenda
 
@@ -843,15 +877,19 @@ def personal_agenda_data(convening: Convening, registration: Registration):
         entries = tuple(
             AgendaEntry(
                 time=_clock(convening, item.starts_at, item.ends_at), title=item.title, where=item.where or "",
-                tag=AGENDA_TAGS.get(item.why, ""), details=tuple((str(k), str(v)) for k, v in item.details),
+                tag=gettext(AGENDA_TAGS[item.why]) if AGENDA_TAGS.get(item.why) else "", details=tuple((str(k), str(v)) for k, v in item.details),
             )
             for item in day.items
         )
         days.append(AgendaDay(title=_day_title(day.day), entries=entries))
     dates, _ = _dates_and_venue(convening)
     return PersonalAgenda(
-        convening=convening.name, dates=dates, name=registration.full_name, organization=registration.organization,
-        reference=registration.reference, timezone=convening.timezone, days=tuple(days),
+        convening=localized(convening, "name"), dates=dates, name=registration.full_name,
+        organization=registration.organization,
+        reference=registration.reference, timezone=convening.timezone, days=tuple(days), lang=lang,
+        nothing_text=gettext("Nothing is on this agenda yet: the program or the site-visit groups have not been "
+                             "published."),
+        zone_text=gettext("All times are local (%(zone)s).", zone=convening.timezone),
     )
 
 

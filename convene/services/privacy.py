@@ -98,7 +98,7 @@ KIND_KEYS = tuple(key for key, _, _ in KINDS)
 ERASED_VALUE = "(erased)"
 # The columns whose values the audit log must not keep, per table (the log names tables its own way).
 PERSONAL_COLUMNS = {
-    "registration": frozenset(PERSON_FIELDS),
+    "registration": frozenset(PERSON_FIELDS) | {"interpretation_needs"},
     "answer": frozenset({"value"}),
     "orders": frozenset({"buyer_name", "buyer_email", "buyer_organization", "billing_address", "payment_note",
                          "stripe_session_url"}),
@@ -218,7 +218,7 @@ def _registration_is_erased(r: Registration) -> bool:
     return (r.given_name == ERASED_NAME and not r.family_name and not r.badge_name and not r.pronouns
             and r.email == erased_email(r.id) and not r.phone and not r.organization and not r.job_title
             and not r.dietary_needs and not r.dietary_notes and not r.accessibility_needs
-            and not r.accessibility_notes)
+            and not r.accessibility_notes and not r.interpretation_needs)
 
 
 def _answer_is_free_text(answer: Answer, question: Question) -> bool:
@@ -481,6 +481,7 @@ def _erase_registration(r: Registration) -> None:
     r.given_name, r.family_name, r.badge_name, r.pronouns = ERASED_NAME, "", "", ""
     r.email, r.phone, r.organization, r.job_title = erased_email(r.id), "", "", ""
     r.dietary_needs, r.dietary_notes, r.accessibility_needs, r.accessibility_notes = [], "", [], ""
+    r.interpretation_needs = []
     r.token_version = (r.token_version or 1) + 1  # every manage and offer link sent so far stops working
     r.checkin_token = secrets.token_urlsafe(16)  # the printed badge's QR code no longer finds the row
 

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from flask_babel import gettext
+
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.i18n import in_language, person_language
+from convene.languages import localized
 from convene.models import Order, OrderStatus, PaymentMethod
 from convene.models.payments import CreditNote
 from convene.printing.receipts import (
@@ -37,10 +41,10 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
     convening = order.convening
     grouped: OrderedDict[tuple, list] = OrderedDict()
     for registration in order.registrations:
-        key = (registration.ticket_type.name, registration.price_cents, registration.discount_cents)
+        key = (localized(registration.ticket_type, "name"), registration.price_cents, registration.discount_cents)
         grouped.setdefault(key, []).append(registration)
     lines = tuple(
-        DocumentLine(description=f"{name} — {convening.name}", quantity=len(people), unit_cents=unit,
+        DocumentLine(description=f"{name} — {localized(convening, 'name')}", quantity=len(people), unit_cents=unit,
                      discount_cents=off, total_cents=len(people) * (unit - off))
         for (name, unit, off), people in grouped.items()
     )
@@ -48,22 +52,22 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
     payments: tuple[Payment, ...] = ()
     if order.paid_cents and order.paid_at:
         if order.method == PaymentMethod.CARD:
-            how = f"Card payment (Stripe {order.stripe_payment_intent_id})" if order.stripe_payment_intent_id \
-                else "Card payment (Stripe)"
+            how = gettext("Card payment (Stripe %(reference)s)", reference=order.stripe_payment_intent_id) \
+                if order.stripe_payment_intent_id else gettext("Card payment (Stripe)")
         else:
-            how = "Paid elsewhere" if order.method == PaymentMethod.OFFLINE else "Invoice payment"
+            how = gettext("Paid elsewhere") if order.method == PaymentMethod.OFFLINE else gettext("Invoice payment")
             how += f": {order.payment_note}" if order.payment_note else ""
         payments = (Payment(on=convening.local(order.paid_at).date(), description=how, amount_cents=order.paid_cents),)
     refunds = tuple(
         Payment(on=convening.local(r.completed_at or r.created_at).date(),
-                description="Refund" + (f": {r.reason}" if r.reason else ""), amount_cents=r.amount_cents)
+                description=gettext("Refund") + (f": {r.reason}" if r.reason else ""), amount_cents=r.amount_cents)
         for r in order.refunds if r.status == "succeeded"
     )
     if sum(r.amount_cents for r in refunds) < order.refunded_cents:  # refunded in Stripe's own dashboard
-        refunds += (Payment(on=convening.local(order.updated_at).date(), description="Refund (through Stripe)",
+        refunds += (Payment(on=convening.local(order.updated_at).date(), description=gettext("Refund (through Stripe)"),
                             amount_cents=order.refunded_cents - sum(r.amount_cents for r in refunds)),)
     issued = order.invoice_issued_at if kind == "invoice" else (order.paid_at or order.created_at)
-    credits = tuple(Payment(on=convening.local(note.issued_at).date(), description=f"Credit note {note.number}",
+    credits = tuple(Payment(on=convening.local(note.issued_at).date(), description=gettext("Credit note %(number)s", number=note.number),
                             amount_cents=note.amount_cents) for note in order.credit_notes)
     return MoneyDocument(
         kind=kind,
@@ -74,13 +78,14 @@ def order_document(order: Order, kind: str) -> MoneyDocument:
         lines=lines,
         subtotal_cents=order.subtotal_cents,
         discount_cents=order.discount_cents,
-        discount_label=f"Code {code.code} ({code.describe})" if code is not None and order.discount_cents else "",
+        discount_label=gettext("Code %(code)s (%(what)s)", code=code.code, what=code.describe)
+        if code is not None and order.discount_cents else "",
         total_cents=order.total_cents,
         payments=payments,
         refunds=refunds,
         due_on=order.invoice_due_on if kind == "invoice" else None,
         payment_instructions=convening.invoice_instructions if kind == "invoice" else "",
-        attendees=tuple((r.full_name, r.reference, r.ticket_type.name) for r in order.registrations),
+        attendees=tuple((r.full_name, r.reference, localized(r.ticket_type, "name")) for r in order.registrations),
         credits=credits,
     )
 
@@ -92,7 +97,7 @@ def _parties(order: Order) -> dict:
     return dict(
         issuer_name=issuer[0] if issuer else convening.name,
         issuer_details="\n".join(issuer[1:]),
-        convening_name=convening.name,
+        convening_name=localized(convening, "name"),
         convening_dates=date_range(convening.starts_on, convening.ends_on),
         convening_venue=", ".join(p for p in (convening.venue, convening.city) if p),
         order_reference=order.reference,
@@ -113,7 +118,7 @@ def credit_note_document(note: CreditNote) -> MoneyDocument:
              for seat in note.seats or []]
     rest = note.amount_cents - sum(line.total_cents for line in lines)
     if rest:  # seats no longer listed on the order (their people registered again elsewhere), or rounding
-        lines.append(DocumentLine(description=f"Rest of invoice {note.invoice_number}", quantity=1,
+        lines.append(DocumentLine(description=gettext("Rest of invoice %(number)s", number=note.invoice_number), quantity=1,
                                   unit_cents=rest, discount_cents=0, total_cents=rest))
     return MoneyDocument(
         kind="credit_note",
@@ -132,9 +137,17 @@ def credit_note_document(note: CreditNote) -> MoneyDocument:
     )
 
 
-def credit_note_pdf(note: CreditNote, *, lang: str = "en") -> tuple[str, bytes]:
-    """(file name, tagged PDF bytes) of a credit note."""
-    document = credit_note_document(note)
+def order_language(order: Order) -> str:
+    """The language an order's documents are printed in: its first registration's, else the convening's default."""
+    people = order.registrations or []
+    return person_language(people[0] if people else None, order.convening)
+
+
+def credit_note_pdf(note: CreditNote, *, lang: str | None = None) -> tuple[str, bytes]:
+    """(file name, tagged PDF bytes) of a credit note, in `lang` (by default the order's language)."""
+    lang = lang or order_language(note.order)
+    with in_language(lang):
+        document = credit_note_document(note)
     return document_filename(document), money_document_pdf(document, lang=lang)
 
 
@@ -146,9 +159,11 @@ def order_credit_note(order: Order, note_id: int) -> CreditNote:
     return note
 
 
-def order_pdf(order: Order, kind: str, *, lang: str = "en") -> tuple[str, bytes]:
-    """(file name, tagged PDF bytes) of an order's receipt or invoice, in language `lang`."""
-    document = order_document(order, kind)
+def order_pdf(order: Order, kind: str, *, lang: str | None = None) -> tuple[str, bytes]:
+    """(file name, tagged PDF bytes) of an order's receipt or invoice, in `lang` (by default the order's language)."""
+    lang = lang or order_language(order)
+    with in_language(lang):
+        document = order_document(order, kind)
     return document_filename(document), money_document_pdf(document, lang=lang)
 
 

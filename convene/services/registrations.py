@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
+from flask_babel import gettext
 
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.languages import INTERPRETATION_LANGUAGES, localized
 from convene.models import (
     ACCESSIBILITY_NEEDS,
     ACTIVE,
@@ -144,6 +146,22 @@ def _clean_person(data: dict) -> dict:
         clean["dietary_needs"] = [c for c in DIETARY_NEEDS if c in (clean["dietary_needs"] or [])]
     if "accessibility_needs" in clean:
         clean["accessibility_needs"] = [c for c in ACCESSIBILITY_NEEDS if c in (clean["accessibility_needs"] or [])]
+    return clean
+
+
+def _language_fields(convening: Convening, person: dict, *, new: bool = False) -> dict:
+    """The person's language (one the convening offers, else its default) and the interpretation asked
+    for (among what the convening offers), from what a form sent; a new registration always gets a language."""
+    clean: dict = {}
+    language = person.get("language")
+    if language in (convening.languages or []):
+        clean["language"] = language
+    elif new:
+        clean["language"] = convening.default_language
+    if "interpretation_needs" in person:
+        asked = set(person.get("interpretation_needs") or [])
+        clean["interpretation_needs"] = [code for code in convening.interpretation_languages or []
+                                         if code in asked and code in INTERPRETATION_LANGUAGES]
     return clean
 
 
@@ -378,6 +396,7 @@ def _place(
         registration.cancelled_at = registration.offer_expires_at = None
         registration.order_id = registration.discount_code_id = None
         registration.price_cents = registration.discount_cents = 0
+    clean.update(_language_fields(convening, person, new=True))
     for key, value in clean.items():
         setattr(registration, key, value)
     registration.ticket_type = ticket
@@ -399,9 +418,14 @@ def _place(
 def queue_status_email(registration: Registration) -> None:
     convening = registration.convening
     if registration.status == Status.CONFIRMED:
-        subject, template = f"You are registered for {convening.name} ({registration.reference})", "confirmation"
+        def subject():
+            return gettext("You are registered for %(convening)s (%(reference)s)",
+                           convening=localized(convening, "name"), reference=registration.reference)
+        template = "confirmation"
     else:
-        subject, template = f"You are on the waitlist for {convening.name}", "waitlisted"
+        def subject():
+            return gettext("You are on the waitlist for %(convening)s", convening=localized(convening, "name"))
+        template = "waitlisted"
     queue_email(template, registration.email, subject, template, registration=registration,
                 convening=convening, manage_url=manage_url(registration))
 
@@ -435,6 +459,7 @@ def update_registration(
             if registration.status in HOLDING_SEAT and not has_seat(seat_usage(convening.id), convening, ticket):
                 raise ConveneError("comp_over_capacity", field="ticket_type_id")
         badge_before = [getattr(registration, f) for f in BADGE_FIELDS]
+        clean.update(_language_fields(convening, person))
         for key, value in clean.items():
             setattr(registration, key, value)
         for key, value in admin_changes.items():
@@ -506,7 +531,8 @@ def cancel_locked(convening: Convening, registration: Registration, now: datetim
         from convene.services.payments import credit_note_attachment
 
         attachments = [credit_note_attachment(credit_note)]
-    queue_email("cancelled", registration.email, f"Your registration for {convening.name} is cancelled",
+    queue_email("cancelled", registration.email,
+                lambda: gettext("Your registration for %(convening)s is cancelled", convening=localized(convening, "name")),
                 "cancelled", registration=registration, convening=convening, by_attendee=by_attendee,
                 register_url=external_url("public.register", slug=convening.slug), credit_note=credit_note,
                 attachments=attachments)
@@ -581,7 +607,9 @@ def lapse_overdue_offers(convening: Convening, now: datetime) -> int:
     ).scalars().all()
     for registration in overdue:
         registration.status = Status.LAPSED
-        queue_email("offer_lapsed", registration.email, f"Your held seat at {convening.name} was released",
+        queue_email("offer_lapsed", registration.email,
+                    lambda: gettext("Your held seat at %(convening)s was released",
+                                    convening=localized(convening, "name")),
                     "offer_lapsed", registration=registration, convening=convening,
                     register_url=external_url("public.register", slug=convening.slug))
     if overdue or released:
@@ -616,7 +644,9 @@ def offer_seats_locked(convening: Convening, now: datetime) -> list[Registration
         total += 1
         by_ticket[ticket.id] = by_ticket.get(ticket.id, 0) + 1
         offered.append(registration)
-        queue_email("offer", registration.email, f"A seat at {convening.name} is held for you", "offer",
+        queue_email("offer", registration.email,
+                    lambda: gettext("A seat at %(convening)s is held for you", convening=localized(convening, "name")),
+                    "offer",
                     registration=registration, convening=convening,
                     offer_url=external_url("public.offer", slug=convening.slug, token=offer_token(registration)),
                     expires_local=convening.local(registration.offer_expires_at))
@@ -653,7 +683,8 @@ def send_manage_link(convening_id: int, email: str, *, hourly_cap: int | None = 
             if sent >= hourly_cap:
                 return False
         convening = registration.convening
-        queue_email("manage_link", registration.email, f"Your registration for {convening.name}",
+        queue_email("manage_link", registration.email,
+                    lambda: gettext("Your registration for %(convening)s", convening=localized(convening, "name")),
                     "manage_link", registration=registration, convening=convening,
                     manage_url=manage_url(registration))
     return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -170,6 +170,9 @@ class Dashboard:
     delegations: list[tuple[str, int]]
     no_delegation: int
     chart: Chart
+    # Active registrations per language they read in (the convening's languages), and interpretation asked for.
+    languages: dict[str, int] = field(default_factory=dict)
+    interpretation: dict[str, int] = field(default_factory=dict)
 
     @property
     def status_columns(self) -> list[Status]:
@@ -215,14 +218,19 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
             Registration.created_at, Registration.role, Registration.delegation_id,
             Registration.dietary_needs, Registration.accessibility_needs,
             Registration.dietary_notes != "", Registration.accessibility_notes != "",
+            Registration.language, Registration.interpretation_needs,
         ).where(Registration.convening_id == convening.id, Registration.status.in_(ACTIVE))
     ).all()
+    languages = Counter({code: 0 for code in dict.fromkeys([convening.default_language, *convening.languages])})
+    interpretation = Counter({code: 0 for code in convening.interpretation_languages or []})
     dietary = Counter({code: 0 for code in DIETARY_NEEDS})
     accessibility = Counter({code: 0 for code in ACCESSIBILITY_NEEDS})
     roles = Counter({role.value: 0 for role in Role})
     by_delegation: Counter[int | None] = Counter()
     dietary_notes = accessibility_notes = 0
-    for created_at, role, delegation_id, diet, access, has_diet_note, has_access_note in active_rows:
+    for created_at, role, delegation_id, diet, access, has_diet_note, has_access_note, language, needs in active_rows:
+        languages[language] += 1
+        interpretation.update(code for code in set(needs or []) if code in interpretation)
         dietary.update(code for code in set(diet or []) if code in DIETARY_NEEDS)
         accessibility.update(code for code in set(access or []) if code in ACCESSIBILITY_NEEDS)
         roles[role] += 1
@@ -257,5 +265,6 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
         seats_left=seats_left, waitlist=usage.waitlist, active=len(active_rows),
         dietary=dict(dietary), dietary_notes=dietary_notes, accessibility=dict(accessibility),
         accessibility_notes=accessibility_notes, roles=dict(roles), delegations=delegations,
-        no_delegation=by_delegation.get(None, 0), chart=chart,
+        no_delegation=by_delegation.get(None, 0), chart=chart, languages=dict(languages),
+        interpretation=dict(interpretation),
     )

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.orm import selectinload
 
 from convene.assignment import Person, Problem, Visit, solve
 from convene.errors import ConveneError, NotFound, MESSAGES
 from convene.extensions import db
+from convene.i18n import format_local, in_language, person_language
+from convene.languages import INTERPRETATION_LANGUAGES, localized
 from convene.models import (
     EVERYONE_KINDS,
     Convening,
@@ -60,7 +63,7 @@ from convene.services.registrations import manage_url
 
 SESSION_FIELDS = (
     "title", "kind", "description", "track", "starts_at", "ends_at", "room_id", "location", "capacity",
-    "signup_required", "block_id", "visit_slot_id", "presenter_ids",
+    "signup_required", "block_id", "visit_slot_id", "presenter_ids", "interpretation",
 )
 ROOM_FIELDS = ("name", "capacity", "accessible", "floor", "notes", "position")
 PRESENTER_FIELDS = ("registration_id", "name", "organization", "bio")
@@ -112,12 +115,18 @@ def _check_capacity(value, problems: list[ConveneError]) -> int | None:
     return value
 
 
+def _span_in(person: Registration, convening: Convening, session: ProgramSession) -> str:
+    """When a session is, written in the person's language (for an email to them)."""
+    with in_language(person_language(person, convening)):
+        return span(convening, session.starts_at, session.ends_at)
+
+
 def span(convening: Convening, starts_at: datetime, ends_at: datetime) -> str:
     """'Tue 09 Jun 10:00–11:30' in the convening's zone (both days shown when it crosses midnight)."""
     start, end = convening.local(starts_at), convening.local(ends_at)
     if start.date() == end.date():
-        return f"{start:%a %d %b %H:%M}–{end:%H:%M}"
-    return f"{start:%a %d %b %H:%M} – {end:%a %d %b %H:%M}"
+        return f"{format_local(start, '%a %d %b %H:%M')}–{end:%H:%M}"
+    return f"{format_local(start, '%a %d %b %H:%M')} – {format_local(end, '%a %d %b %H:%M')}"
 
 
 # ---------------------------------------------------------------- reading
@@ -223,13 +232,17 @@ def registration_choices(convening_id: int) -> list[tuple[int, str]]:
     return [(rid, f"{given} {family}".strip() + (f" — {org}" if org else "")) for rid, given, family, org in rows]
 
 
+# Sessions nobody expects interpreted: the conflict finder does not ask them for interpretation.
+UNINTERPRETED_KINDS = (SessionKind.MEAL, SessionKind.NETWORKING, SessionKind.SITE_VISIT)
+
+
 def build_schedule(convening: Convening) -> Schedule:
     """The convening's program as plain data for the conflict finder (read fresh from the database)."""
     cid = convening.id
     rows = db.session.execute(
         sa.select(ProgramSession.id, ProgramSession.title, ProgramSession.starts_at, ProgramSession.ends_at,
                   ProgramSession.room_id, ProgramSession.capacity, ProgramSession.kind,
-                  ProgramSession.signup_required)
+                  ProgramSession.signup_required, ProgramSession.interpretation)
         .where(ProgramSession.convening_id == cid)
     ).all()
     presenter_ids: dict[int, set[int]] = defaultdict(set)
@@ -251,7 +264,7 @@ def build_schedule(convening: Convening) -> Schedule:
         attendees[session_id].add(registration_id)
     people = db.session.execute(
         sa.select(Registration.id, Registration.given_name, Registration.family_name,
-                  Registration.accessibility_needs)
+                  Registration.accessibility_needs, Registration.interpretation_needs)
         .where(Registration.convening_id == cid, Registration.status == Status.CONFIRMED)
     ).all()
     rooms = {
@@ -287,16 +300,19 @@ def build_schedule(convening: Convening) -> Schedule:
             presenter_ids=frozenset(presenter_ids.get(sid, ())), attendee_ids=frozenset(attendees.get(sid, ())),
             presenter_people=frozenset(presenter_people.get(sid, ())),
             everyone=not signup and kind in EVERYONE_KINDS, is_site_visit_block=kind == SessionKind.SITE_VISIT,
+            interpretation=None if kind in UNINTERPRETED_KINDS else frozenset(offered or ()),
         )
-        for sid, title, starts_at, ends_at, room_id, capacity, kind, signup in rows
+        for sid, title, starts_at, ends_at, room_id, capacity, kind, signup, offered in rows
     ]
     return Schedule(
         sessions=tuple(sessions), starts_on=convening.starts_on, ends_on=convening.ends_on, tz=convening.tz,
         rooms=rooms, presenters=presenter_names,
-        people={rid: f"{given} {family}".strip() for rid, given, family, _ in people},
+        people={rid: f"{given} {family}".strip() for rid, given, family, *_ in people},
         everyone_ids=frozenset(rid for rid, *_ in people),
-        needs_access=frozenset(rid for rid, _, _, needs in people if "step_free" in (needs or [])),
+        needs_access=frozenset(rid for rid, _, _, needs, _ in people if "step_free" in (needs or [])),
         visit_blocks=tuple(blocks), rules=rules_with_defaults(settings_of(cid).conflict_rules),
+        interpretation_needs={rid: frozenset(langs) for rid, *_, langs in people if langs},
+        language_names={code: str(name) for code, name in INTERPRETATION_LANGUAGES.items()},
     )
 
 
@@ -522,6 +538,11 @@ def clean_session(convening: Convening, data: dict) -> dict:
     if set(presenter_ids) - _ids_of(Presenter, convening.id):
         problems.append(problem("presenter_unknown", "presenter_ids"))
     clean["presenter_ids"] = list(dict.fromkeys(presenter_ids))
+    if "interpretation" in clean:
+        offered = [code for code in clean["interpretation"] or [] if isinstance(code, str)]
+        if set(offered) - set(INTERPRETATION_LANGUAGES):
+            problems.append(problem("session_interpretation_unknown", "interpretation"))
+        clean["interpretation"] = [code for code in INTERPRETATION_LANGUAGES if code in offered]
     _raise_problems(problems)
     return clean
 
@@ -647,10 +668,15 @@ def delete_session(session_id: int, *, reason: str = "", expected: str | None = 
             raise ConveneError("delete_preview_changed")
         if deletion.published and not reason:
             raise ConveneError("delete_reason_required", field="reason")
-        title, when = session.title, span(convening, session.starts_at, session.ends_at)
+        title = session.title
         for person in deletion.people:
-            queue_email("session_cancelled", person.email, f"Cancelled: {title} at {convening.name}",
-                        "session_cancelled", registration=person, convening=convening, title=title, when=when,
+            with in_language(person_language(person, convening)):
+                their_title = localized(session, "title")
+                when = span(convening, session.starts_at, session.ends_at)
+            queue_email("session_cancelled", person.email,
+                        lambda title=their_title: gettext("Cancelled: %(title)s at %(convening)s", title=title,
+                                                          convening=localized(convening, "name")),
+                        "session_cancelled", registration=person, convening=convening, title=their_title, when=when,
                         reason=reason)
         db.session.execute(sa.delete(SessionPreference).where(SessionPreference.session_id == session.id))
         db.session.delete(session)
@@ -887,7 +913,9 @@ def save_block(convening_id: int, data: dict, block_id: int | None = None, *,
         if opening and expected is not None and expected != audience_token(audience):
             raise ConveneError("ranking_audience_changed")
         for person in audience:
-            queue_email("rankings_open", person.email, f"Rank the sessions of {name} at {convening.name}",
+            queue_email("rankings_open", person.email,
+                        lambda: gettext("Rank the sessions of %(block)s at %(convening)s", block=name,
+                                        convening=localized(convening, "name")),
                         "rankings_open", registration=person, convening=convening, block=block,
                         manage_url=manage_url(person))
     # Not a column: how many were told ranking opened, for the view's message.
@@ -1022,8 +1050,9 @@ def _clash(registration: Registration, session: ProgramSession) -> str | None:
     ).scalars().first()
     convening = registration.convening
     if mine is not None:
-        return (f"You are signed up for {mine.title} ({span(convening, mine.starts_at, mine.ends_at)}), which "
-                "overlaps this session. Leave it first if you would rather come to this one.")
+        return gettext("You are signed up for %(title)s (%(when)s), which overlaps this session. Leave it first if "
+                       "you would rather come to this one.", title=localized(mine, "title"),
+                       when=span(convening, mine.starts_at, mine.ends_at))
     presenting = db.session.execute(
         sa.select(ProgramSession).join(SessionPresenter, SessionPresenter.session_id == ProgramSession.id)
         .join(Presenter, Presenter.id == SessionPresenter.presenter_id)
@@ -1031,8 +1060,8 @@ def _clash(registration: Registration, session: ProgramSession) -> str | None:
                ProgramSession.starts_at < session.ends_at, ProgramSession.ends_at > session.starts_at)
     ).scalars().first()
     if presenting is not None:
-        return (f"You present {presenting.title} "
-                f"({span(convening, presenting.starts_at, presenting.ends_at)}) at the same time.")
+        return gettext("You present %(title)s (%(when)s) at the same time.", title=localized(presenting, "title"),
+                       when=span(convening, presenting.starts_at, presenting.ends_at))
     visit = db.session.execute(
         sa.select(VisitSlot).join(VisitAssignment, VisitAssignment.slot_id == VisitSlot.id)
         .where(VisitAssignment.registration_id == registration.id,
@@ -1041,8 +1070,8 @@ def _clash(registration: Registration, session: ProgramSession) -> str | None:
                VisitSlot.starts_at < session.ends_at, VisitSlot.ends_at > session.starts_at)
     ).scalars().first()
     if visit is not None:
-        return (f"You are on a site visit then ({visit.label}, "
-                f"{span(convening, visit.starts_at, visit.ends_at)}).")
+        return gettext("You are on a site visit then (%(slot)s, %(when)s).", slot=visit.label,
+                       when=span(convening, visit.starts_at, visit.ends_at))
     return None
 
 
@@ -1356,10 +1385,13 @@ def allocate_sessions(convening_id: int, block_id: int, *, include_unranked: boo
         block.preferences_open = False
         for placement in plan.placed:
             person, placed = placement.registration, placement.session
-            queue_email("session_allocated", person.email, f"Your place in {block.name} at {convening.name}",
+            queue_email("session_allocated", person.email,
+                        lambda: gettext("Your place in %(block)s at %(convening)s", block=block.name,
+                                        convening=localized(convening, "name")),
                         "session_allocated", registration=person, convening=convening, block=block,
-                        title=placed.title, when=span(convening, placed.starts_at, placed.ends_at),
-                        where=placed.where, manage_url=manage_url(person))
+                        title=localized(placed, "title", person.language),
+                        when=_span_in(person, convening, placed),
+                        where=localized_where(placed, person.language), manage_url=manage_url(person))
         result = AllocationResult(
             block=block, people=plan.people, placed=len(plan.placed), rank_profile=plan.rank_profile,
             optimal=plan.optimal, unassigned=[(p.registration, p.reason) for p in plan.unassigned],
@@ -1402,17 +1434,22 @@ def session_uid(convening: Convening, session: ProgramSession) -> str:
     return _uid(convening, "session", session.id)
 
 
+def localized_where(session: ProgramSession, lang: str | None = None) -> str:
+    """Where a session is, in the reader's language: its room, else its off-site place."""
+    return session.room.name if session.room is not None else localized(session, "location", lang)
+
+
 def _session_item(convening: Convening, session: ProgramSession, why: str) -> AgendaItem:
     details = []
     if session.room is not None and session.room.floor:
-        details.append(("Floor", session.room.floor))
+        details.append((gettext("Floor"), session.room.floor))
     if session.room is not None and session.location:
-        details.append(("Meet at", session.location))
+        details.append((gettext("Meet at"), localized(session, "location")))
     if session.presenters:
-        details.append(("With", ", ".join(p.display_name for p in session.presenters)))
-    return AgendaItem(starts_at=session.starts_at, ends_at=session.ends_at, title=session.title, why=why,
-                      where=session.where, details=details, session=session, uid=session_uid(convening, session),
-                      sequence=session.sequence, stamp=session.updated_at)
+        details.append((gettext("With"), ", ".join(p.display_name for p in session.presenters)))
+    return AgendaItem(starts_at=session.starts_at, ends_at=session.ends_at, title=localized(session, "title"),
+                      why=why, where=localized_where(session), details=details, session=session,
+                      uid=session_uid(convening, session), sequence=session.sequence, stamp=session.updated_at)
 
 
 def personal_agenda(convening: Convening, registration: Registration) -> list[AgendaDay]:
@@ -1430,16 +1467,17 @@ def personal_agenda(convening: Convening, registration: Registration) -> list[Ag
             visit_slots.add(slot.id)
             details = []
             if visit.meeting_point:
-                details.append(("Meet at", visit.meeting_point))
+                details.append((gettext("Meet at"), localized(visit, "meeting_point")))
             if visit.departs_at:
-                details.append(("Departs", convening.local(visit.departs_at).strftime("%H:%M")))
+                details.append((gettext("Departs"), convening.local(visit.departs_at).strftime("%H:%M")))
             if visit.host.address:
-                details.append(("Address", visit.host.address))
+                details.append((gettext("Address"), visit.host.address))
             if visit.transport_notes:
-                details.append(("Getting there", visit.transport_notes))
+                details.append((gettext("Getting there"), localized(visit, "transport_notes")))
             items.append(AgendaItem(
-                starts_at=slot.starts_at, ends_at=slot.ends_at, title=f"Site visit: {visit.host.name}",
-                why="site_visit", where=visit.meeting_point or visit.host.address, address=visit.host.address,
+                starts_at=slot.starts_at, ends_at=slot.ends_at, title=gettext("Site visit: %(host)s", host=localized(visit.host, 'name')),
+                why="site_visit", where=localized(visit, "meeting_point") or visit.host.address,
+                address=visit.host.address,
                 details=details,
                 uid=_uid(convening, "sitevisit", slot.id, registration.id),
                 stamp=convening.visits_published_at,
@@ -1460,7 +1498,7 @@ def personal_agenda(convening: Convening, registration: Registration) -> list[Ag
                     for i in items)
                 if not covered and not convening.visits_published_at:
                     item = _session_item(convening, session, "everyone")
-                    item.details.append(("Your group", "Announced before the convening."))
+                    item.details.append((gettext("Your group"), gettext("Announced before the convening.")))
                     items.append(item)
             elif session.for_everyone:
                 items.append(_session_item(convening, session, "everyone"))
@@ -1523,23 +1561,25 @@ def open_blocks(convening: Convening) -> list[SessionBlock]:
 def _session_event(convening: Convening, session: ProgramSession, url: str = "") -> CalendarEvent:
     presenters = ", ".join(p.display_name for p in session.presenters)
     description = "\n\n".join(part for part in (
-        session.description, f"With {presenters}" if presenters else "", url) if part)
+        localized(session, "description"), gettext("With %(names)s", names=presenters) if presenters else "", url)
+        if part)
     return CalendarEvent(
-        uid=session_uid(convening, session), title=session.title, starts_at=session.starts_at,
+        uid=session_uid(convening, session), title=localized(session, "title"), starts_at=session.starts_at,
         ends_at=session.ends_at, stamp=session.updated_at, location=_location(convening, session),
-        description=description, url=url, sequence=session.sequence, categories=(session.kind_label,),
+        description=description, url=url, sequence=session.sequence, categories=(gettext(session.kind_label),),
     )
 
 
 def _location(convening: Convening, session: ProgramSession) -> str:
-    return event_location(room=session.room.name if session.room is not None else "", off_site=session.location,
+    return event_location(room=session.room.name if session.room is not None else "",
+                          off_site=localized(session, "location"),
                           venue=convening.venue, venue_address=convening.venue_address)
 
 
 def program_calendar(convening: Convening, session_url=None) -> bytes:
     """The whole published program as iCalendar; `session_url(session)` gives each entry's link."""
     events = [_session_event(convening, s, session_url(s) if session_url else "") for s in sessions_of(convening.id)]
-    return build_calendar(convening.name, convening.tz, events)
+    return build_calendar(localized(convening, "name"), convening.tz, events)
 
 
 def agenda_calendar(convening: Convening, registration: Registration, session_url=None) -> bytes:
@@ -1557,4 +1597,4 @@ def agenda_calendar(convening: Convening, registration: Registration, session_ur
                     stamp=item.stamp or convening.updated_at, location=item.address or item.where,
                     description=description,
                 ))
-    return build_calendar(f"{convening.name}: {registration.full_name}", convening.tz, events)
+    return build_calendar(f"{localized(convening, 'name')}: {registration.full_name}", convening.tz, events)

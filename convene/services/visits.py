@@ -11,12 +11,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.orm import selectinload
 
 from convene.assignment import Person, Problem, Solution, Visit, evaluate, solve
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import ORDINALS
+from convene.languages import localized
 from convene.models import (
     ENDED,
     AssignmentRun,
@@ -368,9 +370,11 @@ class VisitChange:
 
     @property
     def text(self) -> str:
-        name = lambda v: v.host.name if v is not None else "no visit"  # noqa: E731
+        """What changed, in the language of the page or email being made."""
+        name = lambda v: localized(v.host, "name") if v is not None else gettext("no visit")  # noqa: E731
         if self.before is not None and self.after is not None and self.before.id == self.after.id:
-            return f"{self.slot.label}: {name(self.after)} has a new time, place or meeting point (see below)"
+            return gettext("%(slot)s: %(host)s has a new time, place or meeting point (see below)",
+                           slot=self.slot.label, host=name(self.after))
         return f"{self.slot.label}: {name(self.before)} \u2192 {name(self.after)}"
 
 
@@ -451,8 +455,14 @@ def publish_site_visits(convening_id: int, *, expected: str | None = None) -> in
         first = convening.visits_published_at is None
         convening.visits_published_at = utcnow()
         db.session.flush()
-        subject = f"Your site visits at {convening.name}" + ("" if first else " have changed")
         for registration, changes in preview.people:
+            if first:
+                def subject():
+                    return gettext("Your site visits at %(convening)s", convening=localized(convening, "name"))
+            else:
+                def subject():
+                    return gettext("Your site visits at %(convening)s have changed",
+                                   convening=localized(convening, "name"))
             visits = published_visits_for(registration.id)
             queue_email("visits", registration.email, subject, "visits",
                         registration=registration, convening=convening, visits=visits, changes=changes,

@@ -316,6 +316,6 @@ def test_receipts_and_invoices_are_tagged_pdf_ua_with_a_title_and_a_language(kin
 
 def test_the_language_of_a_money_document_comes_from_its_caller():
     html = money_document_html(document("invoice"), lang="fr")
-    assert '<html lang="fr">' in html
+    assert '<html lang="fr" dir="ltr">' in html
     facts, _ = structure(money_document_pdf(document("invoice"), lang="fr"))
     assert facts["lang"] == "fr"

@@ -56,6 +56,7 @@ EXPECTED = {
     "admin.delete_question": ("E", "E"), "admin.move_question": ("-", "E"),
     "admin.delegations": ("S", "-"), "admin.new_delegation": ("E", "E"), "admin.edit_delegation": ("S", "E"),
     "admin.delete_delegation": ("E", "E"), "admin.merge_delegation": ("E", "E"),
+    "admin.translations": ("S", "E"), "admin.interpretation": ("M", "-"),
     "admin.registrations": ("M", "-"), "admin.registration": ("M", "-"), "admin.edit_badge": ("-", "B"),
     "admin.registration_desk_payment": ("-", "B"), "admin.edit_registration": ("E", "E"),
     "admin.new_registration": ("E", "E"), "admin.add_walk_in": ("B", "B"), "admin.cancel_registration": ("E", "E"),

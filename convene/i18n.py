@@ -1,0 +1,211 @@
+"""Languages: which one a request is served in, and rendering for a person in their own.
+
+A request's language is, in order: a choice made on the page (`?lang=fr`, remembered in a cookie),
+the registration's stored language on its own pages, the cookie, the browser's Accept-Language,
+then the convening's default. Only the languages the convening enabled are ever chosen (all of
+LANGUAGES outside a convening).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
+from babel.numbers import format_currency as babel_format_currency
+from babel.numbers import format_decimal as babel_format_decimal
+from flask import Flask, g, has_request_context, request
+from flask_babel import Babel, force_locale, get_locale, refresh
+
+from convene.languages import DEFAULT_LANGUAGE, LANGUAGES, RTL_LANGUAGES
+
+COOKIE = "convene_lang"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+
+babel = Babel()
+
+
+def enabled_languages(convening=None) -> list[str]:
+    """The codes a convening's pages can be read in, default first; every language outside a convening."""
+    if convening is None:
+        return list(LANGUAGES)
+    codes = [code for code in (getattr(convening, "languages", None) or []) if code in LANGUAGES]
+    default = default_language(convening)
+    return [default] + [code for code in codes if code != default]
+
+
+def default_language(convening=None) -> str:
+    code = getattr(convening, "default_language", None) if convening is not None else None
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def valid_language(code: str | None, convening=None) -> str | None:
+    """`code` when it is one of the convening's languages, else None."""
+    code = (code or "").strip().lower()
+    return code if code in enabled_languages(convening) else None
+
+
+def request_convening():
+    """The convening a request's URL names (its slug), or None; looked up once per request."""
+    if "i18n_convening" not in g:
+        g.i18n_convening = None
+        slug = (request.view_args or {}).get("slug")
+        if isinstance(slug, str) and slug:
+            from sqlalchemy import select
+
+            from convene.extensions import db
+            from convene.models import Convening
+
+            g.i18n_convening = db.session.execute(select(Convening).where(Convening.slug == slug)).scalar()
+    return g.i18n_convening
+
+
+def use_convening(convening) -> None:
+    """Serve the rest of the request for this convening (a view that found it by something other than a slug)."""
+    g.i18n_convening = convening
+    refresh()
+
+
+def use_registration(registration) -> None:
+    """On a registration's own pages, its stored language comes before the cookie and the browser's."""
+    g.i18n_convening = registration.convening
+    g.i18n_registration_language = getattr(registration, "language", None)
+    refresh()
+
+
+def select_locale() -> str:
+    """The request's language, by the order in the module's docstring."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    if request.blueprint == "admin":
+        return DEFAULT_LANGUAGE  # the back office is in English for now
+    convening = request_convening()
+    choices = [request.args.get("lang"), g.get("i18n_registration_language"), request.cookies.get(COOKIE)]
+    for code in choices:
+        if valid_language(code, convening):
+            return valid_language(code, convening)
+    offered = enabled_languages(convening)
+    return request.accept_languages.best_match(offered) or default_language(convening)
+
+
+def select_timezone() -> str | None:
+    convening = request_convening() if has_request_context() else None
+    return getattr(convening, "timezone", None) or None
+
+
+def current_language() -> str:
+    locale = get_locale()
+    return locale.language if locale is not None else DEFAULT_LANGUAGE
+
+
+def text_direction(code: str | None = None) -> str:
+    return "rtl" if (code or current_language()) in RTL_LANGUAGES else "ltr"
+
+
+def person_language(registration=None, convening=None, language: str | None = None) -> str:
+    """The language to write to a person in: theirs if stored, else the convening's default."""
+    for code in (language, getattr(registration, "language", None)):
+        if code in LANGUAGES:
+            return code
+    if convening is None and registration is not None:
+        convening = getattr(registration, "convening", None)
+    return default_language(convening)
+
+
+@contextmanager
+def in_language(code: str | None) -> Iterator[str]:
+    """Render (emails, PDFs) in `code` whatever the request's language; yields the code used."""
+    code = code if code in LANGUAGES else DEFAULT_LANGUAGE
+    with force_locale(code):
+        yield code
+
+
+def language_links() -> list[dict]:
+    """The language switch: one plain link per enabled language, to this page in that language."""
+    if (not has_request_context() or request.endpoint is None or request.method != "GET"
+            or request.blueprint == "admin"):
+        return []
+    codes = enabled_languages(request_convening())
+    if len(codes) < 2:
+        return []
+    current = current_language()
+    from flask import url_for
+
+    args = request.args.to_dict()
+    links = []
+    for code in codes:
+        args["lang"] = code
+        links.append({"code": code, "name": LANGUAGES[code], "current": code == current,
+                      "url": url_for(request.endpoint, **(request.view_args or {}), **args)})
+    return links
+
+
+def remember_choice(response):
+    """A `?lang=` choice is kept in a cookie, so the next page (and the next visit) stays in that language."""
+    if not has_request_context():
+        return response
+    chosen = request.args.get("lang")
+    if chosen and valid_language(chosen, request_convening() if request.view_args is not None else None):
+        response.set_cookie(COOKIE, chosen.strip().lower(), max_age=COOKIE_MAX_AGE, samesite="Lax",
+                            secure=request.is_secure, httponly=True)
+    return response
+
+
+# strftime directives the templates use, as CLDR patterns so month and day names follow the language.
+_STRFTIME_TO_CLDR = {"a": "EEE", "A": "EEEE", "d": "dd", "b": "MMM", "B": "MMMM", "Y": "yyyy", "H": "HH",
+                     "M": "mm", "e": "d", "m": "MM", "y": "yy", "I": "hh", "p": "a", "j": "D"}
+_DIRECTIVE_RE = re.compile(r"%(.)")
+
+
+def _cldr_pattern(fmt: str, value) -> str:
+    """A strftime format as a CLDR pattern; literal text is quoted, %Z is the zone's own abbreviation."""
+    parts, position = [], 0
+    for match in _DIRECTIVE_RE.finditer(fmt):
+        parts.append(_quote(fmt[position:match.start()]))
+        code = match.group(1)
+        if code == "Z":
+            parts.append(_quote(value.strftime("%Z")))
+        elif code == "%":
+            parts.append(_quote("%"))
+        else:
+            parts.append(_STRFTIME_TO_CLDR.get(code, _quote(value.strftime("%" + code))))
+        position = match.end()
+    parts.append(_quote(fmt[position:]))
+    return "".join(parts)
+
+
+def _quote(text: str) -> str:
+    if not text:
+        return ""
+    return "'" + text.replace("'", "''") + "'" if re.search(r"[A-Za-z']", text) else text
+
+
+def format_local(value: datetime | date, fmt: str) -> str:
+    """`value` (already in the convening's zone) written with a strftime format, in the current language."""
+    locale = current_language()
+    if isinstance(value, datetime):
+        return babel_format_datetime(value, _cldr_pattern(fmt, value), tzinfo=value.tzinfo, locale=locale)
+    return babel_format_date(value, _cldr_pattern(fmt, value), locale=locale)
+
+
+def format_money(cents: int, currency: str) -> str:
+    return babel_format_currency(cents / 100, currency.upper(), locale=current_language())
+
+
+def format_number(number) -> str:
+    return babel_format_decimal(number, locale=current_language())
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/translations"))
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    # {% trans %} blocks are written across lines; their msgids are the text with whitespace collapsed.
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.after_request(remember_choice)
+    app.add_template_global(language_links)
+    app.add_template_global(current_language)
+    app.add_template_global(text_direction)
+    app.add_template_global(LANGUAGES, "LANGUAGES")
