@@ -129,6 +129,11 @@ class Config:
     PRINTS_DIR = os.environ.get("PRINTS_DIR", "")  # empty: instance/prints
     # Where an uploaded CSV waits for the import's columns step (two hours at most); empty: instance/imports.
     IMPORT_UPLOADS_DIR = os.environ.get("IMPORT_UPLOADS_DIR", "")
+    # Where files the jobs make are kept: "folder" (PRINTS_DIR, one machine) or "database" (shared by every
+    # machine; downloads read it in FILE_CHUNK_BYTES pieces). Files older than FILE_RETENTION_DAYS are deleted.
+    FILE_STORAGE = os.environ.get("FILE_STORAGE", "folder")
+    FILE_CHUNK_BYTES = _int("FILE_CHUNK_BYTES", 1024 * 1024)
+    FILE_RETENTION_DAYS = _int("FILE_RETENTION_DAYS", 30)
     PRINT_INLINE_MAX = _int("PRINT_INLINE_MAX", 50)
     PRINT_WORKERS = _int("PRINT_WORKERS", 0) or None  # None: one per core
     PRINT_CHUNK_SHEETS = _int("PRINT_CHUNK_SHEETS", 10)

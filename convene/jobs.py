@@ -48,6 +48,7 @@ TASKS = {
     "print_batch": "convene.services.printing:run_print_batch_task",
     "deliver_mail": "convene.services.mail:deliver_mail_task",
     "expire_offers": "convene.jobs:expire_offers_task",
+    "expire_files": "convene.storage:expire_files_task",
 }
 # Called as hook(params, message) when a job of that kind ends failed for good.
 FAILED_HOOKS = {
@@ -388,7 +389,8 @@ def wait(job_id: int, timeout: float = 60, interval: float = 0.1) -> str:
         time.sleep(interval)
 
 
-def prune(older_than: timedelta = timedelta(days=1), kinds: tuple[str, ...] = ("expire_offers", "deliver_mail")) -> int:
+def prune(older_than: timedelta = timedelta(days=1),
+          kinds: tuple[str, ...] = ("expire_offers", "deliver_mail", "expire_files")) -> int:
     """Delete finished routine jobs (the scheduler's sweeps, email deliveries) older than `older_than`."""
     with unit_of_work():
         return db.session.execute(
@@ -409,11 +411,15 @@ def expire_offers_task(job: JobRun) -> dict:
 
 
 def schedule_sweeps(now: float | None = None) -> list[Job]:
-    """Queue this interval's sweeps (once, however many schedulers run): expire offers and holds, send mail."""
+    """Queue this interval's sweeps (once, however many schedulers run): expire offers and holds, send mail,
+    and (hourly) delete old files."""
     interval = max(1, int(current_app.config.get("SCHEDULER_INTERVAL_SECONDS", 60)))
     slot = int((now if now is not None else time.time()) // interval)
+    hour = int((now if now is not None else time.time()) // 3600)
     return [enqueue("expire_offers", idempotency_key=f"sweep:expire_offers:{interval}:{slot}", max_attempts=1),
-            enqueue("deliver_mail", idempotency_key=f"sweep:deliver_mail:{interval}:{slot}", max_attempts=1)]
+            enqueue("deliver_mail", idempotency_key=f"sweep:deliver_mail:{interval}:{slot}", max_attempts=1),
+            # Old files once an hour: a sweep of the folder or the file table is not worth doing every minute.
+            enqueue("expire_files", idempotency_key=f"sweep:expire_files:{hour}", max_attempts=1)]
 
 
 # ---------------------------------------------------------------- the queues

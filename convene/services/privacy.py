@@ -39,6 +39,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
+from convene import storage
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.models import (
@@ -263,10 +264,13 @@ def _print_files(convening: Convening) -> list[Path]:
     folder = prints_dir()
     paths = []
     for name in names:
-        if "/" in name or "\\" in name or name.startswith("."):
+        if not storage.valid_name(name):
             continue
+        # A file kept in the database is named by its path in the folder too: erasing deletes it from both.
+        if storage.in_database() and storage.exists(name):
+            paths.append(folder / name)
         for candidate in (folder / name, folder / f"{name}.part"):
-            if candidate.is_file():
+            if candidate.is_file() and candidate not in paths:
                 paths.append(candidate)
     return paths
 
@@ -555,6 +559,8 @@ def erase_personal_data(convening_id: int, *, expected: str | None = None, by: s
     # Files go once the database no longer names them; a file that cannot go is logged and left.
     for path in [*plan.print_files, *eml_files]:
         try:
+            if path in plan.print_files and storage.in_database():
+                storage.delete(path.name)
             path.unlink(missing_ok=True)
         except OSError as error:
             log.error("could not delete %s while erasing %s: %s", path, slug, error)
