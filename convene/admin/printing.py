@@ -251,3 +251,19 @@ def print_agendas(convening_id: int):
 
 def _paper(values=None) -> str:
     return "a4" if (values if values is not None else request.args).get("paper") == "a4" else "letter"
+
+
+@bp.post("/c/<int:convening_id>/print/<any(program, rosters):document>")
+@allow(Permission.PRINT, Permission.PRINT)
+def queue_document(convening_id: int, document: str):
+    """Make the program book or every roster on the background worker (a big convening's take minutes)."""
+    convening = convening_or_404(convening_id)
+    if not EmptyForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for("admin.print_queue", convening_id=convening.id))
+    try:
+        job = service.request_document(convening.id, document, paper=_paper(request.form), requested_by=current_user.email)
+    except ConveneError as error:
+        flash(error.message, "error")
+        return redirect(url_for("admin.print_queue", convening_id=convening.id))
+    return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))

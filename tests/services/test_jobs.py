@@ -195,6 +195,24 @@ def test_jobs_and_job_commands_show_kind_status_progress_and_file(app, runner):
     assert runner.invoke(args=["convene", "job", "999999"]).exit_code != 0
 
 
+def test_program_and_rosters_commands_queue_the_document_for_the_worker(app, runner):
+    from tests.factories import make_host, make_slot, make_visit
+
+    convening, _ = people(2, slug="cli-docs")
+    make_visit(make_host(convening, "Library"), make_slot(convening, "Morning", 9), 5)
+    db.session.commit()
+    for kind in ("program", "rosters"):
+        result = runner.invoke(args=["convene", kind, "cli-docs", "--queue", "--paper", "a4"])
+        assert result.exit_code == 0, result.output
+        print_job = db.session.execute(sa.select(PrintJob).where(PrintJob.kind == kind)).scalar_one()
+        label = "program book" if kind == "program" else "site-visit rosters"
+        assert f"Queued the {label} as print job {print_job.id}: job {print_job.job_id}" in result.output
+        assert jobs.wait(print_job.job_id, timeout=120) == "done"
+        print_job = fresh(PrintJob, print_job.id)
+        assert print_job.status == "done" and print_job.pages >= 1 and printing.job_has_file(print_job)
+    assert runner.invoke(args=["convene", "program", "cli-docs"]).exit_code != 0  # neither --out nor --queue
+
+
 def test_an_organizer_retries_a_failed_batch_from_the_print_queue(app, client, organizer, test_tasks):
     convening, _ = people(3, slug="retry-queue")
     app.config["PRINT_WORKERS"] = 0

@@ -72,7 +72,7 @@ EXPECTED = {
     "admin.print_job": ("P", "-"), "admin.print_job_pdf": ("P", "-"), "admin.mark_job_printed": ("-", "P"),
     "admin.retry_print_job": ("-", "P"),
     "admin.print_rosters": ("P", "-"), "admin.print_roster": ("P", "-"), "admin.print_program": ("P", "-"),
-    "admin.print_agenda": ("P", "-"), "admin.print_agendas": ("-", "P"),
+    "admin.print_agenda": ("P", "-"), "admin.print_agendas": ("-", "P"), "admin.queue_document": ("-", "P"),
     "admin.schedule": ("SV", "-"), "admin.schedule_list": ("SV", "-"), "admin.schedule_session": ("SV", "-"),
     "admin.schedule_session_sign_in": ("SV", "-"), "admin.schedule_session_csv": ("SV", "-"),
     "admin.schedule_new_session": ("E", "E"), "admin.schedule_edit_session": ("E", "E"),
