@@ -29,7 +29,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import sqlalchemy as sa
@@ -49,13 +49,22 @@ TASKS = {
     "deliver_mail": "convene.services.mail:deliver_mail_task",
     "expire_offers": "convene.jobs:expire_offers_task",
     "expire_files": "convene.storage:expire_files_task",
+    "export_registrations": "convene.services.exports:export_registrations_task",
+    "assign_visits": "convene.services.visits:assign_site_visits_task",
+    "publish_visits": "convene.services.visits:publish_site_visits_task",
+}
+# Called as hook(params) to try a failed job of that kind again (its own rows reset first).
+RETRY_HOOKS = {
+    "print_batch": "convene.services.printing:retry_print_batch",
 }
 # Called as hook(params, message) when a job of that kind ends failed for good.
 FAILED_HOOKS = {
     "print_batch": "convene.services.printing:print_batch_failed",
 }
 KIND_LABELS = {"print_batch": "Print batch", "deliver_mail": "Email delivery",
-               "expire_offers": "Expire offers and holds"}
+               "expire_offers": "Expire offers and holds", "expire_files": "Delete old files",
+               "export_registrations": "Registrations export", "assign_visits": "Site-visit assignment",
+               "publish_visits": "Site-visit emails"}
 WORKER_STOPPED = "The worker running this job stopped"
 
 
@@ -349,6 +358,15 @@ def recover_stalled() -> tuple[int, int]:
     return again, failed
 
 
+def retry_job(job_id: int) -> Job:
+    """An organizer's "Try again" on any failed job: its kind's own reset when it has one, else `retry`."""
+    job = db.session.get(Job, job_id)
+    if job is not None and job.kind in RETRY_HOOKS and job.status == "failed":
+        _import(RETRY_HOOKS[job.kind])(dict(job.params or {}))
+        return db.session.get(Job, job_id)
+    return retry(job_id)
+
+
 def retry(job_id: int) -> Job:
     """Run a failed job again from its first attempt (an organizer asked for it)."""
     with unit_of_work():
@@ -364,6 +382,35 @@ def retry(job_id: int) -> Job:
 
 
 # ---------------------------------------------------------------- reading
+
+
+@dataclass
+class QueueHealth:
+    """What the dashboard tells organizers about the queue: is work waiting, did any fail."""
+
+    waiting: int
+    running: int
+    oldest_waiting_at: datetime | None
+    failed: list[Job]  # this convening's failed jobs of the last FAILED_SHOWN_DAYS, newest first
+    stalled: bool  # work waited longer than JOB_STALE_SECONDS: no worker is taking it
+
+
+FAILED_SHOWN_DAYS = 7
+
+
+def queue_health(convening_id: int | None = None) -> QueueHealth:
+    """Waiting and running jobs of the whole queue (one queue serves every convening), and recent failures."""
+    waiting, oldest = db.session.execute(
+        sa.select(sa.func.count(Job.id), sa.func.min(Job.created_at)).where(Job.status == "queued")).one()
+    running = db.session.scalar(sa.select(sa.func.count(Job.id)).where(Job.status == "running"))
+    query = (sa.select(Job).where(Job.status == "failed", Job.finished_at > utcnow() - timedelta(days=FAILED_SHOWN_DAYS))
+             .order_by(Job.id.desc()).limit(5))
+    if convening_id is not None:
+        query = query.where(Job.convening_id == convening_id)
+    failed = db.session.execute(query).scalars().all()
+    stale = current_app.config.get("JOB_STALE_SECONDS", 120)
+    stalled = oldest is not None and (utcnow() - oldest).total_seconds() > stale
+    return QueueHealth(waiting=waiting, running=running, oldest_waiting_at=oldest, failed=failed, stalled=stalled)
 
 
 def get_job(job_id: int) -> Job | None:

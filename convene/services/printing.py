@@ -350,6 +350,11 @@ def retry_print_job(print_job_id: int) -> PrintJob:
     return job
 
 
+def retry_print_batch(params: dict) -> None:
+    """The queue's retry hook: a failed print_batch job is tried again through its print job."""
+    retry_print_job(params["print_job_id"])
+
+
 def _drop_partial(file_name: str) -> None:
     if file_name and "/" not in file_name and not file_name.startswith("."):
         (prints_dir() / f"{file_name}.part").unlink(missing_ok=True)

@@ -60,6 +60,8 @@ EXPECTED = {
     "admin.registration_desk_payment": ("-", "B"), "admin.edit_registration": ("E", "E"),
     "admin.new_registration": ("E", "E"), "admin.add_walk_in": ("B", "B"), "admin.cancel_registration": ("E", "E"),
     "admin.resend_manage_link": ("-", "E"), "admin.export_registrations": ("PV", "-"),
+    "admin.queue_registrations_export": ("-", "PV"), "admin.jobs": ("E", "-"), "admin.job": ("M", "-"),
+    "admin.job_file": ("PV", "-"), "admin.retry_job": ("-", "E"),
     "admin.import_registrations": ("E", "E"), "admin.import_columns": ("E", "E"), "admin.import_template": ("E", "-"),
     "admin.merge_registration": ("E", "E"), "admin.registration_visit_preferences": ("-", "VM"),
     "admin.payments": ("PV", "-"), "admin.payments_csv": ("PV", "-"), "admin.order": ("PV", "-"),
