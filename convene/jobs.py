@@ -77,10 +77,12 @@ class JobTakenAway(Exception):
 
 def enqueue(kind: str, *, convening_id: int | None = None, requested_by: int | None = None,
             params: dict | None = None, total: int = 0, idempotency_key: str | None = None,
-            max_attempts: int | None = None) -> Job:
+            max_attempts: int | None = None, hand_on: bool = True) -> Job:
     """Record a job and queue it once the current unit of work (or its own) commits; returns its row.
 
-    A key already used returns that job instead of making a second one.
+    A key already used returns that job instead of making a second one. With `hand_on=False` the
+    caller runs it itself (`run`) after the commit; should the caller die first, the job is queued
+    like any other after JOB_STALE_SECONDS (`recover_stalled`).
     """
     if kind not in TASKS:
         raise ValueError(f"unknown kind of job: {kind!r}")
@@ -101,7 +103,8 @@ def enqueue(kind: str, *, convening_id: int | None = None, requested_by: int | N
             if existing is None:
                 raise
             return existing
-        after_commit("jobs", job.id)
+        if hand_on:
+            after_commit("jobs", job.id)
     return job
 
 
@@ -436,6 +439,20 @@ def wait(job_id: int, timeout: float = 60, interval: float = 0.1) -> str:
         time.sleep(interval)
 
 
+def finish_mail(job_id: int, timeout: float = 3600) -> int:
+    """In-process worker only: wait for a job that writes emails, then send whatever is still waiting here
+    (a command must not exit with its emails unsent); returns how many this call sent itself."""
+    from convene.services.mail import deliver_messages
+
+    wait(job_id, timeout=timeout)
+    sent = deliver_messages().sent
+    for row in list_jobs(limit=200):  # delivery jobs this process started hold the rest: let them finish
+        if row.kind == "deliver_mail" and row.status in JOB_ACTIVE:
+            wait(row.id, timeout=timeout)
+    db.session.rollback()
+    return sent
+
+
 def prune(older_than: timedelta = timedelta(days=1),
           kinds: tuple[str, ...] = ("expire_offers", "deliver_mail", "expire_files")) -> int:
     """Delete finished routine jobs (the scheduler's sweeps, email deliveries) older than `older_than`."""
@@ -562,3 +579,46 @@ class _Embedded:
 
 
 _embedded = _Embedded()
+
+
+# ---------------------------------------------------------------- the in-process scheduler (no Redis)
+
+_scheduled: dict[int, threading.Event] = {}  # id of each app whose timer runs in this process → its stop switch
+_scheduled_guard = threading.Lock()
+
+
+def start_embedded_scheduler(app: Flask) -> bool:
+    """Without Redis, sweep on a timer in this web process too (once per process): waiting mail goes out,
+    offers and holds expire, and jobs a dead process left are run, with no `flask convene scheduler`.
+
+    Every web process runs one; the sweeps' idempotency keys make each interval's sweep one job.
+    """
+    with _scheduled_guard:
+        if id(app) in _scheduled:
+            return False
+        stopped = _scheduled[id(app)] = threading.Event()
+    threading.Thread(target=_embedded_scheduler_loop, args=(app, stopped), name="convene-scheduler",
+                     daemon=True).start()
+    return True
+
+
+def stop_embedded_scheduler(app: Flask) -> None:
+    """Stop this process's timer for `app` (tests; a web process keeps it until it exits)."""
+    with _scheduled_guard:
+        stopped = _scheduled.pop(id(app), None)
+    if stopped is not None:
+        stopped.set()
+
+
+def _embedded_scheduler_loop(app: Flask, stopped: threading.Event) -> None:
+    interval = max(1, int(app.config.get("SCHEDULER_INTERVAL_SECONDS", 60)))
+    while not stopped.wait(interval - time.time() % interval):
+        try:
+            with app.app_context():
+                try:
+                    recover_stalled()
+                    schedule_sweeps()
+                finally:
+                    db.session.remove()
+        except Exception:  # the database is away for a moment: the next round tries again
+            log.exception("the in-process scheduler's round failed")

@@ -78,3 +78,30 @@ def test_another_convenings_job_is_not_found(app, client, organizer):
     assert client.get(f"/admin/c/{convening.id}/jobs/{job.id}").status_code == 404
     assert client.post(f"/admin/c/{convening.id}/jobs/{job.id}/retry").status_code == 404
     assert client.get(f"/admin/c/{convening.id}/jobs/{job.id}/file").status_code == 404
+
+
+def test_a_big_convenings_assigner_runs_on_the_worker_and_its_page_says_when_the_plan_is_saved(app, client, organizer):
+    from convene.models import AssignmentRun, VisitAssignment
+    from tests.factories import make_host, make_registration, make_slot, make_ticket, make_visit
+
+    app.config["ASSIGN_INLINE_MAX"] = 2
+    convening = make_convening(slug="big-assign", visits_per_person=1)
+    ticket = make_ticket(convening)
+    for i in range(4):
+        make_registration(convening, ticket, i)
+    make_visit(make_host(convening, "Library"), make_slot(convening, "Morning", 9), 10)
+    login(client, organizer.email)
+    preview = client.post(f"/admin/c/{convening.id}/visits/assign", data={"preview": "Preview"})
+    assert preview.status_code == 200  # a dry run still answers in the page
+    response = client.post(f"/admin/c/{convening.id}/visits/assign", data={"save": "Run and save",
+                                                                         "keep_published": "y"})
+    job = db.session.execute(sa.select(Job).where(Job.kind == "assign_visits")).scalar_one()
+    assert response.headers["Location"].endswith(f"/admin/c/{convening.id}/jobs/{job.id}")
+    assert job.params == {"keep_published": True, "mix_limit": None, "run_by": organizer.email}
+    assert jobs.wait(job.id, timeout=60) == "done"
+    db.session.rollback()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The plan is saved as the working plan (4 places changed" in page
+    assert db.session.scalar(sa.select(sa.func.count(AssignmentRun.id))) == 1
+    assert db.session.scalar(sa.select(sa.func.count(VisitAssignment.id))
+                             .where(VisitAssignment.site_visit_id.is_not(None))) == 4
