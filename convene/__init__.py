@@ -144,6 +144,9 @@ def register_jobs(app: Flask) -> None:
     """Without Redis, each web process sweeps on a timer too (`make run` needs no `flask convene scheduler`)."""
     from flask import request
 
+    if app.config.get("JOBS_REDIS_URL"):
+        import rq  # noqa: F401  (loaded now, not in the first request that queues a job: it takes a moment)
+
     @app.before_request
     def start_the_in_process_scheduler():
         if app.config.get("JOBS_EMBEDDED_SCHEDULER") and request.endpoint != "healthz" \
