@@ -51,6 +51,7 @@ from convene.models import (
     Convening,
     Delegation,
     HostOrganization,
+    Job,
     Order,
     OutboxMessage,
     Presenter,
@@ -90,7 +91,7 @@ KINDS = (
     ("delegations", "Delegation contacts", "name and email"),
     ("presenters", "Presenters", "name, organization and bio"),
     ("hosts", "Site-visit host contacts", "name, email and phone"),
-    ("print_files", "Printed PDFs kept on the server", "badges and agendas, deleted"),
+    ("print_files", "Printed PDFs and exports kept on the server", "badges, agendas, rosters and exports, deleted"),
     ("log_entries", "Audit-log entries", "the personal values in them become “(erased)”; who did what, and when, "
                                          "stays"),
 )
@@ -260,6 +261,11 @@ def _print_files(convening: Convening) -> list[Path]:
 
     names = db.session.execute(
         sa.select(PrintJob.file_name).where(PrintJob.convening_id == convening.id, PrintJob.file_name != "")
+    ).scalars().all()
+    # Files other jobs made (registration exports) hold personal data too.
+    names += db.session.execute(
+        sa.select(Job.result_file).where(Job.convening_id == convening.id, Job.result_file != "",
+                                         Job.result_file.not_in(names))
     ).scalars().all()
     folder = prints_dir()
     paths = []

@@ -106,3 +106,28 @@ def test_a_badge_batch_is_downloaded_from_the_database_in_chunks_and_gone_once_e
     page = client.get(f"/admin/c/{convening.id}/print/jobs/{job.id}").get_data(as_text=True)
     assert "no longer on the server" in page
     assert db.session.get(PrintJob, job.id).status == "done"
+
+
+def test_erasing_a_convenings_personal_data_deletes_its_exports_and_pdfs_from_the_database(app):
+    from datetime import date
+
+    from convene.services.privacy import erase_personal_data, erasure_preview
+    from convene.services.db import unit_of_work
+
+    app.config["FILE_STORAGE"] = "database"
+    convening = make_convening(slug="erased", starts_on=date(2020, 1, 1), ends_on=date(2020, 1, 2))
+    make_registration(convening, make_ticket(convening), 1)
+    storage.store("erased-registrations-9.csv", data=b"Reference,Email\nTOR-1,amina1@example.org\n",
+                  content_type="text/csv")
+    storage.store("erased-badges-3.pdf", data=b"%PDF-1.7 badges")
+    storage.store("other-registrations-10.csv", data=b"someone else's")
+    with unit_of_work():
+        db.session.add(Job(kind="export_registrations", convening_id=convening.id, status="done",
+                           result_file="erased-registrations-9.csv"))
+        db.session.add(PrintJob(convening_id=convening.id, kind="badges", status="done",
+                                file_name="erased-badges-3.pdf"))
+    plan = erasure_preview(convening.id)
+    assert sorted(path.name for path in plan.print_files) == ["erased-badges-3.pdf", "erased-registrations-9.csv"]
+    erase_personal_data(convening.id)
+    assert not storage.exists("erased-registrations-9.csv") and not storage.exists("erased-badges-3.pdf")
+    assert storage.read("other-registrations-10.csv") == b"someone else's"
