@@ -406,8 +406,8 @@ def queue_health(convening_id: int | None = None) -> QueueHealth:
     waiting, oldest = db.session.execute(
         sa.select(sa.func.count(Job.id), sa.func.min(Job.created_at)).where(Job.status == "queued")).one()
     running = db.session.scalar(sa.select(sa.func.count(Job.id)).where(Job.status == "running"))
-    query = (sa.select(Job).where(Job.status == "failed", Job.finished_at > utcnow() - timedelta(days=FAILED_SHOWN_DAYS))
-             .order_by(Job.id.desc()).limit(5))
+    since = utcnow() - timedelta(days=FAILED_SHOWN_DAYS)
+    query = sa.select(Job).where(Job.status == "failed", Job.finished_at > since).order_by(Job.id.desc()).limit(5)
     if convening_id is not None:
         query = query.where(Job.convening_id == convening_id)
     failed = db.session.execute(query).scalars().all()

@@ -262,7 +262,8 @@ def queue_document(convening_id: int, document: str):
         flash("The form expired; please try again.", "error")
         return redirect(url_for("admin.print_queue", convening_id=convening.id))
     try:
-        job = service.request_document(convening.id, document, paper=_paper(request.form), requested_by=current_user.email)
+        job = service.request_document(convening.id, document, paper=_paper(request.form),
+                                       requested_by=current_user.email)
     except ConveneError as error:
         flash(error.message, "error")
         return redirect(url_for("admin.print_queue", convening_id=convening.id))

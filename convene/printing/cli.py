@@ -144,7 +144,7 @@ def agendas_command(slug: str, out: str | None, paper: str, workers: int | None,
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="PDF file to write.")
 @click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
 @click.option("--queue", "queue", is_flag=True,
-              help="Queue the program book for the background worker (it shows on the print queue) and print the job id.")
+              help="Queue the program book for the worker (it shows on the print queue) and print the job id.")
 @with_appcontext
 def program_command(slug: str, out: str | None, paper: str, queue: bool) -> None:
     """Write the program book of convening SLUG (cover, contents, sessions by day, site visits), or queue it."""
