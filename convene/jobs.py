@@ -612,12 +612,16 @@ def stop_embedded_scheduler(app: Flask) -> None:
 
 def _embedded_scheduler_loop(app: Flask, stopped: threading.Event) -> None:
     interval = max(1, int(app.config.get("SCHEDULER_INTERVAL_SECONDS", 60)))
+    last_prune = time.monotonic()
     while not stopped.wait(interval - time.time() % interval):
         try:
             with app.app_context():
                 try:
                     recover_stalled()
                     schedule_sweeps()
+                    if time.monotonic() - last_prune > 3600:  # the sweeps' own rows, as the scheduler does
+                        prune()
+                        last_prune = time.monotonic()
                 finally:
                     db.session.remove()
         except Exception:  # the database is away for a moment: the next round tries again
