@@ -129,6 +129,11 @@ class Config:
     PRINTS_DIR = os.environ.get("PRINTS_DIR", "")  # empty: instance/prints
     # Where an uploaded CSV waits for the import's columns step (two hours at most); empty: instance/imports.
     IMPORT_UPLOADS_DIR = os.environ.get("IMPORT_UPLOADS_DIR", "")
+    # Where files the jobs make are kept: "folder" (PRINTS_DIR, one machine) or "database" (shared by every
+    # machine; downloads read it in FILE_CHUNK_BYTES pieces). Files older than FILE_RETENTION_DAYS are deleted.
+    FILE_STORAGE = os.environ.get("FILE_STORAGE", "folder")
+    FILE_CHUNK_BYTES = _int("FILE_CHUNK_BYTES", 1024 * 1024)
+    FILE_RETENTION_DAYS = _int("FILE_RETENTION_DAYS", 30)
     PRINT_INLINE_MAX = _int("PRINT_INLINE_MAX", 50)
     PRINT_WORKERS = _int("PRINT_WORKERS", 0) or None  # None: one per core
     PRINT_CHUNK_SHEETS = _int("PRINT_CHUNK_SHEETS", 10)
@@ -145,6 +150,14 @@ class Config:
     JOB_STALE_SECONDS = _int("JOB_STALE_SECONDS", 120)  # ... and is run again after this long without a word
     JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", 3 * 3600)  # RQ stops a job running longer
     SCHEDULER_INTERVAL_SECONDS = _int("SCHEDULER_INTERVAL_SECONDS", 60)  # `flask convene scheduler` sweeps
+    # Without Redis, each web process also sweeps every SCHEDULER_INTERVAL_SECONDS (mail, offers, dead jobs).
+    JOBS_EMBEDDED_SCHEDULER = _bool("JOBS_EMBEDDED_SCHEDULER", True)
+    # Publishing site visits to more people than this: the worker writes the emails, the page answers at once.
+    PUBLISH_INLINE_MAX = _int("PUBLISH_INLINE_MAX", 25)
+    # A registrations export of more rows than this is made by the worker.
+    EXPORT_INLINE_MAX = _int("EXPORT_INLINE_MAX", 2000)
+    # The site-visit assigner runs on the worker for convenings with more visitors than this.
+    ASSIGN_INLINE_MAX = _int("ASSIGN_INLINE_MAX", 300)
 
 
 class DevelopmentConfig(Config):
@@ -165,6 +178,8 @@ class TestingConfig(Config):
     MAIL_SERVER = ""
     MAIL_INLINE_LIMIT = 10_000  # tests read the outbox right after the action
     JOBS_REDIS_URL = ""  # the in-process worker, unless a test sets its own Redis database
+    JOBS_EMBEDDED_SCHEDULER = False  # no sweeps on a timer: tests queue the jobs they count
+    PUBLISH_INLINE_MAX = 10_000  # tests read the outbox right after publishing (the job's tests lower it)
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # test accounts only; a sign-in costs 1 ms, not 100
     # The suite signs in and registers hundreds of times from 127.0.0.1 (in Redis shared across tests
     # when REDIS_URL is set); tests of the throttles set the limits they prove.

@@ -37,6 +37,7 @@ def create_app(config: str | dict | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_request_guards(app)
+    register_jobs(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -138,6 +139,22 @@ def register_request_guards(app: Flask) -> None:
         if any("\x00" in value for value in values):
             abort(400, description="The request contained a NUL character, which cannot be stored. "
                                    "Please retype the text and try again.")
+
+
+def register_jobs(app: Flask) -> None:
+    """Without Redis, each web process sweeps on a timer too (`make run` needs no `flask convene scheduler`)."""
+    from flask import request
+
+    if app.config.get("JOBS_REDIS_URL"):
+        import rq  # noqa: F401  (loaded now, not in the first request that queues a job: it takes a moment)
+
+    @app.before_request
+    def start_the_in_process_scheduler():
+        if app.config.get("JOBS_EMBEDDED_SCHEDULER") and request.endpoint != "healthz" \
+                and not app.config.get("JOBS_REDIS_URL"):
+            from convene import jobs
+
+            jobs.start_embedded_scheduler(app)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -177,11 +177,26 @@ def assign(slug: str, dry_run: bool, fresh: bool, mix_limit: int | None) -> None
 @convene_cli.command("publish-visits")
 @click.argument("slug")
 def publish_visits(slug: str) -> None:
-    """Publish the working site-visit plan and email everyone whose visits changed."""
-    from convene.services.visits import publish_site_visits
+    """Publish the working site-visit plan and email everyone whose visits changed.
+
+    With Redis, the worker writes and sends the emails (the command says which job); without it, the
+    command waits until every email is sent, so none is left behind when it exits.
+    """
+    from convene import jobs
+    from convene.services.visits import publish_plan
 
     convening = _convening_by_slug(slug)
-    click.echo(f"Published; emailed {publish_site_visits(convening.id)} attendee(s).")
+    published = publish_plan(convening.id)
+    if published.job_id is None:
+        click.echo("Published; nobody's visits changed, so nobody is emailed.")
+        return
+    if jobs.uses_redis():
+        click.echo(f"Published; {published.emailed} attendee(s) are emailed by the worker: job {published.job_id} "
+                   f"(follow it with `flask convene job {published.job_id}`).")
+        return
+    click.echo(f"Published; emailing {published.emailed} attendee(s)...")
+    sent = jobs.finish_mail(published.job_id)
+    click.echo(f"Published; emailed {published.emailed} attendee(s) ({sent} email(s) sent).")
 
 
 @convene_cli.command("erase-expired")

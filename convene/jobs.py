@@ -29,7 +29,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import sqlalchemy as sa
@@ -48,13 +48,23 @@ TASKS = {
     "print_batch": "convene.services.printing:run_print_batch_task",
     "deliver_mail": "convene.services.mail:deliver_mail_task",
     "expire_offers": "convene.jobs:expire_offers_task",
+    "expire_files": "convene.storage:expire_files_task",
+    "export_registrations": "convene.services.exports:export_registrations_task",
+    "assign_visits": "convene.services.visits:assign_site_visits_task",
+    "publish_visits": "convene.services.visits:publish_site_visits_task",
+}
+# Called as hook(params) to try a failed job of that kind again (its own rows reset first).
+RETRY_HOOKS = {
+    "print_batch": "convene.services.printing:retry_print_batch",
 }
 # Called as hook(params, message) when a job of that kind ends failed for good.
 FAILED_HOOKS = {
     "print_batch": "convene.services.printing:print_batch_failed",
 }
 KIND_LABELS = {"print_batch": "Print batch", "deliver_mail": "Email delivery",
-               "expire_offers": "Expire offers and holds"}
+               "expire_offers": "Expire offers and holds", "expire_files": "Delete old files",
+               "export_registrations": "Registrations export", "assign_visits": "Site-visit assignment",
+               "publish_visits": "Site-visit emails"}
 WORKER_STOPPED = "The worker running this job stopped"
 
 
@@ -67,10 +77,12 @@ class JobTakenAway(Exception):
 
 def enqueue(kind: str, *, convening_id: int | None = None, requested_by: int | None = None,
             params: dict | None = None, total: int = 0, idempotency_key: str | None = None,
-            max_attempts: int | None = None) -> Job:
+            max_attempts: int | None = None, hand_on: bool = True) -> Job:
     """Record a job and queue it once the current unit of work (or its own) commits; returns its row.
 
-    A key already used returns that job instead of making a second one.
+    A key already used returns that job instead of making a second one. With `hand_on=False` the
+    caller runs it itself (`run`) after the commit; should the caller die first, the job is queued
+    like any other after JOB_STALE_SECONDS (`recover_stalled`).
     """
     if kind not in TASKS:
         raise ValueError(f"unknown kind of job: {kind!r}")
@@ -91,7 +103,8 @@ def enqueue(kind: str, *, convening_id: int | None = None, requested_by: int | N
             if existing is None:
                 raise
             return existing
-        after_commit("jobs", job.id)
+        if hand_on:
+            after_commit("jobs", job.id)
     return job
 
 
@@ -348,6 +361,15 @@ def recover_stalled() -> tuple[int, int]:
     return again, failed
 
 
+def retry_job(job_id: int) -> Job:
+    """An organizer's "Try again" on any failed job: its kind's own reset when it has one, else `retry`."""
+    job = db.session.get(Job, job_id)
+    if job is not None and job.kind in RETRY_HOOKS and job.status == "failed":
+        _import(RETRY_HOOKS[job.kind])(dict(job.params or {}))
+        return db.session.get(Job, job_id)
+    return retry(job_id)
+
+
 def retry(job_id: int) -> Job:
     """Run a failed job again from its first attempt (an organizer asked for it)."""
     with unit_of_work():
@@ -363,6 +385,35 @@ def retry(job_id: int) -> Job:
 
 
 # ---------------------------------------------------------------- reading
+
+
+@dataclass
+class QueueHealth:
+    """What the dashboard tells organizers about the queue: is work waiting, did any fail."""
+
+    waiting: int
+    running: int
+    oldest_waiting_at: datetime | None
+    failed: list[Job]  # this convening's failed jobs of the last FAILED_SHOWN_DAYS, newest first
+    stalled: bool  # work waited longer than JOB_STALE_SECONDS: no worker is taking it
+
+
+FAILED_SHOWN_DAYS = 7
+
+
+def queue_health(convening_id: int | None = None) -> QueueHealth:
+    """Waiting and running jobs of the whole queue (one queue serves every convening), and recent failures."""
+    waiting, oldest = db.session.execute(
+        sa.select(sa.func.count(Job.id), sa.func.min(Job.created_at)).where(Job.status == "queued")).one()
+    running = db.session.scalar(sa.select(sa.func.count(Job.id)).where(Job.status == "running"))
+    since = utcnow() - timedelta(days=FAILED_SHOWN_DAYS)
+    query = sa.select(Job).where(Job.status == "failed", Job.finished_at > since).order_by(Job.id.desc()).limit(5)
+    if convening_id is not None:
+        query = query.where(Job.convening_id == convening_id)
+    failed = db.session.execute(query).scalars().all()
+    stale = current_app.config.get("JOB_STALE_SECONDS", 120)
+    stalled = oldest is not None and (utcnow() - oldest).total_seconds() > stale
+    return QueueHealth(waiting=waiting, running=running, oldest_waiting_at=oldest, failed=failed, stalled=stalled)
 
 
 def get_job(job_id: int) -> Job | None:
@@ -388,7 +439,22 @@ def wait(job_id: int, timeout: float = 60, interval: float = 0.1) -> str:
         time.sleep(interval)
 
 
-def prune(older_than: timedelta = timedelta(days=1), kinds: tuple[str, ...] = ("expire_offers", "deliver_mail")) -> int:
+def finish_mail(job_id: int, timeout: float = 3600) -> int:
+    """In-process worker only: wait for a job that writes emails, then send whatever is still waiting here
+    (a command must not exit with its emails unsent); returns how many this call sent itself."""
+    from convene.services.mail import deliver_messages
+
+    wait(job_id, timeout=timeout)
+    sent = deliver_messages().sent
+    for row in list_jobs(limit=200):  # delivery jobs this process started hold the rest: let them finish
+        if row.kind == "deliver_mail" and row.status in JOB_ACTIVE:
+            wait(row.id, timeout=timeout)
+    db.session.rollback()
+    return sent
+
+
+def prune(older_than: timedelta = timedelta(days=1),
+          kinds: tuple[str, ...] = ("expire_offers", "deliver_mail", "expire_files")) -> int:
     """Delete finished routine jobs (the scheduler's sweeps, email deliveries) older than `older_than`."""
     with unit_of_work():
         return db.session.execute(
@@ -409,11 +475,15 @@ def expire_offers_task(job: JobRun) -> dict:
 
 
 def schedule_sweeps(now: float | None = None) -> list[Job]:
-    """Queue this interval's sweeps (once, however many schedulers run): expire offers and holds, send mail."""
+    """Queue this interval's sweeps (once, however many schedulers run): expire offers and holds, send mail,
+    and (hourly) delete old files."""
     interval = max(1, int(current_app.config.get("SCHEDULER_INTERVAL_SECONDS", 60)))
     slot = int((now if now is not None else time.time()) // interval)
+    hour = int((now if now is not None else time.time()) // 3600)
     return [enqueue("expire_offers", idempotency_key=f"sweep:expire_offers:{interval}:{slot}", max_attempts=1),
-            enqueue("deliver_mail", idempotency_key=f"sweep:deliver_mail:{interval}:{slot}", max_attempts=1)]
+            enqueue("deliver_mail", idempotency_key=f"sweep:deliver_mail:{interval}:{slot}", max_attempts=1),
+            # Old files once an hour: a sweep of the folder or the file table is not worth doing every minute.
+            enqueue("expire_files", idempotency_key=f"sweep:expire_files:{hour}", max_attempts=1)]
 
 
 # ---------------------------------------------------------------- the queues
@@ -509,3 +579,50 @@ class _Embedded:
 
 
 _embedded = _Embedded()
+
+
+# ---------------------------------------------------------------- the in-process scheduler (no Redis)
+
+_scheduled: dict[int, threading.Event] = {}  # id of each app whose timer runs in this process → its stop switch
+_scheduled_guard = threading.Lock()
+
+
+def start_embedded_scheduler(app: Flask) -> bool:
+    """Without Redis, sweep on a timer in this web process too (once per process): waiting mail goes out,
+    offers and holds expire, and jobs a dead process left are run, with no `flask convene scheduler`.
+
+    Every web process runs one; the sweeps' idempotency keys make each interval's sweep one job.
+    """
+    with _scheduled_guard:
+        if id(app) in _scheduled:
+            return False
+        stopped = _scheduled[id(app)] = threading.Event()
+    threading.Thread(target=_embedded_scheduler_loop, args=(app, stopped), name="convene-scheduler",
+                     daemon=True).start()
+    return True
+
+
+def stop_embedded_scheduler(app: Flask) -> None:
+    """Stop this process's timer for `app` (tests; a web process keeps it until it exits)."""
+    with _scheduled_guard:
+        stopped = _scheduled.pop(id(app), None)
+    if stopped is not None:
+        stopped.set()
+
+
+def _embedded_scheduler_loop(app: Flask, stopped: threading.Event) -> None:
+    interval = max(1, int(app.config.get("SCHEDULER_INTERVAL_SECONDS", 60)))
+    last_prune = time.monotonic()
+    while not stopped.wait(interval - time.time() % interval):
+        try:
+            with app.app_context():
+                try:
+                    recover_stalled()
+                    schedule_sweeps()
+                    if time.monotonic() - last_prune > 3600:  # the sweeps' own rows, as the scheduler does
+                        prune()
+                        last_prune = time.monotonic()
+                finally:
+                    db.session.remove()
+        except Exception:  # the database is away for a moment: the next round tries again
+            log.exception("the in-process scheduler's round failed")

@@ -113,7 +113,7 @@ def jobs_command(slug: str | None, limit: int) -> None:
 def job_command(job_id: int) -> None:
     """Show one background job, and where its file is."""
     from convene import jobs
-    from convene.services.printing import prints_dir
+    from convene import storage
 
     job = jobs.get_job(job_id)
     if job is None:
@@ -130,8 +130,7 @@ def job_command(job_id: int) -> None:
     if job.message:
         click.echo(f"Message:   {job.message}")
     if job.result_file:
-        path = prints_dir() / job.result_file
-        click.echo(f"File:      {path}" + ("" if path.is_file() else " (not here)"))
+        click.echo(f"File:      {storage.describe(job.result_file)}")
     if job.params:
         click.echo(f"Params:    {job.params}")
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REDIS_URL = "redis://127.0.0.1:6379/5"  # the queue tests' own database; the throttling tests use 3
+# The queue tests' own Redis database (the throttling tests use 3); a run beside another may pick its own.
+REDIS_URL = os.environ.get("CONVENE_TEST_REDIS_URL") or "redis://127.0.0.1:6379/5"
 CONFIG_ENV = "CONVENE_JOBS_TEST_CONFIG"
 # What a worker process needs of the test's settings to work on the same database, files and mail server.
 SHARED_SETTINGS = (
@@ -21,6 +22,7 @@ SHARED_SETTINGS = (
     "MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_USERNAME", "MAIL_LEASE_SECONDS",
     "MAIL_INLINE_LIMIT", "JOBS_REDIS_URL", "JOBS_QUEUE", "JOB_MAX_ATTEMPTS", "JOB_HEARTBEAT_SECONDS",
     "JOB_STALE_SECONDS", "PRINT_WORKERS", "PRINT_CHUNK_SHEETS", "PRINT_INLINE_MAX", "SCHEDULER_INTERVAL_SECONDS",
+    "FILE_STORAGE", "FILE_CHUNK_BYTES", "FILE_RETENTION_DAYS",
 )
 
 

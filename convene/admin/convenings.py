@@ -6,9 +6,10 @@ from flask import flash, redirect, render_template, request, url_for
 
 from flask_login import current_user
 
+from convene import jobs
 from convene.admin import bp
 from convene.admin.access import ADMIN, SIGNED_IN, allow
-from convene.permissions import Permission, visible_convening_ids
+from convene.permissions import Permission, can, visible_convening_ids
 from convene.admin.confirm import confirm_deletion
 from convene.admin.forms import COMMON_TIMEZONES, ConveningForm, DelegationForm, QuestionForm, TicketTypeForm
 from convene.admin.util import child_or_404, convening_or_404, show_error
@@ -49,8 +50,10 @@ def dashboard(convening_id: int):
     """Counts at a glance: statuses, tickets, seats, needs, roles, delegations, registrations over time."""
     convening = convening_or_404(convening_id)
     expire_offers(convening.id)  # so "seat offered" counts only offers that still hold
+    health = jobs.queue_health(convening.id) if can(current_user, Permission.EDIT, convening) else None
     return render_template("admin/dashboard.html", convening=convening, report=reports.build_dashboard(convening),
-                           pay=payment_reports.dashboard_payments(convening), stripe_ready=stripe_configured())
+                           pay=payment_reports.dashboard_payments(convening), stripe_ready=stripe_configured(),
+                           health=health, labels=jobs.KIND_LABELS)
 
 
 # -- settings --------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from convene import storage
 from convene.admin import bp
 from convene.admin.access import allow
 from convene.permissions import Permission
@@ -130,7 +131,7 @@ def print_job(convening_id: int, job_id: int):
     job = _job(convening, job_id)
     return render_template(
         "admin/printing/job.html", convening=convening, job=job, layout=LAYOUTS.get(job.params.get("layout")),
-        stale=service.job_is_stale(job), has_file=service.job_file(job) is not None, button_form=EmptyForm(),
+        stale=service.job_is_stale(job), has_file=service.job_has_file(job), button_form=EmptyForm(),
     )
 
 
@@ -140,11 +141,10 @@ def print_job_pdf(convening_id: int, job_id: int):
     """Download a finished batch."""
     convening = convening_or_404(convening_id)
     job = _job(convening, job_id)
-    path = service.job_file(job)
-    if path is None:
+    response = storage.download(job.file_name, job.file_name) if job.status == "done" else None
+    if response is None:
         abort(404)
-    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=job.file_name,
-                     max_age=0)
+    return response
 
 
 @bp.post("/c/<int:convening_id>/print/jobs/<int:job_id>/printed")
@@ -251,3 +251,20 @@ def print_agendas(convening_id: int):
 
 def _paper(values=None) -> str:
     return "a4" if (values if values is not None else request.args).get("paper") == "a4" else "letter"
+
+
+@bp.post("/c/<int:convening_id>/print/<any(program, rosters):document>")
+@allow(Permission.PRINT, Permission.PRINT)
+def queue_document(convening_id: int, document: str):
+    """Make the program book or every roster on the background worker (a big convening's take minutes)."""
+    convening = convening_or_404(convening_id)
+    if not EmptyForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for("admin.print_queue", convening_id=convening.id))
+    try:
+        job = service.request_document(convening.id, document, paper=_paper(request.form),
+                                       requested_by=current_user.email)
+    except ConveneError as error:
+        flash(error.message, "error")
+        return redirect(url_for("admin.print_queue", convening_id=convening.id))
+    return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -35,127 +34,22 @@ from convene.forms import (
     ranking_from,
     ranking_to_form_data,
 )
-from convene.models import ACTIVE, ENDED, Convening, OrderStatus, OutboxMessage, Registration, Role, Status, utcnow
+from convene.models import ENDED, Convening, OrderStatus, OutboxMessage, Registration, Role, Status, utcnow
 from convene.permissions import Permission, can
 from convene.services import exports
 from convene.services import registrations as service
 from convene.services import visits as visit_service
-from convene.text import search_key
+from convene.services.registration_lists import (  # noqa: F401  (payments.py imports some from here)
+    MAX_PAGE,
+    SORTS,
+    STATUS_FILTERS,
+    ListArgs,
+    _escape_like,
+    _int_arg,
+    parse_list_args,
+    search_terms,
+)
 
-MAX_PAGE = 100_000  # beyond any real list; keeps OFFSET inside a bigint
-
-SORTS = {
-    "name": (Registration.sort_key, Registration.id),
-    "created": (Registration.created_at, Registration.id),
-    "organization": (Registration.organization, Registration.sort_key, Registration.id),
-    "status": (Registration.status, Registration.sort_key, Registration.id),
-    "reference": (Registration.reference,),
-}
-STATUS_FILTERS = {"active": "Active (confirmed, offered, waitlisted)", **{s.value: s.label for s in Status}}
-
-
-@dataclass
-class ListArgs:
-    """The list's search, filters, sort and page, read leniently from the query string."""
-
-    q: str = ""
-    status: str = ""
-    ticket: int | None = None
-    delegation: int | str | None = None  # an id, or "none" for people without one
-    role: str = ""
-    sort: str = "name"
-    direction: str = "asc"
-    page: int = 1
-    ignored: list[str] = field(default_factory=list)
-
-    def conditions(self, *, with_status: bool = True) -> list:
-        """WHERE clauses on Registration for everything but the convening."""
-        where = []
-        for term in search_terms(self.q):
-            # search_text is folded the same way (see Registration), so case and accents never matter.
-            where.append(Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
-        if with_status and self.status == "active":
-            where.append(Registration.status.in_(ACTIVE))
-        elif with_status and self.status:
-            where.append(Registration.status == self.status)
-        if self.ticket is not None:
-            where.append(Registration.ticket_type_id == self.ticket)
-        if self.delegation == "none":
-            where.append(Registration.delegation_id.is_(None))
-        elif self.delegation is not None:
-            where.append(Registration.delegation_id == self.delegation)
-        if self.role:
-            where.append(Registration.role == self.role)
-        return where
-
-    def order_by(self) -> list:
-        columns = SORTS[self.sort]
-        return [c.desc() for c in columns] if self.direction == "desc" else list(columns)
-
-    @property
-    def filtering(self) -> bool:
-        return bool(self.q or self.status or self.ticket is not None or self.delegation is not None or self.role)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def search_terms(q: str) -> list[str]:
-    """Up to six words of a search, each folded by search_key as search_text is."""
-    return [key for key in (search_key(term) for term in q.split()[:6]) if key]
-
-
-def _int_arg(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None
-
-
-def _list_args(convening: Convening) -> ListArgs:
-    """Read the query string; a value that makes no sense is dropped and named, never an error."""
-    args, parsed = request.args, ListArgs()
-    # Control characters match nothing, and PostgreSQL refuses a NUL in any text parameter.
-    parsed.q = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", args.get("q", "")).split())[:200]
-    status = args.get("status", "")
-    if status in STATUS_FILTERS:
-        parsed.status = status
-    elif status:
-        parsed.ignored.append("status")
-    raw = args.get("ticket", "")
-    if raw:
-        parsed.ticket = _int_arg(raw)
-        if parsed.ticket not in {t.id for t in convening.ticket_types}:
-            parsed.ticket = None
-            parsed.ignored.append("ticket type")
-    raw = args.get("delegation", "")
-    if raw == "none":
-        parsed.delegation = "none"
-    elif raw:
-        parsed.delegation = _int_arg(raw)
-        if parsed.delegation not in {d.id for d in convening.delegations}:
-            parsed.delegation = None
-            parsed.ignored.append("delegation")
-    role = args.get("role", "")
-    if role in {r.value for r in Role}:
-        parsed.role = role
-    elif role:
-        parsed.ignored.append("role")
-    sort = args.get("sort", "")
-    if sort in SORTS:
-        parsed.sort = sort
-    elif sort:
-        parsed.ignored.append("sort")
-    direction = args.get("dir", "")
-    if direction in ("asc", "desc"):
-        parsed.direction = direction
-    elif direction:
-        parsed.ignored.append("sort direction")
-    raw = args.get("page", "")
-    page = _int_arg(raw)
-    if raw and (page is None or not 1 <= page <= MAX_PAGE):
-        parsed.ignored.append("page")
-    parsed.page = page if page and 1 <= page <= MAX_PAGE else 1
-    return parsed
 
 
 
@@ -169,6 +63,10 @@ def _registration(convening: Convening, registration_id: int) -> Registration:
 
 
 
+
+
+def _list_args(convening: Convening) -> ListArgs:
+    return parse_list_args(convening, request.args)
 
 
 def _csv_response(text: str, filename: str) -> Response:
@@ -465,5 +363,29 @@ def export_registrations(convening_id: int):
     """Download the registrations (filtered like the list) as a spreadsheet."""
     convening = convening_or_404(convening_id)
     args = _list_args(convening)
+    total = db.session.scalar(sa.select(sa.func.count(Registration.id))
+                              .where(Registration.convening_id == convening.id, *args.conditions()))
+    if total > exports.export_inline_max():
+        # Too big to build while the organizer waits: offer to have the worker make it.
+        return render_template("admin/registrations/export_big.html", convening=convening, total=total,
+                               args={k: v for k, v in request.args.items() if k in exports.EXPORT_ARGS},
+                               button_form=EmptyForm(), limit=exports.export_inline_max())
     text = exports.registrations_csv(convening, args.conditions(), args.order_by())
     return _csv_response(text, f"{convening.slug}-registrations.csv")
+
+
+@bp.post("/c/<int:convening_id>/registrations/export")
+@allow(Permission.PAYMENTS_VIEW, Permission.PAYMENTS_VIEW)
+def queue_registrations_export(convening_id: int):
+    """Have the worker make a big export (filtered like the list); its page offers the file once made."""
+    convening = convening_or_404(convening_id)
+    if not EmptyForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for("admin.registrations", convening_id=convening.id))
+    query = {k: v for k, v in request.form.items() if k in exports.EXPORT_ARGS}
+    args = parse_list_args(convening, query)
+    total = db.session.scalar(sa.select(sa.func.count(Registration.id))
+                              .where(Registration.convening_id == convening.id, *args.conditions()))
+    job = exports.request_registrations_export(convening.id, query, total=total, requested_by=current_user.id)
+    flash(f"The export of {total} registrations is being made; this page offers it once it is ready.", "success")
+    return redirect(url_for("admin.job", convening_id=convening.id, job_id=job.id))

@@ -285,6 +285,12 @@ def visit_assign(convening_id: int):
     shown: AssignmentRun | None = None
     if form.validate_on_submit():
         dry_run = not form.save.data
+        if not dry_run and service.assign_in_background(convening.id):
+            job = service.request_assignment(convening.id, keep_published=form.keep_published.data,
+                                             mix_limit=form.mix_limit.data, run_by=current_user.email,
+                                             requested_by=current_user.id)
+            flash("The assigner is running in the background; this page shows when the plan is saved.", "success")
+            return redirect(url_for("admin.job", convening_id=convening.id, job_id=job.id))
         try:
             result = service.assign_site_visits(
                 convening.id, dry_run=dry_run, keep_published=form.keep_published.data,
@@ -421,12 +427,20 @@ def visit_publish(convening_id: int):
     if form.validate_on_submit():
         try:
             # The token names the previewed set: if it changed meanwhile, nothing is published or sent.
-            emailed = service.publish_site_visits(convening.id, expected=request.form.get("preview", ""))
+            published = service.publish_plan(convening.id, expected=request.form.get("preview", ""),
+                                              requested_by=current_user.id)
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"The plan is published; {emailed} {'person was' if emailed == 1 else 'people were'} emailed "
-                  "what changed in their visits.", "success")
+            emailed = published.emailed
+            people = f"{emailed} {'person' if emailed == 1 else 'people'}"
+            if published.written or not emailed:
+                flash(f"The plan is published; {people} {'was' if emailed == 1 else 'were'} emailed "
+                      "what changed in their visits.", "success")
+            else:
+                flash(f"The plan is published. The emails to {people} about what changed in their visits are "
+                      "being written and sent in the background; the dashboard shows if any could not be.",
+                      "success")
             return redirect(url_for("admin.visit_plan", convening_id=convening.id))
     report = service.plan_report(convening)
     preview = service.publish_preview(convening.id)

@@ -14,6 +14,7 @@ from convene.models.payments import (
 )
 from convene.models.printing import PrintJob
 from convene.models.privacy import PersonalDataErasure
+from convene.models.storage import StoredFile, StoredFileChunk
 from convene.models.registrations import (
     ACCESSIBILITY_NEEDS,
     ACTIVE,
@@ -55,7 +56,7 @@ __all__ = [
     "ACCESSIBILITY_NEEDS", "ACTIVE", "DIETARY_NEEDS", "HOLDING_SEAT", "PERSON_FIELDS", "Answer", "Base", "Convening",
     "Delegation", "OutboxMessage", "Question", "QuestionKind", "Registration", "Role", "Status",
     "TicketType", "User", "utcnow", "AssignmentRun", "HostOrganization", "SiteVisit",
-    "VisitAssignment", "VisitPreference", "VisitSlot", "PrintJob", "BADGE_FIELDS",
+    "VisitAssignment", "VisitPreference", "VisitSlot", "PrintJob", "BADGE_FIELDS", "StoredFile", "StoredFileChunk",
     "EVERYONE_KINDS", "SESSION_KIND_LABELS", "Presenter", "ProgramSession", "ProgramSettings", "Room", "SessionBlock",
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
     "ENDED", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",

@@ -27,8 +27,15 @@ def _queue_batch(request) -> None:
         print_job = request()
     except ConveneError as error:
         raise click.ClickException(error.message) from None
-    click.echo(f"Queued {print_job.total} {print_job.kind} as print job {print_job.id}: job {print_job.job_id} "
+    what = service_labels().get(print_job.kind) or f"{print_job.total} {print_job.kind}"
+    click.echo(f"Queued {what} as print job {print_job.id}: job {print_job.job_id} "
                f"(follow it with `flask convene job {print_job.job_id}`).")
+
+
+def service_labels() -> dict[str, str]:
+    from convene.services.printing import DOCUMENT_LABELS
+
+    return {kind: f"the {label}" for kind, label in DOCUMENT_LABELS.items()}
 
 
 @click.command("badges")
@@ -75,15 +82,24 @@ def badges_command(slug: str, layout: str, out: str | None, only_unprinted: bool
 
 @click.command("rosters")
 @click.argument("slug")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="PDF file to write.")
 @click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+@click.option("--queue", "queue", is_flag=True,
+              help="Queue the rosters for the background worker (they show on the print queue) and print the job id.")
 @with_appcontext
-def rosters_command(slug: str, out: str, paper: str) -> None:
-    """Write every site visit's roster and sign-in sheet of convening SLUG to one PDF."""
+def rosters_command(slug: str, out: str | None, paper: str, queue: bool) -> None:
+    """Write every site visit's roster and sign-in sheet of convening SLUG to one PDF (or queue it with --queue)."""
     from convene.errors import ConveneError
+    from convene.services import printing as service
     from convene.services.printing import render_rosters_pdf
 
     convening = _convening(slug)
+    if queue:
+        _queue_batch(lambda: service.request_document(convening.id, "rosters", paper=paper,
+                                                      requested_by="command line"))
+        return
+    if not out:
+        raise click.UsageError("Give --out FILE (or --queue).")
     try:
         pdf = render_rosters_pdf(convening.id, paper=paper)
     except ConveneError as error:
@@ -125,14 +141,23 @@ def agendas_command(slug: str, out: str | None, paper: str, workers: int | None,
 
 @click.command("program")
 @click.argument("slug")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="PDF file to write.")
 @click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+@click.option("--queue", "queue", is_flag=True,
+              help="Queue the program book for the worker (it shows on the print queue) and print the job id.")
 @with_appcontext
-def program_command(slug: str, out: str, paper: str) -> None:
-    """Write the program book of convening SLUG (cover, contents, sessions by day, site visits)."""
+def program_command(slug: str, out: str | None, paper: str, queue: bool) -> None:
+    """Write the program book of convening SLUG (cover, contents, sessions by day, site visits), or queue it."""
+    from convene.services import printing as service
     from convene.services.printing import render_program_pdf
 
     convening = _convening(slug)
+    if queue:
+        _queue_batch(lambda: service.request_document(convening.id, "program", paper=paper,
+                                                      requested_by="command line"))
+        return
+    if not out:
+        raise click.UsageError("Give --out FILE (or --queue).")
     with open(out, "wb") as handle:
         handle.write(render_program_pdf(convening.id, paper=paper))
     click.echo(f"Wrote the program book to {out}.")

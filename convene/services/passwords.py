@@ -6,7 +6,6 @@ everywhere) by any other way.
 """
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -18,7 +17,7 @@ from convene.models import OutboxMessage, User, utcnow
 from convene.models.teams import ActorKind
 from convene.services.audit import Actor, acting_as
 from convene.services.db import lock, unit_of_work
-from convene.services.mail import deliver_outbox, queue_email
+from convene.services.mail import queue_email
 from convene.services.registrations import external_url
 from convene.services.tokens import make_token, read_token
 from convene.services.users import _check_password_length
@@ -47,31 +46,18 @@ def reset_url(user: User) -> str:
     return external_url("admin.reset_password", token=token)
 
 
-def _deliver_in_background(ids: list[int]) -> threading.Thread:
-    """Send from a thread: the page must answer as fast for a known address as for an unknown one."""
-    app = current_app._get_current_object()
-
-    def work():  # a message this thread does not get to is sent by `flask convene send-mail`
-        with app.app_context():
-            try:
-                deliver_outbox(ids=ids)
-            finally:
-                db.session.remove()
-
-    thread = threading.Thread(target=work, name="convene-password-reset-mail", daemon=True)
-    thread.start()
-    return thread
-
-
-def request_password_reset(email: str, *, hourly_cap: int | None = None) -> threading.Thread | None:
+def request_password_reset(email: str, *, hourly_cap: int | None = None) -> int | None:
     """Email a reset link to the active account with this email, if there is one; never says whether there is.
 
-    The same reads happen either way and the email leaves from a background thread (returned, so a
-    caller may wait for it), so the answer takes as long for an unknown address. With `hourly_cap`,
-    an address that had that many reset emails in the last hour gets no more.
+    The same reads happen either way and the email leaves from a delivery job on the queue (its id
+    is returned, so a caller may wait for it), never from this request, so the answer takes as long
+    for an unknown address, and a slow mail server never holds the page. With `hourly_cap`, an
+    address that had that many reset emails in the last hour gets no more.
     """
+    from convene import jobs
+
     address = (email or "").strip().lower()
-    queued: list[int] = []
+    job_id = None
     with unit_of_work():
         found = db.session.execute(sa.select(User.id, User.active).where(User.email == address)).first()
         # Locked, so concurrent requests for one account count one after another.
@@ -83,10 +69,10 @@ def request_password_reset(email: str, *, hourly_cap: int | None = None) -> thre
             message = queue_email(EMAIL_KIND, user.email, "Reset your Convene password", "password_reset",
                                   user=user, url=reset_url(user),
                                   duration=link_duration())
-            # Not delivered inline after the commit like other email: see _deliver_in_background.
+            # Not delivered inline after the commit like other small email: the delivery job sends it.
             db.session.info["queued_email"].remove(message)
-            queued.append(message.id)
-    return _deliver_in_background(queued) if queued else None
+            job_id = jobs.enqueue("deliver_mail", params={"ids": [message.id]}, total=1).id
+    return job_id
 
 
 def _user_of(token: str) -> User:

@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from flask_babel import gettext, ngettext
 from sqlalchemy.orm import selectinload
 
+from convene import storage
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.i18n import default_language, format_local, in_language, person_language
@@ -243,18 +244,20 @@ def preview_badges_png(convening_id: int, badge_filter: BadgeFilter, layout_key:
 
 
 def prints_dir() -> Path:
-    """Where generated PDFs are kept (instance/prints/ unless PRINTS_DIR is set); never committed."""
-    path = Path(current_app.config.get("PRINTS_DIR") or Path(current_app.instance_path) / "prints")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where PDFs are rendered (instance/prints/ unless PRINTS_DIR is set), and kept unless FILE_STORAGE=database."""
+    return storage.folder()
 
 
 def job_file(job: PrintJob) -> Path | None:
-    """The finished PDF of a job, when it exists."""
-    if job.status != "done" or not job.file_name or "/" in job.file_name or job.file_name.startswith("."):
+    """The finished PDF of a job on this machine's disk, when files live in the folder and it is there."""
+    if job.status != "done":
         return None
-    path = prints_dir() / job.file_name
-    return path if path.is_file() else None
+    return storage.local_path(job.file_name)
+
+
+def job_has_file(job: PrintJob) -> bool:
+    """Whether a finished job's PDF can be downloaded (from the folder or the database; it expires)."""
+    return job.status == "done" and storage.exists(job.file_name)
 
 
 def _safe_slug(text: str) -> str:
@@ -368,6 +371,11 @@ def retry_print_job(print_job_id: int) -> PrintJob:
     return job
 
 
+def retry_print_batch(params: dict) -> None:
+    """The queue's retry hook: a failed print_batch job is tried again through its print job."""
+    retry_print_job(params["print_job_id"])
+
+
 def _drop_partial(file_name: str) -> None:
     if file_name and "/" not in file_name and not file_name.startswith("."):
         (prints_dir() / f"{file_name}.part").unlink(missing_ok=True)
@@ -453,7 +461,8 @@ def run_print_job(job_id: int, *, workers: int | None = None, on_progress=None) 
         registrations = [by_id[i] for i in job.registration_ids if i in by_id]
         if workers is None:
             workers = current_app.config.get("PRINT_WORKERS")  # None: one per core
-        path = prints_dir() / job.file_name
+        file_name = job.file_name
+        path = storage.scratch_path(file_name)
 
         def progress(done: int) -> None:
             if heartbeat.lost.is_set() or not _beat(job_id, worker, done=done):
@@ -473,6 +482,13 @@ def run_print_job(job_id: int, *, workers: int | None = None, on_progress=None) 
             db.session.rollback()
             pages = render_agendas_pdf(items, path, paper=job.params.get("paper", "letter"), workers=workers,
                                        progress=progress)
+        elif job.kind in DOCUMENTS:
+            # One document: rendered whole (it is one layout), then written where a batch's file goes.
+            pdf = DOCUMENTS[job.kind](job.convening_id, paper=job.params.get("paper", "letter"))
+            db.session.rollback()
+            items = [job.kind]
+            pages = _write_whole(pdf, path)
+            progress(1)
         else:
             raise ValueError(f"unknown kind of print job: {job.kind!r}")
     except _JobTakenAway:
@@ -486,8 +502,15 @@ def run_print_job(job_id: int, *, workers: int | None = None, on_progress=None) 
         return
     finally:
         heartbeat.stop()
+    try:
+        storage.store(file_name, path)
+    except Exception as error:  # the database refused the file, say: the batch fails with the reason
+        log.exception("print job %s: its file could not be stored", job_id)
+        db.session.rollback()
+        _finish_job(job_id, worker, status="failed", error=f"{type(error).__name__}: {error}"[:2000])
+        return
     if not _finish_job(job_id, worker, status="done", done=len(items), total=len(items), pages=pages):
-        path.unlink(missing_ok=True)  # the job was failed as dead meanwhile: nothing will offer this file
+        storage.delete(file_name)  # the job was failed as dead meanwhile: nothing will offer this file
 
 
 def wait_for_print_job(job_id: int, timeout: float | None = None) -> bool:
@@ -927,4 +950,40 @@ def request_agenda_batch(convening_id: int, *, requested_by: str = "", paper: st
         inline = _render_inline(job, inline_max)
     if inline:
         run_print_job(job.id, workers=0)
+    return db.session.get(PrintJob, job.id)
+
+
+# ---------------------------------------------------------------- whole documents as print jobs
+
+DOCUMENTS = {"program": render_program_pdf, "rosters": render_rosters_pdf}
+DOCUMENT_LABELS = {"program": "program book", "rosters": "site-visit rosters"}
+
+
+def _write_whole(pdf: bytes, path: Path) -> int:
+    """Write a rendered document to `path` (never half-written under its name); returns its pages."""
+    from pypdf import PdfReader
+
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(pdf)
+    partial.replace(path)
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def request_document(convening_id: int, kind: str, *, paper: str = "letter", requested_by: str = "") -> PrintJob:
+    """Queue the program book or every roster as a print job for the worker; the print queue lists it."""
+    if kind not in DOCUMENTS:
+        raise ValueError(f"unknown document: {kind!r}")
+    with unit_of_work():
+        convening = db.session.get(Convening, convening_id)
+        if convening is None:
+            raise ConveneError("convening_not_found", status_code=404)
+        if kind == "rosters" and not db.session.scalar(
+                sa.select(sa.func.count(SiteVisit.id)).where(SiteVisit.convening_id == convening_id)):
+            raise ConveneError("no_visits", "This convening has no site visits yet.")
+        job = PrintJob(convening_id=convening_id, kind=kind, status="queued", total=1, done=0, registration_ids=[],
+                       requested_by=requested_by, params={"paper": paper})
+        db.session.add(job)
+        db.session.flush()
+        job.file_name = f"{_safe_slug(convening.slug)}-{kind}-{job.id}.pdf"
+        _render_inline(job, 0)
     return db.session.get(PrintJob, job.id)

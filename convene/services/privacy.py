@@ -39,6 +39,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
+from convene import storage
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.models import (
@@ -50,6 +51,7 @@ from convene.models import (
     Convening,
     Delegation,
     HostOrganization,
+    Job,
     Order,
     OutboxMessage,
     Presenter,
@@ -89,7 +91,7 @@ KINDS = (
     ("delegations", "Delegation contacts", "name and email"),
     ("presenters", "Presenters", "name, organization and bio"),
     ("hosts", "Site-visit host contacts", "name, email and phone"),
-    ("print_files", "Printed PDFs kept on the server", "badges and agendas, deleted"),
+    ("print_files", "Printed PDFs and exports kept on the server", "badges, agendas, rosters and exports, deleted"),
     ("log_entries", "Audit-log entries", "the personal values in them become “(erased)”; who did what, and when, "
                                          "stays"),
 )
@@ -260,13 +262,21 @@ def _print_files(convening: Convening) -> list[Path]:
     names = db.session.execute(
         sa.select(PrintJob.file_name).where(PrintJob.convening_id == convening.id, PrintJob.file_name != "")
     ).scalars().all()
+    # Files other jobs made (registration exports) hold personal data too.
+    names += db.session.execute(
+        sa.select(Job.result_file).where(Job.convening_id == convening.id, Job.result_file != "",
+                                         Job.result_file.not_in(names))
+    ).scalars().all()
     folder = prints_dir()
     paths = []
     for name in names:
-        if "/" in name or "\\" in name or name.startswith("."):
+        if not storage.valid_name(name):
             continue
+        # A file kept in the database is named by its path in the folder too: erasing deletes it from both.
+        if storage.in_database() and storage.exists(name):
+            paths.append(folder / name)
         for candidate in (folder / name, folder / f"{name}.part"):
-            if candidate.is_file():
+            if candidate.is_file() and candidate not in paths:
                 paths.append(candidate)
     return paths
 
@@ -556,6 +566,8 @@ def erase_personal_data(convening_id: int, *, expected: str | None = None, by: s
     # Files go once the database no longer names them; a file that cannot go is logged and left.
     for path in [*plan.print_files, *eml_files]:
         try:
+            if path in plan.print_files and storage.in_database():
+                storage.delete(path.name)
             path.unlink(missing_ok=True)
         except OSError as error:
             log.error("could not delete %s while erasing %s: %s", path, slug, error)

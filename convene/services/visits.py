@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext
 from sqlalchemy.orm import selectinload
 
@@ -24,6 +26,7 @@ from convene.models import (
     AssignmentRun,
     Convening,
     HostOrganization,
+    OutboxMessage,
     Registration,
     SiteVisit,
     Status,
@@ -33,6 +36,7 @@ from convene.models import (
     utcnow,
 )
 from convene.models.visits import VISITING_ROLES
+from convene.services import audit
 from convene.services.db import lock, unit_of_work
 from convene.services.mail import queue_email
 from convene.services.previews import Deletion, Effect, digest, plural
@@ -277,6 +281,38 @@ def assign_site_visits(
     return AssignResult(run=run, solution=solution, problem=problem, changed=changed, saved=not dry_run)
 
 
+# More visitors than this, and saving a plan runs on the worker (the solver takes seconds to minutes).
+ASSIGN_INLINE_MAX = 300
+
+
+def assign_in_background(convening_id: int) -> bool:
+    """Whether saving a plan for this convening is work for the queue (ASSIGN_INLINE_MAX visitors or more)."""
+    limit = int(current_app.config.get("ASSIGN_INLINE_MAX", ASSIGN_INLINE_MAX))
+    visitors = db.session.scalar(sa.select(sa.func.count(Registration.id))
+                                 .where(Registration.convening_id == convening_id, *_visitor_conditions()))
+    return visitors > limit
+
+
+def request_assignment(convening_id: int, *, keep_published: bool = True, mix_limit: int | None = None,
+                       run_by: str = "", requested_by: int | None = None):
+    """Queue the assigner for a big convening; its job page shows when the plan is saved."""
+    from convene import jobs
+
+    return jobs.enqueue("assign_visits", convening_id=convening_id, requested_by=requested_by,
+                        params={"keep_published": keep_published, "mix_limit": mix_limit, "run_by": run_by},
+                        idempotency_key=None)
+
+
+def assign_site_visits_task(run) -> dict:
+    """The worker's assigner: solve and save the working plan (a second run solves again: the same plan)."""
+    result = assign_site_visits(run.convening_id, keep_published=run.params.get("keep_published", True),
+                                mix_limit=run.params.get("mix_limit"), run_by=run.params.get("run_by", ""))
+    people = len(result.problem.people)
+    return {"done": people, "total": people,
+            "message": f"The plan is saved as the working plan ({result.changed} places changed; "
+                      f"assignment run {result.run.id})."}
+
+
 def _write_plan(convening, plan, visit_ids, current, people_ids) -> int:
     """Make the working plan equal `plan`; returns how many (person, slot) places changed."""
     changed = 0
@@ -412,62 +448,172 @@ def publish_preview(convening_id: int) -> PublishPreview:
     return _publish_preview(convening)
 
 
-def _publish_preview(convening: Convening) -> PublishPreview:
+def _publish_changes(convening: Convening) -> list[tuple[int, list[tuple[int, int | None, int | None]]]]:
+    """Who publishing emails, by name order, each with (slot, visit before, visit after) ids in time order.
+
+    Plain rows only, in a handful of queries: publishing decides with this under the convening's lock.
+    """
     ids = _people_to_email(convening)
+    if not ids:
+        return []
     details = _people_of_visits_changed_since_publish(convening)
-    registrations = registrations_by_id(ids)
+    sort_keys = dict(db.session.execute(
+        sa.select(Registration.id, Registration.sort_key).where(Registration.id.in_(sorted(ids)))).all())
+    starts = dict(db.session.execute(
+        sa.select(VisitSlot.id, VisitSlot.starts_at).where(VisitSlot.convening_id == convening.id)).all())
+    changed_at = dict(db.session.execute(
+        sa.select(SiteVisit.id, SiteVisit.details_changed_at).where(SiteVisit.convening_id == convening.id)).all())
+    changes: dict[int, list[tuple[int, int | None, int | None]]] = defaultdict(list)
+    for registration_id, slot_id, after, before in db.session.execute(
+        sa.select(VisitAssignment.registration_id, VisitAssignment.slot_id, VisitAssignment.site_visit_id,
+                  VisitAssignment.published_site_visit_id)
+        .join(VisitSlot, VisitSlot.id == VisitAssignment.slot_id).where(VisitSlot.convening_id == convening.id)
+    ):
+        if registration_id not in sort_keys:
+            continue
+        known = (before if before in changed_at else None, after if after in changed_at else None)
+        if before != after:
+            changes[registration_id].append((slot_id, *known))
+        elif registration_id in details and after in changed_at and changed_at[after] is not None \
+                and changed_at[after] > convening.visits_published_at:
+            changes[registration_id].append((slot_id, *known))
+    return [(rid, sorted(changes[rid], key=lambda change: starts[change[0]]))
+            for rid in sorted(sort_keys, key=lambda rid: (sort_keys[rid], rid))]
+
+
+def _token(changes: list) -> str:
+    return hashlib.sha256(repr(changes).encode()).hexdigest()[:32]
+
+
+def _publish_preview(convening: Convening) -> PublishPreview:
+    changes = _publish_changes(convening)
+    registrations = registrations_by_id(rid for rid, _ in changes)
     visits = {v.id: v for v in visits_of(convening.id)}
     slots = {s.id: s for s in slots_of(convening.id)}
-    changes: dict[int, list[VisitChange]] = defaultdict(list)
-    for row in assignments_of(convening.id):
-        if row.registration_id not in registrations:
-            continue
-        before, after = visits.get(row.published_site_visit_id), visits.get(row.site_visit_id)
-        if row.published_site_visit_id != row.site_visit_id:
-            changes[row.registration_id].append(VisitChange(slot=slots[row.slot_id], before=before, after=after))
-        elif row.registration_id in details and after is not None and after.details_changed_at is not None \
-                and after.details_changed_at > convening.visits_published_at:
-            changes[row.registration_id].append(VisitChange(slot=slots[row.slot_id], before=before, after=after))
-    people = sorted(((registrations[rid], sorted(changes[rid], key=lambda c: c.slot.starts_at)) for rid in ids),
-                    key=lambda t: (t[0].sort_key, t[0].id))
-    digest = hashlib.sha256(repr([
-        (r.id, [(c.slot.id, c.before.id if c.before else None, c.after.id if c.after else None) for c in cs])
-        for r, cs in people
-    ]).encode()).hexdigest()[:32]
-    return PublishPreview(people=people, token=digest)
+    people = [(registrations[rid], [VisitChange(slot=slots[slot], before=visits.get(before), after=visits.get(after))
+                                    for slot, before, after in told])
+              for rid, told in changes]
+    return PublishPreview(people=people, token=_token(changes))
+
+
+# Up to this many people are written to from the request that publishes (after its commit, outside the lock);
+# more, and the worker writes to them, so the page answers at once however many are emailed.
+PUBLISH_INLINE_MAX = 25
+PUBLISH_BATCH = 100  # emails rendered per transaction by the job that writes them
+
+
+@dataclass
+class Publication:
+    """What publishing did: how many people it emails, and the job that writes to them (None: nobody)."""
+
+    emailed: int
+    job_id: int | None
+    written: bool  # the emails are in the outbox already (a small publish writes them before it answers)
 
 
 def publish_site_visits(convening_id: int, *, expected: str | None = None) -> int:
-    """Make the working plan the published one and email everyone whose visits changed; returns that count.
+    """Make the working plan the published one and email everyone whose visits changed; returns that count."""
+    return publish_plan(convening_id, expected=expected).emailed
+
+
+def publish_plan(convening_id: int, *, expected: str | None = None, requested_by: int | None = None) -> Publication:
+    """Publish the working plan: decide and record under the convening's lock, write the emails outside it.
+
+    Under the lock: who is emailed with which changes (the preview), one UPDATE that makes the
+    working plan the published one, the time, and a `publish_visits` job holding the decision. The
+    emails are rendered and queued by that job after the commit, so a registration waiting for the
+    same lock waits for a few statements, not for a thousand emails. The job is recorded with the
+    publication: if the process dies before it ran, the scheduler's sweep hands it to a worker.
 
     With `expected` (the token of the preview the organizer confirmed), refuse if the set changed since.
     """
-    from convene.services.registrations import manage_url
+    from convene import jobs
 
+    inline_max = int(current_app.config.get("PUBLISH_INLINE_MAX", PUBLISH_INLINE_MAX))
+    job = None
     with unit_of_work():
         [convening] = lock(Convening, convening_id)
-        preview = _publish_preview(convening)
-        if expected is not None and expected != preview.token:
+        changes = _publish_changes(convening)
+        if expected is not None and expected != _token(changes):
             raise ConveneError("publish_preview_changed")
-        for row in assignments_of(convening.id):
-            if row.published_site_visit_id != row.site_visit_id:
-                row.published_site_visit_id = row.site_visit_id
         first = convening.visits_published_at is None
+        # One statement, logged as one named entry: the working plan's own changes are logged as they are made.
+        places = db.session.execute(
+            sa.update(VisitAssignment)
+            .where(VisitAssignment.slot_id.in_(sa.select(VisitSlot.id).where(VisitSlot.convening_id == convening.id)),
+                   VisitAssignment.site_visit_id.is_distinct_from(VisitAssignment.published_site_visit_id))
+            .values(published_site_visit_id=VisitAssignment.site_visit_id)
+            .execution_options(synchronize_session=False, convene_unlogged=True)
+        ).rowcount
+        audit.record("site_visits.published", convening_id=convening.id, object_type="convening",
+                     object_id=convening.id, label=convening.name,
+                     changes={"places_changed": [None, places], "people_emailed": [None, len(changes)]})
         convening.visits_published_at = utcnow()
-        db.session.flush()
-        for registration, changes in preview.people:
+        if changes:
+            people = [[rid, [list(change) for change in told]] for rid, told in changes]
+            job = jobs.enqueue("publish_visits", convening_id=convening.id, requested_by=requested_by,
+                               params={"people": people, "first": first,
+                                       "published_at": convening.visits_published_at.isoformat()},
+                               total=len(people), hand_on=len(people) > inline_max)
+        job_id = job.id if job is not None else None  # read now: after the commit it would be a new read
+        emailed = len(changes)
+    if job_id is None:
+        return Publication(emailed=0, job_id=None, written=True)
+    written = False
+    if emailed <= inline_max:
+        written = jobs.run(job_id) == "done"
+    return Publication(emailed=emailed, job_id=job_id, written=written)
+
+
+def publish_site_visits_task(run) -> dict:
+    """The job that writes a publication's emails, in batches; a retried run skips whom an earlier run wrote to."""
+    from convene.services.registrations import manage_url
+
+    people = run.params["people"]
+    published_at = datetime.fromisoformat(run.params["published_at"])
+    first = bool(run.params.get("first"))
+    skip: set[int] = set()
+    if run.attempt > 1:  # each batch commits its emails together: who has one since publishing is done
+        skip = set(db.session.execute(
+            sa.select(OutboxMessage.registration_id)
+            .where(OutboxMessage.kind == "visits", OutboxMessage.created_at >= published_at,
+                   OutboxMessage.registration_id.in_([person for person, _ in people]))
+        ).scalars())
+        db.session.rollback()
+    written = 0
+    for start in range(0, len(people), PUBLISH_BATCH):
+        batch = [(person, changes) for person, changes in people[start:start + PUBLISH_BATCH] if person not in skip]
+        if batch:
+            written += _write_publish_emails(run.convening_id, batch, first, manage_url)
+        run.progress(min(start + PUBLISH_BATCH, len(people)))
+    return {"done": len(people), "total": len(people),
+            "message": f"{written} email(s) written" + (f", {len(skip)} by an earlier run" if skip else "")}
+
+
+def _write_publish_emails(convening_id: int, batch: list, first: bool, manage_url) -> int:
+    """One batch of a publication's emails, in one unit of work (delivered after it commits)."""
+    written = 0
+    with unit_of_work():
+        convening = db.session.get(Convening, convening_id)
+        visits = {v.id: v for v in visits_of(convening_id)}
+        slots = {s.id: s for s in slots_of(convening_id)}
+        registrations = registrations_by_id(person for person, _ in batch)
+
+        def subject():  # called in the recipient's language when their email is written
             if first:
-                def subject():
-                    return gettext("Your site visits at %(convening)s", convening=localized(convening, "name"))
-            else:
-                def subject():
-                    return gettext("Your site visits at %(convening)s have changed",
-                                   convening=localized(convening, "name"))
-            visits = published_visits_for(registration.id)
-            queue_email("visits", registration.email, subject, "visits",
-                        registration=registration, convening=convening, visits=visits, changes=changes,
+                return gettext("Your site visits at %(convening)s", convening=localized(convening, "name"))
+            return gettext("Your site visits at %(convening)s have changed", convening=localized(convening, "name"))
+        for person, changes in batch:
+            registration = registrations.get(person)
+            if registration is None or registration.status != Status.CONFIRMED:
+                continue  # cancelled since publishing: nothing to tell them
+            told = sorted((VisitChange(slot=slots[slot], before=visits.get(before), after=visits.get(after))
+                           for slot, before, after in changes if slot in slots), key=lambda c: c.slot.starts_at)
+            queue_email("visits", registration.email, subject, "visits", registration=registration,
+                        convening=convening, visits=published_visits_for(registration.id), changes=told,
                         manage_url=manage_url(registration))
-    return len(preview.people)
+            written += 1
+    return written
 
 
 def _people_of_visits_changed_since_publish(convening: Convening) -> set[int]:

@@ -164,7 +164,7 @@ def test_the_scheduler_queues_each_sweep_once_per_interval(app, runner):
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert "expire_offers" in first.output and "deliver_mail" in first.output
     kinds = Counter(db.session.execute(sa.select(Job.kind)).scalars())
-    assert kinds == Counter({"expire_offers": 1, "deliver_mail": 1})
+    assert kinds == Counter({"expire_offers": 1, "deliver_mail": 1, "expire_files": 1})
     for job in jobs.list_jobs():
         assert jobs.wait(job.id, timeout=30) == "done"
 
@@ -193,6 +193,24 @@ def test_jobs_and_job_commands_show_kind_status_progress_and_file(app, runner):
     assert "Status:    done, attempt 1 of 3" in one.output
     assert f"{print_job.file_name}" in one.output and "(not here)" not in one.output
     assert runner.invoke(args=["convene", "job", "999999"]).exit_code != 0
+
+
+def test_program_and_rosters_commands_queue_the_document_for_the_worker(app, runner):
+    from tests.factories import make_host, make_slot, make_visit
+
+    convening, _ = people(2, slug="cli-docs")
+    make_visit(make_host(convening, "Library"), make_slot(convening, "Morning", 9), 5)
+    db.session.commit()
+    for kind in ("program", "rosters"):
+        result = runner.invoke(args=["convene", kind, "cli-docs", "--queue", "--paper", "a4"])
+        assert result.exit_code == 0, result.output
+        print_job = db.session.execute(sa.select(PrintJob).where(PrintJob.kind == kind)).scalar_one()
+        label = "program book" if kind == "program" else "site-visit rosters"
+        assert f"Queued the {label} as print job {print_job.id}: job {print_job.job_id}" in result.output
+        assert jobs.wait(print_job.job_id, timeout=120) == "done"
+        print_job = fresh(PrintJob, print_job.id)
+        assert print_job.status == "done" and print_job.pages >= 1 and printing.job_has_file(print_job)
+    assert runner.invoke(args=["convene", "program", "cli-docs"]).exit_code != 0  # neither --out nor --queue
 
 
 def test_an_organizer_retries_a_failed_batch_from_the_print_queue(app, client, organizer, test_tasks):
@@ -243,7 +261,9 @@ sys.stdout.buffer.write(response.status.encode() + b"\\n" + response.data)
 def test_a_badge_batch_from_the_print_queue_is_made_by_the_worker_and_downloaded_from_another_process(
         app, client, organizer, backend, redis_queue, workers, tmp_path):
     run_once(backend)
-    app.config.update(PRINT_INLINE_MAX=1, PRINT_WORKERS=0)
+    # Files in the database, cut small: the downloading process has a folder of its own, so only the
+    # database can give it the file the worker made, and it reads it in many chunks.
+    app.config.update(PRINT_INLINE_MAX=1, PRINT_WORKERS=0, FILE_STORAGE="database", FILE_CHUNK_BYTES=4096)
     convening, _ = people(4, slug="rq-print")
     login(client, organizer.email)
     response = client.post(f"/admin/c/{convening.id}/print", data={"which": "all", "layout": "badge-4x6"})
@@ -258,7 +278,8 @@ def test_a_badge_batch_from_the_print_queue_is_made_by_the_worker_and_downloaded
     print_job, job = fresh(PrintJob, print_job_id), fresh(Job, print_job.job_id)
     assert print_job.status == "done", print_job.error
     assert job.status == "done" and job.done == job.total == 4 and job.worker == ""
-    config = {**workers.config(), "PRINT_WORKERS": 0}
+    assert not list((tmp_path / "prints").glob("*.pdf")) and not printing.job_file(print_job)
+    config = {**workers.config(), "PRINT_WORKERS": 0, "PRINTS_DIR": str(tmp_path / "elsewhere")}
     download = subprocess.run(
         [sys.executable, "-c", DOWNLOAD, json.dumps(config), f"/admin/c/{convening.id}/print/jobs/{print_job_id}.pdf",
          organizer.email], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=120,
@@ -268,6 +289,7 @@ def test_a_badge_batch_from_the_print_queue_is_made_by_the_worker_and_downloaded
     (tmp_path / "downloaded.pdf").write_bytes(pdf)
     reader = PdfReader(str(tmp_path / "downloaded.pdf"))
     assert len(reader.pages) == 4 and "Person0" in reader.pages[0].extract_text() + reader.pages[1].extract_text()
+    assert not list((tmp_path / "elsewhere").glob("*.pdf"))
 
 
 def test_a_worker_killed_mid_batch_leaves_it_to_the_next_worker_which_makes_it_once(

@@ -207,3 +207,31 @@ def test_a_batch_whose_process_died_shows_failed_with_a_way_to_start_again(staff
     assert "Failed" in page and "start it again" in page and 'http-equiv="refresh"' not in page
     db.session.rollback()
     assert db.session.get(PrintJob, job.id).status == "failed"
+
+
+@pytest.mark.parametrize(("kind", "heading", "text"), [
+    ("program", "Program book", "Contents"),
+    ("rosters", "Site-visit rosters and sign-in sheets", "Amina Hassan"),
+])
+def test_the_program_book_and_rosters_are_made_by_the_background_worker(app, staff_client, scene, kind, heading,
+                                                                        text):
+    from convene import jobs
+
+    page = staff_client.get(url(scene)).get_data(as_text=True)
+    assert f'action="/admin/c/{scene.convening.id}/print/{kind}"' in page
+    response = staff_client.post(url(scene, f"/{kind}"), data={"paper": "a4"})
+    job = db.session.get(PrintJob, job_id_from(response.headers["Location"]))
+    assert job.kind == kind and job.job_id is not None and job.params == {"paper": "a4"}
+    assert jobs.wait(job.job_id, timeout=120) == "done"
+    page = staff_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert heading in page and "Download the PDF" in page and "Mark these" not in page
+    pdf = staff_client.get(url(scene, f"/jobs/{job.id}.pdf"))
+    assert pdf.status_code == 200 and text in pdf_text(pdf.data)
+    assert float(PdfReader(io.BytesIO(pdf.data)).pages[0].mediabox.width) == pytest.approx(595.3, abs=1)
+
+
+def test_rosters_of_a_convening_without_visits_are_refused_with_a_message(staff_client, scene):
+    other = make_convening(slug="no-visits")
+    response = staff_client.post(f"/admin/c/{other.id}/print/rosters", follow_redirects=True)
+    assert "no site visits yet" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(PrintJob.id)).where(PrintJob.convening_id == other.id)) == 0

@@ -1,0 +1,127 @@
+"""The registrations list's search, filters and sort, read leniently from a query string.
+
+The list page, its CSV export and the export job (which reads the query string its request saved) share them.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from convene.models import ACTIVE, Convening, Registration, Role, Status
+from convene.text import search_key
+
+MAX_PAGE = 100_000  # beyond any real list; keeps OFFSET inside a bigint
+
+SORTS = {
+    "name": (Registration.sort_key, Registration.id),
+    "created": (Registration.created_at, Registration.id),
+    "organization": (Registration.organization, Registration.sort_key, Registration.id),
+    "status": (Registration.status, Registration.sort_key, Registration.id),
+    "reference": (Registration.reference,),
+}
+STATUS_FILTERS = {"active": "Active (confirmed, offered, waitlisted)", **{s.value: s.label for s in Status}}
+
+
+@dataclass
+class ListArgs:
+    """The list's search, filters, sort and page, read leniently from the query string."""
+
+    q: str = ""
+    status: str = ""
+    ticket: int | None = None
+    delegation: int | str | None = None  # an id, or "none" for people without one
+    role: str = ""
+    sort: str = "name"
+    direction: str = "asc"
+    page: int = 1
+    ignored: list[str] = field(default_factory=list)
+
+    def conditions(self, *, with_status: bool = True) -> list:
+        """WHERE clauses on Registration for everything but the convening."""
+        where = []
+        for term in search_terms(self.q):
+            # search_text is folded the same way (see Registration), so case and accents never matter.
+            where.append(Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
+        if with_status and self.status == "active":
+            where.append(Registration.status.in_(ACTIVE))
+        elif with_status and self.status:
+            where.append(Registration.status == self.status)
+        if self.ticket is not None:
+            where.append(Registration.ticket_type_id == self.ticket)
+        if self.delegation == "none":
+            where.append(Registration.delegation_id.is_(None))
+        elif self.delegation is not None:
+            where.append(Registration.delegation_id == self.delegation)
+        if self.role:
+            where.append(Registration.role == self.role)
+        return where
+
+    def order_by(self) -> list:
+        columns = SORTS[self.sort]
+        return [c.desc() for c in columns] if self.direction == "desc" else list(columns)
+
+    @property
+    def filtering(self) -> bool:
+        return bool(self.q or self.status or self.ticket is not None or self.delegation is not None or self.role)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_terms(q: str) -> list[str]:
+    """Up to six words of a search, each folded by search_key as search_text is."""
+    return [key for key in (search_key(term) for term in q.split()[:6]) if key]
+
+
+def _int_arg(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None
+
+
+def parse_list_args(convening: Convening, args: Mapping[str, str]) -> ListArgs:
+    """Read a query string; a value that makes no sense is dropped and named, never an error."""
+    parsed = ListArgs()
+    # Control characters match nothing, and PostgreSQL refuses a NUL in any text parameter.
+    parsed.q = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", args.get("q", "")).split())[:200]
+    status = args.get("status", "")
+    if status in STATUS_FILTERS:
+        parsed.status = status
+    elif status:
+        parsed.ignored.append("status")
+    raw = args.get("ticket", "")
+    if raw:
+        parsed.ticket = _int_arg(raw)
+        if parsed.ticket not in {t.id for t in convening.ticket_types}:
+            parsed.ticket = None
+            parsed.ignored.append("ticket type")
+    raw = args.get("delegation", "")
+    if raw == "none":
+        parsed.delegation = "none"
+    elif raw:
+        parsed.delegation = _int_arg(raw)
+        if parsed.delegation not in {d.id for d in convening.delegations}:
+            parsed.delegation = None
+            parsed.ignored.append("delegation")
+    role = args.get("role", "")
+    if role in {r.value for r in Role}:
+        parsed.role = role
+    elif role:
+        parsed.ignored.append("role")
+    sort = args.get("sort", "")
+    if sort in SORTS:
+        parsed.sort = sort
+    elif sort:
+        parsed.ignored.append("sort")
+    direction = args.get("dir", "")
+    if direction in ("asc", "desc"):
+        parsed.direction = direction
+    elif direction:
+        parsed.ignored.append("sort direction")
+    raw = args.get("page", "")
+    page = _int_arg(raw)
+    if raw and (page is None or not 1 <= page <= MAX_PAGE):
+        parsed.ignored.append("page")
+    parsed.page = page if page and 1 <= page <= MAX_PAGE else 1
+    return parsed
