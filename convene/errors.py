@@ -252,6 +252,17 @@ MESSAGES = {
     "invitation with another account, sign out and open the link again.",
     "member_not_found": "That person is not on this convening's team.",
     "invitation_not_found": "That invitation does not exist.",
+    # Check-in lists, the desk's walk-ins and badge fixes
+    "checkin_list_name_required": "Enter a name for the list, like “Networking dinner”.",
+    "checkin_list_name_too_long": "Keep the name to {max} characters.",
+    "checkin_list_ticket_unknown": "Choose ticket types of this convening.",
+    "checkin_list_role_unknown": "Choose roles from the list.",
+    "checkin_list_has_checkins": "People are checked in on this list: confirm that their check-ins go with it.",
+    "walk_in_settlement_invalid": "Choose how they pay: paid here at the desk, or by invoice.",
+    "walk_in_invoice_not_allowed": "Only organizers may send an invoice; take the payment at the desk, or ask an "
+    "organizer.",
+    "walk_in_already_registered": "{name} is already registered with this email ({reference}): check them in "
+    "instead.",
     "invitation_not_open": "That invitation is no longer open: it was accepted, withdrawn or has expired.",
     "invitation_invalid": "This invitation link is not valid. Check that the whole link from the email was "
     "copied, or ask the person who invited you to send a new invitation.",
@@ -270,6 +281,16 @@ MESSAGES = {
     "reset_link_expired": "This password reset link has expired. Ask for a new one.",
     "reset_link_used": "This password reset link was already used, or the password changed since it was sent. "
     "Ask for a new one if you still need it.",
+    # Check-in: scanning badges and the lists people are checked in on.
+    "checkin_code_required": "Scan a badge, or type a reference or a name.",
+    "checkin_list_not_found": "That check-in list does not exist.",
+    "checkin_not_found": "That check-in does not exist.",
+    "checkin_already_reverted": "This check-in was already undone.",
+    "checkin_list_name_taken": "Another check-in list of this convening already has that name.",
+    "checkin_list_kind_invalid": "Choose what the list is for: a session, a site visit or a gathering.",
+    "checkin_list_session_required": "Choose one of this convening's sessions.",
+    "checkin_list_visit_required": "Choose one of this convening's site visits.",
+    "checkin_list_main_fixed": "The entrance list is made with the convening and cannot be deleted.",
 }
 
 # Forms that are shown again with what was sent when their session was lost; every other POST gets a plain 400.
