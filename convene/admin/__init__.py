@@ -17,3 +17,4 @@ from convene.admin import (  # noqa: E402,F401
     visits,
 )
 from convene.admin import audit  # noqa: E402,F401
+from convene.admin import checkin  # noqa: E402,F401
