@@ -234,3 +234,22 @@ def test_the_same_scan_sent_from_twenty_threads_is_logged_once(app, scene):
     assert outcomes == ["checked_in"] * 20
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CheckinScan)) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkin)) == 1
+
+
+def test_the_command_checks_in_by_token_reference_or_list_name(app, runner, scene):
+    convening, _, _, ana = scene
+    checkin.create_checkin_list(convening.id, kind="gathering", name="Dinner")
+    first = runner.invoke(args=["convene", "checkin", convening.slug, ana.checkin_token])
+    assert first.exit_code == 0, first.output
+    assert "Checked in (Entrance)" in first.output and "Ana Müller" in first.output and "! Badge not printed" in \
+        first.output
+    again = runner.invoke(args=["convene", "checkin", convening.slug, ana.reference.lower()])
+    assert again.exit_code == 1 and "Already checked in" in again.output and " at " in again.output
+    dinner = runner.invoke(args=["convene", "checkin", convening.slug, ana.reference, "--list", "Dinner"])
+    assert dinner.exit_code == 0 and "Checked in (Dinner)" in dinner.output
+    unknown = runner.invoke(args=["convene", "checkin", convening.slug, "nobody-like-this"])
+    assert unknown.exit_code == 2 and "Unknown code" in unknown.output
+    missing = runner.invoke(args=["convene", "checkin", convening.slug, ana.reference, "--list", "Lunch"])
+    assert missing.exit_code == 1 and "'Entrance', 'Dinner'" in missing.output
+    assert db.session.scalar(sa.select(AuditEntry.actor_label).where(AuditEntry.action == "checkin.checked_in")
+                             .limit(1)) == "flask convene checkin"
