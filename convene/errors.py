@@ -263,6 +263,8 @@ MESSAGES = {
     "organizer.",
     "walk_in_already_registered": "{name} is already registered with this email ({reference}): check them in "
     "instead.",
+    "walk_in_not_on_list": "People with this ticket are not on the list “{list}”: choose another ticket, or check "
+    "them in on another list.",
     "invitation_not_open": "That invitation is no longer open: it was accepted, withdrawn or has expired.",
     "invitation_invalid": "This invitation link is not valid. Check that the whole link from the email was "
     "copied, or ask the person who invited you to send a new invitation.",
