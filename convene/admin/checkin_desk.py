@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from convene.admin import bp
 from convene.admin.access import allow
 from convene.admin.checkin_desk_forms import DeskBadgeForm, ReprintForm, WalkInDeskForm
-from convene.admin.util import convening_or_404, int_arg, show_error
+from convene.admin.util import convening_or_404, int_arg, show_error, text_arg
 from convene.errors import ConveneError
 from convene.extensions import db
 from convene.models import Checkin, Convening, PrintJob, Registration, utcnow
@@ -40,7 +40,8 @@ def _badge(registration: Registration, layout: str) -> PrintJob | None:
 @bp.route("/c/<int:convening_id>/checkin/desk", methods=["GET", "POST"])
 @allow(Permission.BADGES_EDIT, Permission.BADGES_EDIT)
 def checkin_desk(convening_id: int):
-    """Register a walk-in (the registration window does not apply), check them in and make their badge."""
+    """Register a walk-in (the registration window does not apply), check them in and make their badge; or find
+    someone already registered (name, reference or badge code) to fix their badge."""
     convening = convening_or_404(convening_id)
     lists = checkin.lists_of(convening.id)
     invoice_allowed = can(current_user, Permission.REGISTRATIONS_EDIT, convening)
@@ -67,8 +68,10 @@ def checkin_desk(convening_id: int):
                   f"{walk_in.answer.list_name}.", "success")
             return redirect(url_for("admin.checkin_desk_person", convening_id=convening.id,
                                     registration_id=registration.id, job=job.id if job else None))
+    query = text_arg("q", checkin.MAX_CODE)
+    found = checkin.find_people(convening.id, query)[1][:checkin.MAX_MATCHES] if query else []
     return render_template("admin/checkin/desk.html", convening=convening, form=form, known=known,
-                           invoice_allowed=invoice_allowed), (400 if form.errors else 200)
+                           invoice_allowed=invoice_allowed, query=query, found=found), (400 if form.errors else 200)
 
 
 @bp.route("/c/<int:convening_id>/checkin/desk/people/<int:registration_id>", methods=["GET", "POST"])
