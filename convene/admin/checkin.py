@@ -85,7 +85,7 @@ def checkin_scan(convening_id: int, list_id: int):
     try:
         answer = service.check_in(checkin_list.id, code, by=current_user._get_current_object(),
                                   device=_device_of(request.form.get("device")),
-                                  scan_id=request.form.get("scan_id") or None)
+                                  scan_id=request.form.get("scan_id") or None, convening_id=convening.id)
     except ConveneError as error:
         return _scan_page(convening, checkin_list, error=error.message, status=422)
     return _scan_page(convening, checkin_list, answer=answer)
@@ -96,23 +96,24 @@ def checkin_scan(convening_id: int, list_id: int):
 def checkin_scan_api(convening_id: int, list_id: int):
     """One scan as JSON in ({code, scan_id, device, scanned_at}), its answer as JSON out."""
     convening = convening_or_404(convening_id)
-    checkin_list = service.get_list(list_id, convening.id)
+    # Read now: the scan's unit of work ends this request's read transaction, and every row read so far with it.
+    tz, may_undo, user = convening.tz, _may_undo(convening), current_user._get_current_object()
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("code", ""), str):
         return jsonify(error="Send a JSON object with the scanned code."), 400
     scan_id = data.get("scan_id")
     try:
         answer = service.check_in(
-            checkin_list.id, data.get("code", ""), by=current_user._get_current_object(),
-            device=_device_of(data.get("device")), scan_id=scan_id if isinstance(scan_id, str) else None,
-            scanned_at=_scanned_at(data.get("scanned_at")))
+            list_id, data.get("code", ""), by=user, device=_device_of(data.get("device")),
+            scan_id=scan_id if isinstance(scan_id, str) else None, scanned_at=_scanned_at(data.get("scanned_at")),
+            convening_id=convening_id)
     except ConveneError as error:
-        return jsonify(error=error.message, code=error.code), 422
-    body = answer.as_json(convening.tz)
-    body["arrived"] = service.active_checkins(checkin_list.id)
+        return jsonify(error=error.message, code=error.code), error.status_code if error.status_code == 404 else 422
+    body = answer.as_json(tz)
+    body["arrived"] = service.active_checkins(list_id)
     if answer.checkin_id and answer.result in (service.ScanResult.CHECKED_IN, service.ScanResult.ALREADY) \
-            and _may_undo(convening):
-        body["undo_url"] = url_for("admin.checkin_revert", convening_id=convening.id, checkin_id=answer.checkin_id)
+            and may_undo:
+        body["undo_url"] = url_for("admin.checkin_revert", convening_id=convening_id, checkin_id=answer.checkin_id)
     return jsonify(body)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from convene.errors import ConveneError, NotFound
 from convene.extensions import db
@@ -273,8 +273,8 @@ def clean_code(code) -> str:
 
 def find_people(convening_id: int, code: str) -> tuple[str, list[Registration]]:
     """('token' | 'reference' | 'name', registrations) for a scanned token, a typed reference or a name."""
-    loading = (selectinload(Registration.ticket_type), selectinload(Registration.delegation),
-               selectinload(Registration.order))
+    loading = (joinedload(Registration.ticket_type), joinedload(Registration.delegation),
+               joinedload(Registration.order))
     base = sa.select(Registration).where(Registration.convening_id == convening_id).options(*loading)
     if not code:
         return "name", []
@@ -327,9 +327,16 @@ def _replay(scan: CheckinScan, checkin_list: CheckinList) -> ScanAnswer:
 
 
 def check_in(checkin_list: CheckinList | int, code, *, by: User | None = None, device: str = "",
-             scan_id: str | None = None, scanned_at: datetime | None = None) -> ScanAnswer:
-    """Check in the person a scanned or typed code names on this list, once; log the scan whatever it finds."""
+             scan_id: str | None = None, scanned_at: datetime | None = None,
+             convening_id: int | None = None) -> ScanAnswer:
+    """Check in the person a scanned or typed code names on this list, once; log the scan whatever it finds.
+
+    With `convening_id`, a list of another convening is not found (the back office passes the one in its URL).
+    """
     list_id = checkin_list if isinstance(checkin_list, int) else checkin_list.id
+    # Read before the unit of work begins: it starts by ending the request's read transaction, which
+    # would make the account be read again just for its id and name.
+    by_id, by_label = (by.id, _user_label(by)) if by is not None else (None, "")
     code = clean_code(code)
     device = clean_code(device)[:64]
     scan_id = clean_code(scan_id)[:64] or None
@@ -337,7 +344,8 @@ def check_in(checkin_list: CheckinList | int, code, *, by: User | None = None, d
         raise ConveneError("checkin_code_required", field="code")
     try:
         with unit_of_work():
-            answer = _check_in(list_id, code, by=by, device=device, scan_id=scan_id, scanned_at=scanned_at)
+            answer = _check_in(list_id, code, by_id=by_id, by_label=by_label, device=device, scan_id=scan_id,
+                               scanned_at=scanned_at, convening_id=convening_id)
     except IntegrityError:
         # Only the scan log's (device, scan id) can clash here: the same scan sent twice at the same moment.
         prior = _prior_scan(device, scan_id)
@@ -347,8 +355,8 @@ def check_in(checkin_list: CheckinList | int, code, *, by: User | None = None, d
     return answer
 
 
-def _check_in(list_id, code, *, by, device, scan_id, scanned_at) -> ScanAnswer:
-    checkin_list = get_list(list_id)
+def _check_in(list_id, code, *, by_id, by_label, device, scan_id, scanned_at, convening_id) -> ScanAnswer:
+    checkin_list = get_list(list_id, convening_id)
     prior = _prior_scan(device, scan_id)
     if prior is not None:
         return _replay(prior, checkin_list)
@@ -366,12 +374,12 @@ def _check_in(list_id, code, *, by, device, scan_id, scanned_at) -> ScanAnswer:
         reason = f"{len(answer_fields['matches'])}{more} found: choose the person."
     else:
         registration = found[0]
-        result, checkin, reason = _check_in_registration(checkin_list, registration, by=by, device=device)
+        result, checkin, reason = _check_in_registration(checkin_list, registration, by_id=by_id, device=device)
     if checkin is not None and result is ScanResult.ALREADY:
         answer_fields["checked_in_at"] = checkin.checked_in_at
         answer_fields["checked_in_by"] = _user_label(checkin.checked_in_by)
     scan = CheckinScan(convening_id=checkin_list.convening_id, list_id=checkin_list.id,
-                       user_id=by.id if by else None, device=device, scan_id=scan_id, scanned_at=scanned_at,
+                       user_id=by_id, device=device, scan_id=scan_id, scanned_at=scanned_at,
                        code=code, result=result, reason=reason[:200],
                        registration_id=registration.id if registration else None,
                        checkin_id=checkin.id if checkin else None)
@@ -382,7 +390,7 @@ def _check_in(list_id, code, *, by, device, scan_id, scanned_at) -> ScanAnswer:
                       checkin_id=checkin.id if checkin else None, scan_id=scan_id, **answer_fields)
 
 
-def _check_in_registration(checkin_list, registration, *, by, device) -> tuple[ScanResult, Checkin | None, str]:
+def _check_in_registration(checkin_list, registration, *, by_id, device) -> tuple[ScanResult, Checkin | None, str]:
     status = registration.status_enum
     if status in (Status.CANCELLED, Status.LAPSED, Status.EXPIRED):
         return ScanResult.CANCELLED, None, f"{status.label}."
@@ -390,21 +398,20 @@ def _check_in_registration(checkin_list, registration, *, by, device) -> tuple[S
         return ScanResult.NOT_CONFIRMED, None, f"{status.label}: send them to the registration desk."
     if not is_on_list(checkin_list, registration.id):
         return ScanResult.NOT_ON_LIST, None, f"Not on the list for {checkin_list.name}."
-    existing = _active_checkin(checkin_list.id, registration.id)
-    if existing is None:
-        checkin = Checkin(list_id=checkin_list.id, registration_id=registration.id, checked_in_at=utcnow(),
-                          checked_in_by_id=by.id if by else None, device=device)
-        try:
-            with db.session.begin_nested():
-                db.session.add(checkin)
-                audit.name_action(checkin, "checkin.checked_in")
-                db.session.flush()
-            return ScanResult.CHECKED_IN, checkin, ""
-        except IntegrityError:
-            # Another desk checked them in at this very moment: theirs is the check-in, this is the repeat.
-            existing = _active_checkin(checkin_list.id, registration.id)
-            if existing is None:
-                raise
+    # Insert first: the unique index on active check-ins decides between desks, and most scans are first scans.
+    checkin = Checkin(list_id=checkin_list.id, registration_id=registration.id, checked_in_at=utcnow(),
+                      checked_in_by_id=by_id, device=device)
+    try:
+        with db.session.begin_nested():
+            db.session.add(checkin)
+            audit.name_action(checkin, "checkin.checked_in")
+            db.session.flush()
+        return ScanResult.CHECKED_IN, checkin, ""
+    except IntegrityError:
+        # Checked in before, or by another desk at this very moment: theirs is the check-in.
+        existing = _active_checkin(checkin_list.id, registration.id)
+        if existing is None:
+            raise
     return ScanResult.ALREADY, existing, ""
 
 
