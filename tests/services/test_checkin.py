@@ -253,3 +253,50 @@ def test_the_command_checks_in_by_token_reference_or_list_name(app, runner, scen
     assert missing.exit_code == 1 and "'Entrance', 'Dinner'" in missing.output
     assert db.session.scalar(sa.select(AuditEntry.actor_label).where(AuditEntry.action == "checkin.checked_in")
                              .limit(1)) == "flask convene checkin"
+
+
+@pytest.mark.one_database
+def test_the_migration_gives_each_existing_convening_its_entrance_list(backend, app_config, tmp_path):
+    """Convenings made before check-in existed get an entrance list, on SQLite and PostgreSQL alike."""
+    from flask_migrate import upgrade
+
+    from convene import create_app
+
+    settings = {"ENV_NAME": "testing", "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+                "PRINTS_DIR": str(tmp_path / "prints")}
+    engine = None
+    if backend == "sqlite":
+        settings["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'migrations.db'}"
+    else:
+        url = app_config["SQLALCHEMY_DATABASE_URI"]
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA IF EXISTS migration_0016 CASCADE; CREATE SCHEMA migration_0016"))
+        settings |= {"SQLALCHEMY_DATABASE_URI": url,
+                     "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c search_path=migration_0016"}}}
+    app = create_app(settings)
+    try:
+        with app.app_context():
+            upgrade(revision="0013")
+            with db.engine.begin() as connection:
+                for slug in ("before-a", "before-b"):
+                    connection.execute(sa.text(
+                        "INSERT INTO convening (slug, name, description, city, venue, venue_address, timezone, "
+                        "starts_on, ends_on, currency, contact_email, published, reference_prefix, waitlist_enabled, "
+                        "role_colours, created_at, updated_at) VALUES (:slug, :slug, '', '', '', '', 'UTC', "
+                        "'2026-05-01', '2026-05-02', 'USD', '', false, 'OLD', true, '{}', "
+                        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"slug": slug})
+            upgrade(revision="0016")
+            with db.engine.connect() as connection:
+                rows = connection.execute(sa.text(
+                    "SELECT c.slug, l.kind, l.name, l.ticket_type_ids, l.roles FROM checkin_list l "
+                    "JOIN convening c ON c.id = l.convening_id ORDER BY c.slug")).all()
+            db.engine.dispose()
+    finally:
+        if engine is not None:
+            with engine.begin() as connection:
+                connection.execute(sa.text("DROP SCHEMA migration_0016 CASCADE"))
+            engine.dispose()
+    assert [(slug, kind, name) for slug, kind, name, _, _ in rows] == [
+        ("before-a", "main", "Entrance"), ("before-b", "main", "Entrance")]
+    assert [tuple(str(v).replace(" ", "") for v in row[3:]) for row in rows] == [("[]", "[]")] * 2
