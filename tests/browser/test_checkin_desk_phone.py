@@ -13,7 +13,7 @@ from convene.models import Registration
 from convene.models.checkin import Checkin
 from convene.services import checkin
 from tests.browser.test_accessibility import axe_problems, overflow
-from tests.browser.test_checkin import PHONE, sign_in, violations
+from tests.browser.test_checkin_flow import PHONE, sign_in, violations
 from tests.factories import make_convening, make_registration, make_ticket, make_user
 
 pytestmark = pytest.mark.browser
