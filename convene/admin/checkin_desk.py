@@ -69,7 +69,11 @@ def checkin_desk(convening_id: int):
             return redirect(url_for("admin.checkin_desk_person", convening_id=convening.id,
                                     registration_id=registration.id, job=job.id if job else None))
     query = text_arg("q", checkin.MAX_CODE)
-    found = checkin.find_people(convening.id, query)[1][:checkin.MAX_MATCHES] if query else []
+    how, found = checkin.find_people(convening.id, query) if query else ("name", [])
+    if request.method == "GET" and how in ("token", "reference") and len(found) == 1:
+        # A badge code or reference names one person: straight to their page (the scan result links here).
+        return redirect(url_for("admin.checkin_desk_person", convening_id=convening.id, registration_id=found[0].id))
+    found = found[:checkin.MAX_MATCHES]
     return render_template("admin/checkin/desk.html", convening=convening, form=form, known=known,
                            invoice_allowed=invoice_allowed, query=query, found=found), (400 if form.errors else 200)
 
