@@ -81,3 +81,22 @@ def test_the_live_numbers_move_without_a_reload(new_page, scene, monkeypatch):
     expect(page.locator("#live-status")).to_have_text("1 of 1 arrived on Entrance")
     assert page.evaluate("window.__notReloaded") is True
     assert refused == []
+
+
+def test_an_organizer_adds_a_dinner_list_and_reads_the_report_on_a_phone(new_page, scene):
+    make_user("owner@example.org", role="owner", convening=scene.convening)
+    page = new_page(**PHONE)
+    refused = violations(page)
+    sign_in(page, "owner@example.org")
+    page.goto(scene.base)
+    page.get_by_role("link", name="Lists and live numbers").click()
+    assert axe_problems(page) == [] and overflow(page) <= 0
+    page.get_by_role("link", name="Add a list for a gathering").click()
+    assert axe_problems(page) == [] and overflow(page) <= 0
+    page.get_by_label("Name").fill("Networking dinner")
+    page.get_by_role("button", name="Add list").click()
+    expect(page.locator("#checkin-lists")).to_contain_text("Networking dinner")
+    page.get_by_role("navigation", name="Check-in").get_by_role("link", name="Attendance report").click()
+    expect(page.locator("#report-expected")).to_have_text("1")
+    assert axe_problems(page) == [] and overflow(page) <= 0
+    assert refused == []
