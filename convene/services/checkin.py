@@ -42,7 +42,8 @@ MAX_CODE = 200
 MAX_MATCHES = 12
 MAIN_LIST_NAME = "Entrance"
 NOT_CONFIRMED = (Status.WAITLISTED, Status.OFFERED, Status.PENDING)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # What a desk reads in one glance, per result.
 HEADLINES = {
     ScanResult.CHECKED_IN: "Checked in",
@@ -267,8 +268,12 @@ def is_on_list(checkin_list: CheckinList, registration_id: int) -> bool:
 # -- finding people ---------------------------------------------------------------------------------
 
 def clean_code(code) -> str:
-    """What a scanner or a person typed, as one line: scanners may add a carriage return or a tab."""
-    return _CONTROL.sub(" ", str(code or "")).strip()[:MAX_CODE]
+    """What a scanner or a person typed, as one line: scanners may add a carriage return or a tab.
+
+    Lone surrogates (possible in JSON, never in real text) go too: no database can store them.
+    """
+    text = _CONTROL.sub(" ", str(code or "")).strip()[:MAX_CODE]
+    return _SURROGATES.sub("", text).strip()
 
 
 def find_people(convening_id: int, code: str) -> tuple[str, list[Registration]]:

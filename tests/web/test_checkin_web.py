@@ -151,3 +151,28 @@ def test_signed_out_and_outsiders_get_nothing(client, scene):
     login(client, outsider.email)
     assert client.post(scan_url(convening, entrance, "/scan"), json={"code": ana.checkin_token}).status_code == 404
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CheckinScan)) == 0
+
+
+@pytest.mark.parametrize("number", ["99999999999999999999", "2147483648", "0"])
+def test_ids_too_large_for_the_database_are_simply_not_found(client, scene, number):
+    convening, entrance, _, users = scene
+    login(client, users["organizer"].email)
+    for method, url in (("GET", f"/admin/c/{number}/checkin"), ("GET", f"/admin/c/{convening.id}/checkin/{number}"),
+                        ("POST", f"/admin/c/{convening.id}/checkin/{number}"),
+                        ("POST", f"/admin/c/{convening.id}/checkin/{number}/scan"),
+                        ("POST", f"/admin/c/{convening.id}/checkin/undo/{number}")):
+        assert client.open(url, method=method, json={"code": "x"}).status_code == 404, (method, url)
+
+
+def test_hostile_codes_are_answered_never_a_server_error(client, scene):
+    convening, entrance, _, users = scene
+    login(client, users["desk"].email)
+    for code in ("\x00", "a\x00b", "%", "_", "\\", "'; DROP TABLE checkin; --", "x" * 5000, "\ud800", "🙂" * 300,
+                 "TOR-", "   TOR-%   "):
+        response = client.post(scan_url(convening, entrance, "/scan"), json={"code": code, "scan_id": code,
+                                                                           "device": code, "scanned_at": code})
+        assert response.status_code in (200, 400, 422), (code, response.status_code)
+        if code == "\ud800":
+            continue  # a lone surrogate only arrives inside JSON (a form cannot carry it)
+        form = client.post(scan_url(convening, entrance), data={"code": code, "scan_id": code, "device": code})
+        assert form.status_code in (200, 400, 422), (code, form.status_code)  # 400: NUL refused app-wide
