@@ -60,7 +60,8 @@ def test_a_session_nobody_signs_up_for_is_always_for_everyone_confirmed(scene):
 def test_a_site_visit_list_holds_its_group_from_the_published_plan_once_published(scene):
     convening, _, _, p = scene
     slot = make_slot(convening, "Morning", 9)
-    library, farm = make_visit(make_host(convening, "Library"), slot, 10), make_visit(make_host(convening, "Farm"), slot, 10)
+    library = make_visit(make_host(convening, "Library"), slot, 10)
+    farm = make_visit(make_host(convening, "Farm"), slot, 10)
     # Ana is on the library bus in the plan people were told; the working plan has since moved her to the farm.
     db.session.add_all([
         VisitAssignment(registration_id=p["ana"].id, slot_id=slot.id, site_visit_id=farm.id,
