@@ -293,6 +293,14 @@ class AttendanceSummary:
     lists: list[tuple[int, str, Row]]  # (list id, kind label, numbers named after the list)
     made_at: str
 
+    @property
+    def delegations_represented(self) -> int:
+        return sum(1 for r in self.by_delegation if r.arrived and r.label != NO_DELEGATION)
+
+    @property
+    def organizations_represented(self) -> int:
+        return sum(1 for r in self.by_organization if r.arrived and r.label != NO_ORGANIZATION)
+
 
 def _organization_rows(expected: list[tuple[int, str]], arrived_ids: set[int]) -> list[Row]:
     """People grouped by organization as typed, ignoring case, accents and spacing; the commonest spelling names it."""

@@ -140,9 +140,10 @@ def test_the_attendance_summary_groups_by_delegation_and_organization_and_reads_
     organizations = {r.label: (r.arrived, r.expected) for r in summary.by_organization}
     assert organizations["City of Dayton"] == (2, 2)  # one organization however it was typed
     assert organizations["No organization given"] == (0, 1)
+    assert (summary.organizations_represented, summary.delegations_represented) == (2, 2)
 
     pdf = checkin_reports.attendance_summary_pdf(convening)
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert f"Attendance: {convening.name}" in text
-    assert "3 of 4 confirmed participants came (75%)" in text
+    assert "3 of 4 confirmed participants came (75%), from 2 organizations and 2 delegations" in " ".join(text.split())
     assert "Maryland" in text and "City of Dayton" in text and "Entrance" in text
