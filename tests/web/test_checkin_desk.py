@@ -154,6 +154,8 @@ def test_a_walk_in_the_chosen_list_does_not_take_registers_nobody(client, scene)
     partners = checkin_lists.create_checkin_list(
         convening.id, {"kind": "gathering", "name": "Partners' lunch", "ticket_type_ids": [tickets["paid"].id]})
     login(client, users["desk"].email)
+    form = client.get(desk_url(convening), query_string={"list": partners.id}).get_data(as_text=True)
+    assert re.search(rf'<option selected value="{partners.id}">', form)  # the live page's "walk-in here"
     before = footprint()
     response = client.post(desk_url(convening), data=walk_in(tickets["free"].id, partners.id))
     page = response.get_data(as_text=True)
