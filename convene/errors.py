@@ -258,6 +258,8 @@ MESSAGES = {
     "checkin_list_ticket_unknown": "Choose ticket types of this convening.",
     "checkin_list_role_unknown": "Choose roles from the list.",
     "checkin_list_has_checkins": "People are checked in on this list: confirm that their check-ins go with it.",
+    "checkin_list_main_unchanged": "The entrance list takes every confirmed registration and stays as it is; add a "
+    "list of your own to let in only some people.",
     "walk_in_settlement_invalid": "Choose how they pay: paid here at the desk, or by invoice.",
     "walk_in_invoice_not_allowed": "Only organizers may send an invoice; take the payment at the desk, or ask an "
     "organizer.",

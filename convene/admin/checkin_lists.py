@@ -9,9 +9,9 @@ from convene.admin.access import allow
 from convene.admin.checkin_list_forms import KIND_CHOICES, CheckinListForm
 from convene.admin.confirm import confirm_deletion
 from convene.admin.util import convening_or_404, show_error
-from convene.errors import ConveneError
+from convene.errors import MESSAGES, ConveneError
 from convene.extensions import db
-from convene.models import CheckinList, Convening, ProgramSession
+from convene.models import CheckinList, Convening, ListKind, ProgramSession
 from convene.permissions import Permission
 from convene.services import checkin_lists as service
 from convene.services.visits import visits_of
@@ -69,6 +69,9 @@ def checkin_list_edit(convening_id: int, list_id: int):
     """Rename a list or change whom it admits (ticket types, roles; a session's sign-ups or everyone)."""
     convening = convening_or_404(convening_id)
     checkin_list = _list(convening, list_id)
+    if checkin_list.kind == ListKind.MAIN:
+        flash(MESSAGES["checkin_list_main_unchanged"], "error")
+        return redirect(url_for("admin.checkin_lists", convening_id=convening.id))
     form = CheckinListForm() if request.method == "POST" else CheckinListForm.for_list(checkin_list)
     _form(convening, form)
     if form.validate_on_submit():

@@ -202,6 +202,8 @@ def update_checkin_list(list_id: int, data: Mapping) -> CheckinList:
                 raise NotFound("checkin_list_not_found")
             convening = _locked_convening(checkin_list.convening_id)
             db.session.refresh(checkin_list)
+            if checkin_list.kind == ListKind.MAIN:
+                raise ConveneError("checkin_list_main_unchanged")
             name = _text(data.get("name")) or default_name(checkin_list.kind, checkin_list.session,
                                                            checkin_list.site_visit)
             _check_name(convening, name, checkin_list.id)

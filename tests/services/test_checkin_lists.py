@@ -151,6 +151,9 @@ def test_a_list_with_check_ins_is_deleted_only_as_previewed_and_the_entrance_nev
     assert {"checkin_list.deleted", "checkin.deleted"} <= actions
 
     entrance = checkin.main_list(convening.id)
+    with pytest.raises(ConveneError) as refused:
+        checkin_lists.update_checkin_list(entrance.id, {"name": "Front door", "roles": ["speaker"]})
+    assert refused.value.code == "checkin_list_main_unchanged"
     assert checkin_lists.checkin_list_deletion(entrance.id).blocked is not None
     with pytest.raises(ConveneError):
         checkin_lists.delete_checkin_list(entrance.id, expected="anything")

@@ -71,6 +71,8 @@ def test_an_organizer_adds_edits_and_deletes_a_list_from_the_pages(client, scene
         AuditEntry.action == "checkin_list.deleted")) == 1
 
     assert "cannot be deleted" in client.get(f"{base(convening)}/lists/{entrance.id}/delete").get_data(as_text=True)
+    response = client.post(f"{base(convening)}/lists/{entrance.id}/edit", data={"name": "Front door"})
+    assert response.status_code == 302 and checkin.main_list(convening.id).name == "Entrance"
 
 
 def test_the_desk_sees_lists_and_live_numbers_but_does_not_manage_lists(client, scene):
