@@ -261,8 +261,18 @@ def members_query(checkin_list: CheckinList) -> sa.Select:
     return query
 
 
-def is_on_list(checkin_list: CheckinList, registration_id: int) -> bool:
-    return db.session.execute(members_query(checkin_list).where(Registration.id == registration_id)).first() is not None
+def is_on_list(checkin_list: CheckinList, registration: Registration) -> bool:
+    """Whether this list is for this registration: `members_query` for one person.
+
+    The entrance and gatherings need only the registration's own columns, so they are answered without
+    a query (a scan at the door is the busiest moment); the test suite checks both ways agree.
+    """
+    if checkin_list.kind in (ListKind.MAIN, ListKind.GATHERING) or (
+            checkin_list.kind == ListKind.SESSION and checkin_list.everyone):
+        return (registration.convening_id == checkin_list.convening_id and registration.status == Status.CONFIRMED
+                and (not checkin_list.ticket_type_ids or registration.ticket_type_id in checkin_list.ticket_type_ids)
+                and (not checkin_list.roles or registration.role in checkin_list.roles))
+    return db.session.execute(members_query(checkin_list).where(Registration.id == registration.id)).first() is not None
 
 
 # -- finding people ---------------------------------------------------------------------------------
@@ -401,7 +411,7 @@ def _check_in_registration(checkin_list, registration, *, by_id, device) -> tupl
         return ScanResult.CANCELLED, None, f"{status.label}."
     if status in NOT_CONFIRMED:
         return ScanResult.NOT_CONFIRMED, None, f"{status.label}: send them to the registration desk."
-    if not is_on_list(checkin_list, registration.id):
+    if not is_on_list(checkin_list, registration):
         return ScanResult.NOT_ON_LIST, None, f"Not on the list for {checkin_list.name}."
     # Insert first: the unique index on active check-ins decides between desks, and most scans are first scans.
     checkin = Checkin(list_id=checkin_list.id, registration_id=registration.id, checked_in_at=utcnow(),

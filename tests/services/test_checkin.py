@@ -300,3 +300,24 @@ def test_the_migration_gives_each_existing_convening_its_entrance_list(backend, 
     assert [(slug, kind, name) for slug, kind, name, _, _ in rows] == [
         ("before-a", "main", "Entrance"), ("before-b", "main", "Entrance")]
     assert [tuple(str(v).replace(" ", "") for v in row[3:]) for row in rows] == [("[]", "[]")] * 2
+
+
+def test_who_is_on_a_list_reads_the_same_for_one_person_as_for_the_whole_list(scene):
+    convening, ticket, _, ana = scene
+    other_ticket = make_ticket(convening, name="Partner")
+    people = [ana, make_registration(convening, other_ticket, role="speaker"),
+              make_registration(convening, ticket, role="staff"),
+              make_registration(convening, ticket, status=Status.CANCELLED),
+              make_registration(convening, other_ticket, status=Status.WAITLISTED)]
+    session = make_session(convening, "Open plenary", 1, "09:00", "10:00")
+    lists = [checkin.main_list(convening.id),
+             checkin.create_checkin_list(convening.id, kind="gathering", name="Dinner"),
+             checkin.create_checkin_list(convening.id, kind="gathering", name="Partners",
+                                         ticket_type_ids=[other_ticket.id]),
+             checkin.create_checkin_list(convening.id, kind="gathering", name="Speakers", roles=["speaker", "staff"]),
+             checkin.create_checkin_list(convening.id, kind="session", session_id=session.id, everyone=True,
+                                         roles=["delegate"])]
+    for checkin_list in lists:
+        members = set(db.session.scalars(checkin.members_query(checkin_list)))
+        assert {p.id for p in people if checkin.is_on_list(checkin_list, p)} == members, checkin_list.name
+    assert len(set(db.session.scalars(checkin.members_query(lists[2])))) == 1
