@@ -39,7 +39,7 @@ def test_a_session_list_holds_its_sign_ups_and_everyone_confirmed_when_it_says_s
     listed = checkin_lists.create_checkin_list(convening.id, {"kind": "session", "session_id": workshop.id})
     assert (listed.name, listed.everyone) == ("Housing workshop", False)
     assert expected_ids(listed) == {p["ana"].id}  # signed up and confirmed; the waitlisted sign-up waits
-    assert checkin.is_on_list(listed, p["ana"].id) and not checkin.is_on_list(listed, p["ben"].id)
+    assert checkin.is_on_list(listed, p["ana"]) and not checkin.is_on_list(listed, p["ben"])
     assert checkin_lists.expected_count(listed) == 1
 
     checkin_lists.update_checkin_list(listed.id, {"name": "Workshop door", "everyone": True})
