@@ -170,6 +170,18 @@ def wait_for(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit("gunicorn did not answer within a minute")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children so far, from /proc (Linux); 0 elsewhere."""
+    total = 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return total
+    return total + sum(cpu_seconds(int(child)) for child in children)
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
@@ -209,10 +221,12 @@ def main() -> None:
         for device in devices:
             device.start()
         start_line.wait()
+        cpu_before = cpu_seconds(server.pid)
         began = time.perf_counter()
         for device in devices:
             device.join()
         wall = time.perf_counter() - began
+        server_cpu = cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -228,6 +242,9 @@ def main() -> None:
     if ms:
         print(f"scan to answer: p50 {statistics.median(ms):.0f} ms, p95 {percentile(ms, 0.95):.0f} ms, "
               f"p99 {percentile(ms, 0.99):.0f} ms, max {max(ms):.0f} ms")
+    if latencies and server_cpu:
+        print(f"gunicorn workers' CPU: {server_cpu * 1000 / len(latencies):.1f} ms per scan "
+              f"({os.cpu_count()} cores on this machine, load average {os.getloadavg()[0]:.1f} at the end)")
     print("results: " + ", ".join(f"{kind} {n}" for kind, n in sorted(results.items())))
     if errors:
         print(f"errors: {len(errors)} (first: {errors[0]})")
