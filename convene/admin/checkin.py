@@ -47,11 +47,16 @@ def _may_undo(convening) -> bool:
     return can(current_user, Permission.REGISTRATIONS_EDIT, convening)
 
 
+def _may_fix(convening) -> bool:
+    """Whether the answer links to the desk page that corrects and reprints the person's badge."""
+    return can(current_user, Permission.BADGES_EDIT, convening)
+
+
 def _scan_page(convening, checkin_list, *, answer=None, code: str = "", error: str = "", status: int = 200):
     """The scanning page, with the answer to the last scan when there is one."""
     html = render_template(
         "admin/checkin/scan.html", convening=convening, checkin_list=checkin_list, answer=answer, code=code,
-        error=error, scan_id=uuid.uuid4().hex, may_undo=_may_undo(convening), form=EmptyForm(),
+        error=error, scan_id=uuid.uuid4().hex, may_undo=_may_undo(convening), may_fix=_may_fix(convening),
         arrived=service.active_checkins(checkin_list.id), tz=convening.tz)
     response = make_response(html, status)
     # The camera polyfill compiles its WebAssembly reader; the rest of the site never needs that.
@@ -97,7 +102,8 @@ def checkin_scan_api(convening_id: int, list_id: int):
     """One scan as JSON in ({code, scan_id, device, scanned_at}), its answer as JSON out."""
     convening = convening_or_404(convening_id)
     # Read now: the scan's unit of work ends this request's read transaction, and every row read so far with it.
-    tz, may_undo, user = convening.tz, _may_undo(convening), current_user._get_current_object()
+    tz, may_undo, may_fix = convening.tz, _may_undo(convening), _may_fix(convening)
+    user = current_user._get_current_object()
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("code", ""), str):
         return jsonify(error="Send a JSON object with the scanned code."), 400
@@ -114,6 +120,9 @@ def checkin_scan_api(convening_id: int, list_id: int):
     if answer.checkin_id and answer.result in (service.ScanResult.CHECKED_IN, service.ScanResult.ALREADY) \
             and may_undo:
         body["undo_url"] = url_for("admin.checkin_revert", convening_id=convening_id, checkin_id=answer.checkin_id)
+    if answer.person and may_fix:
+        body["fix_url"] = url_for("admin.checkin_desk_person", convening_id=convening_id,
+                                  registration_id=answer.person.registration_id)
     return jsonify(body)
 
 

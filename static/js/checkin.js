@@ -150,6 +150,13 @@ function answerNode(body) {
       for (const note of person.notes) notes.append(el("li", "", note));
       box.append(notes);
     }
+    if (body.fix_url) {
+      const fix = el("a", "", "Fix or reprint the badge");
+      fix.href = body.fix_url;
+      const line = el("p", "answer-fix");
+      line.append(fix);
+      box.append(line);
+    }
   }
   if (body.matches && body.matches.length) {
     const list = el("ul", "answer-matches");

@@ -58,6 +58,7 @@ def test_without_javascript_a_scan_is_a_form_post_answered_with_the_result(clien
     assert "Checked in" in answer.text and "Ana Müller" in answer.text and "Maryland" in answer.text
     assert "Badge not printed yet" in answer.text
     assert "Undo this check-in" not in answer.text  # the desk cannot undo
+    assert f'/checkin/desk/people/{ana.id}">Fix or reprint the badge' in answer.text
     # The browser sending the same form again (a reload) is the same scan, not a second one.
     again = client.post(scan_url(convening, entrance), data={"code": ana.checkin_token, "scan_id": scan_id})
     assert "Checked in" in again.text
@@ -88,6 +89,7 @@ def test_the_json_endpoint_answers_each_scan_and_recognises_one_sent_again(clien
     assert (body["result"], body["ok"], body["headline"], body["person"]["badge_name"], body["arrived"]) == (
         "checked_in", True, "Checked in", "Ani", 1)
     assert body["undo_url"].endswith(f"/checkin/undo/{body['checkin_id']}")
+    assert body["fix_url"].endswith(f"/checkin/desk/people/{ana.id}")
     resent = client.post(scan_url(convening, entrance, "/scan"), json=payload).get_json()
     assert resent["result"] == "checked_in" and resent["repeated"] is True
     [scan] = db.session.scalars(sa.select(CheckinScan)).all()
