@@ -12,6 +12,7 @@ from convene.extensions import db
 from convene.models.checkin import Checkin
 from convene.services import checkin
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.test_accessibility import axe_problems, overflow
 from tests.factories import make_convening, make_delegation, make_registration, make_ticket, make_user
 
 pytestmark = pytest.mark.browser
@@ -79,11 +80,14 @@ def test_a_scanner_typing_into_the_box_checks_people_in_at_a_glance(new_page, sc
     expect(answer).to_have_attribute("data-result", "checked_in")
     expect(answer).to_contain_text("Omar Haddad")
     expect(box).to_be_focused()
+    assert axe_problems(page) == [] and overflow(page) <= 0  # with an answer and its links showing
     page.keyboard.type("nobody at all\n")
     expect(answer).to_have_attribute("data-result", "unknown")
     expect(page.locator("#answer")).to_have_attribute("aria-live", "assertive")
     assert checked_in(scene.list_id) == 2
     assert refused == []
+    page.goto(f"/admin/c/{scene.convening.id}/checkin")
+    assert axe_problems(page) == [] and overflow(page) <= 0
 
 
 def test_without_javascript_the_form_posts_and_the_answer_page_comes_back(new_page, scene):
