@@ -264,3 +264,8 @@ register_printing_commands(convene_cli)
 from convene.jobs_cli import register as register_job_commands  # noqa: E402
 
 register_job_commands(convene_cli)
+
+# `flask convene checkin` lives with check-in.
+from convene.checkin_cli import register as register_checkin_commands  # noqa: E402
+
+register_checkin_commands(convene_cli)

@@ -262,6 +262,21 @@ MESSAGES = {
     "invitation with another account, sign out and open the link again."),
     "member_not_found": N_("That person is not on this convening's team."),
     "invitation_not_found": N_("That invitation does not exist."),
+    # Check-in lists, the desk's walk-ins and badge fixes
+    "checkin_list_name_required": N_("Enter a name for the list, like “Networking dinner”."),
+    "checkin_list_name_too_long": N_("Keep the name to {max} characters."),
+    "checkin_list_ticket_unknown": N_("Choose ticket types of this convening."),
+    "checkin_list_role_unknown": N_("Choose roles from the list."),
+    "checkin_list_has_checkins": N_("People are checked in on this list: confirm that their check-ins go with it."),
+    "checkin_list_main_unchanged": N_("The entrance list takes every confirmed registration and stays as it is; add a "
+    "list of your own to let in only some people."),
+    "walk_in_settlement_invalid": N_("Choose how they pay: paid here at the desk, or by invoice."),
+    "walk_in_invoice_not_allowed": N_("Only organizers may send an invoice; take the payment at the desk, or ask an "
+    "organizer."),
+    "walk_in_already_registered": N_("{name} is already registered with this email ({reference}): check them in "
+    "instead."),
+    "walk_in_not_on_list": N_("People with this ticket are not on the list “{list}”: choose another ticket, or check "
+    "them in on another list."),
     "invitation_not_open": N_("That invitation is no longer open: it was accepted, withdrawn or has expired."),
     "invitation_invalid": N_("This invitation link is not valid. Check that the whole link from the email was "
     "copied, or ask the person who invited you to send a new invitation."),
@@ -280,6 +295,16 @@ MESSAGES = {
     "reset_link_expired": N_("This password reset link has expired. Ask for a new one."),
     "reset_link_used": N_("This password reset link was already used, or the password changed since it was sent. "
     "Ask for a new one if you still need it."),
+    # Check-in: scanning badges and the lists people are checked in on.
+    "checkin_code_required": N_("Scan a badge, or type a reference or a name."),
+    "checkin_list_not_found": N_("That check-in list does not exist."),
+    "checkin_not_found": N_("That check-in does not exist."),
+    "checkin_already_reverted": N_("This check-in was already undone."),
+    "checkin_list_name_taken": N_("Another check-in list of this convening already has that name."),
+    "checkin_list_kind_invalid": N_("Choose what the list is for: a session, a site visit or a gathering."),
+    "checkin_list_session_required": N_("Choose one of this convening's sessions."),
+    "checkin_list_visit_required": N_("Choose one of this convening's site visits."),
+    "checkin_list_main_fixed": N_("The entrance list is made with the convening and cannot be deleted."),
 }
 
 

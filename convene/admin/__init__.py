@@ -17,3 +17,5 @@ from convene.admin import (  # noqa: E402,F401
     schedule, teams, visits,
 )
 from convene.admin import audit  # noqa: E402,F401
+from convene.admin import checkin  # noqa: E402,F401
+from convene.admin import checkin_desk, checkin_lists, checkin_reports  # noqa: E402,F401

@@ -1,5 +1,6 @@
 """Every model, importable from one place (Alembic reads the metadata through here)."""
 from convene.models.base import Base, utcnow
+from convene.models.checkin import Checkin, CheckinList, CheckinScan, ListKind, ScanResult
 from convene.models.convenings import Convening, Delegation, Question, QuestionKind, TicketType
 from convene.models.jobs import Job
 from convene.models.outbox import OutboxMessage
@@ -61,5 +62,5 @@ __all__ = [
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
     "ENDED", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
     "StripeEvent", "TEAM_ROLE_LABELS", "ActorKind", "AuditEntry", "Invitation", "Membership", "TeamRole",
-    "PersonalDataErasure", "Job",
+    "PersonalDataErasure", "Job", "Checkin", "CheckinList", "CheckinScan", "ListKind", "ScanResult",
 ]

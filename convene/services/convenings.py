@@ -348,6 +348,10 @@ def create_convening(data: dict) -> Convening:
             _check_slug_free(clean["slug"])
             convening = Convening(**clean)
             db.session.add(convening)
+            db.session.flush()
+            from convene.services.checkin import add_main_list
+
+            add_main_list(convening.id)
     except IntegrityError:  # two organizers took the same slug at the same moment
         raise ConveneError("slug_taken", field="slug") from None
     return convening

@@ -46,6 +46,7 @@ COPIED: dict[str, dict[str, object]] = {
     "presenter": {"registration_id": None},  # kept by name: the old edition's registrations stay behind
     "session_presenter": {},
     "program_settings": {"published_at": None},
+    "checkin_list": {},  # the lists, not who was checked in on them
 }
 NEVER_COPIED: dict[str, str] = {
     "registration": "people and their check-ins",
@@ -66,17 +67,19 @@ NEVER_COPIED: dict[str, str] = {
     "invitation": "the team",
     "audit_entry": "the log",
     "personal_data_erasure": "the old edition's privacy record",
+    "checkin": "people's check-ins",
+    "checkin_scan": "the old edition's scans",
 }
 # Columns the database fills afresh on every copy, and those the person copying gives.
 FRESH_COLUMNS = {"created_at", "updated_at"}
 GIVEN_COLUMNS = {("convening", "name"), ("convening", "slug")}
 # JSON columns that hold ids of copied rows, and the table they point at; other JSON is copied as it is.
-JSON_IDS = {("discount_code", "ticket_type_ids"): "ticket_type"}
+JSON_IDS = {("discount_code", "ticket_type_ids"): "ticket_type", ("checkin_list", "ticket_type_ids"): "ticket_type"}
 JSON_PLAIN = {("convening", "role_colours"), ("question", "choices"), ("program_settings", "conflict_rules"),
               ("convening", "languages"), ("convening", "interpretation_languages"), ("convening", "translations"),
               ("ticket_type", "translations"), ("question", "translations"), ("host_organization", "translations"),
               ("program_session", "translations"), ("program_session", "interpretation"),
-              ("site_visit", "translations")}
+              ("site_visit", "translations"), ("checkin_list", "roles")}
 # What the copy page counts, in the order it lists them.
 COUNTED = (
     ("ticket_type", "ticket type", "ticket types"), ("discount_code", "code", "codes"),

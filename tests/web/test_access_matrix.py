@@ -40,6 +40,7 @@ GROUPS = {
     "VM": EDIT | {LEAD},  # site visits change
     "L": EDIT | {FINANCE, VIEWER},  # the log
     "T": {OWNER},  # the team
+    "C": EDIT | {DESK},  # check-in: scanning badges
     "AD": set(),  # platform administrators only
     "SI": MEMBER,  # any signed-in account (members and outsiders alike)
     "PUB": MEMBER,  # no account needed
@@ -96,6 +97,13 @@ EXPECTED = {
     "admin.visit_assign": ("VM", "VM"), "admin.visit_plan": ("VV", "-"), "admin.visit_move": ("-", "VM"),
     "admin.visit_unlock": ("-", "VM"), "admin.visit_publish": ("VM", "VM"), "admin.visit_roster": ("VV", "-"),
     "admin.visit_roster_csv": ("VV", "-"), "admin.visit_rosters_csv": ("VV", "-"),
+    "admin.checkin_index": ("C", "-"), "admin.checkin_scan": ("C", "C"), "admin.checkin_scan_api": ("-", "C"),
+    "admin.checkin_revert": ("-", "E"),
+    "admin.checkin_lists": ("C", "-"), "admin.checkin_list_new": ("E", "E"), "admin.checkin_list_edit": ("E", "E"),
+    "admin.checkin_list_delete": ("E", "E"), "admin.checkin_live": ("C", "-"), "admin.checkin_live_numbers": ("C", "-"),
+    "admin.checkin_no_shows_csv": ("C", "-"), "admin.checkin_attendance_csv": ("C", "-"),
+    "admin.checkin_report": ("M", "-"), "admin.checkin_report_pdf": ("M", "-"),
+    "admin.checkin_desk": ("B", "B"), "admin.checkin_desk_person": ("B", "B"),
     "admin.audit_log": ("L", "-"),
     "admin.privacy": ("S", "E"), "admin.privacy_erase": ("E", "E"),
     "admin.copy_convening": ("E", "E"),
