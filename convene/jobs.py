@@ -48,13 +48,16 @@ TASKS = {
     "print_batch": "convene.services.printing:run_print_batch_task",
     "deliver_mail": "convene.services.mail:deliver_mail_task",
     "expire_offers": "convene.jobs:expire_offers_task",
+    "send_message": "convene.services.messages:send_message_task",
+    "send_due_messages": "convene.services.messages:send_due_messages_task",
 }
 # Called as hook(params, message) when a job of that kind ends failed for good.
 FAILED_HOOKS = {
     "print_batch": "convene.services.printing:print_batch_failed",
 }
 KIND_LABELS = {"print_batch": "Print batch", "deliver_mail": "Email delivery",
-               "expire_offers": "Expire offers and holds"}
+               "expire_offers": "Expire offers and holds", "send_message": "Message to registrants",
+               "send_due_messages": "Start scheduled messages"}
 WORKER_STOPPED = "The worker running this job stopped"
 
 
@@ -388,7 +391,8 @@ def wait(job_id: int, timeout: float = 60, interval: float = 0.1) -> str:
         time.sleep(interval)
 
 
-def prune(older_than: timedelta = timedelta(days=1), kinds: tuple[str, ...] = ("expire_offers", "deliver_mail")) -> int:
+def prune(older_than: timedelta = timedelta(days=1),
+          kinds: tuple[str, ...] = ("expire_offers", "deliver_mail", "send_due_messages")) -> int:
     """Delete finished routine jobs (the scheduler's sweeps, email deliveries) older than `older_than`."""
     with unit_of_work():
         return db.session.execute(
@@ -409,11 +413,14 @@ def expire_offers_task(job: JobRun) -> dict:
 
 
 def schedule_sweeps(now: float | None = None) -> list[Job]:
-    """Queue this interval's sweeps (once, however many schedulers run): expire offers and holds, send mail."""
+    """Queue this interval's sweeps (once, however many schedulers run): expire offers and holds, send mail,
+    start the scheduled messages that are due."""
     interval = max(1, int(current_app.config.get("SCHEDULER_INTERVAL_SECONDS", 60)))
     slot = int((now if now is not None else time.time()) // interval)
     return [enqueue("expire_offers", idempotency_key=f"sweep:expire_offers:{interval}:{slot}", max_attempts=1),
-            enqueue("deliver_mail", idempotency_key=f"sweep:deliver_mail:{interval}:{slot}", max_attempts=1)]
+            enqueue("deliver_mail", idempotency_key=f"sweep:deliver_mail:{interval}:{slot}", max_attempts=1),
+            enqueue("send_due_messages", idempotency_key=f"sweep:send_due_messages:{interval}:{slot}",
+                    max_attempts=1)]
 
 
 # ---------------------------------------------------------------- the queues

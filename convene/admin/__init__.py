@@ -13,7 +13,7 @@ def check_access():
 
 
 from convene.admin import (  # noqa: E402,F401
-    auth, convenings, editions, imports, merges, payments, printing, privacy, registrations, schedule, teams,
-    visits,
+    auth, convenings, editions, imports, merges, messages, payments, printing, privacy, registrations, schedule,
+    teams, visits,
 )
 from convene.admin import audit  # noqa: E402,F401

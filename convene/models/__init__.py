@@ -2,6 +2,7 @@
 from convene.models.base import Base, utcnow
 from convene.models.convenings import Convening, Delegation, Question, QuestionKind, TicketType
 from convene.models.jobs import Job
+from convene.models.messages import Message, MessageRecipient
 from convene.models.outbox import OutboxMessage
 from convene.models.payments import (
     CodeKind,
@@ -60,5 +61,5 @@ __all__ = [
     "SessionKind", "SessionPresenter", "SessionPreference", "SessionSignup",
     "ENDED", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
     "StripeEvent", "TEAM_ROLE_LABELS", "ActorKind", "AuditEntry", "Invitation", "Membership", "TeamRole",
-    "PersonalDataErasure", "Job",
+    "PersonalDataErasure", "Job", "Message", "MessageRecipient",
 ]

@@ -39,6 +39,7 @@ GROUPS = {
     "VV": EDIT | {DESK, LEAD, VIEWER},  # site visits read
     "VM": EDIT | {LEAD},  # site visits change
     "L": EDIT | {FINANCE, VIEWER},  # the log
+    "MS": EDIT,  # messages to registrants
     "T": {OWNER},  # the team
     "AD": set(),  # platform administrators only
     "SI": MEMBER,  # any signed-in account (members and outsiders alike)
@@ -94,6 +95,9 @@ EXPECTED = {
     "admin.visit_unlock": ("-", "VM"), "admin.visit_publish": ("VM", "VM"), "admin.visit_roster": ("VV", "-"),
     "admin.visit_roster_csv": ("VV", "-"), "admin.visit_rosters_csv": ("VV", "-"),
     "admin.audit_log": ("L", "-"),
+    "admin.messages": ("MS", "-"), "admin.new_message": ("MS", "MS"), "admin.message": ("MS", "-"),
+    "admin.edit_message": ("MS", "MS"), "admin.send_message": ("-", "MS"), "admin.test_message": ("-", "MS"),
+    "admin.cancel_message": ("-", "MS"), "admin.retry_message": ("-", "MS"),
     "admin.privacy": ("S", "E"), "admin.privacy_erase": ("E", "E"),
     "admin.copy_convening": ("E", "E"),
     "admin.team": ("T", "-"), "admin.invite_member": ("-", "T"), "admin.change_member_role": ("-", "T"),
