@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REDIS_URL = "redis://127.0.0.1:6379/5"  # the queue tests' own database; the throttling tests use 3
+# The queue tests' own database (the throttling tests use 3); CONVENE_TEST_REDIS_URL gives a run another one.
+REDIS_URL = os.environ.get("CONVENE_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 CONFIG_ENV = "CONVENE_JOBS_TEST_CONFIG"
 # What a worker process needs of the test's settings to work on the same database, files and mail server.
 SHARED_SETTINGS = (

@@ -147,7 +147,7 @@ def _delegation_condition(ids: list[int], _default: str):
 
 def _language_condition(codes: list[str], default: str):
     """People who chose one of these languages; people who chose none read the default language."""
-    column = getattr(Registration, "language", None)
+    column = Registration.__table__.c.get("language")
     if column is None:  # before registrations carry a language, everyone reads the default
         return sa.true() if default in codes else sa.false()
     return sa.or_(column.in_(codes), column.is_(None)) if default in codes else column.in_(codes)

@@ -1,0 +1,102 @@
+"""The messages pages: compose with errors beside fields, audience and preview, test send, send, schedule, cancel."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from convene import jobs
+from convene.extensions import db
+from convene.models import Job, Message, MessageRecipient, OutboxMessage, Registration, utcnow
+from tests.factories import make_convening, make_delegation, make_registration, make_ticket
+
+BODY = "Hello {given_name},\n\nThe venue changed: **Hall B**. Your page: [manage]({manage_link})"
+
+
+def scene():
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    maryland = make_delegation(convening, "Maryland")
+    people = [make_registration(convening, ticket, n, given_name=f"Person{n}", delegation_id=maryland.id)
+              for n in range(3)]
+    other = make_registration(convening, ticket, 9, given_name="Elsewhere")
+    return convening, maryland, people, other
+
+
+def compose(client, convening, **changes):
+    data = {"subject_en": "Venue change for {given_name}", "body_en": BODY, "statuses": ["confirmed"]}
+    data.update(changes)
+    return client.post(f"/admin/c/{convening.id}/messages/new", data=data)
+
+
+def test_an_unknown_placeholder_is_an_error_beside_its_field_and_nothing_is_saved(organizer_client):
+    convening, *_ = scene()
+    response = compose(organizer_client, convening, body_en="Hello {given_nam}, see you {", subject_en="")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "{given_nam} is not a placeholder" in page and "has no partner" in page
+    assert 'id="body_en-error' in page and "Write the subject in English." in page
+    assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
+
+
+def test_organizer_writes_to_one_delegation_previews_tests_and_sends_once(organizer_client, outbox, organizer):
+    convening, maryland, people, other = scene()
+    response = compose(organizer_client, convening, delegation_ids=[str(maryland.id)], copy_delegation_leads="y")
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    message = db.session.execute(sa.select(Message)).scalar_one()
+    page = organizer_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="recipient-count">3<', page)
+    assert "Person0" in page and "Elsewhere" not in page
+    assert "Venue change for Person0" in page and "<strong>Hall B</strong>" in page
+    # a test copy to oneself, as the second person reads it
+    organizer_client.post(f"/admin/c/{convening.id}/messages/{message.id}/test",
+                          data={"as_registration": str(people[1].id)})
+    [test] = outbox.to(organizer.email)
+    assert test["Subject"] == "[Test] Venue change for Person1"
+    send = organizer_client.post(f"/admin/c/{convening.id}/messages/{message.id}/send", data={"send_at": ""})
+    assert send.status_code == 302
+    job_id = db.session.scalar(sa.select(Message.job_id))
+    assert jobs.wait(job_id, timeout=60) == "done"
+    db.session.rollback()
+    for person in people:
+        [email] = outbox.to(person.email)
+        assert email["Subject"] == f"Venue change for {person.given_name}"
+        assert "Hall B" in outbox.text(email) and "/manage/" in outbox.text(email)
+    assert outbox.to(other.email) == []
+    message = db.session.get(Message, message.id)
+    assert (message.status, message.sent_count, message.recipient_count) == ("sent", 3, 3)
+    # sending again is refused: the message went once
+    again = organizer_client.post(f"/admin/c/{convening.id}/messages/{message.id}/send", data={"send_at": ""})
+    assert "already being sent or was sent" in organizer_client.get(again.headers["Location"]).get_data(as_text=True)
+    history = organizer_client.get(f"/admin/c/{convening.id}/messages").get_data(as_text=True)
+    assert "Venue change for {given_name}" in history and "Delegation: Maryland" in history
+    person_page = organizer_client.get(f"/admin/c/{convening.id}/registrations/{people[0].id}").get_data(as_text=True)
+    assert f"/messages/{message.id}" in person_page and "Venue change for Person0" in person_page
+
+
+def test_a_scheduled_message_starts_when_due_and_a_cancelled_one_never(organizer_client, outbox):
+    from convene.services import messages
+
+    convening, maryland, people, other = scene()
+    compose(organizer_client, convening)
+    compose(organizer_client, convening, subject_en="Second")
+    first, second = db.session.execute(sa.select(Message).order_by(Message.id)).scalars().all()
+    later = convening.local(utcnow() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    for message in (first, second):
+        response = organizer_client.post(f"/admin/c/{convening.id}/messages/{message.id}/send",
+                                         data={"send_at": later})
+        assert response.status_code == 302
+    db.session.rollback()
+    assert {m.status for m in db.session.execute(sa.select(Message)).scalars()} == {"scheduled"}
+    organizer_client.post(f"/admin/c/{convening.id}/messages/{second.id}/cancel")
+    assert messages.start_due_messages() == 0  # not yet
+    assert messages.start_due_messages(utcnow() + timedelta(hours=3)) == 1
+    job_id = db.session.get(Message, first.id).job_id
+    assert jobs.wait(job_id, timeout=60) == "done"
+    db.session.rollback()
+    assert db.session.get(Message, first.id).status == "sent"
+    assert db.session.get(Message, second.id).status == "cancelled"
+    assert len(outbox.messages()) == 4
+    cancel = organizer_client.post(f"/admin/c/{convening.id}/messages/{first.id}/cancel")
+    assert "cannot be called back" in organizer_client.get(cancel.headers["Location"]).get_data(as_text=True)
