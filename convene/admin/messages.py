@@ -27,7 +27,8 @@ PREVIEW_CHOICES = 200  # people offered in "preview as"
 def messages(convening_id: int):
     """Every message written for this convening, and the automatic emails, with their counts."""
     convening = convening_or_404(convening_id)
-    return render_template("admin/messages/list.html", convening=convening, messages=service.list_messages(convening.id),
+    return render_template("admin/messages/list.html", convening=convening,
+                           messages=service.list_messages(convening.id),
                            automatic=service.automatic_emails(convening.id), labels=MESSAGE_STATUS_LABELS,
                            summary=lambda m: service.filter_summary(convening, m.filter),
                            bounced=service.bounced_count(convening.id))

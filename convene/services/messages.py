@@ -39,6 +39,7 @@ from convene.models import (
 )
 from convene.models.messages import EDITABLE
 from convene.services import message_text
+from convene.services.audit import name_action
 from convene.services.db import lock, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -317,6 +318,7 @@ def send_message(message_id: int, *, at: datetime | None = None, requested_by: i
             raise ConveneError("message_already_sent", "This message is already being sent or was sent.")
         if at is not None and at > utcnow():
             message.status, message.scheduled_for = "scheduled", at
+            name_action(message, "message.scheduled")
             return message
         _start(message, requested_by or message.author_id)
     return message
@@ -327,6 +329,7 @@ def _start(message: Message, requested_by: int | None) -> None:
     from convene import jobs
 
     message.status, message.started_at = "sending", utcnow()
+    name_action(message, "message.sent")
     job = jobs.enqueue("send_message", convening_id=message.convening_id, requested_by=requested_by,
                        params={"message_id": message.id}, idempotency_key=f"message:{message.id}")
     message.job_id = job.id
@@ -340,6 +343,7 @@ def cancel_message(message_id: int, convening_id: int | None = None) -> Message:
             raise ConveneError("message_not_cancellable",
                                "This message has started sending; what was sent cannot be called back.")
         message.status, message.cancelled_at, message.scheduled_for = "cancelled", utcnow(), None
+        name_action(message, "message.cancelled")
     return message
 
 
@@ -639,7 +643,8 @@ def messages_of(registration_id: int) -> dict[int, Message]:
 
 def recipients_of(message_id: int, limit: int = 500) -> list[tuple[MessageRecipient, OutboxMessage | None]]:
     return db.session.execute(
-        sa.select(MessageRecipient, OutboxMessage).outerjoin(OutboxMessage, OutboxMessage.id == MessageRecipient.outbox_id)
+        sa.select(MessageRecipient, OutboxMessage)
+        .outerjoin(OutboxMessage, OutboxMessage.id == MessageRecipient.outbox_id)
         .where(MessageRecipient.message_id == message_id).order_by(MessageRecipient.id).limit(limit)).all()
 
 
@@ -729,6 +734,7 @@ def record_bounces(events: list[dict]) -> int:
                 if person.email_bounced_at is None:
                     flagged += 1
                 person.email_bounced_at, person.email_bounce_reason = now, reason
+                name_action(person, "registration.email_bounced")
             match = _MESSAGE_ID.search(str(event.get("message_id") or ""))
             if match is not None:
                 recipient = db.session.execute(sa.select(MessageRecipient).where(

@@ -15,8 +15,13 @@ bp = Blueprint("webhooks", __name__)
 @bounce_webhook_posts
 def mail_bounces():
     """Bounce and complaint events: signature checked over the raw body, then each address flagged."""
-    from convene.services import messages
+    from flask import g
 
+    from convene.models import ActorKind
+    from convene.services import messages
+    from convene.services.audit import Actor
+
+    g.audit_actor = Actor(ActorKind.SYSTEM, label="Mail provider")
     try:
         event = messages.verify_bounce_signature(request.get_data(), request.headers.get(messages.SIGNATURE_HEADER))
         flagged = messages.record_bounces(event["events"])

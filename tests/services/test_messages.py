@@ -24,7 +24,6 @@ from convene.models import (
     MessageRecipient,
     Order,
     OrderStatus,
-    OutboxMessage,
     ProgramSession,
     Registration,
     Role,
@@ -409,3 +408,19 @@ def test_a_message_to_a_thousand_people_sends_a_thousand_emails_once_though_its_
         assert job.attempts == 2 and job.done == job.total == 1000
     finally:
         sink.stop()
+
+
+def test_bounce_webhook_calls_are_throttled_per_client(app, client):
+    from convene.extensions import limiter
+
+    app.config.update(MAIL_BOUNCE_WEBHOOK_SECRET=SECRET, RATELIMIT_BOUNCE_WEBHOOK="2 per minute")
+    body = json.dumps({"type": "bounce", "email": "nobody@example.org"}).encode()
+    headers = {"X-Convene-Signature": hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    try:
+        answers = [client.post("/webhooks/mail/bounces", data=body, headers=headers, content_type="application/json",
+                               environ_base={"REMOTE_ADDR": "10.9.8.7"}).status_code for _ in range(3)]
+        other = client.post("/webhooks/mail/bounces", data=body, headers=headers, content_type="application/json",
+                            environ_base={"REMOTE_ADDR": "10.9.8.6"})
+    finally:
+        limiter.storage.reset()
+    assert answers == [200, 200, 429] and other.status_code == 200

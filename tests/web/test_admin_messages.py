@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from convene import jobs
 from convene.extensions import db
-from convene.models import Job, Message, MessageRecipient, OutboxMessage, Registration, utcnow
+from convene.models import Message, utcnow
 from tests.factories import make_convening, make_delegation, make_registration, make_ticket
 
 BODY = "Hello {given_name},\n\nThe venue changed: **Hall B**. Your page: [manage]({manage_link})"
