@@ -100,3 +100,33 @@ def test_a_scheduled_message_starts_when_due_and_a_cancelled_one_never(organizer
     assert len(outbox.messages()) == 4
     cancel = organizer_client.post(f"/admin/c/{convening.id}/messages/{first.id}/cancel")
     assert "cannot be called back" in organizer_client.get(cancel.headers["Location"]).get_data(as_text=True)
+
+
+def test_compose_page_offers_each_filter_and_pasted_references_report_unknown_ones(organizer_client):
+    convening, maryland, people, other = scene()
+    page = organizer_client.get(f"/admin/c/{convening.id}/messages/new").get_data(as_text=True)
+    assert 'name="subject_en"' in page and 'name="body_en"' in page and "{manage_link}" in page
+    assert "Maryland" in page and 'name="payment_statuses"' in page and 'name="references"' in page
+    response = compose(organizer_client, convening, references=f"{people[1].reference.lower()}, TOR-NOPE\n")
+    page = organizer_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="recipient-count">1<', page) and "Person1" in page
+    assert "TOR-NOPE" in page and 'id="unknown-references"' in page
+    message = db.session.execute(sa.select(Message)).scalar_one()
+    edit = organizer_client.get(f"/admin/c/{convening.id}/messages/{message.id}/edit").get_data(as_text=True)
+    assert people[1].reference in edit and "Venue change for {given_name}" in edit
+    changed = organizer_client.post(f"/admin/c/{convening.id}/messages/{message.id}/edit", data={
+        "subject_en": "Changed", "body_en": "Hi {given_name}", "statuses": ["confirmed"]})
+    assert changed.status_code == 302 and db.session.get(Message, message.id).subjects == {"en": "Changed"}
+
+
+def test_a_desk_member_cannot_open_messages(client):
+    from tests.conftest import login
+    from tests.factories import make_user
+
+    convening, *_ = scene()
+    desk = make_user("desk@example.org", role="desk", convening=convening)
+    login(client, desk.email)
+    assert client.get(f"/admin/c/{convening.id}/messages").status_code == 403
+    assert compose(client, convening).status_code == 403
+    assert "/messages" not in client.get(f"/admin/c/{convening.id}/").get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
