@@ -1,7 +1,6 @@
 """A real Chromium writes to one delegation in English and French, checks who it reaches, and sends it."""
 from __future__ import annotations
 
-
 import pytest
 from playwright.sync_api import expect
 
