@@ -13,7 +13,7 @@ from convene.errors import ConveneError
 from convene.extensions import db
 from convene.forms import EmptyForm
 from convene.models import Message, Registration
-from convene.models.messages import EDITABLE, MESSAGE_STATUS_LABELS
+from convene.models.messages import EDITABLE, MESSAGE_STATUS_LABELS, SENDABLE
 from convene.permissions import Permission
 from convene.services import messages as service
 from convene.services.convenings import local_to_utc
@@ -88,7 +88,7 @@ def message(convening_id: int, message_id: int):
 
 
 def _message_page(convening, message, *, send_form=None, status: int = 200):
-    audience = service.audience(message) if message.status in EDITABLE else None
+    audience = service.audience(message) if message.status in SENDABLE else None
     people = service.matching_registrations(convening, service.RecipientFilter.from_json(message.filter))
     choices = people[:PREVIEW_CHOICES]
     wanted = int_arg("as")

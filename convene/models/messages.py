@@ -12,6 +12,8 @@ MESSAGE_STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled")
 MESSAGE_STATUS_LABELS = {"draft": "Draft", "scheduled": "Scheduled", "sending": "Sending", "sent": "Sent",
                          "cancelled": "Cancelled"}
 EDITABLE = ("draft", "scheduled")
+# A sent message may go out again to people who match it now and have not had it (late registrants).
+SENDABLE = ("draft", "scheduled", "sent")
 
 
 class Message(TimestampMixin, Base):

@@ -37,7 +37,7 @@ from convene.models import (
     VisitAssignment,
     utcnow,
 )
-from convene.models.messages import EDITABLE
+from convene.models.messages import EDITABLE, SENDABLE
 from convene.services import message_text
 from convene.services.audit import name_action
 from convene.services.db import lock, unit_of_work
@@ -311,11 +311,14 @@ def _locked(message_id: int, convening_id: int | None = None) -> Message:
 
 
 def send_message(message_id: int, *, at: datetime | None = None, requested_by: int | None = None) -> Message:
-    """Send a draft now (a job starts after the commit) or schedule it for `at`; a message is started once."""
+    """Send a message now (a job starts after the commit) or schedule it for `at`.
+
+    A sent message may be sent again: only to people who match it now and have not had it.
+    """
     with unit_of_work():
         message = _locked(message_id)
-        if message.status not in EDITABLE:
-            raise ConveneError("message_already_sent", "This message is already being sent or was sent.")
+        if message.status not in SENDABLE:
+            raise ConveneError("message_already_sent", "This message is being sent right now, or was cancelled.")
         if at is not None and at > utcnow():
             message.status, message.scheduled_for = "scheduled", at
             name_action(message, "message.scheduled")
@@ -328,10 +331,11 @@ def _start(message: Message, requested_by: int | None) -> None:
     """Inside a unit of work that holds the message's lock: mark it sending and queue its job."""
     from convene import jobs
 
-    message.status, message.started_at = "sending", utcnow()
+    message.status, message.started_at, message.finished_at = "sending", utcnow(), None
     name_action(message, "message.sent")
     job = jobs.enqueue("send_message", convening_id=message.convening_id, requested_by=requested_by,
-                       params={"message_id": message.id}, idempotency_key=f"message:{message.id}")
+                       params={"message_id": message.id},
+                       idempotency_key=f"message:{message.id}:{message.started_at.timestamp()}")
     message.job_id = job.id
 
 

@@ -66,9 +66,17 @@ def test_organizer_writes_to_one_delegation_previews_tests_and_sends_once(organi
     assert outbox.to(other.email) == []
     message = db.session.get(Message, message.id)
     assert (message.status, message.sent_count, message.recipient_count) == ("sent", 3, 3)
-    # sending again is refused: the message went once
-    again = organizer_client.post(f"/admin/c/{convening.id}/messages/{message.id}/send", data={"send_at": ""})
-    assert "already being sent or was sent" in organizer_client.get(again.headers["Location"]).get_data(as_text=True)
+    # a late registrant: sending again reaches only them, and nobody twice
+    late = make_registration(convening, people[0].ticket_type, 7, given_name="Late", delegation_id=maryland.id)
+    page = organizer_client.get(f"/admin/c/{convening.id}/messages/{message.id}").get_data(as_text=True)
+    assert re.search(r'id="recipient-count">1<', page) and "Late" in page and "3 already got this message" in page
+    organizer_client.post(f"/admin/c/{convening.id}/messages/{message.id}/send", data={"send_at": ""})
+    db.session.rollback()
+    assert jobs.wait(db.session.get(Message, message.id).job_id, timeout=60) == "done"
+    db.session.rollback()
+    assert len(outbox.to(late.email)) == 1 and all(len(outbox.to(p.email)) == 1 for p in people)
+    message = db.session.get(Message, message.id)
+    assert (message.status, message.sent_count, message.recipient_count) == ("sent", 4, 4)
     history = organizer_client.get(f"/admin/c/{convening.id}/messages").get_data(as_text=True)
     assert "Venue change for {given_name}" in history and "Delegation: Maryland" in history
     person_page = organizer_client.get(f"/admin/c/{convening.id}/registrations/{people[0].id}").get_data(as_text=True)
