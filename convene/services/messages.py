@@ -41,6 +41,7 @@ from convene.models.messages import EDITABLE, SENDABLE
 from convene.services import message_text
 from convene.services.audit import name_action
 from convene.services.db import lock, unit_of_work
+from convene.text import single_line
 
 log = logging.getLogger(__name__)
 
@@ -712,7 +713,9 @@ def verify_bounce_signature(body: bytes, header: str | None) -> dict:
     if not isinstance(events, list) or not events or len(events) > 500 or not all(isinstance(e, dict) for e in events):
         raise ConveneError("bounce_payload_invalid", "Send one event, or a list of at most 500 under \"events\".")
     for item in events:
-        if item.get("type") not in BOUNCE_TYPES or not isinstance(item.get("email"), str) or "@" not in item["email"]:
+        address = item.get("email")
+        if (item.get("type") not in BOUNCE_TYPES or not isinstance(address, str) or "@" not in address
+                or len(address) > 254 or not address.isprintable()):
             raise ConveneError("bounce_payload_invalid",
                                "Each event needs \"type\" (bounce or complaint) and \"email\".")
     return {"events": events}
@@ -731,7 +734,8 @@ def record_bounces(events: list[dict]) -> int:
         now = utcnow()
         for event in events:
             address = event["email"].strip().lower()[:254]
-            reason = f"{BOUNCE_TYPES[event['type']]}: {str(event.get('reason') or '')}".strip(": ")[:300]
+            # The provider's words are stored as one clean line (PostgreSQL refuses NUL in text).
+            reason = f"{BOUNCE_TYPES[event['type']]}: {single_line(str(event.get('reason') or ''))}".strip(": ")[:300]
             people = db.session.execute(sa.select(Registration).where(
                 sa.func.lower(Registration.email) == address).with_for_update()).scalars().all()
             for person in people:

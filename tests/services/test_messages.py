@@ -424,3 +424,23 @@ def test_bounce_webhook_calls_are_throttled_per_client(app, client):
     finally:
         limiter.storage.reset()
     assert answers == [200, 200, 429] and other.status_code == 200
+
+
+def test_hostile_bounce_events_are_refused_or_stored_cleanly(app, client):
+    app.config["MAIL_BOUNCE_WEBHOOK_SECRET"] = SECRET
+    convening = make_convening()
+    person = make_registration(convening, make_ticket(convening), 1, email="odd@example.org")
+    for event in ({"type": "bounce", "email": "a\u0000@example.org"}, {"type": "bounce", "email": ["x@y.org"]},
+                  {"events": [{"type": "bounce", "email": "x@example.org"}] * 501}, {"events": "nope"}, [1, 2]):
+        assert signed_post(client, event).status_code == 400, event
+    body = b"\xff\xfe not json"
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert client.post("/webhooks/mail/bounces", data=body,
+                       headers={"X-Convene-Signature": signature}).status_code == 400
+    assert client.post("/webhooks/mail/bounces", data=b"{}",
+                       headers={"X-Convene-Signature": "sha256=é"}).status_code == 401
+    response = signed_post(client, {"type": "complaint", "email": "odd@example.org",
+                                    "reason": "spam\u0000\nreport", "message_id": {"nested": True}})
+    assert response.status_code == 200
+    person = fresh(Registration, person.id)
+    assert person.email_bounce_reason == "The person marked a message as spam: spam report"
