@@ -27,6 +27,8 @@ PREVIEW_CHOICES = 200  # people offered in "preview as"
 def messages(convening_id: int):
     """Every message written for this convening, and the automatic emails, with their counts."""
     convening = convening_or_404(convening_id)
+    # Without `flask convene scheduler` nothing sweeps; a message that came due starts when the team looks.
+    service.start_due_messages(convening_id=convening.id)
     return render_template("admin/messages/list.html", convening=convening,
                            messages=service.list_messages(convening.id),
                            automatic=service.automatic_emails(convening.id), labels=MESSAGE_STATUS_LABELS,
@@ -84,6 +86,8 @@ def message(convening_id: int, message_id: int):
     """One message: who it reaches (or reached), a preview as one of them, progress, and what to do next."""
     convening = convening_or_404(convening_id)
     message = child_or_404(Message, convening, message_id)
+    if message.status == "scheduled" and service.start_due_messages(convening_id=convening.id):
+        db.session.refresh(message)
     return _message_page(convening, message)
 
 

@@ -352,11 +352,13 @@ def cancel_message(message_id: int, convening_id: int | None = None) -> Message:
     return message
 
 
-def start_due_messages(now: datetime | None = None) -> int:
-    """Start every scheduled message whose time has come; returns how many started."""
+def start_due_messages(now: datetime | None = None, convening_id: int | None = None) -> int:
+    """Start every scheduled message (of one convening, or all) whose time has come; returns how many started."""
     now = now or utcnow()
-    due = db.session.execute(sa.select(Message.id).where(
-        Message.status == "scheduled", Message.scheduled_for <= now).order_by(Message.id)).scalars().all()
+    query = sa.select(Message.id).where(Message.status == "scheduled", Message.scheduled_for <= now)
+    if convening_id is not None:
+        query = query.where(Message.convening_id == convening_id)
+    due = db.session.execute(query.order_by(Message.id)).scalars().all()
     db.session.rollback()
     started = 0
     for message_id in due:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from convene import jobs
 from convene.extensions import db
 from convene.models import Message, utcnow
+from convene.services.db import unit_of_work
 from tests.factories import make_convening, make_delegation, make_registration, make_ticket
 
 BODY = "Hello {given_name},\n\nThe venue changed: **Hall B**. Your page: [manage]({manage_link})"
@@ -138,3 +139,17 @@ def test_a_desk_member_cannot_open_messages(client):
     assert compose(client, convening).status_code == 403
     assert "/messages" not in client.get(f"/admin/c/{convening.id}/").get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
+
+
+def test_without_a_scheduler_a_due_message_starts_when_the_team_opens_the_messages_page(organizer_client, outbox):
+    convening, maryland, people, other = scene()
+    compose(organizer_client, convening)
+    message = db.session.execute(sa.select(Message)).scalar_one()
+    with unit_of_work():
+        row = db.session.get(Message, message.id)
+        row.status, row.scheduled_for = "scheduled", utcnow() - timedelta(minutes=1)
+    page = organizer_client.get(f"/admin/c/{convening.id}/messages/{message.id}").get_data(as_text=True)
+    assert 'id="message-status">Sending' in page
+    db.session.rollback()
+    assert jobs.wait(db.session.get(Message, message.id).job_id, timeout=60) == "done"
+    assert len(outbox.messages()) == 4
