@@ -49,11 +49,8 @@ def dashboard(convening_id: int):
     """Counts at a glance: statuses, tickets, seats, needs, roles, delegations, registrations over time."""
     convening = convening_or_404(convening_id)
     expire_offers(convening.id)  # so "seat offered" counts only offers that still hold
-    from convene.services.messages import bounced_count
-
     return render_template("admin/dashboard.html", convening=convening, report=reports.build_dashboard(convening),
-                           pay=payment_reports.dashboard_payments(convening), stripe_ready=stripe_configured(),
-                           bounced=bounced_count(convening.id))
+                           pay=payment_reports.dashboard_payments(convening), stripe_ready=stripe_configured())
 
 
 # -- settings --------------------------------------------------------------------------------------

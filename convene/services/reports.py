@@ -170,6 +170,7 @@ class Dashboard:
     delegations: list[tuple[str, int]]
     no_delegation: int
     chart: Chart
+    bounced: int = 0  # active registrations whose address bounces (messages skip them)
 
     @property
     def status_columns(self) -> list[Status]:
@@ -215,20 +216,22 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
             Registration.created_at, Registration.role, Registration.delegation_id,
             Registration.dietary_needs, Registration.accessibility_needs,
             Registration.dietary_notes != "", Registration.accessibility_notes != "",
+            Registration.email_bounced_at.is_not(None),
         ).where(Registration.convening_id == convening.id, Registration.status.in_(ACTIVE))
     ).all()
     dietary = Counter({code: 0 for code in DIETARY_NEEDS})
     accessibility = Counter({code: 0 for code in ACCESSIBILITY_NEEDS})
     roles = Counter({role.value: 0 for role in Role})
     by_delegation: Counter[int | None] = Counter()
-    dietary_notes = accessibility_notes = 0
-    for created_at, role, delegation_id, diet, access, has_diet_note, has_access_note in active_rows:
+    dietary_notes = accessibility_notes = bounced = 0
+    for created_at, role, delegation_id, diet, access, has_diet_note, has_access_note, bounces in active_rows:
         dietary.update(code for code in set(diet or []) if code in DIETARY_NEEDS)
         accessibility.update(code for code in set(access or []) if code in ACCESSIBILITY_NEEDS)
         roles[role] += 1
         by_delegation[delegation_id] += 1
         dietary_notes += bool(has_diet_note)
         accessibility_notes += bool(has_access_note)
+        bounced += bool(bounces)
     # Erasing personal data takes the needs off each person and keeps their counts apart.
     kept = kept_need_counts(convening.id)
     dietary.update(kept["dietary"])
@@ -257,5 +260,5 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
         seats_left=seats_left, waitlist=usage.waitlist, active=len(active_rows),
         dietary=dict(dietary), dietary_notes=dietary_notes, accessibility=dict(accessibility),
         accessibility_notes=accessibility_notes, roles=dict(roles), delegations=delegations,
-        no_delegation=by_delegation.get(None, 0), chart=chart,
+        no_delegation=by_delegation.get(None, 0), chart=chart, bounced=bounced,
     )
