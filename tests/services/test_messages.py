@@ -444,3 +444,23 @@ def test_hostile_bounce_events_are_refused_or_stored_cleanly(app, client):
     assert response.status_code == 200
     person = fresh(Registration, person.id)
     assert person.email_bounce_reason == "The person marked a message as spam: spam report"
+
+
+def test_erasing_personal_data_blanks_who_each_message_went_to(app, outbox):
+    from datetime import date
+
+    from convene.services import privacy
+
+    convening = make_convening(starts_on=date(2024, 5, 1), ends_on=date(2024, 5, 2))
+    person = make_registration(convening, make_ticket(convening), 1, email="erase.me@example.org")
+    message = messages.save_message(convening.id, draft())
+    messages.send_message(message.id)
+    assert jobs.wait(fresh(Message, message.id).job_id, timeout=60) == "done"
+    with unit_of_work():
+        db.session.get(Registration, person.id).email_bounced_at = utcnow()
+        db.session.get(Registration, person.id).email_bounce_reason = "550 erase.me@example.org unknown"
+    privacy.erase_personal_data(convening.id)
+    db.session.rollback()
+    assert db.session.execute(sa.select(MessageRecipient.to_address)).scalars().all() == [""]
+    person = fresh(Registration, person.id)
+    assert "erase.me" not in person.email_bounce_reason and fresh(Message, message.id).sent_count == 1
