@@ -69,6 +69,7 @@ class Config:
     RATELIMIT_MANAGE_LINK = os.environ.get("RATELIMIT_MANAGE_LINK", "10 per minute; 60 per hour")  # form POSTs per IP
     MANAGE_LINK_EMAILS_PER_HOUR = _int("MANAGE_LINK_EMAILS_PER_HOUR", 3)  # to one address, counted in the database
     RATELIMIT_PASSWORD_RESET = os.environ.get("RATELIMIT_PASSWORD_RESET", "10 per minute; 60 per hour")  # posts per IP
+    RATELIMIT_BOUNCE_WEBHOOK = os.environ.get("RATELIMIT_BOUNCE_WEBHOOK", "120 per minute")  # bounce webhook posts
     PASSWORD_RESET_EMAILS_PER_HOUR = _int("PASSWORD_RESET_EMAILS_PER_HOUR", 3)  # to one address, in the database
     # Behind N reverse proxies, the client's address is the Nth from the right of X-Forwarded-For
     # (and the scheme from X-Forwarded-Proto); 0 trusts no header, so nobody can forge an address.
@@ -104,6 +105,8 @@ class Config:
     MAIL_INLINE_LIMIT = _int("MAIL_INLINE_LIMIT", 25)
     # A sender holds the emails it claimed this long; a sender that died loses them to the next one then.
     MAIL_LEASE_SECONDS = _int("MAIL_LEASE_SECONDS", 300)
+    # The mail provider's bounce and complaint events (README, "Bounces"): HMAC-SHA256 of the body with this.
+    MAIL_BOUNCE_WEBHOOK_SECRET = os.environ.get("MAIL_BOUNCE_WEBHOOK_SECRET", "")
 
     # Attendee self-service.
     MANAGE_LINK_MAX_AGE_DAYS = _int("MANAGE_LINK_MAX_AGE_DAYS", 120)
@@ -185,6 +188,7 @@ class TestingConfig(Config):
     # when REDIS_URL is set); tests of the throttles set the limits they prove.
     RATELIMIT_LOGIN = RATELIMIT_LOGIN_FAILURES = RATELIMIT_REGISTER = "100000 per minute"
     RATELIMIT_CODE_TRIES = RATELIMIT_MANAGE_LINK = RATELIMIT_PASSWORD_RESET = "100000 per minute"
+    RATELIMIT_BOUNCE_WEBHOOK = "100000 per minute"
     SERVER_NAME = "localhost"
 
 

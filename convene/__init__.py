@@ -96,9 +96,11 @@ def register_blueprints(app: Flask) -> None:
     from convene.admin import bp as admin_bp
     from convene.payments import bp as payments_bp
     from convene.public import bp as public_bp
+    from convene.webhooks import bp as webhooks_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(payments_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
 
     @app.get("/healthz")
@@ -129,7 +131,8 @@ def register_request_guards(app: Flask) -> None:
     def allow_larger_bodies_where_needed():
         # MAX_CONTENT_LENGTH is the ceiling for everything else; Stripe's events are small.
         limits = {"admin.import_registrations": "IMPORT_MAX_CONTENT_LENGTH",
-                  "payments.stripe_webhook": "WEBHOOK_MAX_CONTENT_LENGTH"}
+                  "payments.stripe_webhook": "WEBHOOK_MAX_CONTENT_LENGTH",
+                  "webhooks.mail_bounces": "WEBHOOK_MAX_CONTENT_LENGTH"}
         if request.endpoint in limits:
             request.max_content_length = app.config[limits[request.endpoint]]
 

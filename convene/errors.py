@@ -385,7 +385,7 @@ class NotFound(ConveneError):
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/stripe/", "/healthz"))
+    return request.path.startswith(("/api/", "/stripe/", "/webhooks/", "/healthz"))
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -52,6 +52,8 @@ TASKS = {
     "export_registrations": "convene.services.exports:export_registrations_task",
     "assign_visits": "convene.services.visits:assign_site_visits_task",
     "publish_visits": "convene.services.visits:publish_site_visits_task",
+    "send_message": "convene.services.messages:send_message_task",
+    "send_due_messages": "convene.services.messages:send_due_messages_task",
 }
 # Called as hook(params) to try a failed job of that kind again (its own rows reset first).
 RETRY_HOOKS = {
@@ -64,7 +66,8 @@ FAILED_HOOKS = {
 KIND_LABELS = {"print_batch": "Print batch", "deliver_mail": "Email delivery",
                "expire_offers": "Expire offers and holds", "expire_files": "Delete old files",
                "export_registrations": "Registrations export", "assign_visits": "Site-visit assignment",
-               "publish_visits": "Site-visit emails"}
+               "publish_visits": "Site-visit emails", "send_message": "Message to registrants",
+               "send_due_messages": "Start scheduled messages"}
 WORKER_STOPPED = "The worker running this job stopped"
 
 
@@ -454,7 +457,8 @@ def finish_mail(job_id: int, timeout: float = 3600) -> int:
 
 
 def prune(older_than: timedelta = timedelta(days=1),
-          kinds: tuple[str, ...] = ("expire_offers", "deliver_mail", "expire_files")) -> int:
+          kinds: tuple[str, ...] = ("expire_offers", "deliver_mail", "expire_files",
+                                     "send_due_messages")) -> int:
     """Delete finished routine jobs (the scheduler's sweeps, email deliveries) older than `older_than`."""
     with unit_of_work():
         return db.session.execute(
@@ -476,12 +480,14 @@ def expire_offers_task(job: JobRun) -> dict:
 
 def schedule_sweeps(now: float | None = None) -> list[Job]:
     """Queue this interval's sweeps (once, however many schedulers run): expire offers and holds, send mail,
-    and (hourly) delete old files."""
+    start the scheduled messages that are due, and (hourly) delete old files."""
     interval = max(1, int(current_app.config.get("SCHEDULER_INTERVAL_SECONDS", 60)))
     slot = int((now if now is not None else time.time()) // interval)
     hour = int((now if now is not None else time.time()) // 3600)
     return [enqueue("expire_offers", idempotency_key=f"sweep:expire_offers:{interval}:{slot}", max_attempts=1),
             enqueue("deliver_mail", idempotency_key=f"sweep:deliver_mail:{interval}:{slot}", max_attempts=1),
+            enqueue("send_due_messages", idempotency_key=f"sweep:send_due_messages:{interval}:{slot}",
+                    max_attempts=1),
             # Old files once an hour: a sweep of the folder or the file table is not worth doing every minute.
             enqueue("expire_files", idempotency_key=f"sweep:expire_files:{hour}", max_attempts=1)]
 

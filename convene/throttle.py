@@ -119,6 +119,7 @@ def record_invalid_code() -> None:
 sign_in_posts = limiter.limit(limit_of("RATELIMIT_LOGIN"), methods=["POST"])
 manage_link_posts = limiter.limit(limit_of("RATELIMIT_MANAGE_LINK"), methods=["POST"])
 password_reset_posts = limiter.limit(limit_of("RATELIMIT_PASSWORD_RESET"), methods=["POST"])
+bounce_webhook_posts = limiter.limit(limit_of("RATELIMIT_BOUNCE_WEBHOOK"), methods=["POST"])
 # One budget for the single and the delegation form; "Add another delegate" only redraws the form.
 registration_posts = limiter.shared_limit(
     limit_of("RATELIMIT_REGISTER"), scope="registration", methods=["POST"],

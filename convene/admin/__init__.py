@@ -13,7 +13,7 @@ def check_access():
 
 
 from convene.admin import (  # noqa: E402,F401
-    auth, convenings, editions, imports, jobs, languages, merges, payments, printing, privacy, registrations,
+    auth, convenings, editions, imports, jobs, languages, merges, messages, payments, printing, privacy, registrations,
     schedule, teams, visits,
 )
 from convene.admin import audit  # noqa: E402,F401

@@ -138,8 +138,10 @@ def _detail_page(convening: Convening, registration: Registration, *, desk_form:
         .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
     ).scalars().all()
     hosts_by_id = {h.id: h for h in hosts}
+    from convene.services.messages import messages_of
+
     return render_template("admin/registrations/detail.html", convening=convening, registration=registration,
-                           answers=answers, emails=emails, button_form=EmptyForm(), desk_form=desk_form,
+                           answers=answers, emails=emails, messages_sent=messages_of(registration.id), button_form=EmptyForm(), desk_form=desk_form,
                            badge_form=badge_form, ranking_form=ranking_form, rank_fields=rank_field_names(hosts),
                            ranked_hosts=[hosts_by_id[h] for h in ranking if h in hosts_by_id],
                            has_hosts=bool(hosts), ranking_warnings=ranking_warnings), status

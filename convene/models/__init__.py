@@ -3,6 +3,7 @@ from convene.models.base import Base, utcnow
 from convene.models.checkin import Checkin, CheckinList, CheckinScan, ListKind, ScanResult
 from convene.models.convenings import Convening, Delegation, Question, QuestionKind, TicketType
 from convene.models.jobs import Job
+from convene.models.messages import Message, MessageRecipient
 from convene.models.outbox import OutboxMessage
 from convene.models.payments import (
     CodeKind,
@@ -63,4 +64,5 @@ __all__ = [
     "ENDED", "CodeKind", "DiscountCode", "Order", "OrderStatus", "PaymentMethod", "Refund",
     "StripeEvent", "TEAM_ROLE_LABELS", "ActorKind", "AuditEntry", "Invitation", "Membership", "TeamRole",
     "PersonalDataErasure", "Job", "Checkin", "CheckinList", "CheckinScan", "ListKind", "ScanResult",
+    "Message", "MessageRecipient",
 ]

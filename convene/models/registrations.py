@@ -147,6 +147,10 @@ class Registration(TimestampMixin, Base):
     checkin_token: Mapped[str] = mapped_column(sa.String(32), unique=True, default=lambda: secrets.token_urlsafe(16))
     badge_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     badge_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the mail provider reports the address bounced (or the person complained); messages skip
+    # the person until the address is corrected, which clears it (_clear_bounce_on_new_email).
+    email_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_bounce_reason: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
     # Kept by _keep_search_columns on every flush: names, email, organization and reference folded
     # by convene.text.search_key (searched with LIKE), and family + given name folded (ORDER BY).
     search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
@@ -213,6 +217,14 @@ def _refresh_search_columns(mapper, connection, registration: Registration) -> N
     state = sa.inspect(registration)
     if any(state.attrs[name].history.has_changes() for name in SEARCHED_FIELDS):
         _keep_search_columns(registration)
+    if registration.email_bounced_at is not None and state.attrs["email"].history.has_changes():
+        _clear_bounce_on_new_email(registration)
+
+
+def _clear_bounce_on_new_email(registration: Registration) -> None:
+    """A corrected address is worth trying again, whichever path corrected it."""
+    registration.email_bounced_at = None
+    registration.email_bounce_reason = ""
 
 
 def _keep_search_columns(registration: Registration) -> None:

@@ -40,12 +40,14 @@ _actor: ContextVar[Actor | None] = ContextVar("convene_audit_actor", default=Non
 _off: ContextVar[bool] = ContextVar("convene_audit_off", default=False)
 
 # Objects whose changes are bookkeeping of the software itself, not of the convening.
-# The check-in scan log is a log of its own (check-ins themselves are logged here).
+# The check-in scan log is a log of its own (check-ins themselves are logged here); message recipients are
+# bookkeeping of a message's delivery.
 UNLOGGED_TABLES = {"audit_entry", "outbox_message", "print_job", "job", "stripe_event", "assignment_run",
-                   "stored_file", "stored_file_chunk", "checkin_scan"}
+                   "stored_file", "stored_file_chunk", "checkin_scan", "message_recipient"}
 # Columns kept by the software alongside others (timestamps, search keys, sign-in bookkeeping).
 UNLOGGED_COLUMNS = {"id", "created_at", "updated_at", "search_text", "sort_key", "last_login_at",
-                    "session_version", "invoice_counter"}
+                    "session_version", "invoice_counter", "recipient_count", "sent_count", "failed_count",
+                    "bounced_count", "skipped_count"}
 SECRET_COLUMN = re.compile(r"password|secret|token|api_key|card", re.IGNORECASE)
 HIDDEN = "(hidden)"
 # The page that shows an object's history: a registration's answers and visits show on the registration.

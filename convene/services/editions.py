@@ -61,6 +61,8 @@ NEVER_COPIED: dict[str, str] = {
     "session_signup": "people's sign-ups",
     "session_preference": "people's rankings",
     "outbox_message": "emails to people",
+    "message": "messages written to the old edition's people",
+    "message_recipient": "emails to people",
     "print_job": "printed batches",
     "job": "background work done for the old edition",
     "membership": "the team (the person copying becomes the owner)",

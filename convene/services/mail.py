@@ -218,13 +218,22 @@ def deliver_mail_task(run) -> dict:
         result = deliver_messages()
         return {"done": result.sent, "total": result.sent + result.failed,
                 "message": f"{result.sent} sent, {result.failed} failed, {result.reclaimed} reclaimed"}
+    sent, failed = deliver_and_wait(ids, run.progress)
+    return {"done": sent, "total": len(set(ids)), "message": f"{sent} sent, {failed} failed"}
+
+
+def deliver_and_wait(ids: list[int], progress) -> tuple[int, int]:
+    """Deliver these messages, waiting out the leases an earlier, killed sender still holds; returns (sent, failed).
+
+    `progress(done, total)` is called after each chunk (a job's `run.progress`: it also beats).
+    """
     ids = sorted(set(ids))
     lease = current_app.config.get("MAIL_LEASE_SECONDS", 300)
     give_up = time.monotonic() + lease + 30
     while True:
         for start in range(0, len(ids), 200):
             deliver_messages(ids[start:start + 200])
-            run.progress(_count(ids, "sent"), len(ids))
+            progress(_count(ids, "sent"), len(ids))
         held = db.session.execute(
             sa.select(sa.func.min(OutboxMessage.lease_expires_at))
             .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending")
@@ -233,9 +242,8 @@ def deliver_mail_task(run) -> dict:
         if held is None or time.monotonic() > give_up:
             break
         time.sleep(min(max(0.2, (held - utcnow()).total_seconds() + 0.2), 30))
-        run.progress(_count(ids, "sent"))  # a sign of life while waiting
-    sent, failed = _count(ids, "sent"), _count(ids, "failed")
-    return {"done": sent, "total": len(ids), "message": f"{sent} sent, {failed} failed"}
+        progress(_count(ids, "sent"))  # a sign of life while waiting
+    return _count(ids, "sent"), _count(ids, "failed")
 
 
 def _count(ids: list[int], status: str) -> int:

@@ -52,6 +52,8 @@ from convene.models import (
     Delegation,
     HostOrganization,
     Job,
+    Message,
+    MessageRecipient,
     Order,
     OutboxMessage,
     Presenter,
@@ -549,6 +551,9 @@ def erase_personal_data(convening_id: int, *, expected: str | None = None, by: s
             refund.reason = ""
         for message in plan.messages:
             _erase_message(message)
+        # Who each message went to: the people are erased, so are the addresses (the counts stay).
+        db.session.execute(sa.update(MessageRecipient).where(MessageRecipient.message_id.in_(
+            sa.select(Message.id).where(Message.convening_id == convening_id))).values(to_address=""))
         for delegation in plan.delegations:
             delegation.contact_name, delegation.contact_email = "", ""
         for presenter in plan.presenters:

@@ -173,6 +173,7 @@ class Dashboard:
     # Active registrations per language they read in (the convening's languages), and interpretation asked for.
     languages: dict[str, int] = field(default_factory=dict)
     interpretation: dict[str, int] = field(default_factory=dict)
+    bounced: int = 0  # active registrations whose address bounces (messages skip them)
 
     @property
     def status_columns(self) -> list[Status]:
@@ -219,6 +220,7 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
             Registration.dietary_needs, Registration.accessibility_needs,
             Registration.dietary_notes != "", Registration.accessibility_notes != "",
             Registration.language, Registration.interpretation_needs,
+            Registration.email_bounced_at.is_not(None),
         ).where(Registration.convening_id == convening.id, Registration.status.in_(ACTIVE))
     ).all()
     languages = Counter({code: 0 for code in dict.fromkeys([convening.default_language, *convening.languages])})
@@ -227,8 +229,9 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
     accessibility = Counter({code: 0 for code in ACCESSIBILITY_NEEDS})
     roles = Counter({role.value: 0 for role in Role})
     by_delegation: Counter[int | None] = Counter()
-    dietary_notes = accessibility_notes = 0
-    for created_at, role, delegation_id, diet, access, has_diet_note, has_access_note, language, needs in active_rows:
+    dietary_notes = accessibility_notes = bounced = 0
+    for (created_at, role, delegation_id, diet, access, has_diet_note, has_access_note, language, needs,
+         bounces) in active_rows:
         languages[language] += 1
         interpretation.update(code for code in set(needs or []) if code in interpretation)
         dietary.update(code for code in set(diet or []) if code in DIETARY_NEEDS)
@@ -237,6 +240,7 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
         by_delegation[delegation_id] += 1
         dietary_notes += bool(has_diet_note)
         accessibility_notes += bool(has_access_note)
+        bounced += bool(bounces)
     # Erasing personal data takes the needs off each person and keeps their counts apart.
     kept = kept_need_counts(convening.id)
     dietary.update(kept["dietary"])
@@ -266,5 +270,5 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
         dietary=dict(dietary), dietary_notes=dietary_notes, accessibility=dict(accessibility),
         accessibility_notes=accessibility_notes, roles=dict(roles), delegations=delegations,
         no_delegation=by_delegation.get(None, 0), chart=chart, languages=dict(languages),
-        interpretation=dict(interpretation),
+        interpretation=dict(interpretation), bounced=bounced,
     )

@@ -126,7 +126,7 @@ def test_back_office_pages_pass_axe(new_page, demo, screen):
     problems = []
     for path in ["/admin/", f"{admin}/", f"{admin}/registrations", f"{admin}/registrations/{demo.registration_id}",
                  f"{admin}/visits", f"{admin}/schedule", f"{admin}/print", f"{admin}/payments", f"{admin}/privacy",
-                 f"{admin}/privacy/erase"]:
+                 f"{admin}/privacy/erase", f"{admin}/messages", f"{admin}/messages/new"]:
         page.goto(path)
         problems += axe_problems(page)
     assert problems == []

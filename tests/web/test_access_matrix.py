@@ -39,6 +39,7 @@ GROUPS = {
     "VV": EDIT | {DESK, LEAD, VIEWER},  # site visits read
     "VM": EDIT | {LEAD},  # site visits change
     "L": EDIT | {FINANCE, VIEWER},  # the log
+    "MS": EDIT,  # messages to registrants
     "T": {OWNER},  # the team
     "C": EDIT | {DESK},  # check-in: scanning badges
     "AD": set(),  # platform administrators only
@@ -105,6 +106,9 @@ EXPECTED = {
     "admin.checkin_report": ("M", "-"), "admin.checkin_report_pdf": ("M", "-"),
     "admin.checkin_desk": ("B", "B"), "admin.checkin_desk_person": ("B", "B"),
     "admin.audit_log": ("L", "-"),
+    "admin.messages": ("MS", "-"), "admin.new_message": ("MS", "MS"), "admin.message": ("MS", "-"),
+    "admin.edit_message": ("MS", "MS"), "admin.send_message": ("-", "MS"), "admin.test_message": ("-", "MS"),
+    "admin.cancel_message": ("-", "MS"), "admin.retry_message": ("-", "MS"),
     "admin.privacy": ("S", "E"), "admin.privacy_erase": ("E", "E"),
     "admin.copy_convening": ("E", "E"),
     "admin.team": ("T", "-"), "admin.invite_member": ("-", "T"), "admin.change_member_role": ("-", "T"),

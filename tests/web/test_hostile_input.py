@@ -288,6 +288,7 @@ BROKEN_NAME = "Amina\r\nHassan\t\x0b\x1b\u2028\x85"
 def test_every_form_cleans_text_as_it_binds():
     """Every form class the app defines derives from the bases that clean text, so none can forget it."""
     import convene.admin.forms  # noqa: F401  (the modules that define forms)
+    import convene.admin.message_forms  # noqa: F401
     import convene.admin.payment_forms  # noqa: F401
     import convene.admin.printing_forms  # noqa: F401
     import convene.admin.registration_forms  # noqa: F401

@@ -35,7 +35,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "convene"
 NOT_PERSON_DATA = {
     "static", "healthz", "public.index", "public.convening", "public.program", "public.program_session",
     "public.program_calendar", "public.register", "public.register_group", "public.manage_link",
-    "public.privacy", "payments.stripe_webhook",
+    "public.privacy", "payments.stripe_webhook", "webhooks.mail_bounces",
 }
 PERSON_DATA_PAGES = {"public.manage", "public.cancel", "public.offer", "public.registered", "payments.order_page"}
 
