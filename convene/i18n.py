@@ -18,6 +18,7 @@ from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import format_decimal as babel_format_decimal
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
+from werkzeug.routing import BuildError
 
 from convene.languages import DEFAULT_LANGUAGE, LANGUAGES, RTL_LANGUAGES
 
@@ -133,12 +134,17 @@ def language_links() -> list[dict]:
     current = current_language()
     from flask import url_for
 
-    args = request.args.to_dict()
+    view_args = request.view_args or {}
+    # The page's own query is kept, except keys url_for reserves or the path already names (a typed ?slug=).
+    args = {key: value for key, value in request.args.items()
+            if key not in view_args and not key.startswith("_") and key != "lang"}
     links = []
     for code in codes:
-        args["lang"] = code
-        links.append({"code": code, "name": LANGUAGES[code], "current": code == current,
-                      "url": url_for(request.endpoint, **(request.view_args or {}), **args)})
+        try:
+            url = url_for(request.endpoint, **view_args, **args, lang=code)
+        except (BuildError, ValueError, TypeError):  # a query a route cannot rebuild: the bare page, switched
+            url = url_for(request.endpoint, **view_args, lang=code)
+        links.append({"code": code, "name": LANGUAGES[code], "current": code == current, "url": url})
     return links
 
 
