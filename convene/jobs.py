@@ -406,9 +406,11 @@ FAILED_SHOWN_DAYS = 7
 
 def queue_health(convening_id: int | None = None) -> QueueHealth:
     """Waiting and running jobs of the whole queue (one queue serves every convening), and recent failures."""
-    waiting, oldest = db.session.execute(
-        sa.select(sa.func.count(Job.id), sa.func.min(Job.created_at)).where(Job.status == "queued")).one()
-    running = db.session.scalar(sa.select(sa.func.count(Job.id)).where(Job.status == "running"))
+    queued = Job.status == "queued"
+    waiting, running, oldest = db.session.execute(
+        sa.select(sa.func.count(sa.case((queued, Job.id))), sa.func.count(sa.case((Job.status == "running", Job.id))),
+                  sa.func.min(sa.case((queued, Job.created_at))))
+        .where(Job.status.in_(JOB_ACTIVE))).one()
     since = utcnow() - timedelta(days=FAILED_SHOWN_DAYS)
     query = sa.select(Job).where(Job.status == "failed", Job.finished_at > since).order_by(Job.id.desc()).limit(5)
     if convening_id is not None:
