@@ -60,11 +60,11 @@ MO_FILES := $(PO_FILES:.po=.mo)
 translations: translations-update
 
 translations-extract: install
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k lazy_gettext -k _l -k N_ \
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k lazy_gettext -k _l -k N_ --no-wrap \
 		-o $(TRANSLATIONS)/messages.pot .
 
 translations-update: translations-extract
-	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete --no-wrap
 
 translations-compile: $(MO_FILES)
 

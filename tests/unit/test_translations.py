@@ -28,7 +28,7 @@ ATTENDEE_FACING = [
 ]
 # Read by the organizing team, not by attendees: the back office may stay English.
 STAFF_ONLY = {"email/invitation.html", "email/invitation.txt", "email/password_reset.html",
-              "email/password_reset.txt", "printing/rosters.html"}
+              "email/password_reset.txt", "printing/rosters.html", "printing/attendance.html"}
 # Words that are the same in every language: the product's name.
 ALLOWED_WORDS = {"Convene"}
 # Pieces of markup that macros write outside a tag (an id suffix, an attribute), not words anyone reads.
