@@ -243,41 +243,88 @@ def assign_site_visits(
 
     Locked visits are kept; with `keep_published`, changes against the last published plan cost
     churn, so a re-run after late changes moves as few people as it can.
+
+    The solver takes seconds to minutes on a big convening, and registrations lock the convening, so it
+    solves without the lock; the plan is saved, under the lock, only if what it was solved for (people,
+    rankings, visits, locked and published places) is still what the database holds. After
+    ASSIGN_OPTIMISTIC_TRIES changed inputs it solves under the lock, as the only way left to finish.
     """
-    with unit_of_work():
-        convenings = lock(Convening, convening_id)
-        if not convenings:
-            raise ConveneError("convening_not_found", status_code=404)
-        convening = convenings[0]
-        problem = build_problem(convening, with_previous=keep_published, mix_limit=mix_limit)
-        if not problem.visits:
-            raise ConveneError("no_visits")
-        if not problem.people:
-            raise ConveneError("no_visitors")
+    for _ in range(ASSIGN_OPTIMISTIC_TRIES):
+        with unit_of_work():
+            problem = _problem_of(_convening_or_404(convening_id), keep_published, mix_limit)
+            db.session.rollback()  # read only: end the transaction before solving
         solution = solve(problem)
-        visit_ids = {(v.host_id, v.slot_id): v.id for v in visits_of(convening.id)}
-        current = {(a.registration_id, a.slot_id): a for a in assignments_of(convening.id)}
-        changed = 0
-        if not dry_run:
-            changed = _write_plan(convening, solution.plan, visit_ids, current, {int(p.id) for p in problem.people})
-        else:
-            changed = sum(
-                1 for pid, by_slot in solution.plan.items() for slot, site in by_slot.items()
-                if (a := current.get((int(pid), slot))) is None
-                or a.site_visit_id != visit_ids.get((int(site), slot))
-            )
-        run = AssignmentRun(
-            convening_id=convening.id, kind="reassign" if problem.previous else "assign",
-            people=len(problem.people), cost=solution.cost, lower_bound=solution.lower_bound,
-            optimal=solution.optimal, method=solution.method, solve_seconds=solution.solve_seconds,
-            rank_profile=list(solution.rank_profile),
-            unassigned=[{"registration_id": int(pid), "reason": reason} for pid, reason in solution.unassigned.items()],
-            changed=changed, run_by=run_by,
+        if dry_run:
+            with unit_of_work():
+                result = _save_plan(_convening_or_404(convening_id), problem, solution, dry_run=True, run_by=run_by)
+                db.session.rollback()
+            return result
+        with unit_of_work():
+            [convening] = lock(Convening, convening_id) or [None]
+            if convening is None:
+                raise ConveneError("convening_not_found", status_code=404)
+            if problem_key(_problem_of(convening, keep_published, mix_limit)) == problem_key(problem):
+                return _save_plan(convening, problem, solution, dry_run=False, run_by=run_by)
+            db.session.rollback()  # something changed while solving: read again and solve again
+    with unit_of_work():
+        [convening] = lock(Convening, convening_id) or [None]
+        if convening is None:
+            raise ConveneError("convening_not_found", status_code=404)
+        problem = _problem_of(convening, keep_published, mix_limit)
+        return _save_plan(convening, problem, solve(problem), dry_run=False, run_by=run_by)
+
+
+# How many times the assigner solves outside the lock before it solves holding it.
+ASSIGN_OPTIMISTIC_TRIES = 2
+
+
+def _convening_or_404(convening_id: int) -> Convening:
+    convening = db.session.get(Convening, convening_id)
+    if convening is None:
+        raise ConveneError("convening_not_found", status_code=404)
+    return convening
+
+
+def _problem_of(convening: Convening, keep_published: bool, mix_limit: int | None) -> Problem:
+    problem = build_problem(convening, with_previous=keep_published, mix_limit=mix_limit)
+    if not problem.visits:
+        raise ConveneError("no_visits")
+    if not problem.people:
+        raise ConveneError("no_visitors")
+    return problem
+
+
+def problem_key(problem: Problem) -> str:
+    """A digest of what a plan is solved for, the same however the rows were read."""
+    return hashlib.sha256(repr((
+        problem.people, problem.visits, problem.visits_per_person, problem.mix_limit,
+        sorted(problem.locked.items()), sorted((p, sorted(by_slot.items())) for p, by_slot in problem.previous.items()),
+    )).encode()).hexdigest()
+
+
+def _save_plan(convening: Convening, problem: Problem, solution: Solution, *, dry_run: bool,
+               run_by: str) -> AssignResult:
+    """Inside a unit of work: write the solved plan as the working plan (or count its changes) and its run."""
+    visit_ids = {(v.host_id, v.slot_id): v.id for v in visits_of(convening.id)}
+    current = {(a.registration_id, a.slot_id): a for a in assignments_of(convening.id)}
+    if not dry_run:
+        changed = _write_plan(convening, solution.plan, visit_ids, current, {int(p.id) for p in problem.people})
+    else:
+        changed = sum(
+            1 for pid, by_slot in solution.plan.items() for slot, site in by_slot.items()
+            if (a := current.get((int(pid), slot))) is None
+            or a.site_visit_id != visit_ids.get((int(site), slot))
         )
-        if not dry_run:
-            db.session.add(run)
-        else:
-            db.session.rollback()
+    run = AssignmentRun(
+        convening_id=convening.id, kind="reassign" if problem.previous else "assign",
+        people=len(problem.people), cost=solution.cost, lower_bound=solution.lower_bound,
+        optimal=solution.optimal, method=solution.method, solve_seconds=solution.solve_seconds,
+        rank_profile=list(solution.rank_profile),
+        unassigned=[{"registration_id": int(pid), "reason": reason} for pid, reason in solution.unassigned.items()],
+        changed=changed, run_by=run_by,
+    )
+    if not dry_run:
+        db.session.add(run)
     return AssignResult(run=run, solution=solution, problem=problem, changed=changed, saved=not dry_run)
 
 

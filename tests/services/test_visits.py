@@ -180,3 +180,59 @@ def test_a_new_meeting_point_after_publishing_is_emailed_to_that_visits_people_o
     assert {m["To"] for m in new} == {db.session.get(Registration, rid).email for rid in affected}
     assert all("North doors, Front Street" in outbox.text(m) for m in new)
     assert service.publish_site_visits(convening.id) == 0  # told once
+
+
+def test_the_assigner_solves_without_the_lock_and_solves_again_when_rankings_change_meanwhile(app, scene,
+                                                                                              monkeypatch):
+    """A registration or a ranking during a long solve does not wait for it; the plan saved is solved for
+    what the database holds when it is saved."""
+    import threading
+
+    convening, hosts, slots, visits, people = scene
+    for p in people:
+        service.set_visit_preferences(p.id, [hosts[0].id, hosts[1].id])
+    real_solve, calls, waited = service.solve, [], []
+
+    def solve_while_someone_ranks(problem):
+        calls.append(problem)
+        if len(calls) == 1:
+            def rank() -> None:
+                with app.app_context():
+                    service.set_visit_preferences(people[0].id, [hosts[1].id, hosts[2].id])  # takes the lock
+                    db.session.remove()
+
+            other = threading.Thread(target=rank)
+            other.start()
+            other.join(timeout=20)
+            waited.append(other.is_alive())
+        return real_solve(problem)
+
+    monkeypatch.setattr(service, "solve", solve_while_someone_ranks)
+    result = service.assign_site_visits(convening.id)
+    assert waited == [False], "the ranking waited for the solver: the lock was held while solving"
+    assert len(calls) == 2, "the plan solved for the old rankings was saved"
+    assert result.saved
+    ranked = {p.id: p.ranking for p in result.problem.people}
+    assert list(ranked[str(people[0].id)]) == [str(hosts[1].id), str(hosts[2].id)]
+    assert service.problem_key(result.problem) == service.problem_key(service.build_problem(
+        db.session.get(Convening, convening.id)))
+    assert db.session.scalar(sa.select(sa.func.count(AssignmentRun.id))) == 1
+
+
+def test_the_assigner_solves_under_the_lock_when_its_inputs_keep_changing(app, scene, monkeypatch):
+    convening, hosts, slots, visits, people = scene
+    for p in people:
+        service.set_visit_preferences(p.id, [hosts[0].id, hosts[1].id])
+    real_solve, calls = service.solve, []
+    orders = [[hosts[1].id, hosts[0].id], [hosts[0].id, hosts[1].id]]
+
+    def solve_while_rankings_flip(problem):
+        calls.append(problem)
+        if len(calls) <= service.ASSIGN_OPTIMISTIC_TRIES:
+            service.set_visit_preferences(people[1].id, orders[(len(calls) - 1) % 2])
+        return real_solve(problem)
+
+    monkeypatch.setattr(service, "solve", solve_while_rankings_flip)
+    result = service.assign_site_visits(convening.id)
+    assert len(calls) == service.ASSIGN_OPTIMISTIC_TRIES + 1 and result.saved
+    assert len(plan_of(convening.id)) == 6
