@@ -147,8 +147,12 @@ def routes(app, method: str):
 
 
 def url_of(app, rule, values) -> str:
+    def value(name):
+        choices = getattr(rule._converters.get(name), "items", None)  # an any(...) part takes one of its words
+        return values.get(name, min(choices) if choices else 1)  # a new id: 1
+
     with app.test_request_context():
-        return app.url_for(rule.endpoint, **{name: values.get(name, 1) for name in rule.arguments})  # a new id: 1
+        return app.url_for(rule.endpoint, **{name: value(name) for name in rule.arguments})
 
 
 def is_slow(rule) -> bool:
