@@ -149,3 +149,21 @@ def test_unread_columns_of_a_big_file_are_asked_for_before_the_job(organizer_cli
     assert response.status_code == 200 and "Where they work" in page and "columns-upload" in page
     db.session.rollback()
     assert db.session.execute(sa.select(Job).where(Job.kind == "import_registrations")).first() is None
+
+
+def test_erasing_personal_data_deletes_an_import_jobs_upload_and_report(app, organizer):
+    from datetime import date
+
+    from convene import storage
+    from convene.services.privacy import erase_personal_data
+
+    convening = make_convening(slug="erased", starts_on=date(2020, 1, 1), ends_on=date(2020, 1, 2))
+    ticket = make_ticket(convening, capacity=None)
+    reference = imports.keep_upload(people_csv(510, bad_rows={3: "nope"}).encode(), convening.id, organizer.id)
+    job = imports.request_registrations_import(convening.id, reference, imports.ImportDefaults(
+        ticket_type_id=ticket.id), send_emails=False, mapping=None, rows=510, requested_by=organizer.id)
+    assert jobs.wait(job.id, timeout=120) == "failed"
+    upload_name = import_job().params["upload"]
+    assert storage.exists(upload_name) and storage.exists(imports.report_file(job.id))
+    erase_personal_data(convening.id)
+    assert not storage.exists(upload_name) and not storage.exists(imports.report_file(job.id))
