@@ -12,7 +12,10 @@ from convene.extensions import db
 from convene.models import Job, Registration
 from convene.services import imports
 from convene.services.db import unit_of_work
+from tests import jobs_helpers
 from tests.factories import make_convening, make_ticket
+
+redis_queue, workers = jobs_helpers.redis_queue, jobs_helpers.workers  # fixtures
 
 HEADER = ["Given name", "Family name", "Email", "Organization"]
 
@@ -167,3 +170,17 @@ def test_erasing_personal_data_deletes_an_import_jobs_upload_and_report(app, org
     assert storage.exists(upload_name) and storage.exists(imports.report_file(job.id))
     erase_personal_data(convening.id)
     assert not storage.exists(upload_name) and not storage.exists(imports.report_file(job.id))
+
+
+@pytest.mark.one_database
+def test_a_big_import_is_done_by_a_real_worker_process_reading_the_upload_from_the_database(
+        app, organizer_client, scene, redis_queue, workers):
+    app.config.update(FILE_STORAGE="database", JOB_HEARTBEAT_SECONDS=1)
+    response = upload(organizer_client, scene, people_csv(600))
+    job = import_job()
+    assert response.status_code == 302 and job.status == "queued"  # nothing runs it in this process
+    workers.start()
+    assert jobs.wait(job.id, timeout=180) == "done", import_job().message
+    emails = registrations(scene)
+    assert len(emails) == 600 == len(set(emails))
+    assert "Imported 600 delegates." in organizer_client.get(response.headers["Location"]).get_data(as_text=True)
