@@ -184,3 +184,38 @@ def test_a_big_import_is_done_by_a_real_worker_process_reading_the_upload_from_t
     emails = registrations(scene)
     assert len(emails) == 600 == len(set(emails))
     assert "Imported 600 delegates." in organizer_client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_big_file_whose_columns_step_says_what_a_column_feeds_is_imported_by_the_job(organizer_client, scene):
+    from tests.web.test_admin_imports import form_values
+
+    text = people_csv(520).replace("Organization", "Where they work", 1)
+    page = upload(organizer_client, scene, text).get_data(as_text=True)
+    action = f"/admin/c/{scene.convening.id}/import/columns"
+    values = {**form_values(page, action), "columns-col_3": "organization"}
+    response = organizer_client.post(action, data={**values, "columns-confirm": "Import"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    job = import_job()
+    assert job.params["mapping"]["3"] == "organization" and job.total == 520
+    assert jobs.wait(job.id, timeout=120) == "done"
+    assert len(registrations(scene)) == 520
+    db.session.rollback()
+    organizations = set(db.session.execute(sa.select(Registration.organization).where(
+        Registration.convening_id == scene.convening.id)).scalars())
+    assert organizations == {"Newcomer Centre"}
+
+
+def test_staff_see_an_import_jobs_status_but_not_the_rows_it_names(app, client, organizer, staff_user, scene):
+    from tests.conftest import login
+
+    reference = imports.keep_upload(people_csv(505, bad_rows={1: "nope"}).encode(), scene.convening.id, organizer.id)
+    job = imports.request_registrations_import(scene.convening.id, reference, imports.ImportDefaults(
+        ticket_type_id=scene.ticket.id), send_emails=False, mapping=None, rows=505, requested_by=organizer.id)
+    assert jobs.wait(job.id, timeout=120) == "failed"
+    login(client, organizer.email)
+    assert 'id="import-problems"' in client.get(f"/admin/c/{scene.convening.id}/jobs/{job.id}").get_data(as_text=True)
+    client.post("/admin/logout")
+    login(client, staff_user.email)
+    page = client.get(f"/admin/c/{scene.convening.id}/jobs/{job.id}")
+    assert page.status_code == 200 and "Failed" in page.get_data(as_text=True)
+    assert 'id="import-problems"' not in page.get_data(as_text=True)
