@@ -130,8 +130,6 @@ class Config:
 
     # Printing: where PDFs go, how big a batch renders inside the request, the process pool.
     PRINTS_DIR = os.environ.get("PRINTS_DIR", "")  # empty: instance/prints
-    # Where an uploaded CSV waits for the import's columns step (two hours at most); empty: instance/imports.
-    IMPORT_UPLOADS_DIR = os.environ.get("IMPORT_UPLOADS_DIR", "")
     # Where files the jobs make are kept: "folder" (PRINTS_DIR, one machine) or "database" (shared by every
     # machine; downloads read it in FILE_CHUNK_BYTES pieces). Files older than FILE_RETENTION_DAYS are deleted.
     FILE_STORAGE = os.environ.get("FILE_STORAGE", "folder")
@@ -159,6 +157,7 @@ class Config:
     PUBLISH_INLINE_MAX = _int("PUBLISH_INLINE_MAX", 25)
     # A registrations export of more rows than this is made by the worker.
     EXPORT_INLINE_MAX = _int("EXPORT_INLINE_MAX", 2000)
+    IMPORT_INLINE_MAX = _int("IMPORT_INLINE_MAX", 500)  # rows; bigger files are imported by the worker
     # The site-visit assigner runs on the worker for convenings with more visitors than this.
     ASSIGN_INLINE_MAX = _int("ASSIGN_INLINE_MAX", 300)
 

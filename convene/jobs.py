@@ -50,6 +50,7 @@ TASKS = {
     "expire_offers": "convene.jobs:expire_offers_task",
     "expire_files": "convene.storage:expire_files_task",
     "export_registrations": "convene.services.exports:export_registrations_task",
+    "import_registrations": "convene.services.imports:import_registrations_task",
     "assign_visits": "convene.services.visits:assign_site_visits_task",
     "publish_visits": "convene.services.visits:publish_site_visits_task",
     "send_message": "convene.services.messages:send_message_task",
@@ -65,7 +66,8 @@ FAILED_HOOKS = {
 }
 KIND_LABELS = {"print_batch": "Print batch", "deliver_mail": "Email delivery",
                "expire_offers": "Expire offers and holds", "expire_files": "Delete old files",
-               "export_registrations": "Registrations export", "assign_visits": "Site-visit assignment",
+               "export_registrations": "Registrations export", "import_registrations": "Registrations import",
+               "assign_visits": "Site-visit assignment",
                "publish_visits": "Site-visit emails", "send_message": "Message to registrants",
                "send_due_messages": "Start scheduled messages"}
 WORKER_STOPPED = "The worker running this job stopped"

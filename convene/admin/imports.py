@@ -3,6 +3,8 @@
 Every row is checked first and the file is imported whole or not at all. A file whose columns all
 say what they are imports at once; otherwise the page keeps the file (see services/imports.py,
 keep_upload) and shows its columns step: a select per column, "Check again" and "Import".
+A file of more than IMPORT_INLINE_MAX rows is imported by the worker: "Import" queues the job and
+the job's page shows its progress, then the count or the problems.
 """
 from __future__ import annotations
 
@@ -69,6 +71,9 @@ def import_registrations(convening_id: int):
             form.file.errors = [*form.file.errors, "The file is larger than 5 MB; split it into smaller files."]
         else:
             try:
+                rows = service.count_rows(data)
+                if rows > service.import_inline_max():
+                    return _big_file(convening, form, data, rows)
                 report = service.import_registrations(convening.id, data, form.defaults(),
                                                       send_emails=form.send_emails.data, refuse_unread=True)
             except ConveneError as error:
@@ -77,6 +82,25 @@ def import_registrations(convening_id: int):
                 if not report.ok:
                     columns = _columns_step(convening, report, data, form)
     return _page(convening, form, report, columns)
+
+
+def _big_file(convening: Convening, form: ImportForm, data: bytes, rows: int):
+    """A file for the worker: its columns step when a header says nothing, else its job (and its page)."""
+    uses = service.describe_columns(convening, data)
+    if any(use.target is None for use in uses):
+        report = service.ImportReport(rows=rows, columns=uses, code="import_columns_unread",
+                                      ignored_columns=[use.name for use in uses if use.target in (None, "ignore")])
+        return _page(convening, form, report, _columns_step(convening, report, data, form))
+    reference = service.keep_upload(data, convening.id, current_user.id)
+    return _queue(convening, reference, form.defaults(), form.send_emails.data, None, rows)
+
+
+def _queue(convening: Convening, reference: str, defaults, send_emails: bool, mapping, rows: int):
+    job = service.request_registrations_import(convening.id, reference, defaults, send_emails=send_emails,
+                                               mapping=mapping, rows=rows, requested_by=current_user.id)
+    flash(f"The file has {rows:,} rows: it is being imported in the background; this page shows how it goes.",
+          "success")
+    return redirect(url_for("admin.job", convening_id=convening.id, job_id=job.id))
 
 
 @bp.post("/c/<int:convening_id>/import/columns")
@@ -97,6 +121,13 @@ def import_columns(convening_id: int):
     fill_choices(form, convening)
     report = None
     if form.validate_on_submit():
+        rows = service.count_rows(data)
+        if form.confirm.data and rows > service.import_inline_max():
+            if not any(use.target is None for use in service.describe_columns(convening, data, form.mapping())):
+                try:
+                    return _queue(convening, reference, form.defaults(), form.send_emails.data, form.mapping(), rows)
+                except ConveneError as error:
+                    show_error(form, error)
         try:
             report = service.import_registrations(
                 convening.id, data, form.defaults(), send_emails=form.send_emails.data, mapping=form.mapping(),

@@ -45,7 +45,17 @@ def job(convening_id: int, job_id: int):
     return render_template("admin/jobs/job.html", convening=convening, job=job, print_job=print_job,
                            label=service.KIND_LABELS.get(job.kind, job.kind), button_form=EmptyForm(),
                            downloadable=job.kind in FILE_KINDS,
-                           has_file=job.kind in FILE_KINDS and storage.exists(job.result_file))
+                           has_file=job.kind in FILE_KINDS and storage.exists(job.result_file),
+                           import_report=_import_report(job))
+
+
+def _import_report(job: Job) -> dict | None:
+    """The problems of an import that did not happen (kept with the job, the message says only the first)."""
+    if job.kind != "import_registrations" or job.status != "failed":
+        return None
+    from convene.services.imports import job_report
+
+    return job_report(job.id)
 
 
 @bp.get("/c/<int:convening_id>/jobs/<int:job_id>/file")

@@ -17,15 +17,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import os
 import re
 import secrets
-import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -354,6 +351,7 @@ class ImportReport:
     answers: int = 0  # answers saved
     rankings: int = 0  # people whose site-visit ranking was saved
     checked: bool = False  # a check only (dry run): nothing was meant to be written
+    repeated: bool = False  # a job's second run: its first one had imported the file already
     code: str | None = None
 
     @property
@@ -370,6 +368,10 @@ class ImportReport:
         if self.code:
             return MESSAGES[self.code]
         return MESSAGES["import_checked"] if self.checked else f"Imported {self.imported} delegates."
+
+    @property
+    def message_for_job(self) -> str:
+        return f"Imported {self.imported} delegates (on an earlier run)." if self.repeated else summary(self)
 
 
 @dataclass
@@ -468,6 +470,7 @@ def import_registrations(
     refuse_unread: bool = False,
     dry_run: bool = False,
     now: datetime | None = None,
+    job_id: int | None = None,
 ) -> ImportReport:
     """Import every row of a delegates CSV as confirmed registrations, with their answers and rankings, or none.
 
@@ -513,7 +516,7 @@ def import_registrations(
         return report
 
     try:
-        _write(convening_id, rows, defaults, new_delegation, send_emails, now, report, targets)
+        _write(convening_id, rows, defaults, new_delegation, send_emails, now, report, targets, job_id)
     except _Rejected as rejected:
         return rejected.report
     return report
@@ -821,9 +824,22 @@ def _registered_emails(convening_id: int) -> dict[str, str]:
 
 
 def _write(convening_id: int, rows: list[_Row], defaults: ImportDefaults, new_delegation: str, send_emails: bool,
-           now: datetime, report: ImportReport, targets: ImportTargets) -> None:
-    """The one unit of work: lock, re-check emails, seats, questions and hosts, write people, answers, rankings."""
+           now: datetime, report: ImportReport, targets: ImportTargets, job_id: int | None = None) -> None:
+    """The one unit of work: lock, re-check emails, seats, questions and hosts, write people, answers, rankings.
+
+    With `job_id`, the job's row is locked first and marked imported in the same transaction, so a
+    second run of the job finds the mark and writes nothing.
+    """
     with unit_of_work():
+        job = None
+        if job_id is not None:
+            from convene.models import Job
+
+            [job] = lock(Job, job_id)
+            earlier = (job.params or {}).get("imported")
+            if earlier is not None:
+                report.imported, report.repeated = earlier["rows"], True
+                return
         [convening] = lock(Convening, convening_id)
         tickets = {t.id: t for t in lock(TicketType, *{row.ticket_type_id for row in rows})}
         # Questions and hosts change only under the convening's lock: what the rows were checked against still holds?
@@ -915,6 +931,8 @@ def _write(convening_id: int, rows: list[_Row], defaults: ImportDefaults, new_de
                 queue_status_email(registration)
                 report.emails_queued += 1
         report.imported = len(rows)
+        if job is not None:
+            job.params = {**(job.params or {}), "imported": {"rows": report.imported, "message": summary(report)}}
 
 
 def _shortfalls(convening: Convening, tickets: dict[int, TicketType], rows: list[_Row]) -> list[str]:
@@ -959,36 +977,35 @@ def _delegations(convening_id: int, rows: list[_Row], new_delegation: str, repor
     return ids
 
 
-# ---------------------------------------------------------------- the uploaded file between the columns step's requests
+# ---------------------------------------------------------------- the uploaded file, kept between requests
 
 UPLOAD_MAX_AGE = 2 * 3600  # seconds a file waits for the organizer to finish the columns step
 _UPLOAD_NAME = re.compile(r"[0-9a-f]{32}")
 
 
-def _uploads_dir() -> Path:
-    """Where uploads wait (instance/imports/ unless IMPORT_UPLOADS_DIR is set); never inside the code."""
-    return Path(current_app.config.get("IMPORT_UPLOADS_DIR") or Path(current_app.instance_path) / "imports")
+def _stored_name(name: str) -> str:
+    return f"import-upload-{name}.csv"
 
 
 def keep_upload(data: bytes, convening_id: int, user_id: int) -> str:
-    """Keep an uploaded file for the columns step; returns a signed reference to it, never a path.
+    """Keep an uploaded file (columns step, import job); returns a signed reference to it, never a path.
 
-    The file gets a random name of our own; the reference names it, the convening and the
-    organizer, so it opens nothing else and for nobody else. Files older than UPLOAD_MAX_AGE go.
+    The file is kept through convene/storage.py, so another web machine or the worker reads it
+    (FILE_STORAGE=database), and it expires with the other stored files. It gets a random name of
+    our own; the reference names it, the convening and the organizer, so it opens nothing else and
+    for nobody else, for UPLOAD_MAX_AGE.
     """
     if len(data) > MAX_UPLOAD_BYTES:
         raise ConveneError("import_invalid", "The file is larger than 5 MB; split it into smaller files.")
-    folder = _uploads_dir()
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _forget_old_uploads(folder)
+    from convene import storage
+
     name = secrets.token_hex(16)
-    descriptor = os.open(folder / f"{name}.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(data)
+    storage.store(_stored_name(name), data=data, content_type="text/csv")
     return make_token("import-upload", {"f": name, "c": convening_id, "u": user_id})
 
 
-def _upload_path(reference: str, convening_id: int, user_id: int) -> Path:
+def upload_name(reference: str, convening_id: int, user_id: int) -> str:
+    """The stored file's name a reference points at; ConveneError import_upload_gone when it is not valid."""
     try:
         payload = read_token("import-upload", reference or "", UPLOAD_MAX_AGE)
     except ConveneError:
@@ -997,35 +1014,134 @@ def _upload_path(reference: str, convening_id: int, user_id: int) -> Path:
     if (payload.get("c") != convening_id or payload.get("u") != user_id or not isinstance(name, str)
             or not _UPLOAD_NAME.fullmatch(name)):
         raise ConveneError("import_upload_gone")
-    return _uploads_dir() / f"{name}.csv"
+    return _stored_name(name)
 
 
-def read_upload(reference: str, convening_id: int, user_id: int) -> bytes:
-    """The bytes of a file kept by keep_upload; ConveneError import_upload_gone when it is not there (any more)."""
-    path = _upload_path(reference, convening_id, user_id)
-    try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_UPLOAD_BYTES + 1)
-    except OSError:
-        raise ConveneError("import_upload_gone") from None
-    if len(data) > MAX_UPLOAD_BYTES:
+def read_stored_upload(name: str) -> bytes:
+    """The bytes of a kept upload by its stored name; ConveneError import_upload_gone when it is not there."""
+    from convene import storage
+
+    data = storage.read(name) if name.startswith("import-upload-") else None
+    if data is None or len(data) > MAX_UPLOAD_BYTES:
         raise ConveneError("import_upload_gone")
     return data
 
 
+def read_upload(reference: str, convening_id: int, user_id: int) -> bytes:
+    """The bytes of a file kept by keep_upload; ConveneError import_upload_gone when it is not there (any more)."""
+    return read_stored_upload(upload_name(reference, convening_id, user_id))
+
+
 def discard_upload(reference: str, convening_id: int, user_id: int) -> None:
     """Delete a kept file once its import is done (a reference that names nothing is fine)."""
+    from convene import storage
+
     try:
-        _upload_path(reference, convening_id, user_id).unlink(missing_ok=True)
-    except (ConveneError, OSError):
+        storage.delete(upload_name(reference, convening_id, user_id))
+    except ConveneError:
         pass
 
 
-def _forget_old_uploads(folder: Path) -> None:
-    cutoff = time.time() - UPLOAD_MAX_AGE
-    for path in folder.glob("*.csv"):
-        try:
-            if _UPLOAD_NAME.fullmatch(path.stem) and path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
-        except OSError:
-            pass  # another worker removed it first
+# ---------------------------------------------------------------- big files, imported by the worker
+
+# Files with more rows than this are imported by the worker. Checking and writing 500 plain rows
+# takes 1.8 s on SQLite and 3.3 s on PostgreSQL (a busy 2-core machine), more with answers, rankings
+# and orders; bigger files would hold a web process, and the organizer, towards a proxy's timeout.
+# A 300-person convening's list still imports at once, with its per-row report on the same page.
+IMPORT_INLINE_MAX = 500
+
+
+def import_inline_max() -> int:
+    return int(current_app.config.get("IMPORT_INLINE_MAX", IMPORT_INLINE_MAX))
+
+
+def count_rows(data: bytes | str) -> int:
+    """How many rows of people a file has under its header (0 when it cannot be read)."""
+    records = _records(decode_csv(data), ImportReport())
+    return 0 if records is None else len(records[2])
+
+
+def request_registrations_import(convening_id: int, reference: str, defaults: ImportDefaults, *, send_emails: bool,
+                                 mapping: dict[int, str] | None, rows: int, requested_by: int):
+    """Queue the import of a kept upload; returns its job (the same job for the same upload: a double click)."""
+    from dataclasses import asdict
+
+    from convene import jobs
+
+    name = upload_name(reference, convening_id, requested_by)
+    params = {"upload": name, "defaults": asdict(defaults), "send_emails": bool(send_emails),
+              "mapping": {str(index): target for index, target in (mapping or {}).items()}}
+    return jobs.enqueue("import_registrations", convening_id=convening_id, requested_by=requested_by,
+                        params=params, total=rows, idempotency_key=f"import:{name}")
+
+
+def report_file(job_id: int) -> str:
+    """Where an import job keeps its report (the problems of a file that did not import)."""
+    return f"import-report-{job_id}.json"
+
+
+def job_report(job_id: int) -> dict | None:
+    """An import job's stored report: {"message", "problems": [{row, column, message}], "shortfalls"}."""
+    import json
+
+    from convene import storage
+
+    data = storage.read(report_file(job_id))
+    try:
+        return None if data is None else json.loads(data)
+    except ValueError:
+        return None
+
+
+def summary(report: ImportReport) -> str:
+    """What an import did, in a few sentences (a job's message)."""
+    parts = [f"Imported {report.imported} delegate{'s' * (report.imported != 1)}."]
+    if report.reactivated:
+        parts.append(f"{report.reactivated} had cancelled before and are registered again.")
+    if report.created_delegations:
+        parts.append(f"New delegations: {', '.join(report.created_delegations)}.")
+    if report.answers:
+        parts.append(f"{report.answers} answers saved.")
+    if report.rankings:
+        parts.append(f"{report.rankings} site-visit rankings saved.")
+    parts.append(f"{report.emails_queued} confirmation emails sent." if report.emails_queued
+                 else "No emails were sent.")
+    if report.ignored_columns:
+        parts.append(f"Columns not read: {', '.join(report.ignored_columns)}.")
+    return " ".join(parts)
+
+
+def import_registrations_task(run) -> dict:
+    """The worker's import of a kept upload: all rows or none; a second run of a committed import changes nothing."""
+    import json
+
+    from convene import storage
+    from convene.models import Job
+
+    earlier = (db.session.get(Job, run.id).params or {}).get("imported")
+    db.session.rollback()
+    if earlier is not None:  # the import committed on an earlier run (its worker died before saying so)
+        return {"done": earlier["rows"], "total": earlier["rows"], "message": earlier["message"]}
+    params = run.params
+    data = read_stored_upload(params.get("upload", ""))
+    defaults = ImportDefaults(**{k: v for k, v in (params.get("defaults") or {}).items()
+                                 if k in ImportDefaults.__dataclass_fields__})
+    mapping = {int(index): target for index, target in (params.get("mapping") or {}).items()}
+    run.progress(0, message="Checking every row")
+    report = import_registrations(run.convening_id, data, defaults, bool(params.get("send_emails")),
+                                  mapping=mapping, refuse_unread=True, job_id=run.id)
+    if report.ok:
+        storage.delete(params["upload"])
+        storage.delete(report_file(run.id))
+        return {"done": report.imported, "total": report.imported, "message": report.message_for_job}
+    problems = [{"row": p.row, "column": p.column, "message": p.message} for p in report.problems]
+    if report.code == "import_columns_unread":
+        problems.append({"row": 1, "column": ", ".join(c.name for c in report.unread),
+                         "message": "Nothing reads this column: say what it feeds on the import page."})
+    storage.store(report_file(run.id), data=json.dumps(
+        {"message": report.message, "problems": problems, "shortfalls": report.shortfalls}).encode(),
+        content_type="application/json")
+    first = (f" First: row {problems[0]['row']}, {problems[0]['column'] or 'file'}: {problems[0]['message']}"
+             if problems else " " + " ".join(report.shortfalls))
+    raise ConveneError(report.code or "import_invalid",
+                       f"Nothing was imported. {report.message} ({len(problems)} problem(s)).{first}"[:1900])

@@ -269,6 +269,11 @@ def _print_files(convening: Convening) -> list[Path]:
         sa.select(Job.result_file).where(Job.convening_id == convening.id, Job.result_file != "",
                                          Job.result_file.not_in(names))
     ).scalars().all()
+    # An import job's kept upload and its problems report name people too.
+    for job_id, params in db.session.execute(
+            sa.select(Job.id, Job.params).where(Job.convening_id == convening.id, Job.kind == "import_registrations")):
+        names = [*names, *(name for name in ((params or {}).get("upload") or "", f"import-report-{job_id}.json")
+                           if name and name not in names)]
     folder = prints_dir()
     paths = []
     for name in names:

@@ -399,16 +399,25 @@ def test_a_plain_file_still_costs_no_query_for_questions_or_hosts(scene):
 # The uploaded file between the columns step's requests -----------------------------------------------------------
 
 @pytest.fixture
-def uploads(app, tmp_path):
-    app.config["IMPORT_UPLOADS_DIR"] = str(tmp_path / "imports")
-    return tmp_path / "imports"
+def uploads(app):
+    """The names of the kept uploads, wherever FILE_STORAGE keeps them."""
+    from convene import storage
+
+    def names() -> list[str]:
+        if storage.in_database():
+            from convene.models import StoredFile
+
+            return list(db.session.execute(sa.select(StoredFile.name)).scalars())
+        return [p.name for p in storage.folder().iterdir()]
+
+    return lambda: [name for name in names() if name.startswith("import-upload-")]
 
 
 def test_a_kept_upload_opens_only_for_its_convening_and_organizer_and_is_gone_once_discarded(uploads):
     reference = imports.keep_upload(b"given_name\nAna\n", 7, 3)
-    [kept] = uploads.iterdir()
-    assert kept.name.endswith(".csv") and kept.stat().st_mode & 0o077 == 0  # only the app reads it
-    assert reference and kept.stem not in reference  # the name is signed, not shown in clear
+    [kept] = uploads()
+    assert kept.endswith(".csv")
+    assert reference and kept.removeprefix("import-upload-").removesuffix(".csv") not in reference  # signed
     assert imports.read_upload(reference, 7, 3) == b"given_name\nAna\n"
     for convening_id, user_id, tampered in ((8, 3, reference), (7, 4, reference), (7, 3, reference[:-2] + "xx"),
                                             (7, 3, "../../etc/passwd"), (7, 3, "")):
@@ -416,22 +425,20 @@ def test_a_kept_upload_opens_only_for_its_convening_and_organizer_and_is_gone_on
             imports.read_upload(tampered, convening_id, user_id)
         assert caught.value.code == "import_upload_gone"
     imports.discard_upload(reference, 7, 3)
-    assert list(uploads.iterdir()) == []
+    assert uploads() == []
     with pytest.raises(ConveneError):
         imports.read_upload(reference, 7, 3)
 
 
-def test_old_uploads_are_forgotten_and_big_ones_refused(uploads):
-    import os
-    import time
+def test_old_uploads_expire_with_the_other_stored_files_and_big_ones_are_refused(app, uploads):
+    from datetime import timedelta
 
-    old = imports.keep_upload(b"a\n", 1, 1)
-    [path] = uploads.iterdir()
-    os.utime(path, (time.time() - imports.UPLOAD_MAX_AGE - 5,) * 2)
-    imports.keep_upload(b"b\n", 1, 1)
-    assert path not in list(uploads.iterdir()) and len(list(uploads.iterdir())) == 1
-    with pytest.raises(ConveneError):
-        imports.read_upload(old, 1, 1)
+    from convene import storage
+
+    imports.keep_upload(b"a\n", 1, 1)
+    assert len(uploads()) == 1
+    storage.expire_files(timedelta(seconds=-60))  # everything counts as old
+    assert uploads() == []
     with pytest.raises(ConveneError):
         imports.keep_upload(b"x" * (imports.MAX_UPLOAD_BYTES + 1), 1, 1)
 

@@ -5,7 +5,6 @@ import csv
 import html
 import io
 import re
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -96,7 +95,9 @@ def test_a_file_with_an_unread_column_shows_the_columns_step_and_imports_once_it
     assert {a.question_id: a.value for a in ben.answers} == {scene.group.id: "Refugee Strategies",
                                                             scene.dinner.id: False}
     assert visit_service.ranking_for(ana.id) == [scene.hosts[1].id, scene.hosts[0].id]
-    assert list(Path(organizer_client.application.config["IMPORT_UPLOADS_DIR"]).iterdir()) == []  # done with
+    from convene import storage
+
+    assert not [p for p in storage.folder().iterdir() if p.name.startswith("import-upload-")]  # done with
 
 
 def test_check_again_writes_nothing_and_leaving_a_column_unchosen_is_said_beside_it(organizer_client, scene):
