@@ -75,6 +75,7 @@ def store(name: str, path: Path | str | None = None, *, data: bytes | None = Non
             partial.replace(target)
         elif Path(path) != target:
             Path(path).replace(target)
+        target.chmod(0o600)  # badges, rosters, exports and uploads name people: for the app's own user only
         return target.stat().st_size
     from convene.services.db import unit_of_work
 

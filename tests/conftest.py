@@ -245,7 +245,6 @@ def app_config(backend, tmp_root, tmp_path) -> dict:
         "SQLALCHEMY_DATABASE_URI": _url(backend, tmp_root),
         "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
         "PRINTS_DIR": str(tmp_path / "prints"),
-        "IMPORT_UPLOADS_DIR": str(tmp_path / "imports"),  # files kept for the import's columns step
     }
 
 

@@ -417,6 +417,10 @@ def test_a_kept_upload_opens_only_for_its_convening_and_organizer_and_is_gone_on
     reference = imports.keep_upload(b"given_name\nAna\n", 7, 3)
     [kept] = uploads()
     assert kept.endswith(".csv")
+    from convene import storage
+
+    if not storage.in_database():  # it names people: readable by the app's own user only
+        assert (storage.folder() / kept).stat().st_mode & 0o777 == 0o600
     assert reference and kept.removeprefix("import-upload-").removesuffix(".csv") not in reference  # signed
     assert imports.read_upload(reference, 7, 3) == b"given_name\nAna\n"
     for convening_id, user_id, tampered in ((8, 3, reference), (7, 4, reference), (7, 3, reference[:-2] + "xx"),
