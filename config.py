@@ -107,6 +107,7 @@ class Config:
     MAIL_LEASE_SECONDS = _int("MAIL_LEASE_SECONDS", 300)
     # The mail provider's bounce and complaint events (README, "Bounces"): HMAC-SHA256 of the body with this.
     MAIL_BOUNCE_WEBHOOK_SECRET = os.environ.get("MAIL_BOUNCE_WEBHOOK_SECRET", "")
+    MAILGUN_WEBHOOK_SIGNING_KEY = os.environ.get("MAILGUN_WEBHOOK_SIGNING_KEY", "")  # Mailgun's bounces
 
     # Attendee self-service.
     MANAGE_LINK_MAX_AGE_DAYS = _int("MANAGE_LINK_MAX_AGE_DAYS", 120)

@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -721,6 +722,50 @@ def verify_bounce_signature(body: bytes, header: str | None) -> dict:
             raise ConveneError("bounce_payload_invalid",
                                "Each event needs \"type\" (bounce or complaint) and \"email\".")
     return {"events": events}
+
+
+# Mailgun's webhooks (https://documentation.mailgun.com, "Securing webhooks"): the JSON body carries
+# {"signature": {"timestamp", "token", "signature"}, "event-data": {...}}; the signature is the hex
+# HMAC-SHA256 of timestamp + token under the domain's webhook signing key.
+MAILGUN_MAX_AGE_SECONDS = 15 * 60  # an older call is a replay, not news
+
+
+def mailgun_events(body: bytes, *, now: float | None = None) -> list[dict]:
+    """A Mailgun webhook call as bounce events (empty for events that are not bounces), once its signature holds."""
+    key = current_app.config.get("MAILGUN_WEBHOOK_SIGNING_KEY") or ""
+    if not key:
+        raise ConveneError("bounce_webhook_not_configured",
+                           "Mailgun webhooks are not configured (MAILGUN_WEBHOOK_SIGNING_KEY is not set).")
+    try:
+        call = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ConveneError("bounce_payload_invalid", "The body is not JSON.") from exc
+    signed = call.get("signature") if isinstance(call, dict) else None
+    if not isinstance(signed, dict) or not all(isinstance(signed.get(k), str) for k in ("timestamp", "token",
+                                                                                     "signature")):
+        raise ConveneError("bounce_signature_invalid", "The signature is missing or wrong.", status_code=401)
+    expected = hmac.new(key.encode(), (signed["timestamp"] + signed["token"]).encode(), hashlib.sha256).hexdigest()
+    if not signed["signature"].isascii() or not hmac.compare_digest(signed["signature"].lower(), expected):
+        raise ConveneError("bounce_signature_invalid", "The signature is missing or wrong.", status_code=401)
+    age = abs((now or time.time()) - int(signed["timestamp"])) if signed["timestamp"].isdigit() else None
+    if age is None or age > MAILGUN_MAX_AGE_SECONDS:
+        raise ConveneError("bounce_signature_invalid", "The signature is too old.", status_code=401)
+    data = call.get("event-data")
+    if not isinstance(data, dict):
+        raise ConveneError("bounce_payload_invalid", "The body has no \"event-data\".")
+    kind = {"failed": "bounce", "complained": "complaint"}.get(data.get("event"))
+    if kind == "bounce" and data.get("severity") != "permanent":
+        kind = None  # a temporary failure is retried by Mailgun: the address still works
+    address = data.get("recipient")
+    if kind is None:
+        return []
+    if not isinstance(address, str) or "@" not in address or len(address) > 254 or not address.isprintable():
+        raise ConveneError("bounce_payload_invalid", "The event has no recipient address.")
+    status = data.get("delivery-status") if isinstance(data.get("delivery-status"), dict) else {}
+    headers = (data.get("message") or {}).get("headers") if isinstance(data.get("message"), dict) else None
+    return [{"type": kind, "email": address,
+             "reason": str(status.get("description") or status.get("message") or data.get("reason") or ""),
+             "message_id": str((headers or {}).get("message-id") or "") if isinstance(headers, dict) else ""}]
 
 
 _MESSAGE_ID = re.compile(r"<?convene-([0-9]{1,12})@")

@@ -28,3 +28,23 @@ def mail_bounces():
     except ConveneError as error:
         return jsonify(error=error.code, message=error.message), error.status_code
     return jsonify(received=len(event["events"]), flagged=flagged)
+
+
+@bp.post("/webhooks/mail/mailgun")
+@csrf.exempt
+@bounce_webhook_posts
+def mailgun_bounces():
+    """Mailgun's permanent failures and complaints, signed with the domain's webhook signing key."""
+    from flask import g
+
+    from convene.models import ActorKind
+    from convene.services import messages
+    from convene.services.audit import Actor
+
+    g.audit_actor = Actor(ActorKind.SYSTEM, label="Mailgun")
+    try:
+        events = messages.mailgun_events(request.get_data())
+        flagged = messages.record_bounces(events) if events else 0
+    except ConveneError as error:
+        return jsonify(error=error.code, message=error.message), error.status_code
+    return jsonify(received=len(events), flagged=flagged)
