@@ -55,6 +55,7 @@ TASKS = {
     "publish_visits": "convene.services.visits:publish_site_visits_task",
     "send_message": "convene.services.messages:send_message_task",
     "send_due_messages": "convene.services.messages:send_due_messages_task",
+    "erase_expired": "convene.services.privacy:erase_expired_task",
 }
 # Called as hook(params) to try a failed job of that kind again (its own rows reset first).
 RETRY_HOOKS = {
@@ -69,7 +70,7 @@ KIND_LABELS = {"print_batch": "Print batch", "deliver_mail": "Email delivery",
                "export_registrations": "Registrations export", "import_registrations": "Registrations import",
                "assign_visits": "Site-visit assignment",
                "publish_visits": "Site-visit emails", "send_message": "Message to registrants",
-               "send_due_messages": "Start scheduled messages"}
+               "send_due_messages": "Start scheduled messages", "erase_expired": "Erase data past retention"}
 WORKER_STOPPED = "The worker running this job stopped"
 
 
@@ -462,7 +463,7 @@ def finish_mail(job_id: int, timeout: float = 3600) -> int:
 
 def prune(older_than: timedelta = timedelta(days=1),
           kinds: tuple[str, ...] = ("expire_offers", "deliver_mail", "expire_files",
-                                     "send_due_messages")) -> int:
+                                     "send_due_messages", "erase_expired")) -> int:
     """Delete finished routine jobs (the scheduler's sweeps, email deliveries) older than `older_than`."""
     with unit_of_work():
         return db.session.execute(
@@ -493,7 +494,9 @@ def schedule_sweeps(now: float | None = None) -> list[Job]:
             enqueue("send_due_messages", idempotency_key=f"sweep:send_due_messages:{interval}:{slot}",
                     max_attempts=1),
             # Old files once an hour: a sweep of the folder or the file table is not worth doing every minute.
-            enqueue("expire_files", idempotency_key=f"sweep:expire_files:{hour}", max_attempts=1)]
+            enqueue("expire_files", idempotency_key=f"sweep:expire_files:{hour}", max_attempts=1),
+            # Personal data past its convening's retention, once a day.
+            enqueue("erase_expired", idempotency_key=f"sweep:erase_expired:{hour // 24}", max_attempts=1)]
 
 
 # ---------------------------------------------------------------- the queues

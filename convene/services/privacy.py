@@ -602,3 +602,10 @@ def erase_expired(now: datetime | None = None) -> list[ErasureResult]:
         results.append(erase_personal_data(convening.id, by=f"retention ({months} month{'s' if months != 1 else ''})",
                                            now=now))
     return results
+
+
+def erase_expired_task(run) -> dict:
+    """The scheduler's daily sweep: erase what is past its retention."""
+    results = erase_expired()
+    return {"done": len(results), "total": len(results),
+            "message": "; ".join(f"{r.slug}: {r.describe()}" for r in results) or "Nothing past its retention."}

@@ -164,7 +164,8 @@ def test_the_scheduler_queues_each_sweep_once_per_interval(app, runner):
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert "expire_offers" in first.output and "deliver_mail" in first.output
     kinds = Counter(db.session.execute(sa.select(Job.kind)).scalars())
-    assert kinds == Counter({"expire_offers": 1, "deliver_mail": 1, "expire_files": 1, "send_due_messages": 1})
+    assert kinds == Counter({"expire_offers": 1, "deliver_mail": 1, "expire_files": 1, "send_due_messages": 1,
+                             "erase_expired": 1})
     for job in jobs.list_jobs():
         assert jobs.wait(job.id, timeout=30) == "done"
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from convene.errors import ConveneError
 from convene.extensions import db
-from convene.models import Answer, AuditEntry, Convening, Order, OutboxMessage, Registration, Status
+from convene.models import Answer, AuditEntry, Convening, Job, Order, OutboxMessage, Registration, Status
 from convene.models.payments import CreditNote
 from convene.models.privacy import PersonalDataErasure
 from convene.services import payment_reports, privacy, reports
@@ -272,6 +272,22 @@ def test_erase_expired_picks_up_what_came_in_after_an_erasure(app):
     db.session.rollback()
     assert db.session.get(Registration, late.id).given_name == "Erased"
     assert db.session.get(Registration, late.id).status == Status.CONFIRMED
+
+
+def test_the_schedulers_daily_sweep_erases_what_is_past_its_retention(app):
+    from convene import jobs
+
+    today = date.today()
+    due = past_convening(slug="due", ends_on=today - timedelta(days=70), starts_on=today - timedelta(days=72),
+                         retention_months=1)
+    person_due = make_registration(due, make_ticket(due), 1)
+    [sweep] = [job for job in jobs.schedule_sweeps() if job.kind == "erase_expired"]
+    assert jobs.wait(sweep.id, timeout=60) == "done"
+    db.session.rollback()
+    assert db.session.get(Registration, person_due.id).given_name == "Erased"
+    assert "due" in jobs.get_job(sweep.id).message
+    assert [job.kind for job in jobs.schedule_sweeps()].count("erase_expired") == 1  # once a day: the same job
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.kind == "erase_expired")) == 1
 
 
 # -- the command line --------------------------------------------------------------------------------
