@@ -22,8 +22,10 @@ from convene.extensions import db
 from convene.models import (
     ACCESSIBILITY_NEEDS,
     Convening,
+    Presenter,
     ProgramSession,
     Registration,
+    SessionPresenter,
     SessionSignup,
     SiteVisit,
     Status,
@@ -249,8 +251,13 @@ def members_query(checkin_list: CheckinList) -> sa.Select:
     if checkin_list.roles:
         query = query.where(Registration.role.in_(checkin_list.roles))
     if checkin_list.kind == ListKind.SESSION and not checkin_list.everyone:
-        query = query.where(sa.exists().where(SessionSignup.session_id == checkin_list.session_id,
-                                              SessionSignup.registration_id == Registration.id))
+        # Its presenters come in too: they signed up for nothing, but the session is theirs.
+        presenting = sa.select(Presenter.registration_id).join(
+            SessionPresenter, SessionPresenter.presenter_id == Presenter.id).where(
+            SessionPresenter.session_id == checkin_list.session_id, Presenter.registration_id.is_not(None))
+        query = query.where(sa.or_(sa.exists().where(SessionSignup.session_id == checkin_list.session_id,
+                                                     SessionSignup.registration_id == Registration.id),
+                                   Registration.id.in_(presenting)))
     elif checkin_list.kind == ListKind.VISIT:
         # Once the plan is published, the bus takes whom people were told; before, the working plan.
         published = db.session.execute(sa.select(Convening.visits_published_at).where(

@@ -54,7 +54,7 @@ def describe_rule(checkin_list: CheckinList, tickets: Mapping[int, str] | None =
     if kind == ListKind.SESSION:
         title = checkin_list.session.title if checkin_list.session else "the session"
         who = (f"Everyone confirmed, at “{title}”" if checkin_list.everyone
-               else f"People signed up for “{title}”")
+               else f"People signed up for “{title}”, and its presenters")
     elif kind == ListKind.VISIT:
         who = f"People placed on the site visit to {visit_label(checkin_list.site_visit)}" \
             if checkin_list.site_visit else "People placed on the site visit"
