@@ -23,13 +23,10 @@ from convene.models import (
     ACCESSIBILITY_NEEDS,
     Convening,
     Presenter,
-    ProgramSession,
     Registration,
     SessionPresenter,
     SessionSignup,
-    SiteVisit,
     Status,
-    TicketType,
     User,
     VisitAssignment,
 )
@@ -195,50 +192,6 @@ def get_list(list_id: int, convening_id: int | None = None) -> CheckinList:
     checkin_list = db.session.get(CheckinList, list_id)
     if checkin_list is None or (convening_id is not None and checkin_list.convening_id != convening_id):
         raise NotFound("checkin_list_not_found")
-    return checkin_list
-
-
-def create_checkin_list(convening_id: int, *, kind: str, name: str = "", session_id: int | None = None,
-                        site_visit_id: int | None = None, everyone: bool = False,
-                        ticket_type_ids=(), roles=()) -> CheckinList:
-    """Add a list for a session, a site visit or a named gathering, optionally limited to tickets and roles."""
-    if kind not in (ListKind.SESSION, ListKind.VISIT, ListKind.GATHERING):
-        raise ConveneError("checkin_list_kind_invalid", field="kind")
-    name = _CONTROL.sub(" ", name or "").strip()[:120]
-    try:
-        with unit_of_work():
-            rows = lock(Convening, convening_id)
-            if not rows:
-                raise NotFound("convening_not_found")
-            if kind == ListKind.SESSION:
-                session = db.session.get(ProgramSession, session_id) if session_id else None
-                if session is None or session.convening_id != convening_id:
-                    raise ConveneError("checkin_list_session_required", field="session_id")
-                name = name or session.title[:120]
-            else:
-                session_id, everyone = None, False
-            if kind == ListKind.VISIT:
-                visit = db.session.get(SiteVisit, site_visit_id) if site_visit_id else None
-                if visit is None or visit.convening_id != convening_id:
-                    raise ConveneError("checkin_list_visit_required", field="site_visit_id")
-                name = name or f"{visit.host.name} – {visit.slot.label}"[:120]
-            else:
-                site_visit_id = None
-            if not name:
-                raise ConveneError("name_required", field="name")
-            tickets = set(db.session.execute(sa.select(TicketType.id).where(
-                TicketType.convening_id == convening_id)).scalars())
-            ticket_ids = sorted({int(t) for t in ticket_type_ids if int(t) in tickets})
-            role_codes = sorted({r for r in roles if r in ROLE_LABELS})
-            if db.session.execute(sa.select(CheckinList.id).where(
-                    CheckinList.convening_id == convening_id, CheckinList.name == name)).first():
-                raise ConveneError("checkin_list_name_taken", field="name")
-            checkin_list = CheckinList(convening_id=convening_id, kind=kind, name=name, session_id=session_id,
-                                       site_visit_id=site_visit_id, everyone=bool(everyone),
-                                       ticket_type_ids=ticket_ids, roles=role_codes)
-            db.session.add(checkin_list)
-    except IntegrityError:
-        raise ConveneError("checkin_list_name_taken", field="name") from None
     return checkin_list
 
 
