@@ -285,7 +285,8 @@ def test_each_person_reads_the_version_in_their_language(app, outbox):
     assert {p.field for p in raised.value.details["problems"]} == {"subject_fr", "body_fr"}
     message = messages.save_message(convening.id, messages.MessageDraft(
         subjects={"en": "Hotel block closes Friday", "fr": "Le bloc d'hôtel ferme vendredi"},
-        bodies={"en": "Hello {given_name}, welcome to {convening}", "fr": "Bonjour {given_name}, bienvenue à {convening}"},
+        bodies={"en": "Hello {given_name}, welcome to {convening}",
+                "fr": "Bonjour {given_name}, bienvenue à {convening}"},
         recipient_filter=messages.RecipientFilter()))
     assert messages.preview_message(message, french).subject == "Le bloc d'hôtel ferme vendredi"
     # the language filter: the default version also reaches people whose language is not offered
