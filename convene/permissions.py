@@ -41,8 +41,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     TeamRole.DESK: frozenset({Permission.VIEW, Permission.REGISTRATIONS_VIEW, Permission.BADGES_EDIT,
                               Permission.PRINT, Permission.CHECKIN, Permission.VISITS_VIEW,
                               Permission.SCHEDULE_VIEW}),
+    # Leads take their groups onto the bus, so they scan (any list: a group may also meet at the door); walk-ins,
+    # badge fixes and undoing a check-in stay with the desk and organizers.
     TeamRole.SITE_VISIT_LEAD: frozenset({Permission.VIEW, Permission.REGISTRATIONS_VIEW, Permission.VISITS_VIEW,
-                                         Permission.VISITS_MANAGE, Permission.PRINT}),
+                                         Permission.VISITS_MANAGE, Permission.PRINT, Permission.CHECKIN}),
     TeamRole.VIEWER: frozenset(_READ),
 }
 

@@ -16,7 +16,7 @@ from flask import current_app
 
 from convene.extensions import db
 from convene.models import Delegation, HostOrganization, OutboxMessage, Presenter, PrintJob, Registration
-from convene.services import payments
+from convene.services import checkin, payments
 from convene.services import registrations as registrations_service
 from tests.factories import make_convening, make_question, make_ticket
 
@@ -27,7 +27,7 @@ ERASED_VALUES = ["Zainabqx", "Okonkwoqx", "Zeeqx", "xe/xemqx", "555 0199", "Qxor
                  "Lenaqx Ortizqx", "lena.qx@example.net", "Lenaqxorg", "1 Qxstreet", "Omarqx", "Faroukqx",
                  "omar.qx@example.net", "Fatimaqx", "fatima.qx@example.net", "cheque from qxpayer",
                  "qxrefund reason", "Contactqx Person", "contact.qx@example.net", "Presenterqx Guest", "qxbio",
-                 "Qxpresorg", "Hostqx Contact", "host.qx@example.net", "555 0111"]
+                 "Qxpresorg", "Hostqx Contact", "host.qx@example.net", "555 0111", "Qxtyped Stranger"]
 OTHER_VALUES = ["Yusufqy", "yusuf.qy@example.net", "Zainabqy"]
 
 
@@ -118,10 +118,16 @@ def build_scene() -> Scene:
     prints.mkdir(parents=True, exist_ok=True)
     (prints / "erase-me-badges-1.pdf").write_text("%PDF-1.7 Zainabqx Okonkwoqx")
 
+    # Names the desk typed: the person's own (found), and one nobody registered under.
+    entrance = checkin.main_list(convening.id)
+    checkin.check_in(entrance, "Zainabqx Okonkwoqx")
+    checkin.check_in(entrance, "Qxtyped Stranger")
+
     other = make_convening(slug="keep-me", name="Keep Me Forum")
     other_ticket = make_ticket(other)
     registrations_service.register_attendee(other.id, other_ticket.id, other_person("Zainabqy", SHARED_EMAIL))
     registrations_service.register_attendee(other.id, other_ticket.id, other_person("Yusufqy", "yusuf.qy@example.net"))
+    checkin.check_in(checkin.main_list(other.id), "Yusufqy")
     db.session.rollback()
     return Scene(convening=convening, other=other, free=free, paid=paid, zainab=person,
                  order=db.session.get(type(order), order_id), questions=questions)

@@ -24,7 +24,7 @@ from convene.services import messages as service
 from convene.services.message_text import PLACEHOLDERS
 
 FILTER_FIELDS = ("statuses", "ticket_ids", "delegation_ids", "roles", "languages", "site_visit_ids", "session_ids",
-                 "payment_statuses")
+                 "payment_statuses", "checkins")
 
 
 def _visit_choices(convening: Convening) -> list:
@@ -41,6 +41,17 @@ def _session_choices(convening: Convening) -> list:
             sa.select(SessionSignup.session_id))).order_by(ProgramSession.starts_at, ProgramSession.id)
     ).scalars().all()
     return [(str(s.id), f"{convening.local(s.starts_at):%a %H:%M} · {s.title}") for s in rows]
+
+
+def _checkin_choices(convening: Convening) -> list:
+    """Each check-in list twice: who arrived on it, and who it is for and has not arrived yet."""
+    from convene.services.checkin import lists_of
+
+    choices = []
+    for item in lists_of(convening.id):
+        choices.append((service.checkin_choice(item.id, service.ARRIVED), f"{item.name}: arrived"))
+        choices.append((service.checkin_choice(item.id, service.NOT_ARRIVED), f"{item.name}: not arrived yet"))
+    return choices
 
 
 def message_form(convening: Convening, message: Message | None = None, formdata=True):
@@ -64,6 +75,9 @@ def message_form(convening: Convening, message: Message | None = None, formdata=
         session_ids = MultiCheckboxField("Signed up for", coerce=int, choices=choice_list(_session_choices(convening)))
         payment_statuses = MultiCheckboxField("Payment", choices=choice_list(
             [(s.value, ORDER_STATUS_LABELS[s]) for s in OrderStatus] + [(service.NO_ORDER, "Nothing to pay")]))
+        checkins = MultiCheckboxField("Check-in", choices=choice_list(_checkin_choices(convening)),
+                                      description="None ticked: whoever has arrived or not. “Not arrived yet”: "
+                                                  "the people the list is for who are not checked in on it.")
         references = TextAreaField("Only these references", validators=[Optional(), Length(max=20_000)],
                                    description="Paste references, one per line or separated by commas; the other "
                                                "choices still apply.")

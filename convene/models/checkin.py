@@ -126,7 +126,7 @@ class Checkin(Base):
 
 
 class CheckinScan(Base):
-    """Every scan and every undo, failed ones included: append-only, never updated or deleted."""
+    """Every scan and every undo, failed ones included: append-only (erasing personal data only blanks `code`)."""
 
     __tablename__ = "checkin_scan"
 

@@ -22,12 +22,11 @@ from convene.extensions import db
 from convene.models import (
     ACCESSIBILITY_NEEDS,
     Convening,
-    ProgramSession,
+    Presenter,
     Registration,
+    SessionPresenter,
     SessionSignup,
-    SiteVisit,
     Status,
-    TicketType,
     User,
     VisitAssignment,
 )
@@ -196,50 +195,6 @@ def get_list(list_id: int, convening_id: int | None = None) -> CheckinList:
     return checkin_list
 
 
-def create_checkin_list(convening_id: int, *, kind: str, name: str = "", session_id: int | None = None,
-                        site_visit_id: int | None = None, everyone: bool = False,
-                        ticket_type_ids=(), roles=()) -> CheckinList:
-    """Add a list for a session, a site visit or a named gathering, optionally limited to tickets and roles."""
-    if kind not in (ListKind.SESSION, ListKind.VISIT, ListKind.GATHERING):
-        raise ConveneError("checkin_list_kind_invalid", field="kind")
-    name = _CONTROL.sub(" ", name or "").strip()[:120]
-    try:
-        with unit_of_work():
-            rows = lock(Convening, convening_id)
-            if not rows:
-                raise NotFound("convening_not_found")
-            if kind == ListKind.SESSION:
-                session = db.session.get(ProgramSession, session_id) if session_id else None
-                if session is None or session.convening_id != convening_id:
-                    raise ConveneError("checkin_list_session_required", field="session_id")
-                name = name or session.title[:120]
-            else:
-                session_id, everyone = None, False
-            if kind == ListKind.VISIT:
-                visit = db.session.get(SiteVisit, site_visit_id) if site_visit_id else None
-                if visit is None or visit.convening_id != convening_id:
-                    raise ConveneError("checkin_list_visit_required", field="site_visit_id")
-                name = name or f"{visit.host.name} – {visit.slot.label}"[:120]
-            else:
-                site_visit_id = None
-            if not name:
-                raise ConveneError("name_required", field="name")
-            tickets = set(db.session.execute(sa.select(TicketType.id).where(
-                TicketType.convening_id == convening_id)).scalars())
-            ticket_ids = sorted({int(t) for t in ticket_type_ids if int(t) in tickets})
-            role_codes = sorted({r for r in roles if r in ROLE_LABELS})
-            if db.session.execute(sa.select(CheckinList.id).where(
-                    CheckinList.convening_id == convening_id, CheckinList.name == name)).first():
-                raise ConveneError("checkin_list_name_taken", field="name")
-            checkin_list = CheckinList(convening_id=convening_id, kind=kind, name=name, session_id=session_id,
-                                       site_visit_id=site_visit_id, everyone=bool(everyone),
-                                       ticket_type_ids=ticket_ids, roles=role_codes)
-            db.session.add(checkin_list)
-    except IntegrityError:
-        raise ConveneError("checkin_list_name_taken", field="name") from None
-    return checkin_list
-
-
 def members_query(checkin_list: CheckinList) -> sa.Select:
     """A select of the ids of every registration this list is for (all confirmed, whoever has arrived)."""
     query = sa.select(Registration.id).where(
@@ -249,8 +204,13 @@ def members_query(checkin_list: CheckinList) -> sa.Select:
     if checkin_list.roles:
         query = query.where(Registration.role.in_(checkin_list.roles))
     if checkin_list.kind == ListKind.SESSION and not checkin_list.everyone:
-        query = query.where(sa.exists().where(SessionSignup.session_id == checkin_list.session_id,
-                                              SessionSignup.registration_id == Registration.id))
+        # Its presenters come in too: they signed up for nothing, but the session is theirs.
+        presenting = sa.select(Presenter.registration_id).join(
+            SessionPresenter, SessionPresenter.presenter_id == Presenter.id).where(
+            SessionPresenter.session_id == checkin_list.session_id, Presenter.registration_id.is_not(None))
+        query = query.where(sa.or_(sa.exists().where(SessionSignup.session_id == checkin_list.session_id,
+                                                     SessionSignup.registration_id == Registration.id),
+                                   Registration.id.in_(presenting)))
     elif checkin_list.kind == ListKind.VISIT:
         # Once the plan is published, the bus takes whom people were told; before, the working plan.
         published = db.session.execute(sa.select(Convening.visits_published_at).where(

@@ -1,8 +1,8 @@
 """Managing check-in lists beside the entrance: a session, a site visit (the bus), a named gathering.
 
 Who is on a list is asked in one place, `convene.services.checkin.members_query`, so the scanning
-page, the lists page, the live numbers and the reports agree. This module adds what organizers do
-with lists: add one with its limits checked (a session that takes no sign-ups is always for
+page, the lists page, the live numbers and the reports agree. This module is the one place lists
+change: add one with its limits checked (a session that takes no sign-ups is always for
 everyone), rename it or change its limits, and delete it only once its check-ins are confirmed gone.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def describe_rule(checkin_list: CheckinList, tickets: Mapping[int, str] | None =
     if kind == ListKind.SESSION:
         title = checkin_list.session.title if checkin_list.session else "the session"
         who = (f"Everyone confirmed, at “{title}”" if checkin_list.everyone
-               else f"People signed up for “{title}”")
+               else f"People signed up for “{title}”, and its presenters")
     elif kind == ListKind.VISIT:
         who = f"People placed on the site visit to {visit_label(checkin_list.site_visit)}" \
             if checkin_list.site_visit else "People placed on the site visit"
@@ -170,24 +170,29 @@ def create_checkin_list(convening_id: int, data: Mapping) -> CheckinList:
     """Add a list for a session, a site visit or a named gathering, optionally limited to tickets and roles.
 
     `data`: kind, name (a session's or visit's own name when empty), session_id or site_visit_id,
-    everyone (sessions), ticket_type_ids, roles. Each problem is refused beside its field; the list
-    itself is written by `checkin.create_checkin_list`, under the convening's lock.
+    everyone (sessions), ticket_type_ids, roles. Each problem is refused beside its field; everything is
+    checked under the convening's lock, so two organizers adding the same name make one list.
     """
     kind = str(data.get("kind") or "")
     if kind not in ADDED_KINDS:
         raise ConveneError("checkin_list_kind_invalid", field="kind")
-    convening = db.session.get(Convening, convening_id)
-    if convening is None:
-        raise NotFound("convening_not_found")
-    session, visit = _target(convening, kind, data)
-    name = _text(data.get("name")) or default_name(kind, session, visit)
-    _check_name(convening, name, None)
-    tickets, roles = _clean_limits(convening, data.get("ticket_type_ids"), data.get("roles"))
-    # Nobody signs up for a session open to all, so its list can only be for everyone confirmed.
-    everyone = session is not None and (bool(data.get("everyone")) or not session.signup_required)
-    return checkin.create_checkin_list(
-        convening.id, kind=kind, name=name, session_id=session.id if session else None,
-        site_visit_id=visit.id if visit else None, everyone=everyone, ticket_type_ids=tickets, roles=roles)
+    try:
+        with unit_of_work():
+            convening = _locked_convening(convening_id)
+            session, visit = _target(convening, kind, data)
+            name = _text(data.get("name")) or default_name(kind, session, visit)
+            _check_name(convening, name, None)
+            tickets, roles = _clean_limits(convening, data.get("ticket_type_ids"), data.get("roles"))
+            # Nobody signs up for a session open to all, so its list can only be for everyone confirmed.
+            everyone = session is not None and (bool(data.get("everyone")) or not session.signup_required)
+            checkin_list = CheckinList(convening_id=convening.id, kind=kind, name=name,
+                                       session_id=session.id if session else None,
+                                       site_visit_id=visit.id if visit else None, everyone=everyone,
+                                       ticket_type_ids=tickets, roles=roles)
+            db.session.add(checkin_list)
+    except IntegrityError:
+        raise ConveneError("checkin_list_name_taken", field="name") from None
+    return checkin_list
 
 
 def update_checkin_list(list_id: int, data: Mapping) -> CheckinList:

@@ -24,6 +24,11 @@ from convene.errors import ConveneError
 from convene.extensions import db
 from convene.models import (
     Answer,
+    Checkin,
+    CheckinList,
+    CheckinScan,
+    ListKind,
+    ScanResult,
     HostOrganization,
     SiteVisit,
     VisitPreference,
@@ -477,6 +482,7 @@ def load_demo(now: datetime | None = None) -> tuple[Convening, bool]:
         _add_site_visits(convening, rng)
         load_demo_program(convening, now)
         add_demo_languages(convening)
+        _add_checkin(convening, rng, now)
     return convening, True
 
 
@@ -633,6 +639,42 @@ def _person_fields(person: Person) -> dict:
         dietary_needs=list(person.diet), dietary_notes=person.diet_notes,
         accessibility_needs=list(person.access), accessibility_notes=person.access_notes,
     )
+
+
+DINNER_LIST = "Networking dinner"
+
+
+def _add_checkin(convening: Convening, rng: random.Random, now: datetime) -> None:
+    """The entrance, a dinner and a bus list, with arrivals over the last hour and a half so the live numbers move.
+
+    The bus list is for the first morning visit: it fills once the organizer places people on visits.
+    """
+    from convene.services.checkin import add_main_list
+
+    db.session.flush()
+    desk = db.session.execute(sa.select(User).where(User.email == DEMO_STAFF_EMAIL)).scalar_one()
+    entrance = add_main_list(convening.id)
+    dinner = CheckinList(convening_id=convening.id, kind=ListKind.GATHERING, name=DINNER_LIST, position=1)
+    visit = db.session.execute(sa.select(SiteVisit).where(SiteVisit.convening_id == convening.id)
+                               .order_by(SiteVisit.slot_id, SiteVisit.id).limit(1)).scalar_one()
+    bus = CheckinList(convening_id=convening.id, kind=ListKind.VISIT, site_visit_id=visit.id, position=2,
+                      name=f"Bus: {visit.host.name} · {visit.slot.label}"[:120])
+    db.session.add_all([dinner, bus])
+    db.session.flush()
+    confirmed = db.session.execute(sa.select(Registration).where(
+        Registration.convening_id == convening.id, Registration.status == Status.CONFIRMED)
+        .order_by(Registration.id)).scalars().all()
+    arrived = sorted(rng.sample(confirmed, len(confirmed) * 2 // 5), key=lambda r: r.id)
+    for checkin_list, people in ((entrance, arrived), (dinner, arrived[: len(arrived) // 4])):
+        for person in people:
+            at = now - timedelta(minutes=rng.uniform(3, 90))
+            checkin = Checkin(list_id=checkin_list.id, registration_id=person.id, checked_in_at=at,
+                              checked_in_by_id=desk.id, device="demo-desk")
+            db.session.add(checkin)
+            db.session.flush()
+            db.session.add(CheckinScan(convening_id=convening.id, list_id=checkin_list.id, user_id=desk.id, at=at,
+                                       device="demo-desk", code=person.reference, result=ScanResult.CHECKED_IN,
+                                       registration_id=person.id, checkin_id=checkin.id))
 
 
 def _add_site_visits(convening: Convening, rng: random.Random) -> None:

@@ -19,11 +19,16 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from flask_babel import gettext
 
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.i18n import enabled_languages, format_local, in_language
+from convene.languages import ENGLISH_NAMES, localized
 from convene.models import (
     ACTIVE,
+    Checkin,
+    CheckinList,
     Convening,
     Delegation,
     Message,
@@ -48,10 +53,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 100  # recipients written per transaction: small, so a lock on the message is never held long
 FIRST_NAMES = 12  # names shown before sending
-LANGUAGE_NAMES = {"en": "English", "fr": "French", "es": "Spanish", "ar": "Arabic", "pt": "Portuguese",
-                  "zh": "Chinese", "ru": "Russian", "sw": "Swahili", "fa": "Persian", "uk": "Ukrainian",
-                  "ht": "Haitian Creole", "so": "Somali", "ti": "Tigrinya", "am": "Amharic", "ps": "Pashto",
-                  "vi": "Vietnamese", "ko": "Korean", "de": "German", "it": "Italian", "tr": "Turkish"}
 NO_DELEGATION = 0  # in a filter's delegation list: people without one
 NO_ORDER = "none"  # in a filter's payment list: people whose seat no order pays (free tickets, comps)
 AUTOMATIC = "automatic"
@@ -62,19 +63,16 @@ AUTOMATIC = "automatic"
 
 def languages_of(convening: Convening) -> list[str]:
     """The languages a message is written in: the convening's enabled ones, its default first."""
-    enabled = [code for code in (getattr(convening, "languages", None) or ["en"]) if code]
-    default = getattr(convening, "default_language", None) or enabled[0]
-    return [default, *[code for code in enabled if code != default]]
+    return enabled_languages(convening)
 
 
 def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
+    return ENGLISH_NAMES.get(code, code)
 
 
 def language_of(registration: Registration, languages: list[str]) -> str:
-    """The version a person reads: their own language when the message has it, else the default."""
-    wanted = getattr(registration, "language", None)
-    return wanted if wanted in languages else languages[0]
+    """The version a person reads: their own language when the message has it, else the default (first)."""
+    return registration.language if registration.language in languages else languages[0]
 
 
 # ---------------------------------------------------------------- who a message goes to
@@ -109,7 +107,7 @@ class RecipientFilter:
     """Who a message goes to: every criterion given must hold, and within one any of its values.
 
     An empty criterion does not narrow. Stored as JSON on the message; each criterion is one entry of
-    CRITERIA, so a new one (the check-in lists' arrived / not arrived) is one more field and one function.
+    CRITERIA, so a new one is one more field and one function.
     """
 
     statuses: list[str] = field(default_factory=lambda: [Status.CONFIRMED.value])
@@ -120,6 +118,7 @@ class RecipientFilter:
     site_visit_ids: list[int] = field(default_factory=list)  # published visits
     session_ids: list[int] = field(default_factory=list)  # sessions they signed up for (or were placed in)
     payment_statuses: list[str] = field(default_factory=list)  # order statuses; NO_ORDER: nothing to pay
+    checkins: list[str] = field(default_factory=list)  # "<list id>:arrived" / "<list id>:not_arrived"
     references: list[str] = field(default_factory=list)
 
     @classmethod
@@ -130,14 +129,15 @@ class RecipientFilter:
                    roles=_strs(data.get("roles")), languages=_strs(data.get("languages")),
                    site_visit_ids=_ints(data.get("site_visit_ids")), session_ids=_ints(data.get("session_ids")),
                    payment_statuses=_strs(data.get("payment_statuses")),
+                   checkins=[c for c in _strs(data.get("checkins")) if parse_checkin_choice(c)],
                    references=[str(r) for r in data.get("references") or []])
 
     def to_json(self) -> dict:
         return {name: list(getattr(self, name)) for name in CRITERIA}
 
-    def conditions(self, default_language: str = "en") -> list:
-        """WHERE clauses on Registration (the convening is the caller's)."""
-        return [CRITERIA[name](values, default_language) for name in CRITERIA if (values := getattr(self, name))]
+    def conditions(self, languages: list[str]) -> list:
+        """WHERE clauses on Registration (the convening is the caller's; `languages` its own, default first)."""
+        return [CRITERIA[name](values, languages) for name in CRITERIA if (values := getattr(self, name))]
 
 
 def _delegation_condition(ids: list[int], _default: str):
@@ -148,12 +148,11 @@ def _delegation_condition(ids: list[int], _default: str):
     return sa.or_(*parts)
 
 
-def _language_condition(codes: list[str], default: str):
-    """People who chose one of these languages; people who chose none read the default language."""
-    column = Registration.__table__.c.get("language")
-    if column is None:  # before registrations carry a language, everyone reads the default
-        return sa.true() if default in codes else sa.false()
-    return sa.or_(column.in_(codes), column.is_(None)) if default in codes else column.in_(codes)
+def _language_condition(codes: list[str], languages: list[str]):
+    """People who read one of these versions: their own language, or the default when theirs is not offered."""
+    if languages[0] in codes:  # the default version also goes to people whose language the convening dropped
+        return sa.or_(Registration.language.in_(codes), Registration.language.not_in(languages))
+    return Registration.language.in_(codes)
 
 
 def _payment_condition(statuses: list[str], _default: str):
@@ -166,7 +165,42 @@ def _payment_condition(statuses: list[str], _default: str):
     return sa.or_(*parts)
 
 
-# criterion: (its values, the convening's default language) -> a condition on Registration
+ARRIVED, NOT_ARRIVED = "arrived", "not_arrived"
+
+
+def checkin_choice(list_id: int, arrival: str) -> str:
+    return f"{list_id}:{arrival}"
+
+
+def parse_checkin_choice(value: str) -> tuple[int, str] | None:
+    """A check-in criterion's value as (list id, arrived or not_arrived); None when it is not one."""
+    list_id, _, arrival = str(value).partition(":")
+    if not list_id.isdigit() or arrival not in (ARRIVED, NOT_ARRIVED):
+        return None
+    return int(list_id), arrival
+
+
+def _checkin_condition(values: list[str], _default: str):
+    """Arrived: checked in on the list (not undone). Not arrived: on the list (`members_query`), not checked in."""
+    from convene.services.checkin import members_query
+
+    parts = []
+    for value in values:
+        list_id, arrival = parse_checkin_choice(value) or (0, "")
+        checkin_list = db.session.get(CheckinList, list_id) if list_id else None
+        if checkin_list is None:  # a list deleted since the message was written names nobody
+            parts.append(sa.false())
+            continue
+        arrived = sa.exists().where(Checkin.list_id == list_id, Checkin.registration_id == Registration.id,
+                                    Checkin.reverted_at.is_(None))
+        if arrival == ARRIVED:
+            parts.append(arrived)
+        else:
+            parts.append(sa.and_(Registration.id.in_(members_query(checkin_list)), ~arrived))
+    return sa.or_(*parts)
+
+
+# criterion: (its values, the convening's languages, default first) -> a condition on Registration
 CRITERIA = {
     "statuses": lambda v, _: Registration.status.in_(v),
     "ticket_ids": lambda v, _: Registration.ticket_type_id.in_(v),
@@ -178,13 +212,14 @@ CRITERIA = {
     "session_ids": lambda v, _: Registration.id.in_(sa.select(SessionSignup.registration_id).where(
         SessionSignup.session_id.in_(v))),
     "payment_statuses": _payment_condition,
+    "checkins": _checkin_condition,
     "references": lambda v, _: sa.func.upper(Registration.reference).in_(v),
 }
 
 
 def _matching(convening: Convening, recipient_filter: RecipientFilter):
     return sa.select(Registration).where(Registration.convening_id == convening.id,
-                                         *recipient_filter.conditions(languages_of(convening)[0]))
+                                         *recipient_filter.conditions(languages_of(convening)))
 
 
 def matching_registrations(convening: Convening, recipient_filter: RecipientFilter) -> list[Registration]:
@@ -272,6 +307,10 @@ def check_draft(convening: Convening, draft: MessageDraft) -> list[ConveneError]
         ("languages", chosen.languages, set(languages_of(convening))),
         ("payment_statuses", chosen.payment_statuses, {s.value for s in OrderStatus} | {NO_ORDER}),
     )
+    list_ids = set(db.session.execute(sa.select(CheckinList.id).where(
+        CheckinList.convening_id == convening.id)).scalars()) if chosen.checkins else set()
+    if any((parse_checkin_choice(c) or (0,))[0] not in list_ids for c in chosen.checkins):
+        found.append(_problem("message_filter_invalid", "Choose from the list.", "checkins"))
     for name, values, valid in checks:
         if set(values) - valid:
             found.append(_problem("message_filter_invalid", "Choose from the list.", name))
@@ -382,14 +421,16 @@ def send_due_messages_task(run) -> dict:
 
 
 def _visits_text(convening: Convening, registration: Registration) -> str:
+    """One line per published visit, in the language being rendered (the names organizers translated too)."""
     from convene.services.visits import published_visits_for
 
     lines = []
     for item in published_visits_for(registration.id):
-        when = convening.local(item.visit.departs_at or item.slot.starts_at)
-        line = f"{when:%a %d %b %H:%M} · {item.slot.label}: {item.visit.host.name}"
-        if item.visit.meeting_point:
-            line += f" (meet at {item.visit.meeting_point})"
+        when = format_local(convening.local(item.visit.departs_at or item.slot.starts_at), "%a %d %b %H:%M")
+        line = f"{when} · {item.slot.label}: {localized(item.visit.host, 'name')}"
+        meeting_point = localized(item.visit, "meeting_point")
+        if meeting_point:
+            line += f" ({gettext('Meet at:')} {meeting_point})"
         lines.append(line)
     return "\n".join(lines)
 
@@ -406,8 +447,8 @@ def placeholder_values(convening: Convening, registration: Registration, wanted:
         "full_name": registration.full_name, "badge_name": registration.display_badge_name,
         "reference": registration.reference, "organization": registration.organization,
         "delegation": registration.delegation.name if registration.delegation else "",
-        "ticket_type": registration.ticket_type.name if registration.ticket_type else "",
-        "convening": convening.name,
+        "ticket_type": localized(registration.ticket_type, "name"),
+        "convening": localized(convening, "name"),
     }
     if "manage_link" in wanted:
         values["manage_link"] = manage_url(registration)
@@ -421,7 +462,8 @@ def placeholder_values(convening: Convening, registration: Registration, wanted:
 
 def _lead_values(convening: Convening, delegation: Delegation) -> dict[str, str]:
     return {"given_name": delegation.contact_name, "full_name": delegation.contact_name,
-            "badge_name": delegation.contact_name, "delegation": delegation.name, "convening": convening.name}
+            "badge_name": delegation.contact_name, "delegation": delegation.name,
+            "convening": localized(convening, "name")}
 
 
 def _used(message: Message, language: str) -> set[str]:
@@ -441,25 +483,32 @@ class Rendered:
     html: str
 
 
-def render_message(message: Message, convening: Convening, values: dict[str, str], language: str) -> Rendered:
-    """One person's version of the message: subject, plain text and the HTML email around it."""
+def render_message(message: Message, convening: Convening, values: dict[str, str] | None, language: str,
+                   registration: Registration | None = None) -> Rendered:
+    """One person's version of the message: subject, plain text and the HTML email around it.
+
+    The frame (the convening's name and dates, the footer) is in the same language as the text, and
+    so are the placeholders' values when `values` is None and `registration` gives them.
+    """
     language = language if language in message.bodies else next(iter(message.bodies), "en")
     body = message.bodies.get(language, "")
-    subject = message_text.fill_line(message.subjects.get(language, ""), values)
-    text = message_text.render_text(body, values)
-    body_html = message_text.render_html(body, values)
-    return Rendered(language=language, subject=subject, body_text=text, body_html=body_html,
-                    text=render_template("email/message.txt", convening=convening, body_text=text),
-                    html=render_template("email/message.html", convening=convening, body_html=body_html,
-                                         language=language))
+    with in_language(language):
+        if values is None:
+            values = placeholder_values(convening, registration, _used(message, language))
+        subject = message_text.fill_line(message.subjects.get(language, ""), values)
+        text = message_text.render_text(body, values)
+        body_html = message_text.render_html(body, values)
+        return Rendered(language=language, subject=subject, body_text=text, body_html=body_html,
+                        text=render_template("email/message.txt", convening=convening, body_text=text),
+                        html=render_template("email/message.html", convening=convening, body_html=body_html,
+                                             language=language))
 
 
 def preview_message(message: Message, registration: Registration) -> Rendered:
     """The message as this person would get it, in their language."""
     convening = db.session.get(Convening, message.convening_id)
     language = language_of(registration, list(message.bodies) or languages_of(convening))
-    return render_message(message, convening, placeholder_values(convening, registration, _used(message, language)),
-                          language)
+    return render_message(message, convening, None, language, registration)
 
 
 def send_test_message(message_id: int, to_address: str, registration_id: int | None = None) -> OutboxMessage:
@@ -511,8 +560,7 @@ def _write_batch(message_id: int) -> int | None:
         now = utcnow()
         for person in people:
             language = language_of(person, languages)
-            rendered = render_message(message, convening,
-                                      placeholder_values(convening, person, _used(message, language)), language)
+            rendered = render_message(message, convening, None, language, person)
             outbox = _outbox_row("message", person.email, rendered, person.id)
             db.session.flush()
             db.session.add(MessageRecipient(message_id=message.id, registration_id=person.id, outbox_id=outbox.id,
@@ -682,6 +730,13 @@ def filter_summary(convening: Convening, data: dict) -> list[str]:
         out.append("Payment: " + ", ".join("nothing to pay" if s == NO_ORDER else OrderStatus(s).label
                                            for s in chosen.payment_statuses if s == NO_ORDER
                                            or s in OrderStatus.__members__.values()))
+    if chosen.checkins:
+        lists = {c.id: c.name for c in db.session.execute(sa.select(CheckinList).where(
+            CheckinList.convening_id == convening.id)).scalars()}
+        words = {ARRIVED: "arrived", NOT_ARRIVED: "not arrived"}
+        out.append("Check-in: " + ", ".join(
+            f"{lists.get(list_id, 'a deleted list')}: {words[arrival]}"
+            for list_id, arrival in filter(None, map(parse_checkin_choice, chosen.checkins))))
     if chosen.references:
         out.append(f"References: {len(chosen.references)} listed")
     return out

@@ -48,6 +48,7 @@ from convene.models import (
     DIETARY_NEEDS,
     PERSON_FIELDS,
     Answer,
+    CheckinScan,
     Convening,
     Delegation,
     HostOrganization,
@@ -559,6 +560,9 @@ def erase_personal_data(convening_id: int, *, expected: str | None = None, by: s
         # Who each message went to: the people are erased, so are the addresses (the counts stay).
         db.session.execute(sa.update(MessageRecipient).where(MessageRecipient.message_id.in_(
             sa.select(Message.id).where(Message.convening_id == convening_id))).values(to_address=""))
+        # What the desk typed to find someone (their name, most often); which list, when and what it came to stay.
+        db.session.execute(sa.update(CheckinScan).where(CheckinScan.convening_id == convening_id,
+                                                        CheckinScan.code != "").values(code=""))
         for delegation in plan.delegations:
             delegation.contact_name, delegation.contact_email = "", ""
         for presenter in plan.presenters:

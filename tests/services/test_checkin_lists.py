@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from convene.errors import ConveneError
 from convene.extensions import db
-from convene.models import AuditEntry, SessionSignup, Status, VisitAssignment, utcnow
+from convene.models import AuditEntry, Presenter, SessionPresenter, SessionSignup, Status, VisitAssignment, utcnow
 from convene.models.checkin import Checkin, CheckinList, CheckinScan
 from convene.services import checkin, checkin_lists
 from tests.factories import make_convening, make_host, make_registration, make_slot, make_ticket, make_user, make_visit
@@ -46,6 +46,33 @@ def test_a_session_list_holds_its_sign_ups_and_everyone_confirmed_when_it_says_s
     db.session.refresh(listed)
     assert listed.name == "Workshop door"
     assert expected_ids(listed) == {p["ana"].id, p["ben"].id, p["cho"].id}
+
+
+def test_a_session_list_holds_its_registered_presenters_one_person_or_the_whole_list_alike(scene):
+    convening, delegate, _, p = scene
+    workshop = make_session(convening, "Housing workshop", 1, "10:00", "11:00", kind="breakout", signup_required=True)
+    other = make_session(convening, "Legal clinic", 1, "11:00", "12:00", kind="breakout", signup_required=True)
+    db.session.add(SessionSignup(session_id=workshop.id, registration_id=p["ana"].id))
+    presenters = [Presenter(convening_id=convening.id, registration_id=p["ben"].id, name="Ben"),  # presents it
+                  Presenter(convening_id=convening.id, registration_id=p["dan"].id, name="Dan"),  # waitlisted
+                  Presenter(convening_id=convening.id, registration_id=p["cho"].id, name="Cho"),  # the other one
+                  Presenter(convening_id=convening.id, name="A guest from outside")]  # no registration
+    db.session.add_all(presenters)
+    db.session.flush()
+    for presenter, session in zip(presenters, (workshop, workshop, other, workshop), strict=True):
+        db.session.add(SessionPresenter(session_id=session.id, presenter_id=presenter.id))
+    db.session.commit()
+    listed = checkin_lists.create_checkin_list(convening.id, {"kind": "session", "session_id": workshop.id})
+    assert expected_ids(listed) == {p["ana"].id, p["ben"].id}
+    assert {r.id for r in p.values() if checkin.is_on_list(listed, r)} == expected_ids(listed)
+    assert "and its presenters" in checkin_lists.describe_rule(listed)
+    assert checkin.check_in(listed, p["ben"].reference).ok
+    assert checkin.check_in(listed, p["cho"].reference).result.value == "not_on_list"
+    # limits still hold for presenters: a list for delegates only leaves the speaker out
+    only = checkin_lists.create_checkin_list(convening.id, {"kind": "session", "session_id": workshop.id,
+                                                            "name": "Delegates", "roles": ["delegate"]})
+    assert expected_ids(only) == {p["ana"].id}
+    assert {r.id for r in p.values() if checkin.is_on_list(only, r)} == {p["ana"].id}
 
 
 def test_a_session_nobody_signs_up_for_is_always_for_everyone_confirmed(scene):

@@ -268,3 +268,24 @@ def test_demo_has_hosts_slots_and_rankings_and_the_assigner_places_everyone(app)
     result = assign_site_visits(convening.id)
     assert result.solution.optimal and not result.solution.unassigned
     assert result.run.people >= 60
+
+
+def test_demo_has_an_entrance_a_dinner_and_a_bus_list_with_arrivals_in_the_live_numbers(app):
+    from convene.models import Checkin, CheckinScan
+    from convene.services import checkin, checkin_lists, checkin_reports
+
+    convening, _ = demo.load_demo()
+    summaries = {s.checkin_list.name: s for s in checkin_lists.list_summaries(convening)}
+    assert set(summaries) == {"Entrance", demo.DINNER_LIST, next(n for n in summaries if n.startswith("Bus: "))}
+    entrance, dinner = summaries["Entrance"], summaries[demo.DINNER_LIST]
+    confirmed = len(registrations(convening, Status.CONFIRMED))
+    assert entrance.expected == confirmed and 0 < entrance.arrived < confirmed
+    assert dinner.expected == confirmed and 0 < dinner.arrived < entrance.arrived
+    live = checkin_reports.live_numbers(entrance.checkin_list)
+    assert live.arrived == entrance.arrived
+    # every arrival has its scan, made by the demo desk account, and the next scan of one of them says so
+    assert count(CheckinScan) == count(Checkin) == entrance.arrived + dinner.arrived
+    someone = db.session.execute(sa.select(Checkin).where(Checkin.list_id == entrance.checkin_list.id)
+                                 ).scalars().first()
+    again = checkin.check_in(entrance.checkin_list.id, someone.registration.reference)
+    assert again.result.value == "already" and again.checked_in_by

@@ -18,8 +18,11 @@ from hypothesis import strategies as st
 from convene import jobs
 from convene.extensions import db
 from convene.models import (
+    Checkin,
+    CheckinList,
     Convening,
     Job,
+    ListKind,
     Message,
     MessageRecipient,
     Order,
@@ -74,6 +77,12 @@ class FilterScene:
                                      starts_at=start + timedelta(hours=9 + n), ends_at=start + timedelta(hours=10 + n))
             db.session.add(session)
             self.sessions.append(session)
+        db.session.flush()
+        # the entrance (everyone confirmed) and the first workshop's list (those signed up for it)
+        self.lists = [CheckinList(convening_id=self.convening.id, kind=ListKind.MAIN, name="Entrance"),
+                      CheckinList(convening_id=self.convening.id, kind=ListKind.SESSION, name="Workshop 0",
+                                  session_id=self.sessions[0].id)]
+        db.session.add_all(self.lists)
         db.session.commit()
         self.n = 0
 
@@ -102,6 +111,11 @@ class FilterScene:
                                                site_visit_id=visit.id, published_site_visit_id=visit.id))
             for index in spec["sessions"]:
                 db.session.add(SessionSignup(session_id=self.sessions[index].id, registration_id=registration.id))
+            for index in spec["undone"]:  # an undone check-in is not an arrival
+                db.session.add(Checkin(list_id=self.lists[index].id, registration_id=registration.id,
+                                       reverted_at=utcnow()))
+            for index in spec["arrived"]:
+                db.session.add(Checkin(list_id=self.lists[index].id, registration_id=registration.id))
             db.session.commit()
             made.append((registration, spec))
         return made
@@ -117,6 +131,8 @@ PERSON = st.fixed_dictionaries({
     "payment": st.none() | st.sampled_from([OrderStatus.PAID.value, OrderStatus.PENDING.value,
                                             OrderStatus.INVOICED.value]),
     "bounced": st.booleans(),
+    "arrived": st.sets(st.integers(0, 1)),
+    "undone": st.sets(st.integers(0, 1)),
 })
 CHOICE = st.fixed_dictionaries({
     "statuses": st.sets(st.sampled_from([s.value for s in Status]), max_size=3),
@@ -128,7 +144,20 @@ CHOICE = st.fixed_dictionaries({
     "payments": st.sets(st.none() | st.sampled_from([OrderStatus.PAID.value, OrderStatus.PENDING.value]),
                         max_size=2),
     "references": st.none() | st.sets(st.integers(0, 11), max_size=4),
+    "checkins": st.sets(st.tuples(st.integers(0, 1), st.sampled_from([messages.ARRIVED, messages.NOT_ARRIVED])),
+                        max_size=2),
 })
+
+
+def on_list(spec, index) -> bool:
+    """Who each scene list is for: the entrance everyone confirmed, the workshop's list its sign-ups."""
+    return spec["status"] == Status.CONFIRMED.value and (index == 0 or 0 in spec["sessions"])
+
+
+def checkin_holds(spec, index, arrival) -> bool:
+    if arrival == messages.ARRIVED:
+        return index in spec["arrived"]
+    return on_list(spec, index) and index not in spec["arrived"]
 
 
 def reference_selection(made, choice) -> set[int]:
@@ -150,6 +179,8 @@ def reference_selection(made, choice) -> set[int]:
             continue
         if choice["payments"] and spec["payment"] not in choice["payments"]:
             continue
+        if choice["checkins"] and not any(checkin_holds(spec, i, arrival) for i, arrival in choice["checkins"]):
+            continue
         if references is not None and position not in references:
             continue
         chosen.add(registration.id)
@@ -167,6 +198,7 @@ def as_filter(scene: FilterScene, made, choice) -> messages.RecipientFilter:
         site_visit_ids=[scene.visits[i].id for i in choice["visits"]],
         session_ids=[scene.sessions[i].id for i in choice["sessions"]],
         payment_statuses=[p if p is not None else messages.NO_ORDER for p in choice["payments"]],
+        checkins=[messages.checkin_choice(scene.lists[i].id, arrival) for i, arrival in choice["checkins"]],
         # an unknown reference rides along with the known ones: reported, and matching nobody
         references=messages.parse_references(" ".join(references) + " NOPE-1") if choice["references"] is not None
         else [],
@@ -238,16 +270,14 @@ def test_an_unknown_placeholder_is_refused_beside_its_field(app):
     assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
 
 
-def test_each_person_reads_the_version_in_their_language(app, outbox, monkeypatch):
-    # Convenings and registrations gain languages elsewhere; the attributes are stood in for here.
-    monkeypatch.setattr(Convening, "languages", ["en", "fr"], raising=False)
-    monkeypatch.setattr(Convening, "default_language", "en", raising=False)
-    monkeypatch.setattr(Registration, "language", property(lambda r: "fr" if r.email.startswith("fr") else None),
-                        raising=False)
-    convening = make_convening()
+def test_each_person_reads_the_version_in_their_language(app, outbox):
+    convening = make_convening(languages=["en", "fr"], default_language="en",
+                               translations={"fr": {"name": "Rencontre de Toronto"}})
     ticket = make_ticket(convening)
     english = make_registration(convening, ticket, 1, email="en@example.org")
-    french = make_registration(convening, ticket, 2, email="fr@example.org")
+    french = make_registration(convening, ticket, 2, email="fr@example.org", language="fr")
+    # Spanish is not one of this convening's languages: the default version, and its frame, in English
+    spanish = make_registration(convening, ticket, 3, email="es@example.org", language="es")
     missing = messages.MessageDraft(subjects={"en": "Hello"}, bodies={"en": "Hi"},
                                     recipient_filter=messages.RecipientFilter())
     with pytest.raises(Exception) as raised:
@@ -255,19 +285,29 @@ def test_each_person_reads_the_version_in_their_language(app, outbox, monkeypatc
     assert {p.field for p in raised.value.details["problems"]} == {"subject_fr", "body_fr"}
     message = messages.save_message(convening.id, messages.MessageDraft(
         subjects={"en": "Hotel block closes Friday", "fr": "Le bloc d'hôtel ferme vendredi"},
-        bodies={"en": "Hello {given_name}", "fr": "Bonjour {given_name}"},
+        bodies={"en": "Hello {given_name}, welcome to {convening}",
+                "fr": "Bonjour {given_name}, bienvenue à {convening}"},
         recipient_filter=messages.RecipientFilter()))
     assert messages.preview_message(message, french).subject == "Le bloc d'hôtel ferme vendredi"
+    # the language filter: the default version also reaches people whose language is not offered
+    only = {code: {r.id for r in messages.matching_registrations(convening, messages.RecipientFilter(
+        languages=[code]))} for code in ("en", "fr")}
+    assert only == {"en": {english.id, spanish.id}, "fr": {french.id}}
     messages.send_message(message.id)
     assert jobs.wait(fresh(Message, message.id).job_id, timeout=60) == "done"
-    [en_mail], [fr_mail] = outbox.to(english.email), outbox.to(french.email)
-    assert en_mail["Subject"] == "Hotel block closes Friday"
-    assert f"Hello {english.given_name}" in outbox.text(en_mail)
+    [en_mail], [fr_mail], [es_mail] = outbox.to(english.email), outbox.to(french.email), outbox.to(spanish.email)
+    for mail, person in ((en_mail, english), (es_mail, spanish)):
+        assert mail["Subject"] == "Hotel block closes Friday"
+        assert f"Hello {person.given_name}, welcome to {convening.name}" in outbox.text(mail)
+        assert "Questions? Write to hello@example.org." in outbox.text(mail) and 'lang="en"' in outbox.html(mail)
     assert fr_mail["Subject"] == "Le bloc d'hôtel ferme vendredi"
-    assert f"Bonjour {french.given_name}" in outbox.text(fr_mail) and 'lang="fr"' in outbox.html(fr_mail)
+    assert f"Bonjour {french.given_name}, bienvenue à Rencontre de Toronto" in outbox.text(fr_mail)
+    # the frame around the text is French too: the convening's name, the footer, the page's language
+    assert "Des questions ? Écrivez à hello@example.org." in outbox.text(fr_mail)
+    assert '<html lang="fr"' in outbox.html(fr_mail) and "Rencontre de Toronto</strong>" in outbox.html(fr_mail)
     db.session.rollback()
     languages = dict(db.session.execute(sa.select(MessageRecipient.to_address, MessageRecipient.language)).all())
-    assert languages == {"en@example.org": "en", "fr@example.org": "fr"}
+    assert languages == {"en@example.org": "en", "fr@example.org": "fr", "es@example.org": "en"}
 
 
 def test_delegation_leads_get_one_copy_each_and_people_sent_before_are_skipped(app, outbox):

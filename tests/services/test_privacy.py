@@ -97,7 +97,7 @@ def test_erasing_is_refused_until_the_convening_is_over_and_changes_nothing(app)
 def test_the_scene_really_holds_personal_data_everywhere_the_scan_looks(scene):
     tables = {table for _, table, _ in scan(ERASED_VALUES)}
     assert {"registration", "answer", "orders", "credit_note", "refund", "outbox_message", "delegation",
-            "presenter", "host_organization", "audit_entry"} <= tables
+            "presenter", "host_organization", "audit_entry", "checkin_scan"} <= tables
     assert {v for v, _, _ in scan(ERASED_VALUES)} == set(ERASED_VALUES)
 
 

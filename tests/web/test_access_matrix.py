@@ -41,7 +41,7 @@ GROUPS = {
     "L": EDIT | {FINANCE, VIEWER},  # the log
     "MS": EDIT,  # messages to registrants
     "T": {OWNER},  # the team
-    "C": EDIT | {DESK},  # check-in: scanning badges
+    "C": EDIT | {DESK, LEAD},  # check-in: scanning badges (leads take their groups onto the bus)
     "AD": set(),  # platform administrators only
     "SI": MEMBER,  # any signed-in account (members and outsiders alike)
     "PUB": MEMBER,  # no account needed

@@ -8,7 +8,9 @@ import sqlalchemy as sa
 
 from convene import jobs
 from convene.extensions import db
-from convene.models import Message, utcnow
+from convene.models import Convening, Message, Registration, utcnow
+from convene.services import checkin
+from convene.services import messages as service
 from convene.services.db import unit_of_work
 from tests.factories import make_convening, make_delegation, make_registration, make_ticket
 
@@ -153,3 +155,51 @@ def test_without_a_scheduler_a_due_message_starts_when_the_team_opens_the_messag
     db.session.rollback()
     assert jobs.wait(db.session.get(Message, message.id).job_id, timeout=60) == "done"
     assert len(outbox.messages()) == 4
+
+
+def test_organizer_writes_to_the_maryland_delegation_who_has_not_arrived_yet_in_english_and_french(
+        organizer_client, outbox):
+    convening, maryland, people, other = scene()
+    with unit_of_work():
+        row = db.session.get(Convening, convening.id)
+        row.languages, row.default_language = ["en", "fr"], "en"
+        db.session.get(Registration, people[1].id).language = "fr"
+    entrance = checkin.main_list(convening.id)
+    assert checkin.check_in(entrance, people[0].reference).ok
+    # an undone check-in is not an arrival; a check-in on another list does not count at the entrance
+    undone = checkin.check_in(entrance, people[2].reference)
+    checkin.revert_check_in(undone.checkin_id)
+    other_convening = make_convening()
+    foreign = checkin.main_list(other_convening.id)
+
+    form = organizer_client.get(f"/admin/c/{convening.id}/messages/new").get_data(as_text=True)
+    assert 'name="subject_en"' in form and 'name="subject_fr"' in form and 'name="body_fr"' in form
+    assert "Entrance: arrived" in form and "Entrance: not arrived yet" in form
+    not_arrived = f"{entrance.id}:not_arrived"
+    refused = compose(organizer_client, convening, subject_fr="Changement de salle", body_fr="Bonjour {given_name}",
+                      checkins=[f"{foreign.id}:not_arrived"])
+    assert refused.status_code == 400 and 'id="checkins-error' in refused.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
+
+    response = compose(organizer_client, convening, subject_fr="Changement de salle pour {given_name}",
+                       body_fr="Bonjour {given_name},\n\nLa salle a changé : **salle B**.",
+                       delegation_ids=[str(maryland.id)], checkins=[not_arrived])
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    page = organizer_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="recipient-count">2<', page)
+    assert "Person1" in page and "Person2" in page and "Elsewhere" not in page
+    assert "Check-in: Entrance: not arrived" in page
+    message = db.session.execute(sa.select(Message)).scalar_one()
+    organizer_client.post(f"/admin/c/{convening.id}/messages/{message.id}/send", data={"send_at": ""})
+    db.session.rollback()
+    assert jobs.wait(db.session.get(Message, message.id).job_id, timeout=60) == "done"
+    assert outbox.to(people[0].email) == [] and outbox.to(other.email) == []
+    [french] = outbox.to(people[1].email)
+    [english] = outbox.to(people[2].email)
+    assert french["Subject"] == "Changement de salle pour Person1" and "Des questions ?" in outbox.text(french)
+    assert english["Subject"] == "Venue change for Person2" and "Questions? Write to" in outbox.text(english)
+    # who has arrived: one ticked value, the other people of the delegation left out
+    db.session.rollback()
+    arrived = service.matching_registrations(convening, service.RecipientFilter(
+        delegation_ids=[maryland.id], checkins=[f"{entrance.id}:arrived"]))
+    assert [r.id for r in arrived] == [people[0].id]
