@@ -161,6 +161,9 @@ class Registration(TimestampMixin, Base):
         sa.Index("ix_registration_convening_created", "convening_id", "created_at"),
         sa.Index("ix_registration_convening_family", "convening_id", "family_name", "given_name"),
         sa.Index("ix_registration_convening_sort_key", "convening_id", "sort_key"),
+        # LIKE '%term%' of the back office's search: trigrams on PostgreSQL (migration 0018 adds pg_trgm).
+        sa.Index("ix_registration_search_text", "search_text", postgresql_using="gin",
+                 postgresql_ops={"search_text": "gin_trgm_ops"}),
     )
 
     @property
