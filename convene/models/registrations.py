@@ -234,3 +234,8 @@ class Answer(Base):
     question: Mapped[Question] = relationship(back_populates="answers")
 
     __table_args__ = (sa.UniqueConstraint("registration_id", "question_id"),)
+
+
+# Schemas made by create_all (benches, scripts) need pg_trgm before the search index, as migration 0018 does.
+sa.event.listen(Registration.__table__, "before_create",
+                sa.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
