@@ -56,7 +56,8 @@ def _labels(codes: list[str] | None, labels: dict[str, str]) -> str:
     return "; ".join(labels.get(code, code) for code in codes or [])
 
 
-def _site_visits_by_person(connection: sa.Connection, convening: Convening, ids: list[int]) -> dict[int, list[str]]:
+def _site_visits_by_person(connection: sa.Connection, convening: Convening, ids: list[int]
+                           ) -> dict[int, list[str]]:
     """Each person's visits, in slot order: the published plan once published (as rosters show), else the working one."""
     column = (VisitAssignment.published_site_visit_id if convening.visits_published_at is not None
               else VisitAssignment.site_visit_id)

@@ -1,8 +1,8 @@
 """Numbers for the back office: counts per convening, the dashboard, and its registrations chart.
 
 Each report runs a fixed handful of grouped queries whatever the number of registrations: the
-database counts, and Python only reads back a few rows per status, list of needs or quarter hour. The chart geometry is a pure
-function of day counts, so it is tested without a database.
+database counts, and Python reads back a few rows per status, list of needs or quarter hour. The
+chart geometry is a pure function of day counts, so it is tested without a database.
 """
 from __future__ import annotations
 
