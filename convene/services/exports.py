@@ -146,7 +146,7 @@ def _answers_by_person(connection: sa.Connection, ids: list[int]) -> dict[int, d
 
 
 def iter_registrations_csv(convening: Convening, where: Iterable = (), order_by: Iterable = (),
-                           batch: int = EXPORT_BATCH, connection: sa.Connection | None = None) -> Iterator[str]:
+                           batch: int | None = None, connection: sa.Connection | None = None) -> Iterator[str]:
     """The CSV text (with BOM) of the convening's registrations matching `where`, a batch of rows at a time.
 
     Rows stream from the database (a server-side cursor on PostgreSQL), so memory stays flat at any size;
@@ -155,6 +155,7 @@ def iter_registrations_csv(convening: Convening, where: Iterable = (), order_by:
     a download is written after its view returned, outside the request's session and app context.
     """
     where = [Registration.convening_id == convening.id, *where]
+    batch = batch or EXPORT_BATCH
     questions = list(convening.questions)
     # Read now, in the request's session: the rows are written while the response streams, after the view returned.
     convening.timezone, convening.currency, convening.visits_published_at  # noqa: B018
