@@ -22,14 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import astuple
 from html import escape
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import BinaryIO
 
-from convene.printing.badges import BadgeData
+from convene.printing.badges import BadgeData, subline_text
 from convene.printing.layouts import LAYOUTS, Layout
 from convene.printing.qr import qr_svg
 
@@ -169,7 +168,8 @@ def _collector_paused(pause: bool) -> Iterator[None]:
 
 
 def render_chunk(badges: list[BadgeData], layout_key: str, duplex: bool, cut_guides: bool,
-                 qr: dict[str, str] | None = None, pause_gc: bool = False, font_text: str = "") -> bytes:
+                 qr: dict[str, str] | None = None, pause_gc: bool = False, font_text: dict[int, str] | None = None
+                 ) -> bytes:
     """Render one chunk of badges (in a pool worker; arguments are plain, picklable data).
 
     `qr` maps check-in tokens to QR SVGs the caller already made (and cached). With `font_text`,
@@ -185,34 +185,31 @@ def render_chunk(badges: list[BadgeData], layout_key: str, duplex: bool, cut_gui
 
 
 # Text the templates add around the people's own: labels, digits, punctuation, what fitting inserts.
-_TEMPLATE_CHARACTERS = "".join(chr(c) for c in range(32, 127)) + "…–—’“”·•"
-_BADGE_WEIGHTS = (400, 600, 700)  # every weight badges.css uses
+_TEMPLATE_CHARACTERS = "".join(chr(c) for c in range(32, 127)) + "\u2026\u2013\u2014\u2019\u201c\u201d\u00b7\u2022"
 
 
-def font_text(badges: list[BadgeData]) -> str:
-    """Every string the batch's badges print, once each, and the characters the templates add."""
-    strings: set[str] = set()
-
-    def gather(value) -> None:
-        if isinstance(value, str):
-            strings.add(value)
-        elif isinstance(value, tuple):
-            for item in value:
-                gather(item)
-
+def font_text(badges: list[BadgeData]) -> dict[int, str]:
+    """Every string the batch's badges print, by the font weight badges.css sets it in, once each."""
+    by_weight: dict[int, set[str]] = {400: set(), 600: set(), 700: set()}
     for badge in badges:
-        gather(astuple(badge))
-    return " ".join(sorted(strings)) + " " + _TEMPLATE_CHARACTERS
+        by_weight[700].update((badge.name, badge.role_label.upper(), badge.convening))  # name, ribbon, back title
+        by_weight[600].add(badge.organization)
+        by_weight[400].update((badge.convening, subline_text(badge), badge.delegation, badge.back_note))
+        for visit in badge.visits:
+            by_weight[700].add(visit.when)
+            by_weight[400].update((visit.host, visit.meeting_point, visit.departs))
+    return {weight: " ".join(sorted(s for s in strings if s)) + " " + _TEMPLATE_CHARACTERS
+            for weight, strings in by_weight.items()}
 
 
-def font_pages(text: str) -> str:
-    """HTML setting `text` in every weight badges use, after the sheets.
+def font_pages(text: dict[int, str]) -> str:
+    """HTML setting each weight's text (font_text) in that weight, after the sheets.
 
     WeasyPrint embeds a subset of each font holding the glyphs its document uses. When every chunk
     of a batch also sets the whole batch's text, every chunk embeds the same subsets, byte for byte,
     and the merged file keeps one copy of each (compress_identical_objects) instead of one per chunk.
     """
-    blocks = "".join(f'<p style="font-weight: {weight}; margin: 0">{escape(text)}</p>' for weight in _BADGE_WEIGHTS)
+    blocks = "".join(f'<p style="font-weight: {weight}; margin: 0">{escape(line)}</p>' for weight, line in text.items())
     return f'<section style="break-before: page; font-size: 6pt; white-space: normal">{blocks}</section>'
 
 
@@ -333,7 +330,7 @@ def render_badges_pdf(
         workers, chunk_sheets = 0, math.ceil(len(badges) / layout.per_sheet)
     pool_size = 1 if workers == 0 else (workers or default_workers())
     parts = chunks(badges, layout, chunk_sheets, workers=pool_size)
-    shared = font_text(badges) if len(parts) > 1 else ""
+    shared = font_text(badges) if len(parts) > 1 else None
     sides = 2 if duplex else 1
 
     def args_for(index: int, in_pool: bool) -> tuple:
