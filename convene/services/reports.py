@@ -96,17 +96,13 @@ def daily_counts(instants: Iterable[datetime], tz: ZoneInfo) -> dict[date, int]:
 _QUARTER = 900
 
 
-def _daily_counts(where: list, tz: ZoneInfo) -> dict[date, int]:
-    """Registrations per local day, grouped by UTC quarter hour in the database (at most 96 rows a day)."""
+def _quarter_hour(column) -> sa.ColumnElement:
+    """The UTC quarter hour an instant falls in, as a whole number, computed by the database."""
     if db.session.get_bind().dialect.name == "postgresql":
-        seconds = sa.func.extract("epoch", Registration.created_at)
+        seconds = sa.func.extract("epoch", column)
     else:  # SQLite keeps UTC text; strftime('%s') reads it as UTC seconds
-        seconds = sa.func.strftime("%s", Registration.created_at)
-    bucket = sa.func.floor(sa.cast(seconds, sa.Float) / _QUARTER)
-    counts: Counter[date] = Counter()
-    for quarter, count in db.session.execute(sa.select(bucket, sa.func.count()).where(*where).group_by(bucket)):
-        counts[datetime.fromtimestamp(int(quarter) * _QUARTER, tz).date()] += count
-    return dict(counts)
+        seconds = sa.func.strftime("%s", column)
+    return sa.cast(sa.func.floor(sa.cast(seconds, sa.Float) / _QUARTER), sa.BigInteger)
 
 
 def cumulative_chart(
@@ -232,44 +228,59 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
         limits.append(sum(max(0, t.capacity - t.held) for t in tickets))
     seats_left = max(0, min(limits)) if limits else None
 
-    # Counted by the database, grouped: the rows never come to Python, whatever the convening's size.
+    # Counted by the database, grouped, in one statement of several groupings (kind, text key, number key,
+    # count): the rows never come to Python, whatever the convening's size, and the page's round trips stay few.
     active = [Registration.convening_id == convening.id, Registration.status.in_(ACTIVE)]
     roles = Counter({role.value: 0 for role in Role})
     by_delegation: Counter[int | None] = Counter()
-    for role, delegation_id, count in db.session.execute(
-        sa.select(Registration.role, Registration.delegation_id, sa.func.count())
-        .where(*active).group_by(Registration.role, Registration.delegation_id)
-    ):
-        roles[role] += count
-        by_delegation[delegation_id] += count
     languages = Counter({code: 0 for code in dict.fromkeys([convening.default_language, *convening.languages])})
     interpretation = Counter({code: 0 for code in convening.interpretation_languages or []})
     dietary = Counter({code: 0 for code in DIETARY_NEEDS})
     accessibility = Counter({code: 0 for code in ACCESSIBILITY_NEEDS})
-    # One statement of four groupings: the language people read in, and each JSON list by its text (a handful
-    # of distinct lists, read back here: portable to SQLite).
+    day_counts: Counter[date] = Counter()
+    # JSON lists group by their text (a handful of distinct lists), read back here: portable to SQLite.
     lists = {"dietary": (Registration.dietary_needs, dietary, DIETARY_NEEDS),
              "accessibility": (Registration.accessibility_needs, accessibility, ACCESSIBILITY_NEEDS),
              "interpretation": (Registration.interpretation_needs, interpretation, interpretation)}
-    groupings = [sa.select(sa.literal("language").label("kind"), sa.cast(Registration.language, sa.Text).label("value"),
-                           sa.func.count().label("n")).where(*active).group_by(Registration.language)]
-    for kind, (column, _, _) in lists.items():
-        as_text = sa.cast(column, sa.Text)
-        groupings.append(sa.select(sa.literal(kind), as_text, sa.func.count()).where(*active).group_by(as_text))
-    for kind, text, count in db.session.execute(sa.union_all(*groupings)):
-        if kind == "language":
+
+    def grouping(kind: str, *, text=None, number=None, where=()) -> sa.Select:
+        """One branch: rows (kind, text key, number key, count), grouped by the keys it has."""
+        keys = [key for key in (text, number) if key is not None]
+        return (sa.select(sa.literal(kind, sa.Text),
+                          sa.cast(sa.null(), sa.Text) if text is None else text,
+                          sa.cast(sa.null(), sa.BigInteger) if number is None else number,
+                          sa.func.count())
+                .where(*active, *where).group_by(*keys))
+
+    groupings = [
+        grouping("role", text=sa.cast(Registration.role, sa.Text),
+                 number=sa.cast(Registration.delegation_id, sa.BigInteger)),
+        grouping("language", text=sa.cast(Registration.language, sa.Text)),
+        *(grouping(kind, text=sa.cast(column, sa.Text)) for kind, (column, _, _) in lists.items()),
+        grouping("quarter", number=_quarter_hour(Registration.created_at)),
+        grouping("active"),
+        grouping("dietary_notes", where=[Registration.dietary_notes != ""]),
+        grouping("accessibility_notes", where=[Registration.accessibility_notes != ""]),
+        grouping("bounced", where=[Registration.email_bounced_at.is_not(None)]),
+    ]
+    totals: Counter[str] = Counter()
+    for kind, text, number, count in db.session.execute(sa.union_all(*groupings)):
+        if kind == "role":
+            roles[text] += count
+            by_delegation[number] += count
+        elif kind == "language":
             languages[text] += count
-            continue
-        _, counter, known = lists[kind]
-        for code in set(json.loads(text) or []) if text else ():
-            if code in known:
-                counter[code] += count
-    notes = db.session.execute(sa.select(
-        sa.func.count(), sa.func.count().filter(Registration.dietary_notes != ""),
-        sa.func.count().filter(Registration.accessibility_notes != ""),
-        sa.func.count().filter(Registration.email_bounced_at.is_not(None)),
-    ).where(*active)).one()
-    active_count, dietary_notes, accessibility_notes, bounced = notes
+        elif kind in lists:
+            _, counter, known = lists[kind]
+            for code in set(json.loads(text) or []) if text else ():
+                if code in known:
+                    counter[code] += count
+        elif kind == "quarter":
+            day_counts[datetime.fromtimestamp(int(number) * _QUARTER, convening.tz).date()] += count
+        else:
+            totals[kind] += count
+    active_count, bounced = totals["active"], totals["bounced"]
+    dietary_notes, accessibility_notes = totals["dietary_notes"], totals["accessibility_notes"]
     # Erasing personal data takes the needs off each person and keeps their counts apart.
     kept = kept_need_counts(convening.id)
     dietary.update(kept["dietary"])
@@ -288,7 +299,7 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
 
     today = now.astimezone(convening.tz).date()
     chart = cumulative_chart(
-        _daily_counts(active, convening.tz),
+        dict(day_counts),
         until=min(today, convening.ends_on),
         title=f"Registrations over time ({convening.timezone})",
         what="active registrations",
