@@ -3,6 +3,10 @@
     python bench/badges.py                  # 300 and 1,000 badges on Avery 5392
     python bench/badges.py --sizes 60 300   # other batch sizes
 
+Three ways: "plain" is one WeasyPrint document; "convene" is render_badges_pdf as the print jobs call
+it (in one document below POOL_MIN_BADGES, else chunks in a pool, merged with one copy of each font);
+"pooled" forces the pool and the merge at any size, to show what the pool costs where it is skipped.
+
 Each run happens in a fresh child process, so one run's memory cannot flatter or burden the next.
 Time is measured inside the child from the badge data to the finished PDF on disk: Convene's way
 includes starting its pool (forkserver, each worker importing WeasyPrint and loading fonts), making
@@ -89,6 +93,10 @@ def run_one(way: str, count: int, out: str, workers: int | None, chunk_sheets: i
 
         pages = len(PdfReader(out).pages)
     else:
+        if way == "pooled":  # the pool and merged chunks whatever the size (Convene's way skips the pool when small)
+            from convene.printing.batch import default_workers
+
+            workers = workers or default_workers()
         pages = render_badges_pdf(badges, layout, out, workers=workers, chunk_sheets=chunk_sheets)
     seconds = time.perf_counter() - start
     shutdown_pool()
@@ -196,7 +204,8 @@ def main() -> None:
     for count in args.sizes:
         plain = measure("plain", count, args.workers, args.chunk_sheets)
         convene = measure("convene", count, args.workers, args.chunk_sheets)
-        for way, result in (("plain", plain), ("convene", convene)):
+        pooled = measure("pooled", count, args.workers, args.chunk_sheets)
+        for way, result in (("plain", plain), ("convene", convene), ("pooled", pooled)):
             print(f"{count:>7}  {way:<8} {result['seconds']:>8.1f} {result['cpu']:>6.1f} {result['peak_mb']:>12.0f} "
                   f"{result['peak_pss_mb']:>12.0f} {result['pages']:>6} {result['bytes'] / 1024:>7.0f}", flush=True)
         speed = plain["seconds"] / convene["seconds"]
@@ -204,6 +213,9 @@ def main() -> None:
         ratios.append((count, speed, rss, pss))
         print(f"{'':>7}  {'ratio':<8} {speed:>7.2f}× {'':>6} {rss:>11.2f}× {pss:>11.2f}×   (plain ÷ Convene for time, "
               "Convene ÷ plain for memory)", flush=True)
+        print(f"{'':>7}  pooled ÷ plain: time {pooled['seconds'] / plain['seconds']:.2f}×, PDF size "
+              f"{pooled['bytes'] / plain['bytes']:.2f}×; Convene ÷ plain PDF size {convene['bytes'] / plain['bytes']:.2f}× "
+              "(target: merged PDF ≤ 1.2× plain's size)", flush=True)
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     for count, speed, rss, pss in ratios:
         verdict = "meets" if speed >= 1.8 and rss < 1 else "misses"

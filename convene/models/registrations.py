@@ -170,6 +170,9 @@ class Registration(TimestampMixin, Base):
         sa.Index("ix_registration_convening_created", "convening_id", "created_at"),
         sa.Index("ix_registration_convening_family", "convening_id", "family_name", "given_name"),
         sa.Index("ix_registration_convening_sort_key", "convening_id", "sort_key"),
+        # LIKE '%term%' of the back office's search: trigrams on PostgreSQL (migration 0018 adds pg_trgm).
+        sa.Index("ix_registration_search_text", "search_text", postgresql_using="gin",
+                 postgresql_ops={"search_text": "gin_trgm_ops"}),
     )
 
     @property
@@ -248,3 +251,8 @@ class Answer(Base):
     question: Mapped[Question] = relationship(back_populates="answers")
 
     __table_args__ = (sa.UniqueConstraint("registration_id", "question_id"),)
+
+
+# Schemas made by create_all (benches, scripts) need pg_trgm before the search index, as migration 0018 does.
+sa.event.listen(Registration.__table__, "before_create",
+                sa.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))

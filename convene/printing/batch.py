@@ -22,18 +22,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from html import escape
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import BinaryIO
 
-from convene.printing.badges import BadgeData
+from convene.printing.badges import BadgeData, subline_text
 from convene.printing.layouts import LAYOUTS, Layout
 from convene.printing.qr import qr_svg
 
 log = logging.getLogger(__name__)
 
 CHUNK_SHEETS = 10
+# Batches smaller than this render in one document in this process (when the caller leaves `workers`
+# to us): measured with bench/badges.py, the pool wins clearly only from a few hundred badges on.
+POOL_MIN_BADGES = 400
 
 _pool: ProcessPoolExecutor | None = None
 _pool_workers = 0
@@ -164,15 +168,49 @@ def _collector_paused(pause: bool) -> Iterator[None]:
 
 
 def render_chunk(badges: list[BadgeData], layout_key: str, duplex: bool, cut_guides: bool,
-                 qr: dict[str, str] | None = None, pause_gc: bool = False) -> bytes:
+                 qr: dict[str, str] | None = None, pause_gc: bool = False, font_text: dict[int, str] | None = None
+                 ) -> bytes:
     """Render one chunk of badges (in a pool worker; arguments are plain, picklable data).
 
-    `qr` maps check-in tokens to QR SVGs the caller already made (and cached).
+    `qr` maps check-in tokens to QR SVGs the caller already made (and cached). With `font_text`,
+    pages setting that text follow the badges (see font_pages), for the caller to drop.
     """
-    from convene.printing.documents import render_badges
+    from convene.printing.documents import badges_html, write_pdf
 
     with _collector_paused(pause_gc):
-        return render_badges(badges, LAYOUTS[layout_key], duplex=duplex, cut_guides=cut_guides, qr=qr)
+        html = badges_html(badges, LAYOUTS[layout_key], duplex=duplex, cut_guides=cut_guides, qr=qr)
+        if font_text:
+            html = html.replace("</body>", font_pages(font_text) + "</body>", 1)
+        return write_pdf(html)
+
+
+# Text the templates add around the people's own: labels, digits, punctuation, what fitting inserts.
+_TEMPLATE_CHARACTERS = "".join(chr(c) for c in range(32, 127)) + "\u2026\u2013\u2014\u2019\u201c\u201d\u00b7\u2022"
+
+
+def font_text(badges: list[BadgeData]) -> dict[int, str]:
+    """Every string the batch's badges print, by the font weight badges.css sets it in, once each."""
+    by_weight: dict[int, set[str]] = {400: set(), 600: set(), 700: set()}
+    for badge in badges:
+        by_weight[700].update((badge.name, badge.role_label.upper(), badge.convening))  # name, ribbon, back title
+        by_weight[600].add(badge.organization)
+        by_weight[400].update((badge.convening, subline_text(badge), badge.delegation, badge.back_note))
+        for visit in badge.visits:
+            by_weight[700].add(visit.when)
+            by_weight[400].update((visit.host, visit.meeting_point, visit.departs))
+    return {weight: " ".join(sorted(s for s in strings if s)) + " " + _TEMPLATE_CHARACTERS
+            for weight, strings in by_weight.items()}
+
+
+def font_pages(text: dict[int, str]) -> str:
+    """HTML setting each weight's text (font_text) in that weight, after the sheets.
+
+    WeasyPrint embeds a subset of each font holding the glyphs its document uses. When every chunk
+    of a batch also sets the whole batch's text, every chunk embeds the same subsets, byte for byte,
+    and the merged file keeps one copy of each (compress_identical_objects) instead of one per chunk.
+    """
+    blocks = "".join(f'<p style="font-weight: {weight}; margin: 0">{escape(line)}</p>' for weight, line in text.items())
+    return f'<section style="break-before: page; font-size: 6pt; white-space: normal">{blocks}</section>'
 
 
 def render_agenda_chunk(agendas: list, paper: str, pause_gc: bool = False) -> bytes:
@@ -202,6 +240,7 @@ def _write(writer, out: Path | str | BinaryIO) -> None:
 def render_in_chunks(
     task: Callable[..., bytes], sizes: list[int], args_for: Callable[[int, bool], tuple],
     out: Path | str | BinaryIO, *, workers: int | None = None, progress: Callable[[int], None] | None = None,
+    keep_pages: Callable[[int], int] | None = None,
 ) -> int:
     """Run `task(*args_for(index, in_pool))` for every chunk, merge the PDFs in order into `out`; returns pages.
 
@@ -225,7 +264,8 @@ def render_in_chunks(
         while next_index in finished:
             # add_page copies a page and what it uses; append() would also merge outlines and
             # named destinations, which badge sheets do not have, at twice the cost.
-            for page in PdfReader(io.BytesIO(finished.pop(next_index))).pages:
+            pages = PdfReader(io.BytesIO(finished.pop(next_index))).pages
+            for page in pages[:keep_pages(next_index)] if keep_pages else pages:
                 writer.add_page(page)
             next_index += 1
         if progress:
@@ -262,6 +302,13 @@ def render_in_chunks(
                 future.cancel()
             raise
     pages = len(writer.pages)
+    if keep_pages and len(sizes) > 1:
+        # The chunks' font subsets are identical (font_pages): keep one copy of each, drop the font pages' objects.
+        # A pass merges objects equal to the byte, references included, so a font whose parts were merged
+        # becomes equal to its twins only in the next pass: repeat while it still finds some.
+        left = None
+        while left != (left := sum(o is not None for o in writer._objects)):
+            writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
     _write(writer, out)
     writer.close()
     return pages
@@ -278,15 +325,23 @@ def render_badges_pdf(
     """
     if not badges:
         raise ValueError("no badges to render")
+    if workers is None and len(badges) < POOL_MIN_BADGES:
+        # Below this, starting the pool and laying out every chunk's font pages cost more than two cores gain.
+        workers, chunk_sheets = 0, math.ceil(len(badges) / layout.per_sheet)
     pool_size = 1 if workers == 0 else (workers or default_workers())
     parts = chunks(badges, layout, chunk_sheets, workers=pool_size)
+    shared = font_text(badges) if len(parts) > 1 else None
+    sides = 2 if duplex else 1
 
     def args_for(index: int, in_pool: bool) -> tuple:
         qr = _qr_map(parts[index]) if in_pool else None
-        return (parts[index], layout.key, duplex, cut_guides, qr, in_pool)
+        return (parts[index], layout.key, duplex, cut_guides, qr, in_pool, shared)
+
+    def badge_pages(index: int) -> int:
+        return math.ceil(len(parts[index]) / layout.per_sheet) * sides
 
     return render_in_chunks(render_chunk, [len(p) for p in parts], args_for, out, workers=workers,
-                            progress=progress)
+                            progress=progress, keep_pages=badge_pages if shared else None)
 
 
 AGENDAS_PER_CHUNK = 25

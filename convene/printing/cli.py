@@ -121,6 +121,7 @@ def agendas_command(slug: str, out: str | None, paper: str, workers: int | None,
     """Write every confirmed attendee's personal agenda of convening SLUG to one PDF (or queue it with --queue)."""
     from convene.printing.batch import render_agendas_pdf
     from convene.services import printing as service
+    from convene.services.schedule import agenda_sources
 
     convening = _convening(slug)
     if queue:
@@ -132,7 +133,8 @@ def agendas_command(slug: str, out: str | None, paper: str, workers: int | None,
     registrations = service.badge_registrations(convening.id, service.BadgeFilter(which="all"))
     if not registrations:
         raise click.ClickException("Nobody is confirmed yet.")
-    agendas = [service.personal_agenda_data(convening, r) for r in registrations]
+    sources = agenda_sources(convening, [r.id for r in registrations])  # the program once, not per person
+    agendas = [service.personal_agenda_data(convening, r, sources) for r in registrations]
     with click.progressbar(length=len(agendas), label=f"Rendering {len(agendas)} agendas", show_pos=True) as bar:
         pages = render_agendas_pdf(agendas, out, paper=paper, workers=workers,
                                    progress=lambda done: bar.update(done - bar.pos))

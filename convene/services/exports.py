@@ -5,10 +5,9 @@ import csv
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
 
 from convene.extensions import db
 from convene.forms import format_answer
@@ -18,12 +17,15 @@ from convene.models import (
     DIETARY_NEEDS,
     Answer,
     Convening,
+    Delegation,
     HostOrganization,
+    Order,
     ProgramSession,
     Registration,
     SessionBlock,
     SessionSignup,
     SiteVisit,
+    TicketType,
     VisitAssignment,
     VisitSlot,
 )
@@ -56,21 +58,12 @@ def _labels(codes: list[str] | None, labels: dict[str, str]) -> str:
     return "; ".join(labels.get(code, code) for code in codes or [])
 
 
-def _money_cells(r: Registration, convening: Convening) -> list[str]:
-    """Price of the seat, currency, where its payment stands, and the order's reference, invoice and PO number."""
-    order = r.order
-    price = f"{r.price_cents / 100:.2f}"
-    if order is None:
-        return [price, convening.currency, "No payment due" if not r.price_cents else "No order", "", "", ""]
-    return [price, order.currency, ORDER_STATUS_LABELS.get(order.status, order.status), order.reference,
-            order.invoice_number or "", order.po_number]
-
-
-def _site_visits_by_person(convening: Convening, ids: list[int]) -> dict[int, list[str]]:
+def _site_visits_by_person(connection: sa.Connection, convening: Convening, ids: list[int]
+                           ) -> dict[int, list[str]]:
     """Each person's visits, in slot order: the published plan once published (as rosters show), else the working one."""
     column = (VisitAssignment.published_site_visit_id if convening.visits_published_at is not None
               else VisitAssignment.site_visit_id)
-    rows = db.session.execute(
+    rows = connection.execute(
         sa.select(VisitAssignment.registration_id, VisitSlot.label, HostOrganization.name)
         .join(SiteVisit, SiteVisit.id == column).join(VisitSlot, VisitSlot.id == SiteVisit.slot_id)
         .join(HostOrganization, HostOrganization.id == SiteVisit.host_id)
@@ -83,9 +76,9 @@ def _site_visits_by_person(convening: Convening, ids: list[int]) -> dict[int, li
     return by_person
 
 
-def _sessions_by_person(convening: Convening, ids: list[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+def _sessions_by_person(connection: sa.Connection, ids: list[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
     """Each person's session sign-ups in time order, apart from their places in working groups (blocks)."""
-    rows = db.session.execute(
+    rows = connection.execute(
         sa.select(SessionSignup.registration_id, ProgramSession.title, SessionBlock.name)
         .join(ProgramSession, ProgramSession.id == SessionSignup.session_id)
         .outerjoin(SessionBlock, SessionBlock.id == ProgramSession.block_id)
@@ -112,50 +105,109 @@ def question_headers(labels: Iterable[str]) -> list[str]:
     return headers
 
 
-def registrations_csv(convening: Convening, where: Iterable = (), order_by: Iterable = ()) -> str:
-    """The CSV text (with BOM) of the convening's registrations matching `where`, in five queries."""
-    where = [Registration.convening_id == convening.id, *where]
-    registrations = db.session.execute(
-        sa.select(Registration)
-        .options(joinedload(Registration.ticket_type), joinedload(Registration.delegation),
-                 joinedload(Registration.order))
+EXPORT_BATCH = 1000  # rows read per round trip; answers, visits and sessions are fetched per batch
+
+
+def _export_select(where: list, order_by: Iterable) -> sa.Select:
+    """The export's columns as plain rows: no ORM objects to build, track and keep for the whole file."""
+    return (
+        sa.select(
+            Registration.id, Registration.reference, Registration.status, Registration.given_name,
+            Registration.family_name, Registration.badge_name, Registration.pronouns, Registration.email,
+            Registration.phone, Registration.organization, Registration.job_title, Registration.role,
+            Delegation.name.label("delegation_name"), TicketType.name.label("ticket_name"),
+            Registration.dietary_needs, Registration.dietary_notes, Registration.accessibility_needs,
+            Registration.accessibility_notes, Registration.language, Registration.interpretation_needs,
+            Registration.created_at, Registration.price_cents,
+            Registration.order_id, Order.currency.label("order_currency"), Order.status.label("order_status"),
+            Order.reference.label("order_reference"), Order.invoice_number, Order.po_number,
+        )
+        .join(TicketType, TicketType.id == Registration.ticket_type_id)
+        .outerjoin(Delegation, Delegation.id == Registration.delegation_id)
+        .outerjoin(Order, Order.id == Registration.order_id)
         .where(*where)
         .order_by(*(order_by or (Registration.sort_key, Registration.id)))
-    ).scalars().all()
-    questions = convening.questions
-    # One query for every answer, instead of selectinload's batches of 500 registrations.
+    )
+
+
+def _money_cells(r, convening: Convening) -> list[str]:
+    """Price of the seat, currency, where its payment stands, and the order's reference, invoice and PO number."""
+    price = f"{r.price_cents / 100:.2f}"
+    if r.order_id is None:
+        return [price, convening.currency, "No payment due" if not r.price_cents else "No order", "", "", ""]
+    return [price, r.order_currency, ORDER_STATUS_LABELS.get(r.order_status, r.order_status), r.order_reference,
+            r.invoice_number or "", r.po_number]
+
+
+def _answers_by_person(connection: sa.Connection, ids: list[int]) -> dict[int, dict[int, object]]:
     answers: dict[int, dict[int, object]] = defaultdict(dict)
-    for registration_id, question_id, value in db.session.execute(
-        sa.select(Answer.registration_id, Answer.question_id, Answer.value)
-        .join(Registration, Answer.registration_id == Registration.id)
-        .where(*where)
+    for registration_id, question_id, value in connection.execute(
+        sa.select(Answer.registration_id, Answer.question_id, Answer.value).where(Answer.registration_id.in_(ids))
     ):
         answers[registration_id][question_id] = value
+    return answers
 
-    ids = [r.id for r in registrations]
-    visits = _site_visits_by_person(convening, ids)
-    sessions, groups = _sessions_by_person(convening, ids)
 
+def iter_registrations_csv(convening: Convening, where: Iterable = (), order_by: Iterable = (),
+                           batch: int | None = None, connection: sa.Connection | None = None) -> Iterator[str]:
+    """The CSV text (with BOM) of the convening's registrations matching `where`, a batch of rows at a time.
+
+    Rows stream from the database (a server-side cursor on PostgreSQL), so memory stays flat at any size;
+    each batch costs three more queries (answers, site visits, sessions) for its people. Without a
+    `connection`, the rows are read on a connection of their own, opened when the first row is wanted:
+    a download is written after its view returned, outside the request's session and app context.
+    """
+    where = [Registration.convening_id == convening.id, *where]
+    batch = batch or EXPORT_BATCH
+    questions = list(convening.questions)
+    # Read now, in the request's session: the rows are written while the response streams, after the view returned.
+    convening.timezone, convening.currency, convening.visits_published_at  # noqa: B018
+    if connection is not None:
+        return _stream_csv(connection, convening, questions, where, order_by, batch)
+    return _on_own_connection(db.engine, convening, questions, where, order_by, batch)
+
+
+def _on_own_connection(engine: sa.Engine, *args) -> Iterator[str]:
+    with engine.connect() as connection:
+        yield from _stream_csv(connection, *args)
+
+
+def _stream_csv(connection: sa.Connection, convening: Convening, questions: list, where: list, order_by: Iterable,
+                batch: int) -> Iterator[str]:
     buffer = io.StringIO()
-    buffer.write(BOM)
     writer = csv.writer(buffer)
+    buffer.write(BOM)
     writer.writerow([csv_safe(h) for h in (*HEADERS, *question_headers(q.label for q in questions))])
-    for r in registrations:
-        mine = answers.get(r.id, {})
-        row = [
-            r.reference, STATUS_LABELS.get(r.status, r.status), r.given_name, r.family_name, r.badge_name, r.pronouns,
-            r.email, r.phone, r.organization, r.job_title, ROLE_LABELS.get(r.role, r.role),
-            r.delegation.name if r.delegation else "", r.ticket_type.name,
-            _labels(r.dietary_needs, DIETARY_NEEDS), r.dietary_notes,
-            _labels(r.accessibility_needs, ACCESSIBILITY_NEEDS), r.accessibility_notes,
-            LANGUAGE_NAMES.get(r.language, r.language), _labels(r.interpretation_needs, LANGUAGE_NAMES),
-            convening.local(r.created_at).isoformat(timespec="seconds"),
-            *_money_cells(r, convening),
-            "; ".join(visits.get(r.id, [])), "; ".join(sessions.get(r.id, [])), "; ".join(groups.get(r.id, [])),
-            *(format_answer(mine.get(q.id)) for q in questions),
-        ]
-        writer.writerow([csv_safe(cell) for cell in row])
-    return buffer.getvalue()
+    yield buffer.getvalue()
+    result = connection.execute(_export_select(where, order_by).execution_options(yield_per=batch))
+    for rows in result.partitions():
+        ids = [r.id for r in rows]
+        answers = _answers_by_person(connection, ids)
+        visits = _site_visits_by_person(connection, convening, ids)
+        sessions, groups = _sessions_by_person(connection, ids)
+        buffer.seek(0)
+        buffer.truncate()
+        for r in rows:
+            mine = answers.get(r.id, {})
+            row = [
+                r.reference, STATUS_LABELS.get(r.status, r.status), r.given_name, r.family_name, r.badge_name,
+                r.pronouns, r.email, r.phone, r.organization, r.job_title, ROLE_LABELS.get(r.role, r.role),
+                r.delegation_name or "", r.ticket_name,
+                _labels(r.dietary_needs, DIETARY_NEEDS), r.dietary_notes,
+                _labels(r.accessibility_needs, ACCESSIBILITY_NEEDS), r.accessibility_notes,
+                LANGUAGE_NAMES.get(r.language, r.language), _labels(r.interpretation_needs, LANGUAGE_NAMES),
+                convening.local(r.created_at).isoformat(timespec="seconds"),
+                *_money_cells(r, convening),
+                "; ".join(visits.get(r.id, [])), "; ".join(sessions.get(r.id, [])), "; ".join(groups.get(r.id, [])),
+                *(format_answer(mine.get(q.id)) for q in questions),
+            ]
+            writer.writerow([csv_safe(cell) for cell in row])
+        yield buffer.getvalue()
+
+
+def registrations_csv(convening: Convening, where: Iterable = (), order_by: Iterable = ()) -> str:
+    """The whole CSV text at once (for a file or a test); the download streams iter_registrations_csv."""
+    return "".join(iter_registrations_csv(convening, where, order_by, connection=db.session.connection()))
 
 
 # ---------------------------------------------------------------- big exports, made by the worker

@@ -54,11 +54,11 @@ from convene.services.db import lock, unit_of_work
 from convene.services.exports import BOM, csv_safe
 from convene.services.payments import SETTLEMENT_LABELS, Settlement, settle_seat_locked
 from convene.services.registrations import (
+    REFERENCE_ALPHABET,
     lapse_overdue_offers,
     offer_seats_locked,
     queue_status_email,
     find_or_create_delegation,
-    new_reference,
     normalize_email,
     seat_usage,
 )
@@ -881,10 +881,7 @@ def _write(convening_id: int, rows: list[_Row], defaults: ImportDefaults, new_de
         if revived:  # a registration that comes back is rebuilt from the file: its old ranking goes with its answers
             db.session.execute(sa.delete(VisitPreference).where(
                 VisitPreference.registration_id.in_(sorted(r.id for r in revived.values()))))
-        references: set[str] = set()
-        while len(references) < len(rows) - len(revived):  # before any add: new_reference queries, which flushes
-            references.add(new_reference(convening))
-        fresh = list(references)
+        fresh = new_references(convening, len(rows) - len(revived))  # before any add: it queries, which flushes
 
         placed: list[Registration] = []
         for row in rows:
@@ -933,6 +930,22 @@ def _write(convening_id: int, rows: list[_Row], defaults: ImportDefaults, new_de
         report.imported = len(rows)
         if job is not None:
             job.params = {**(job.params or {}), "imported": {"rows": report.imported, "message": summary(report)}}
+
+
+REFERENCE_BATCH = 1000
+
+
+def new_references(convening: Convening, count: int) -> list[str]:
+    """`count` distinct references not yet taken, checked a thousand at a time instead of one query each."""
+    prefix = (convening.reference_prefix or "REG").upper()  # as new_reference makes them
+    references: set[str] = set()
+    while len(references) < count:
+        wanted = min(count - len(references), REFERENCE_BATCH)
+        candidates = {f"{prefix}-{''.join(secrets.choice(REFERENCE_ALPHABET) for _ in range(5))}"
+                      for _ in range(wanted)} - references
+        taken = set(db.session.scalars(sa.select(Registration.reference).where(Registration.reference.in_(candidates))))
+        references |= candidates - taken
+    return list(references)
 
 
 def _shortfalls(convening: Convening, tickets: dict[int, TicketType], rows: list[_Row]) -> list[str]:

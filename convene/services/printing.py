@@ -439,6 +439,7 @@ def run_print_job(job_id: int, *, workers: int | None = None, on_progress=None) 
     `on_progress(done)` is told too (the queue's job mirrors the batch's progress).
     """
     from convene.printing.batch import CHUNK_SHEETS, render_agendas_pdf, render_badges_pdf
+    from convene.services.schedule import agenda_sources
 
     worker = this_worker()
     with unit_of_work():
@@ -478,7 +479,8 @@ def run_print_job(job_id: int, *, workers: int | None = None, on_progress=None) 
             pages = render_badges_pdf(items, layout, path, duplex=duplex, workers=workers, progress=progress,
                                       chunk_sheets=current_app.config.get("PRINT_CHUNK_SHEETS", CHUNK_SHEETS))
         elif job.kind == "agendas":
-            items = [personal_agenda_data(convening, r) for r in registrations if r.status == Status.CONFIRMED]
+            sources = agenda_sources(convening, [r.id for r in registrations])  # the program once, not per person
+            items = [personal_agenda_data(convening, r, sources) for r in registrations if r.status == Status.CONFIRMED]
             db.session.rollback()
             pages = render_agendas_pdf(items, path, paper=job.params.get("paper", "letter"), workers=workers,
                                        progress=progress)
@@ -885,18 +887,21 @@ def render_program_pdf(convening_id: int, *, paper: str = "letter") -> bytes:
     return render_program(program_book(convening), paper=paper)
 
 
-def personal_agenda_data(convening: Convening, registration: Registration):
-    """One attendee's agenda as plain data, in their language (from convene.services.schedule.personal_agenda)."""
+def personal_agenda_data(convening: Convening, registration: Registration, sources=None):
+    """One attendee's agenda as plain data, in their language (from convene.services.schedule.personal_agenda).
+
+    `sources` is the program read once for a whole batch (see schedule.agenda_sources); without it, read here.
+    """
     with in_language(person_language(registration, convening)) as lang:
-        return _personal_agenda_data(convening, registration, lang)
+        return _personal_agenda_data(convening, registration, lang, sources)
 
 
-def _personal_agenda_data(convening: Convening, registration: Registration, lang: str):
+def _personal_agenda_data(convening: Convening, registration: Registration, lang: str, sources=None):
     from convene.printing.agendas import AgendaDay, AgendaEntry, PersonalAgenda
     from convene.services.schedule import personal_agenda
 
     days = []
-    for day in personal_agenda(convening, registration):
+    for day in personal_agenda(convening, registration, sources):
         entries = tuple(
             AgendaEntry(
                 time=_clock(convening, item.starts_at, item.ends_at), title=item.title, where=item.where or "",

@@ -1,11 +1,12 @@
 """Numbers for the back office: counts per convening, the dashboard, and its registrations chart.
 
-Each report runs a fixed handful of queries whatever the number of registrations; the counting of
-JSON lists and of days happens in Python over one narrow query. The chart geometry is a pure
-function of day counts, so it is tested without a database.
+Each report runs a fixed handful of grouped queries whatever the number of registrations: the
+database counts, and Python reads back a few rows per status, list of needs or quarter hour. The
+chart geometry is a pure function of day counts, so it is tested without a database.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,20 @@ class Chart:
 def daily_counts(instants: Iterable[datetime], tz: ZoneInfo) -> dict[date, int]:
     """How many instants fall on each local day in `tz`."""
     return dict(Counter(instant.astimezone(tz).date() for instant in instants))
+
+
+# Every time zone's offset is a whole number of quarter hours, so instants grouped by UTC quarter hour
+# fall on one local day each.
+_QUARTER = 900
+
+
+def _quarter_hour(column) -> sa.ColumnElement:
+    """The UTC quarter hour an instant falls in, as a whole number, computed by the database."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        seconds = sa.func.extract("epoch", column)
+    else:  # SQLite keeps UTC text; strftime('%s') reads it as UTC seconds
+        seconds = sa.func.strftime("%s", column)
+    return sa.cast(sa.func.floor(sa.cast(seconds, sa.Float) / _QUARTER), sa.BigInteger)
 
 
 def cumulative_chart(
@@ -213,34 +228,59 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
         limits.append(sum(max(0, t.capacity - t.held) for t in tickets))
     seats_left = max(0, min(limits)) if limits else None
 
-    # One narrow query over active registrations; JSON lists are counted here, portably.
-    active_rows = db.session.execute(
-        sa.select(
-            Registration.created_at, Registration.role, Registration.delegation_id,
-            Registration.dietary_needs, Registration.accessibility_needs,
-            Registration.dietary_notes != "", Registration.accessibility_notes != "",
-            Registration.language, Registration.interpretation_needs,
-            Registration.email_bounced_at.is_not(None),
-        ).where(Registration.convening_id == convening.id, Registration.status.in_(ACTIVE))
-    ).all()
+    # Counted by the database, grouped, in one statement of several groupings (kind, text key, number key,
+    # count): the rows never come to Python, whatever the convening's size, and the page's round trips stay few.
+    active = [Registration.convening_id == convening.id, Registration.status.in_(ACTIVE)]
+    roles = Counter({role.value: 0 for role in Role})
+    by_delegation: Counter[int | None] = Counter()
     languages = Counter({code: 0 for code in dict.fromkeys([convening.default_language, *convening.languages])})
     interpretation = Counter({code: 0 for code in convening.interpretation_languages or []})
     dietary = Counter({code: 0 for code in DIETARY_NEEDS})
     accessibility = Counter({code: 0 for code in ACCESSIBILITY_NEEDS})
-    roles = Counter({role.value: 0 for role in Role})
-    by_delegation: Counter[int | None] = Counter()
-    dietary_notes = accessibility_notes = bounced = 0
-    for (created_at, role, delegation_id, diet, access, has_diet_note, has_access_note, language, needs,
-         bounces) in active_rows:
-        languages[language] += 1
-        interpretation.update(code for code in set(needs or []) if code in interpretation)
-        dietary.update(code for code in set(diet or []) if code in DIETARY_NEEDS)
-        accessibility.update(code for code in set(access or []) if code in ACCESSIBILITY_NEEDS)
-        roles[role] += 1
-        by_delegation[delegation_id] += 1
-        dietary_notes += bool(has_diet_note)
-        accessibility_notes += bool(has_access_note)
-        bounced += bool(bounces)
+    day_counts: Counter[date] = Counter()
+    # JSON lists group by their text (a handful of distinct lists), read back here: portable to SQLite.
+    lists = {"dietary": (Registration.dietary_needs, dietary, DIETARY_NEEDS),
+             "accessibility": (Registration.accessibility_needs, accessibility, ACCESSIBILITY_NEEDS),
+             "interpretation": (Registration.interpretation_needs, interpretation, interpretation)}
+
+    def grouping(kind: str, *, text=None, number=None, where=()) -> sa.Select:
+        """One branch: rows (kind, text key, number key, count), grouped by the keys it has."""
+        keys = [key for key in (text, number) if key is not None]
+        return (sa.select(sa.literal(kind, sa.Text),
+                          sa.cast(sa.null(), sa.Text) if text is None else text,
+                          sa.cast(sa.null(), sa.BigInteger) if number is None else number,
+                          sa.func.count())
+                .where(*active, *where).group_by(*keys))
+
+    groupings = [
+        grouping("role", text=sa.cast(Registration.role, sa.Text),
+                 number=sa.cast(Registration.delegation_id, sa.BigInteger)),
+        grouping("language", text=sa.cast(Registration.language, sa.Text)),
+        *(grouping(kind, text=sa.cast(column, sa.Text)) for kind, (column, _, _) in lists.items()),
+        grouping("quarter", number=_quarter_hour(Registration.created_at)),
+        grouping("active"),
+        grouping("dietary_notes", where=[Registration.dietary_notes != ""]),
+        grouping("accessibility_notes", where=[Registration.accessibility_notes != ""]),
+        grouping("bounced", where=[Registration.email_bounced_at.is_not(None)]),
+    ]
+    totals: Counter[str] = Counter()
+    for kind, text, number, count in db.session.execute(sa.union_all(*groupings)):
+        if kind == "role":
+            roles[text] += count
+            by_delegation[number] += count
+        elif kind == "language":
+            languages[text] += count
+        elif kind in lists:
+            _, counter, known = lists[kind]
+            for code in set(json.loads(text) or []) if text else ():
+                if code in known:
+                    counter[code] += count
+        elif kind == "quarter":
+            day_counts[datetime.fromtimestamp(int(number) * _QUARTER, convening.tz).date()] += count
+        else:
+            totals[kind] += count
+    active_count, bounced = totals["active"], totals["bounced"]
+    dietary_notes, accessibility_notes = totals["dietary_notes"], totals["accessibility_notes"]
     # Erasing personal data takes the needs off each person and keeps their counts apart.
     kept = kept_need_counts(convening.id)
     dietary.update(kept["dietary"])
@@ -259,14 +299,14 @@ def build_dashboard(convening: Convening, *, now: datetime | None = None) -> Das
 
     today = now.astimezone(convening.tz).date()
     chart = cumulative_chart(
-        daily_counts((row[0] for row in active_rows), convening.tz),
+        dict(day_counts),
         until=min(today, convening.ends_on),
         title=f"Registrations over time ({convening.timezone})",
         what="active registrations",
     )
     return Dashboard(
         by_status=by_status, tickets=tickets, held=usage.total, capacity=convening.capacity,
-        seats_left=seats_left, waitlist=usage.waitlist, active=len(active_rows),
+        seats_left=seats_left, waitlist=usage.waitlist, active=active_count,
         dietary=dict(dietary), dietary_notes=dietary_notes, accessibility=dict(accessibility),
         accessibility_notes=accessibility_notes, roles=dict(roles), delegations=delegations,
         no_delegation=by_delegation.get(None, 0), chart=chart, languages=dict(languages),

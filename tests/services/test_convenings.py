@@ -418,6 +418,20 @@ def test_dashboard_numbers(app):
     assert [y for _, y in chart.points] == expected
 
 
+def test_dashboard_days_follow_a_half_hour_time_zone_to_the_minute(app):
+    # Kolkata is UTC+5:30: 18:29 UTC is 23:59 on the 10th there, 18:31 UTC is 00:01 on the 11th.
+    convening = make_convening(timezone="Asia/Kolkata")
+    ticket = make_ticket(convening)
+    for n, minute in enumerate((29, 31, 31)):
+        make_registration(convening, ticket, n, created_at=datetime(2025, 3, 10, 18, minute, tzinfo=UTC),
+                          dietary_needs=["vegan", "vegan"] if n else [])
+    report = build_dashboard(convening, now=datetime(2025, 3, 11, 12, 0, tzinfo=UTC))
+    assert [label for _, label in report.chart.x_labels][0] == "10 Mar"
+    chart = report.chart
+    assert [y for _, y in chart.points] == [round(chart.bottom - (chart.bottom - chart.top) * n / 3, 1) for n in (1, 3)]
+    assert report.dietary["vegan"] == 2 and report.active == 3  # a need listed twice counts once per person
+
+
 def test_overall_seats_left_sums_ticket_limits_when_every_ticket_has_one(app):
     convening = make_convening(capacity=None)
     a, _ = make_ticket(convening, capacity=3), make_ticket(convening, capacity=4)

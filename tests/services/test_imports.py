@@ -354,6 +354,26 @@ def test_checking_a_file_takes_the_same_few_queries_for_10_or_1000_rows(app):
     assert counts[0] == counts[1] <= 6, counts
 
 
+def test_writing_a_file_takes_statements_per_batch_not_per_row(app, backend):
+    convening = make_convening()
+    ticket = make_ticket(convening)
+    make_registration(convening, ticket, 1)
+    counts = {}
+    for size, start in ((10, 10), (400, 100)):
+        db.session.rollback()
+        with count_statements() as statements:
+            report = import_registrations(convening.id, csv_of(*delegate_rows(size, start, "Maryland")),
+                                          ImportDefaults(ticket_type_id=ticket.id))
+        assert report.ok and report.imported == size
+        if backend == "sqlite":  # SQLAlchemy sends SQLite one INSERT per row (RETURNING order is not promised)
+            statements = [s for s in statements if not s.startswith("INSERT INTO registration ")]
+        counts[size] = len(statements)
+    # References are checked a thousand at a time and, on PostgreSQL, the rows go in as multi-row INSERTs,
+    # so 40 times the rows adds a few statements, not 390.
+    assert counts[400] <= counts[10] + 6, counts
+    assert len({r.reference for r in registrations_of(convening)}) == 411
+
+
 def test_a_thousand_rows_import_in_a_few_seconds(app, backend):
     convening = make_convening(capacity=2000)
     ticket = make_ticket(convening, capacity=1500)
