@@ -53,13 +53,19 @@ def request_convening():
     if "i18n_convening" not in g:
         g.i18n_convening = None
         slug = (request.view_args or {}).get("slug")
-        if isinstance(slug, str) and slug:
+        # Only a slug a convening could have is looked up: an error page for a typed NUL or a
+        # 2,000-character path must not fail again in the database while it picks its language.
+        if isinstance(slug, str) and re.fullmatch(r"[a-z0-9-]{1,64}", slug):
             from sqlalchemy import select
+            from sqlalchemy.exc import SQLAlchemyError
 
             from convene.extensions import db
             from convene.models import Convening
 
-            g.i18n_convening = db.session.execute(select(Convening).where(Convening.slug == slug)).scalar()
+            try:
+                g.i18n_convening = db.session.execute(select(Convening).where(Convening.slug == slug)).scalar()
+            except SQLAlchemyError:  # a page shown after the database failed: the default language will do
+                db.session.rollback()
     return g.i18n_convening
 
 
