@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextvars
 import email
 import os
+import time
 from email import policy
 from pathlib import Path
 
@@ -259,8 +260,22 @@ def app(app_config, backend):
     _empty_tables(app)
     with app.app_context():
         yield app
+        _drain_job_threads()
         _db.session.remove()
         _db.engine.dispose()
+
+
+def _drain_job_threads(timeout: float = 30.0) -> None:
+    """Wait until the in-process job threads have run what this test handed them: a job still writing
+    while the next test empties the tables would hold SQLite's lock ("database is locked")."""
+    from convene.jobs import _embedded
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _embedded.guard:
+            if not _embedded.pending and _embedded.jobs.empty():
+                return
+        time.sleep(0.01)
 
 
 @pytest.fixture
