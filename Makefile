@@ -50,11 +50,12 @@ system-test-deps: system-deps
 db: install system-deps
 	$(BIN)/flask db upgrade
 
-# Catalogues: `make translations` extracts every marked string (Python and templates, babel.cfg) into
-# convene/translations/messages.pot and merges it into each language's messages.po; translate what is new
-# there, then `make translations-compile` (run by `make run` and `make test`) builds the .mo files.
+# Catalogues: `make translations` extracts every marked string (Python and templates) into two templates,
+# convene/translations/messages.pot (attendee-facing, babel.cfg) and admin.pot (the back office and staff-only
+# emails and PDFs, babel-admin.cfg), and merges each into every language's messages.po / admin.po; translate
+# what is new there, then `make translations-compile` (run by `make run` and `make test`) builds the .mo files.
 TRANSLATIONS := convene/translations
-PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/*.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
 translations: translations-update
@@ -62,13 +63,17 @@ translations: translations-update
 translations-extract: install
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k lazy_gettext -k _l -k N_ --no-wrap \
 		-o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel extract -F babel-admin.cfg --no-location --sort-output -k lazy_gettext -k _l -k N_ --no-wrap \
+		-o $(TRANSLATIONS)/admin.pot .
 
 translations-update: translations-extract
 	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete --no-wrap
+	$(BIN)/pybabel update -D admin -i $(TRANSLATIONS)/admin.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete \
+		--no-wrap
 
 translations-compile: $(MO_FILES)
 
-$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+$(TRANSLATIONS)/%.mo: $(TRANSLATIONS)/%.po | $(VENV)/.installed
 	$(BIN)/pybabel compile --statistics -i $< -o $@
 
 demo: db

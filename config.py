@@ -75,6 +75,10 @@ class Config:
     # (and the scheme from X-Forwarded-Proto); 0 trusts no header, so nobody can forge an address.
     PROXY_COUNT = _int("CONVENE_PROXY_COUNT", 0)
 
+    # Languages the back office (and staff-only emails and PDFs) is offered in: each needs its
+    # convene/translations/<lang>/LC_MESSAGES/admin.po. English only until those exist.
+    BACK_OFFICE_LANGUAGES = _list("CONVENE_BACK_OFFICE_LANGUAGES") or ["en"]
+
     # Public address used in emailed links (the request's host when unset; production requires it).
     BASE_URL = os.environ.get("CONVENE_BASE_URL", "")
     # Host names the app answers to; any other Host header gets 400. Empty: the base URL's host,

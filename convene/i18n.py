@@ -4,6 +4,11 @@ A request's language is, in order: a choice made on the page (`?lang=fr`, rememb
 the registration's stored language on its own pages, the cookie, the browser's Accept-Language,
 then the convening's default. Only the languages the convening enabled are ever chosen (all of
 LANGUAGES outside a convening).
+
+The back office (the `admin` blueprint, and the staff-only emails and PDFs) has its own catalogue,
+the `admin` domain (convene/translations/<lang>/LC_MESSAGES/admin.po, template admin.pot). Its
+requests read the `admin` catalogue over `messages`, and are served in one of BACK_OFFICE_LANGUAGES
+(the cookie or the browser's choice among them), English unless a deployment lists more.
 """
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
 from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import format_decimal as babel_format_decimal
-from flask import Flask, g, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale, refresh
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import Babel, Domain, force_locale, get_locale, refresh
 from werkzeug.routing import BuildError
 
 from convene.languages import DEFAULT_LANGUAGE, LANGUAGES, RTL_LANGUAGES
@@ -26,6 +31,7 @@ COOKIE = "convene_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 
 babel = Babel()
+BACK_OFFICE_DOMAIN = "admin"
 
 
 def enabled_languages(convening=None) -> list[str]:
@@ -87,7 +93,7 @@ def select_locale() -> str:
     if not has_request_context():
         return DEFAULT_LANGUAGE
     if request.blueprint == "admin":
-        return DEFAULT_LANGUAGE  # the back office is in English for now
+        return back_office_language()
     convening = request_convening()
     choices = [request.args.get("lang"), g.get("i18n_registration_language"), request.cookies.get(COOKIE)]
     for code in choices:
@@ -95,6 +101,45 @@ def select_locale() -> str:
             return valid_language(code, convening)
     offered = enabled_languages(convening)
     return request.accept_languages.best_match(offered) or default_language(convening)
+
+
+def back_office_languages() -> list[str]:
+    """The languages the back office is offered in (config BACK_OFFICE_LANGUAGES), English first by default."""
+    configured = current_app.config.get("BACK_OFFICE_LANGUAGES") or [DEFAULT_LANGUAGE]
+    return [code for code in configured if code in LANGUAGES] or [DEFAULT_LANGUAGE]
+
+
+def back_office_language() -> str:
+    """A back-office request's language: the cookie's, else the browser's, among the back office's; else its first."""
+    offered = back_office_languages()
+    if has_request_context():
+        if request.cookies.get(COOKIE) in offered:
+            return request.cookies[COOKIE]
+        best = request.accept_languages.best_match(offered)
+        if best:
+            return best
+    return offered[0]
+
+
+def staff_language(convening=None) -> str:
+    """The language of a staff-only email or document: the convening's default when the back office has it."""
+    code = default_language(convening)
+    return code if code in back_office_languages() else back_office_languages()[0]
+
+
+def back_office_domain() -> Domain:
+    """The app's `messages` catalogue with the `admin` one over it (built in init_app for this app's directories)."""
+    return current_app.extensions["convene_back_office_domain"]
+
+
+def use_back_office() -> None:
+    """Read the back office's catalogue for the rest of the request (the admin blueprint's pages)."""
+    back_office_domain().as_default()
+
+
+def _back_office_request() -> None:
+    if request.blueprint == "admin":
+        use_back_office()
 
 
 def select_timezone() -> str | None:
@@ -213,7 +258,15 @@ def format_number(number) -> str:
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/translations"))
+    app.config.setdefault("BACK_OFFICE_LANGUAGES", [DEFAULT_LANGUAGE])
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    # Flask-Babel merges one catalogue per (directory, domain) pair, later ones winning: for each translation
+    # directory, `messages` then `admin`. A domain of its own per app, so its cache follows this app's directories.
+    directories = app.extensions["babel"].translation_directories
+    app.extensions["convene_back_office_domain"] = Domain(
+        translation_directories=[path for path in directories for _ in (0, 1)],
+        domain=";".join([app.extensions["babel"].default_domain, BACK_OFFICE_DOMAIN] * len(directories)))
+    app.before_request(_back_office_request)
     # {% trans %} blocks are written across lines; their msgids are the text with whitespace collapsed.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.after_request(remember_choice)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from convene import throttle
@@ -48,7 +49,7 @@ def login():
         user = authenticate(form.email.data, form.password.data)
         if user is None:
             throttle.record_sign_in_failure(form.email.data)
-            form.password.errors.append("That email and password do not match an active account.")
+            form.password.errors.append(_("That email and password do not match an active account."))
         else:
             throttle.clear_sign_in_failures(form.email.data)
             login_user(user, remember=form.remember.data)
@@ -63,7 +64,7 @@ def logout():
     if EmptyForm().validate_on_submit():
         end_sessions(current_user.id)
         logout_user()
-        flash("You are signed out.", "info")
+        flash(_("You are signed out."), "info")
     return redirect(url_for("admin.login"))
 
 
@@ -82,7 +83,7 @@ def account_password():
             # This browser stays signed in under the new version; a remember cookie it had is renewed.
             remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
             login_user(user, remember=remembered)
-            flash("Your password is changed. Other browsers signed in to this account are signed out.", "success")
+            flash(_("Your password is changed. Other browsers signed in to this account are signed out."), "success")
             return redirect(url_for("admin.index"))
     return render_template("admin/account_password.html", form=form)
 
@@ -98,8 +99,8 @@ def forgot_password():
     if form.validate_on_submit():
         passwords.request_password_reset(form.email.data,
                                          hourly_cap=throttle.setting("PASSWORD_RESET_EMAILS_PER_HOUR"))
-        flash(f"If {form.email.data} belongs to an active account, a link to choose a new password is on its way. "
-              "Check your inbox (and spam folder) in a few minutes.", "success")
+        flash(_("If %(email)s belongs to an active account, a link to choose a new password is on its way. "
+                "Check your inbox (and spam folder) in a few minutes.", email=form.email.data), "success")
         return redirect(url_for("admin.forgot_password"))
     return render_template("admin/password_forgot.html", form=form, duration=passwords.link_duration())
 
@@ -124,14 +125,14 @@ def reset_password(token: str):
         else:
             if current_user.is_authenticated:
                 logout_user()
-            flash("Your new password is set and every device signed in to the account is signed out. "
-                  "Sign in with the new password.", "success")
+            flash(_("Your new password is set and every device signed in to the account is signed out. "
+                  "Sign in with the new password."), "success")
             return redirect(url_for("admin.login"))
     return render_template("admin/password_reset.html", form=form, user=user), 400 if form.errors else 200
 
 
 def _reset_link_closed(error: ConveneError):
     return render_template(
-        "admin/link_closed.html", title="This link cannot be used", message=error.message,
-        links=[(url_for("admin.forgot_password"), "Ask for a new link"), (url_for("admin.login"), "Sign in")],
+        "admin/link_closed.html", title=_("This link cannot be used"), message=error.message,
+        links=[(url_for("admin.forgot_password"), _("Ask for a new link")), (url_for("admin.login"), _("Sign in"))],
     ), error.status_code

@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from convene.admin import bp
@@ -85,7 +86,7 @@ def checkin_scan(convening_id: int, list_id: int):
         return _scan_page(convening, checkin_list)
     form = EmptyForm()
     if not form.validate_on_submit():
-        return _scan_page(convening, checkin_list, error="Your session timed out; scan again.", status=400)
+        return _scan_page(convening, checkin_list, error=_("Your session timed out; scan again."), status=400)
     code = request.form.get("code", "")
     try:
         answer = service.check_in(checkin_list.id, code, by=current_user._get_current_object(),
@@ -106,7 +107,7 @@ def checkin_scan_api(convening_id: int, list_id: int):
     user = current_user._get_current_object()
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("code", ""), str):
-        return jsonify(error="Send a JSON object with the scanned code."), 400
+        return jsonify(error=_("Send a JSON object with the scanned code.")), 400
     scan_id = data.get("scan_id")
     try:
         answer = service.check_in(
@@ -133,7 +134,7 @@ def checkin_revert(convening_id: int, checkin_id: int):
     convening = convening_or_404(convening_id)
     wants_json = request.is_json or request.accept_mimetypes.best == "application/json"
     if not wants_json and not EmptyForm().validate_on_submit():
-        flash("Your session timed out, so nothing was undone. Try again.", "error")
+        flash(_("Your session timed out, so nothing was undone. Try again."), "error")
         return redirect(url_for("admin.checkin_index", convening_id=convening.id))
     try:
         undone = service.revert_check_in(checkin_id, by=current_user._get_current_object(),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -29,10 +30,10 @@ def _badge(registration: Registration, layout: str) -> PrintJob | None:
     try:
         job = desk.print_badge(registration.id, layout=layout, requested_by=current_user.email)
     except ConveneError as error:
-        flash(f"The badge was not made: {error.message}", "error")
+        flash(_("The badge was not made: %(message)s", message=error.message), "error")
         return None
     if job.status != "done":
-        flash("The badge could not be made just now; print it again from here or from the print queue.", "error")
+        flash(_("The badge could not be made just now; print it again from here or from the print queue."), "error")
         return None
     return job
 
@@ -64,8 +65,9 @@ def checkin_desk(convening_id: int):
         else:
             registration = walk_in.registration
             job = _badge(registration, form.layout.data)
-            flash(f"{registration.full_name} is registered ({registration.reference}) and checked in on "
-                  f"{walk_in.answer.list_name}.", "success")
+            flash(_("%(full_name)s is registered (%(reference)s) and checked in on %(list_name)s.",
+                    full_name=registration.full_name, reference=registration.reference,
+                    list_name=walk_in.answer.list_name), "success")
             return redirect(url_for("admin.checkin_desk_person", convening_id=convening.id,
                                     registration_id=registration.id, job=job.id if job else None))
     query = text_arg("q", checkin.MAX_CODE)
@@ -92,7 +94,7 @@ def checkin_desk_person(convening_id: int, registration_id: int):
         if reprint_form.validate_on_submit():
             job = _badge(registration, reprint_form.layout.data)
         else:
-            flash("The form expired, or that layout is not offered; please try again.", "error")
+            flash(_("The form expired, or that layout is not offered; please try again."), "error")
     elif request.method == "POST" and not reprinting and badge_form.validate_on_submit():
         try:
             desk.fix_badge(registration.id, badge_form.badge_data())
@@ -102,8 +104,9 @@ def checkin_desk_person(convening_id: int, registration_id: int):
             db.session.refresh(registration)
             job = _badge(registration, badge_form.layout.data)
             if job is not None:
-                flash(f"The badge now reads {registration.display_badge_name} ({registration.full_name}); "
-                      "the new badge is ready.", "success")
+                flash(_("The badge now reads %(display_badge_name)s (%(full_name)s); the new badge is ready.",
+                        display_badge_name=registration.display_badge_name,
+                        full_name=registration.full_name), "success")
     if request.method == "POST" and job is not None:
         return redirect(url_for("admin.checkin_desk_person", convening_id=convening.id,
                                 registration_id=registration.id, job=job.id))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, RadioField, SelectField
 
 from convene.admin.registration_forms import BADGE_FORM_FIELDS, BadgeForm
@@ -16,7 +17,7 @@ WALK_IN_FIELDS = ("given_name", "family_name", "email", "organization")
 
 
 def _layout_select() -> SelectField:
-    return SelectField("Badge layout", default=DESK_BADGE_LAYOUT, validate_choice=True,
+    return SelectField(_l("Badge layout"), default=DESK_BADGE_LAYOUT, validate_choice=True,
                        choices=choice_list((key, layout.label) for key, layout in LAYOUTS.items()))
 
 
@@ -27,14 +28,14 @@ class WalkInDeskForm(ConveneForm):
     family_name = PersonForm.family_name
     email = PersonForm.email
     organization = PersonForm.organization
-    ticket_type_id = RadioField("Ticket", coerce=int, validate_choice=True)
+    ticket_type_id = RadioField(_l("Ticket"), coerce=int, validate_choice=True)
     # Checked by the service against the chosen ticket's price: a free ticket needs none.
-    payment = RadioField("How do they pay?", validate_choice=False,
-                         description="For a ticket with a price. Paid here: the full price is recorded and a "
-                                     "receipt is emailed.")
-    list_id = SelectField("Check them in on", coerce=int, validate_choice=True)
+    payment = RadioField(_l("How do they pay?"), validate_choice=False,
+                         description=_l("For a ticket with a price. Paid here: the full price is recorded and a "
+                                     "receipt is emailed."))
+    list_id = SelectField(_l("Check them in on"), coerce=int, validate_choice=True)
     layout = _layout_select()
-    send_email = BooleanField("Email them their confirmation and the link to their registration", default=True)
+    send_email = BooleanField(_l("Email them their confirmation and the link to their registration"), default=True)
 
     def fill(self, convening: Convening, lists: list[CheckinList], now: datetime, *, all_tickets: bool,
              invoice_allowed: bool) -> None:

@@ -1,6 +1,7 @@
 """Forms of the check-in lists page: a list for a session, a site visit or a named gathering, and its limits."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
@@ -14,22 +15,22 @@ NONE = 0
 class CheckinListForm(ConveneForm):
     """What a list is for and whom it admits; the session or visit is chosen once, when the list is added."""
 
-    name = StringField("Name", [Optional(), Length(max=NAME_MAX)],
-                       description="Shown on the scanning page. Left empty, a session's or visit's own name.")
-    session_id = SelectField("Session", coerce=int, default=NONE)
-    everyone = BooleanField("Everyone confirmed may come in, not only those signed up",
-                            description="Sessions that take no sign-ups are always for everyone.")
-    site_visit_id = SelectField("Site visit", coerce=int, default=NONE)
-    ticket_type_ids = MultiCheckboxField("Only these ticket types", coerce=int,
-                                         description="None ticked: every ticket type.")
-    roles = MultiCheckboxField("Only these roles", description="None ticked: every role.")
+    name = StringField(_l("Name"), [Optional(), Length(max=NAME_MAX)],
+                       description=_l("Shown on the scanning page. Left empty, a session's or visit's own name."))
+    session_id = SelectField(_l("Session"), coerce=int, default=NONE)
+    everyone = BooleanField(_l("Everyone confirmed may come in, not only those signed up"),
+                            description=_l("Sessions that take no sign-ups are always for everyone."))
+    site_visit_id = SelectField(_l("Site visit"), coerce=int, default=NONE)
+    ticket_type_ids = MultiCheckboxField(_l("Only these ticket types"), coerce=int,
+                                         description=_l("None ticked: every ticket type."))
+    roles = MultiCheckboxField(_l("Only these roles"), description=_l("None ticked: every role."))
 
     def fill(self, convening: Convening, sessions: list[ProgramSession], visits: list[SiteVisit]) -> None:
         self.session_id.choices = choice_list(
-            [(NONE, "— choose a session —")]
+            [(NONE, _l("— choose a session —"))]
             + [(s.id, f"{convening.local(s.starts_at):%a %d %b %H:%M} · {s.title}") for s in sessions])
         self.site_visit_id.choices = choice_list(
-            [(NONE, "— choose a site visit —")] + [(v.id, visit_label(v)) for v in visits])
+            [(NONE, _l("— choose a site visit —"))] + [(v.id, visit_label(v)) for v in visits])
         self.ticket_type_ids.choices = choice_list(
             (t.id, t.name + (" (hidden)" if t.hidden else "")) for t in convening.ticket_types)
         self.roles.choices = choice_list((r.value, r.label) for r in Role)
@@ -48,5 +49,5 @@ class CheckinListForm(ConveneForm):
                 "ticket_type_ids": self.ticket_type_ids.data or [], "roles": self.roles.data or []}
 
 
-KIND_CHOICES = {ListKind.SESSION.value: "a session", ListKind.VISIT.value: "a site visit",
-                ListKind.GATHERING.value: "a gathering"}
+KIND_CHOICES = {ListKind.SESSION.value: _l("a session"), ListKind.VISIT.value: _l("a site visit"),
+                ListKind.GATHERING.value: _l("a gathering")}

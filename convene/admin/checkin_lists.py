@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from convene.admin import bp
 from convene.admin.access import allow
@@ -57,7 +58,7 @@ def checkin_list_new(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"The list “{added.name}” is added.", "success")
+            flash(_("The list “%(added)s” is added.", added=added.name), "success")
             return redirect(url_for("admin.checkin_lists", convening_id=convening.id))
     return render_template("admin/checkin/lists_form.html", convening=convening, form=form, kind=kind,
                            kinds=KIND_CHOICES, checkin_list=None), (400 if form.errors else 200)
@@ -80,7 +81,7 @@ def checkin_list_edit(convening_id: int, list_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"The list “{checkin_list.name}” is saved.", "success")
+            flash(_("The list “%(checkin_list)s” is saved.", checkin_list=checkin_list.name), "success")
             return redirect(url_for("admin.checkin_lists", convening_id=convening.id))
     return render_template("admin/checkin/lists_form.html", convening=convening, form=form, kind=checkin_list.kind,
                            kinds=KIND_CHOICES, checkin_list=checkin_list,

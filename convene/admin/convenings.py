@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from convene import jobs
@@ -69,7 +70,7 @@ def new_convening():
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{convening.name} is created. Add its ticket types next.", "success")
+            flash(_("%(convening)s is created. Add its ticket types next.", convening=convening.name), "success")
             return redirect(url_for("admin.tickets", convening_id=convening.id))
     return render_template("admin/convenings/settings.html", form=form, convening=None, timezones=COMMON_TIMEZONES)
 
@@ -86,7 +87,7 @@ def edit_convening(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The settings are saved.", "success")
+            flash(_("The settings are saved."), "success")
             return redirect(url_for("admin.edit_convening", convening_id=convening.id))
     return render_template("admin/convenings/settings.html", form=form, convening=convening,
                            timezones=COMMON_TIMEZONES)
@@ -114,7 +115,7 @@ def new_ticket(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"Ticket type {ticket.name} is added.", "success")
+            flash(_("Ticket type %(ticket)s is added.", ticket=ticket.name), "success")
             return redirect(url_for("admin.tickets", convening_id=convening.id))
     return render_template("admin/convenings/ticket_form.html", convening=convening, form=form, ticket=None)
 
@@ -132,7 +133,7 @@ def edit_ticket(convening_id: int, ticket_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The ticket type is saved.", "success")
+            flash(_("The ticket type is saved."), "success")
             return redirect(url_for("admin.tickets", convening_id=convening.id))
     return render_template("admin/convenings/ticket_form.html", convening=convening, form=form, ticket=ticket)
 
@@ -171,7 +172,7 @@ def new_question(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The question is added.", "success")
+            flash(_("The question is added."), "success")
             return redirect(url_for("admin.questions", convening_id=convening.id))
     return render_template("admin/convenings/question_form.html", convening=convening, form=form, question=None)
 
@@ -189,7 +190,7 @@ def edit_question(convening_id: int, question_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The question is saved.", "success")
+            flash(_("The question is saved."), "success")
             return redirect(url_for("admin.questions", convening_id=convening.id))
     return render_template("admin/convenings/question_form.html", convening=convening, form=form,
                            question=question)
@@ -241,7 +242,7 @@ def new_delegation(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"Delegation {delegation.name} is added.", "success")
+            flash(_("Delegation %(delegation)s is added.", delegation=delegation.name), "success")
             return redirect(url_for("admin.delegations", convening_id=convening.id))
     return render_template("admin/convenings/delegation_form.html", convening=convening, form=form, delegation=None)
 
@@ -259,7 +260,7 @@ def edit_delegation(convening_id: int, delegation_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The delegation is saved.", "success")
+            flash(_("The delegation is saved."), "success")
             return redirect(url_for("admin.delegations", convening_id=convening.id))
     return render_template("admin/convenings/delegation_form.html", convening=convening, form=form,
                            delegation=delegation)
@@ -295,7 +296,7 @@ def merge_delegation(convening_id: int, delegation_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"Delegation {name} is merged into {into.name}.", "success")
+            flash(_("Delegation %(name)s is merged into %(into)s.", name=name, into=into.name), "success")
             return redirect(url_for("admin.delegations", convening_id=convening.id))
     return render_template("admin/convenings/delegation_merge.html", convening=convening, delegation=delegation,
                            others=others, into=into, form=form,

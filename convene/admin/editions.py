@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from convene.admin import bp
@@ -26,9 +27,10 @@ def copy_convening(convening_id: int):
             show_error(form, error)
         else:
             copied = service.describe_counts(service.setup_counts(edition.id))
-            flash(f"{edition.name} is created from {convening.name} with {copied}, every date moved to the new "
-                  "first day; no registration, order or payment came along. It is unpublished, and so are its "
-                  "program and site visits, with rankings closed: check the settings, then publish.", "success")
+            flash(_("%(edition)s is created from %(convening)s with %(copied)s, every date moved to the new first "
+                    "day; no registration, order or payment came along. It is unpublished, and so are its program "
+                    "and site visits, with rankings closed: check the settings, then publish.",
+                    edition=edition.name, convening=convening.name, copied=copied), "success")
             return redirect(url_for("admin.edit_convening", convening_id=edition.id))
     return render_template("admin/editions/copy.html", convening=convening, form=form,
                            counts=service.setup_counts(convening.id))

@@ -9,6 +9,7 @@ the job's page shows its progress, then the count or the problems.
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from convene.admin import bp
@@ -68,7 +69,7 @@ def import_registrations(convening_id: int):
     if form.validate_on_submit():
         data = form.file.data.read(service.MAX_UPLOAD_BYTES + 1)
         if len(data) > service.MAX_UPLOAD_BYTES:
-            form.file.errors = [*form.file.errors, "The file is larger than 5 MB; split it into smaller files."]
+            form.file.errors = [*form.file.errors, _("The file is larger than 5 MB; split it into smaller files.")]
         else:
             try:
                 rows = service.count_rows(data)
@@ -98,7 +99,8 @@ def _big_file(convening: Convening, form: ImportForm, data: bytes, rows: int):
 def _queue(convening: Convening, reference: str, defaults, send_emails: bool, mapping, rows: int):
     job = service.request_registrations_import(convening.id, reference, defaults, send_emails=send_emails,
                                                mapping=mapping, rows=rows, requested_by=current_user.id)
-    flash(f"The file has {rows:,} rows: it is being imported in the background; this page shows how it goes.",
+    flash(_("The file has %(rows)s rows: it is being imported in the background; this page shows how it "
+            "goes.", rows=format(rows, ',')),
           "success")
     return redirect(url_for("admin.job", convening_id=convening.id, job_id=job.id))
 
@@ -140,7 +142,7 @@ def import_columns(convening_id: int):
                 return _page(convening, upload_form, report)
             for use in report.unread if form.confirm.data else []:  # left on "choose": said beside each
                 select = form[f"col_{use.index}"]
-                select.errors = [*select.errors, "Choose what this column feeds, or ignore it."]
+                select.errors = [*select.errors, _("Choose what this column feeds, or ignore it.")]
     uses = report.columns if report is not None else service.describe_columns(convening, data, form.mapping())
     return _page(convening, upload_form, report, form, uses)
 

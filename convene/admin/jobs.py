@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from convene import jobs as service
 from convene import storage
@@ -79,12 +80,12 @@ def retry_job(convening_id: int, job_id: int):
     convening = convening_or_404(convening_id)
     job = _job(convening, job_id)
     if not EmptyForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
     else:
         try:
             service.retry_job(job.id)
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("The job is queued again.", "success")
+            flash(_("The job is queued again."), "success")
     return redirect(url_for("admin.job", convening_id=convening.id, job_id=job.id))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from convene.admin import bp
 from convene.admin.access import allow
@@ -35,10 +36,11 @@ def translations(convening_id: int):
                     flash(problem.message, "error")
             typed = {key: value for key, value in request.form.items() if key.startswith("t-")}
             if errors:
-                flash("Nothing was saved: fix the texts marked below.", "error")
+                flash(_("Nothing was saved: fix the texts marked below."), "error")
         else:
-            flash(f"The {LANGUAGES[asked]} texts are saved ({changed} changed)." if changed
-                  else "Nothing had changed.", "success")
+            flash(_("The %(asked)s texts are saved (%(changed)s changed).",
+                    asked=LANGUAGES[asked], changed=changed) if changed
+                  else _("Nothing had changed."), "success")
             return redirect(url_for("admin.translations", convening_id=convening.id, lang=asked,
                                     missing=request.args.get("missing") or None))
     sheet = service.translation_sheet(convening, language) if language else []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from convene.admin import bp
 from convene.admin.access import allow
@@ -49,7 +50,7 @@ def merge_registration(convening_id: int, registration_id: int):
         other = db.session.execute(sa.select(Registration).where(
             Registration.convening_id == convening.id, Registration.reference == reference)).scalar_one_or_none()
         if other is None:
-            flash("No registration of this convening has that reference.", "error")
+            flash(_("No registration of this convening has that reference."), "error")
     form = EmptyForm()
     problem = None
     if other is not None:
@@ -63,8 +64,8 @@ def merge_registration(convening_id: int, registration_id: int):
         except ConveneError as error:
             problem = error.message
         else:
-            flash(f"Registration {other.reference} is merged into {keep.reference} and cancelled; "
-                  "nobody was emailed.", "success")
+            flash(_("Registration %(reference)s is merged into %(reference2)s and cancelled; nobody was emailed.",
+                    reference=other.reference, reference2=keep.reference), "success")
             return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=keep.id))
     return render_template("admin/registrations/merge.html", convening=convening, keep=keep, other=other,
                            candidates=candidates, form=form, problem=problem,

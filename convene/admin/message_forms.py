@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
@@ -49,8 +50,9 @@ def _checkin_choices(convening: Convening) -> list:
 
     choices = []
     for item in lists_of(convening.id):
-        choices.append((service.checkin_choice(item.id, service.ARRIVED), f"{item.name}: arrived"))
-        choices.append((service.checkin_choice(item.id, service.NOT_ARRIVED), f"{item.name}: not arrived yet"))
+        choices.append((service.checkin_choice(item.id, service.ARRIVED), _l("%(name)s: arrived", name=item.name)))
+        choices.append((service.checkin_choice(item.id, service.NOT_ARRIVED), _l("%(name)s: not arrived yet",
+                                                                                 name=item.name)))
     return choices
 
 
@@ -61,40 +63,43 @@ def message_form(convening: Convening, message: Message | None = None, formdata=
     names = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
 
     class MessageForm(ConveneForm):
-        statuses = MultiCheckboxField("Status", choices=choice_list((s.value, STATUS_LABELS[s]) for s in Status),
+        statuses = MultiCheckboxField(_l("Status"), choices=choice_list((s.value, STATUS_LABELS[s]) for s in Status),
                                       default=[Status.CONFIRMED.value])
-        ticket_ids = MultiCheckboxField("Ticket type", coerce=int, choices=choice_list(
-            (t.id, t.name) for t in convening.ticket_types), description="None ticked: every ticket type.")
-        delegation_ids = MultiCheckboxField("Delegation", coerce=int, choices=choice_list(
-            [(d.id, d.name) for d in convening.delegations] + [(service.NO_DELEGATION, "No delegation")]),
-            description="None ticked: everyone, in a delegation or not.")
-        roles = MultiCheckboxField("Role", choices=choice_list((r.value, ROLE_LABELS[r]) for r in Role),
-                                   description="None ticked: every role.")
-        site_visit_ids = MultiCheckboxField("Site visit (published)", coerce=int, choices=choice_list(
-            _visit_choices(convening)), description="People whose published plan has one of these visits.")
-        session_ids = MultiCheckboxField("Signed up for", coerce=int, choices=choice_list(_session_choices(convening)))
-        payment_statuses = MultiCheckboxField("Payment", choices=choice_list(
-            [(s.value, ORDER_STATUS_LABELS[s]) for s in OrderStatus] + [(service.NO_ORDER, "Nothing to pay")]))
-        checkins = MultiCheckboxField("Check-in", choices=choice_list(_checkin_choices(convening)),
-                                      description="None ticked: whoever has arrived or not. “Not arrived yet”: "
-                                                  "the people the list is for who are not checked in on it.")
-        references = TextAreaField("Only these references", validators=[Optional(), Length(max=20_000)],
-                                   description="Paste references, one per line or separated by commas; the other "
-                                               "choices still apply.")
-        copy_delegation_leads = BooleanField("Send a copy to the lead of each delegation it reaches")
+        ticket_ids = MultiCheckboxField(_l("Ticket type"), coerce=int, choices=choice_list(
+            (t.id, t.name) for t in convening.ticket_types), description=_l("None ticked: every ticket type."))
+        delegation_ids = MultiCheckboxField(_l("Delegation"), coerce=int, choices=choice_list(
+            [(d.id, d.name) for d in convening.delegations] + [(service.NO_DELEGATION, _l("No delegation"))]),
+            description=_l("None ticked: everyone, in a delegation or not."))
+        roles = MultiCheckboxField(_l("Role"), choices=choice_list((r.value, ROLE_LABELS[r]) for r in Role),
+                                   description=_l("None ticked: every role."))
+        site_visit_ids = MultiCheckboxField(_l("Site visit (published)"), coerce=int, choices=choice_list(
+            _visit_choices(convening)), description=_l("People whose published plan has one of these visits."))
+        session_ids = MultiCheckboxField(_l("Signed up for"), coerce=int,
+                                         choices=choice_list(_session_choices(convening)))
+        payment_statuses = MultiCheckboxField(_l("Payment"), choices=choice_list(
+            [(s.value, ORDER_STATUS_LABELS[s]) for s in OrderStatus] + [(service.NO_ORDER, _l("Nothing to pay"))]))
+        checkins = MultiCheckboxField(_l("Check-in"), choices=choice_list(_checkin_choices(convening)),
+                                      description=_l("None ticked: whoever has arrived or not. “Not arrived yet”: "
+                                                  "the people the list is for who are not checked in on it."))
+        references = TextAreaField(_l("Only these references"), validators=[Optional(), Length(max=20_000)],
+                                   description=_l("Paste references, one per line or separated by commas; the other "
+                                               "choices still apply."))
+        copy_delegation_leads = BooleanField(_l("Send a copy to the lead of each delegation it reaches"))
 
     if several:
         MessageForm.languages = MultiCheckboxField(
-            "Language", choices=choice_list((c, service.language_name(c)) for c in languages),
-            description="None ticked: everyone. People who chose no language read "
-                        f"{service.language_name(languages[0])}.")
+            _l("Language"), choices=choice_list((c, service.language_name(c)) for c in languages),
+            description=_l("None ticked: everyone. People who chose no language read %(language_name)s.",
+                           language_name=service.language_name(languages[0])))
     for code in languages:
         suffix = f" ({service.language_name(code)})" if several else ""
-        setattr(MessageForm, f"subject_{code}", StringField(f"Subject{suffix}", validators=[Length(max=300)]))
+        setattr(MessageForm, f"subject_{code}", StringField(_l("Subject%(suffix)s",
+                                                               suffix=suffix), validators=[Length(max=300)]))
         setattr(MessageForm, f"body_{code}", TextAreaField(
-            f"Message{suffix}", validators=[Length(max=50_000)], render_kw={"rows": 12, "lang": code},
-            description=f"A blank line starts a paragraph; **bold**; [words](https://...) for a link. "
-                        f"Placeholders: {names}."))
+            _l("Message%(suffix)s",
+               suffix=suffix), validators=[Length(max=50_000)], render_kw={"rows": 12, "lang": code},
+            description=_l("A blank line starts a paragraph; **bold**; [words](https://...) for a link. Placeholders: "
+                           "%(names)s.", names=names)))
     data = None
     if message is not None:
         chosen = service.RecipientFilter.from_json(message.filter)
@@ -123,8 +128,8 @@ def draft_from(form) -> service.MessageDraft:
 class SendForm(ConveneForm):
     """Send now, or at a time in the convening's time zone."""
 
-    send_at = DateTimeLocalField("Send at (the convening's local time)", validators=[Optional()])
+    send_at = DateTimeLocalField(_l("Send at (the convening's local time)"), validators=[Optional()])
 
 
 class TestForm(ConveneForm):
-    as_registration = SelectField("As", coerce=int, validate_choice=False)
+    as_registration = SelectField(_l("As"), coerce=int, validate_choice=False)

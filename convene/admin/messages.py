@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from convene import jobs
@@ -48,7 +49,7 @@ def new_message(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The draft is saved. Check who it reaches and how it reads, then send it.", "success")
+            flash(_("The draft is saved. Check who it reaches and how it reads, then send it."), "success")
             return redirect(url_for("admin.message", convening_id=convening.id, message_id=message.id))
     return _compose(convening, form, None)
 
@@ -60,7 +61,7 @@ def edit_message(convening_id: int, message_id: int):
     convening = convening_or_404(convening_id)
     message = child_or_404(Message, convening, message_id)
     if message.status not in EDITABLE:
-        flash("This message is being sent or was sent; it can no longer change.", "error")
+        flash(_("This message is being sent or was sent; it can no longer change."), "error")
         return redirect(url_for("admin.message", convening_id=convening.id, message_id=message.id))
     form = message_form(convening, message)
     if form.validate_on_submit():
@@ -69,7 +70,7 @@ def edit_message(convening_id: int, message_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The message is saved.", "success")
+            flash(_("The message is saved."), "success")
             return redirect(url_for("admin.message", convening_id=convening.id, message_id=message.id))
     return _compose(convening, form, message)
 
@@ -129,10 +130,11 @@ def send_message(convening_id: int, message_id: int):
         flash(error.message, "error")
     else:
         if message.status == "scheduled":
-            flash(f"The message is scheduled for {convening.local(message.scheduled_for):%a %d %b %Y, %H:%M %Z}.",
+            flash(_("The message is scheduled for %(local)s.",
+                    local=format(convening.local(message.scheduled_for), '%a %d %b %Y, %H:%M %Z')),
                   "success")
         else:
-            flash("The message is on its way; this page shows how far it got.", "success")
+            flash(_("The message is on its way; this page shows how far it got."), "success")
     return redirect(url_for("admin.message", convening_id=convening.id, message_id=message_id))
 
 
@@ -144,12 +146,12 @@ def test_message(convening_id: int, message_id: int):
     message = child_or_404(Message, convening, message_id)
     form = TestForm()
     if not form.validate_on_submit():
-        flash("Choose whose version to send to yourself.", "error")
+        flash(_("Choose whose version to send to yourself."), "error")
         return redirect(url_for("admin.message", convening_id=convening.id, message_id=message.id))
     person = db.session.get(Registration, form.as_registration.data or 0)
     service.send_test_message(message.id, current_user.email,
                               person.id if person is not None and person.convening_id == convening.id else None)
-    flash(f"A test copy is on its way to {current_user.email}.", "success")
+    flash(_("A test copy is on its way to %(email)s.", email=current_user.email), "success")
     return redirect(url_for("admin.message", convening_id=convening.id, message_id=message.id,
                             **({"as": person.id} if person is not None else {})))
 
@@ -167,7 +169,7 @@ def cancel_message(convening_id: int, message_id: int):
     except ConveneError as error:
         flash(error.message, "error")
     else:
-        flash("The message is cancelled; nobody gets it.", "success")
+        flash(_("The message is cancelled; nobody gets it."), "success")
     return redirect(url_for("admin.message", convening_id=convening.id, message_id=message.id))
 
 
@@ -184,7 +186,7 @@ def retry_message(convening_id: int, message_id: int):
     except ConveneError as error:
         flash(error.message, "error")
     else:
-        flash("Sending again: people it already reached are skipped.", "success")
+        flash(_("Sending again: people it already reached are skipped."), "success")
     return redirect(url_for("admin.message", convening_id=convening.id, message_id=message.id))
 
 

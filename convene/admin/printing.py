@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 
 from convene import storage
@@ -105,7 +106,7 @@ def print_badges(convening_id: int):
     form = BadgeBatchForm()
     form.fill_choices(convening)
     if not form.validate_on_submit():
-        flash("Those choices could not be used; please choose again.", "error")
+        flash(_("Those choices could not be used; please choose again."), "error")
         return redirect(url_for("admin.print_queue", convening_id=convening.id))
     try:
         job = service.request_badge_batch(
@@ -116,9 +117,10 @@ def print_badges(convening_id: int):
         flash(error.message, "error")
         return redirect(url_for("admin.print_queue", convening_id=convening.id, **form.query_args()))
     if job.status == "done":
-        flash(f"The PDF of {job.total} badge{'s' if job.total != 1 else ''} is ready.", "success")
+        flash(ngettext("The PDF of %(num)d badge is ready.", "The PDF of %(num)d badges is ready.",
+                       job.total), "success")
     elif job.status == "failed":
-        flash("The badges could not be rendered; the error is shown below.", "error")
+        flash(_("The badges could not be rendered; the error is shown below."), "error")
     return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))
 
 
@@ -154,14 +156,14 @@ def mark_job_printed(convening_id: int, job_id: int):
     convening = convening_or_404(convening_id)
     job = _job(convening, job_id)
     if not EmptyForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
         return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))
     try:
         marked = service.mark_job_printed(job.id)
     except ConveneError as error:
         flash(error.message, "error")
         return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))
-    flash(f"{marked} badge{'s' if marked != 1 else ''} marked printed.", "success")
+    flash(ngettext("%(num)d badge marked printed.", "%(num)d badges marked printed.", marked), "success")
     return redirect(url_for("admin.print_queue", convening_id=convening.id))
 
 
@@ -172,14 +174,14 @@ def retry_print_job(convening_id: int, job_id: int):
     convening = convening_or_404(convening_id)
     job = _job(convening, job_id)
     if not EmptyForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
         return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))
     try:
         service.retry_print_job(job.id)
     except ConveneError as error:
         flash(error.message, "error")
     else:
-        flash("The batch is queued again.", "success")
+        flash(_("The batch is queued again."), "success")
     return redirect(url_for("admin.print_job", convening_id=convening.id, job_id=job.id))
 
 
@@ -239,7 +241,7 @@ def print_agendas(convening_id: int):
     """Every confirmed attendee's personal agenda in one PDF, for welcome packets (in the background when large)."""
     convening = convening_or_404(convening_id)
     if not EmptyForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
         return redirect(url_for("admin.print_queue", convening_id=convening.id))
     try:
         job = service.request_agenda_batch(convening.id, requested_by=current_user.email, paper=_paper(request.form))
@@ -259,7 +261,7 @@ def queue_document(convening_id: int, document: str):
     """Make the program book or every roster on the background worker (a big convening's take minutes)."""
     convening = convening_or_404(convening_id)
     if not EmptyForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
         return redirect(url_for("admin.print_queue", convening_id=convening.id))
     try:
         job = service.request_document(convening.id, document, paper=_paper(request.form),

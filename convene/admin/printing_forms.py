@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp
 
@@ -18,28 +19,28 @@ NO_DELEGATION = "none"
 class BadgeBatchForm(ConveneForm):
     """Choose badges and a layout; read from the query string to preview, posted to make the PDF."""
 
-    which = SelectField("Badges", choices=choice_list(SELECTIONS.items()), default="pending")
-    delegation = SelectField("Delegation", default=ALL)
-    ticket = SelectField("Ticket type", default=ALL)
-    role = SelectField("Role", choices=choice_list([(ALL, "All roles")] + [(r.value, r.label) for r in Role]),
+    which = SelectField(_l("Badges"), choices=choice_list(SELECTIONS.items()), default="pending")
+    delegation = SelectField(_l("Delegation"), default=ALL)
+    ticket = SelectField(_l("Ticket type"), default=ALL)
+    role = SelectField(_l("Role"), choices=choice_list([(ALL, _l("All roles"))] + [(r.value, r.label) for r in Role]),
                        default=ALL)
     reference = StringField(
-        "One registration (reference)", [Optional(), Length(max=16),
+        _l("One registration (reference)"), [Optional(), Length(max=16),
                                          Regexp(r"^\s*[A-Za-z0-9]{1,5}-[A-Za-z0-9]{3,10}\s*$",
-                                                message="Enter a reference like TOR-7K3QX.")],
-        description="Print a single badge, e.g. after fixing a typo.",
+                                                message=_l("Enter a reference like TOR-7K3QX."))],
+        description=_l("Print a single badge, e.g. after fixing a typo."),
     )
     registration = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,9}$")])
-    layout = SelectField("Layout", choices=choice_list((key, layout.label) for key, layout in LAYOUTS.items()),
+    layout = SelectField(_l("Layout"), choices=choice_list((key, layout.label) for key, layout in LAYOUTS.items()),
                          default=DEFAULT_LAYOUT)
-    duplex = BooleanField("Print backs too (site visits; duplex, long-edge flip)")
+    duplex = BooleanField(_l("Print backs too (site visits; duplex, long-edge flip)"))
 
     def fill_choices(self, convening: Convening) -> None:
         self.delegation.choices = choice_list(
-            [(ALL, "All delegations"), (NO_DELEGATION, "No delegation")]
+            [(ALL, _l("All delegations")), (NO_DELEGATION, _l("No delegation"))]
             + [(str(d.id), d.name) for d in convening.delegations]
         )
-        self.ticket.choices = choice_list([(ALL, "All ticket types")]
+        self.ticket.choices = choice_list([(ALL, _l("All ticket types"))]
                                           + [(str(t.id), t.name) for t in convening.ticket_types])
 
     def badge_filter(self) -> BadgeFilter:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from convene.admin import bp
@@ -31,7 +32,7 @@ def privacy(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The privacy settings are saved.", "success")
+            flash(_("The privacy settings are saved."), "success")
             return redirect(url_for("admin.privacy", convening_id=convening.id))
     return render_template("admin/privacy/settings.html", convening=convening, form=form,
                            default_text=service.default_notice(convening),
@@ -56,7 +57,8 @@ def privacy_erase(convening_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"Personal data of {convening.name} is erased: {result.describe()}.", "success")
+            flash(_("Personal data of %(convening)s is erased: %(describe)s.",
+                    convening=convening.name, describe=result.describe()), "success")
             return redirect(url_for("admin.privacy", convening_id=convening.id))
     plan = service.erasure_preview(convening.id)
     form.preview.data = plan.token  # the confirmation names what this page shows, not what an older one did

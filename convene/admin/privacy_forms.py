@@ -1,6 +1,7 @@
 """Forms of the back office's privacy page: the notice and retention, and the typed confirmation of an erasure."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
@@ -13,18 +14,19 @@ class PrivacyForm(ConveneForm):
     """The privacy notice (empty: the default text) and how many months after the convening personal data is kept."""
 
     privacy_notice = TextAreaField(
-        "Privacy notice", [Optional(), Length(max=NOTICE_MAX_LENGTH, message=MESSAGES["privacy_notice_too_long"].format(
+        _l("Privacy notice"), [Optional(), Length(
+            max=NOTICE_MAX_LENGTH, message=MESSAGES["privacy_notice_too_long"].format(
             limit=f"{NOTICE_MAX_LENGTH:,}"))],
-        description="Leave empty to show the default text below, which follows your settings. Separate paragraphs "
-                    "with a blank line.",
+        description=_l("Leave empty to show the default text below, which follows your settings. Separate paragraphs "
+                    "with a blank line."),
         render_kw={"rows": 14},
     )
     retention_months = IntegerField(
-        "Erase personal data this many months after the convening ends", [Optional()],
+        _l("Erase personal data this many months after the convening ends"), [Optional()],
         minimum=MIN_RETENTION_MONTHS, maximum=MAX_RETENTION_MONTHS,
         range_message=MESSAGES["retention_invalid"], invalid_value_message=MESSAGES["retention_invalid"],
-        description=f"From {MIN_RETENTION_MONTHS} to {MAX_RETENTION_MONTHS}. Leave empty to keep it until you "
-                    "erase it yourself.",
+        description=_l("From %(min)s to %(max)s. Leave empty to keep it until you "
+                       "erase it yourself.", min=MIN_RETENTION_MONTHS, max=MAX_RETENTION_MONTHS),
         render_kw={"inputmode": "numeric"},
     )
 
@@ -32,7 +34,7 @@ class PrivacyForm(ConveneForm):
 class EraseForm(ConveneForm):
     """Erasing a convening's personal data: the convening's web address typed out, and the preview's token."""
 
-    confirm_slug = StringField("Type the convening's web address to confirm", [Optional(), Length(max=200)],
+    confirm_slug = StringField(_l("Type the convening's web address to confirm"), [Optional(), Length(max=200)],
                                render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none"})
     preview = HiddenField()
 

@@ -1,6 +1,7 @@
 """Forms of a convening's team page and of the invitation a person accepts."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
@@ -19,9 +20,9 @@ def _role_field(label: str, default: str | None = None) -> SelectField:
 class InviteForm(ConveneForm):
     """Invite someone by email to the convening's team."""
 
-    email = EmailField("Email", [
-        DataRequired(message="Enter the email address to invite."),
-        Email(message="Enter an email address like name@example.org."), Length(max=254), SendableEmail(),
+    email = EmailField(_l("Email"), [
+        DataRequired(message=_l("Enter the email address to invite.")),
+        Email(message=_l("Enter an email address like name@example.org.")), Length(max=254), SendableEmail(),
     ], render_kw={"autocomplete": "off"})
     role = _role_field("Role", default=TeamRole.VIEWER.value)
 
@@ -35,13 +36,13 @@ class RoleForm(ConveneForm):
 class AcceptInvitationForm(ConveneForm):
     """A person with no account yet: their name and the password they choose."""
 
-    name = StringField("Your name", [DataRequired(message="Enter your name."), Length(max=160)],
+    name = StringField(_l("Your name"), [DataRequired(message=_l("Enter your name.")), Length(max=160)],
                        render_kw={"autocomplete": "name"})
-    password = PasswordField("Choose a password", [
-        DataRequired(message="Choose a password."),
-        Length(min=8, max=1024, message="Use 8 to 1024 characters."),
-    ], description="At least 8 characters.", render_kw={"autocomplete": "new-password"})
-    confirm_password = PasswordField("The password again", [
-        DataRequired(message="Enter the password again."),
-        EqualTo("password", message="The two passwords are not the same."),
+    password = PasswordField(_l("Choose a password"), [
+        DataRequired(message=_l("Choose a password.")),
+        Length(min=8, max=1024, message=_l("Use 8 to 1024 characters.")),
+    ], description=_l("At least 8 characters."), render_kw={"autocomplete": "new-password"})
+    confirm_password = PasswordField(_l("The password again"), [
+        DataRequired(message=_l("Enter the password again.")),
+        EqualTo("password", message=_l("The two passwords are not the same.")),
     ], render_kw={"autocomplete": "new-password"})

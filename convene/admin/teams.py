@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from convene import throttle
@@ -52,8 +53,9 @@ def invite_member(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{invitation.email} is invited as {teams.role_label(invitation.role)}. The emailed link works "
-                  f"once, until {convening.local(invitation.expires_at):%d %B %Y}.", "success")
+            flash(_("%(email)s is invited as %(role_label)s. The emailed link works once, until %(local)s.",
+                    email=invitation.email, role_label=teams.role_label(invitation.role),
+                    local=format(convening.local(invitation.expires_at), '%d %B %Y')), "success")
             return redirect(url_for("admin.team", convening_id=convening.id))
     return _render_team(convening, invite_form=form, status=400)
 
@@ -71,11 +73,12 @@ def change_member_role(convening_id: int, member_id: int):
         except ConveneError as error:
             return _render_team(convening, role_error=(member.id, error.message), status=400)
         person = member.user.name or member.user.email
-        flash(f"{person} is now {teams.role_label(member.role)}.", "success")
+        flash(_("%(person)s is now %(role_label)s.",
+                person=person, role_label=teams.role_label(member.role)), "success")
         if member.user_id == current_user.id and not can(current_user, Permission.TEAM, convening):
             return redirect(url_for("admin.dashboard", convening_id=convening.id))
         return redirect(url_for("admin.team", convening_id=convening.id))
-    return _render_team(convening, role_error=(member.id, "Choose one of the roles listed."), status=400)
+    return _render_team(convening, role_error=(member.id, _("Choose one of the roles listed.")), status=400)
 
 
 @bp.route("/c/<int:convening_id>/team/<int:member_id>/remove", methods=["GET", "POST"])
@@ -94,13 +97,14 @@ def remove_member(convening_id: int, member_id: int):
             problem = error.message
         else:
             if user.id == current_user.id:
-                flash(f"You left the team of {convening.name}.", "success")
+                flash(_("You left the team of %(convening)s.", convening=convening.name), "success")
                 if not can(current_user, Permission.VIEW, convening):
                     return redirect(url_for("admin.index"))
                 if not can(current_user, Permission.TEAM, convening):
                     return redirect(url_for("admin.dashboard", convening_id=convening.id))
             else:
-                flash(f"{user.name or user.email} is no longer on the team of {convening.name}.", "success")
+                flash(_("%(person)s is no longer on the team of %(convening)s.",
+                        person=user.name or user.email, convening=convening.name), "success")
             return redirect(url_for("admin.team", convening_id=convening.id))
     return render_template("admin/teams/remove.html", convening=convening, member=member, user=user, form=form,
                            problem=problem, role_label=teams.role_label,
@@ -119,7 +123,8 @@ def revoke_invitation(convening_id: int, invitation_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"The invitation to {invitation.email} is withdrawn; its link no longer works.", "success")
+            flash(_("The invitation to %(email)s is withdrawn; its link no longer works.",
+                    email=invitation.email), "success")
     return redirect(url_for("admin.team", convening_id=convening.id))
 
 
@@ -128,9 +133,9 @@ def revoke_invitation(convening_id: int, invitation_id: int):
 def _closed(error: ConveneError):
     signed_in = current_user.is_authenticated
     return render_template(
-        "admin/link_closed.html", title="This invitation cannot be used", message=error.message,
+        "admin/link_closed.html", title=_("This invitation cannot be used"), message=error.message,
         links=[(url_for("admin.index") if signed_in else url_for("admin.login"),
-                "Go to your convenings" if signed_in else "Sign in")],
+                _("Go to your convenings") if signed_in else _("Sign in"))],
     ), error.status_code
 
 
@@ -163,7 +168,8 @@ def accept_invitation(token: str):
         else:
             if not signed_in:
                 login_user(db.session.get(User, membership.user_id))
-            flash(f"You joined the team of {found.convening.name} as {teams.role_label(membership.role)}.", "success")
+            flash(_("You joined the team of %(convening)s as %(role_label)s.",
+                    convening=found.convening.name, role_label=teams.role_label(membership.role)), "success")
             return redirect(url_for("admin.dashboard", convening_id=membership.convening_id))
     elif request.method == "POST":
         status = 400

@@ -36,10 +36,14 @@ def _pt(value: float) -> Markup:
 
 @lru_cache(maxsize=8)
 def translations(lang: str = DEFAULT_LANG):
-    """The compiled catalogue of one language (Babel's own loader: no Flask, so print workers can use it)."""
+    """The compiled catalogues of one language, `admin` over `messages` (Babel's own loader: no Flask, so print
+    workers can use it); staff-only documents (rosters, attendance) read the `admin` one."""
     from babel.support import Translations
 
-    return Translations.load(str(TRANSLATIONS), [lang or DEFAULT_LANG])
+    catalogue = Translations.load(str(TRANSLATIONS), [lang or DEFAULT_LANG])
+    if isinstance(catalogue, Translations):
+        catalogue.merge(Translations.load(str(TRANSLATIONS), [lang or DEFAULT_LANG], domain="admin"))
+    return catalogue
 
 
 def text_direction(lang: str) -> str:

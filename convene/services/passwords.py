@@ -13,6 +13,7 @@ from flask import current_app
 
 from convene.errors import ConveneError
 from convene.extensions import db
+from convene.i18n import staff_language
 from convene.models import OutboxMessage, User, utcnow
 from convene.models.teams import ActorKind
 from convene.services.audit import Actor, acting_as
@@ -68,7 +69,7 @@ def request_password_reset(email: str, *, hourly_cap: int | None = None) -> int 
         if user is not None and (hourly_cap is None or sent < hourly_cap):
             message = queue_email(EMAIL_KIND, user.email, "Reset your Convene password", "password_reset",
                                   user=user, url=reset_url(user),
-                                  duration=link_duration())
+                                  duration=link_duration(), language=staff_language())
             # Not delivered inline after the commit like other small email: the delivery job sends it.
             db.session.info["queued_email"].remove(message)
             job_id = jobs.enqueue("deliver_mail", params={"ids": [message.id]}, total=1).id

@@ -17,6 +17,7 @@ from flask import current_app
 from convene.emails import sendable_address
 from convene.errors import ConveneError, NotFound
 from convene.extensions import db
+from convene.i18n import staff_language
 from convene.models import TEAM_ROLE_LABELS, Convening, Invitation, Membership, TeamRole, User, utcnow
 from convene.models.teams import ActorKind
 from convene.permissions import forget_roles
@@ -111,7 +112,7 @@ def invite_member(convening_id: int, email: str, role: str, *, invited_by_id: in
         inviter = db.session.get(User, invited_by_id) if invited_by_id is not None else None
         queue_email("invitation", address, f"You are invited to the team of {convening.name}", "invitation",
                     convening=convening, invitation=invitation, role=role_label(role), inviter=inviter,
-                    url=invitation_url(token))
+                    url=invitation_url(token), language=staff_language(convening))
     return invitation
 
 

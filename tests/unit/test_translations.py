@@ -1,4 +1,8 @@
-"""Every attendee-facing word is marked for translation, and every shipped catalogue translates all of them."""
+"""Every attendee-facing word is marked for translation, and every shipped catalogue translates all of them.
+
+The back office's words are marked too, for their own catalogue (admin.pot, babel-admin.cfg), which
+languages other than English may fill later.
+"""
 from __future__ import annotations
 
 import ast
@@ -29,13 +33,17 @@ ATTENDEE_FACING = [
 # Read by the organizing team, not by attendees: the back office may stay English.
 STAFF_ONLY = {"email/invitation.html", "email/invitation.txt", "email/password_reset.html",
               "email/password_reset.txt", "printing/rosters.html", "printing/attendance.html"}
+# Read by the organizing team: their words go to the back office's catalogue, admin.pot (babel-admin.cfg).
+BACK_OFFICE = sorted({*(TEMPLATES / "admin").rglob("*.html"), *(TEMPLATES / name for name in STAFF_ONLY)})
+BACK_OFFICE_PYTHON = sorted((ROOT / "convene" / "admin").glob("*.py"))
 # Words that are the same in every language: the product's name.
 ALLOWED_WORDS = {"Convene"}
 # Pieces of markup that macros write outside a tag (an id suffix, an attribute), not words anyone reads.
-ALLOWED_FRAGMENTS = {"-error", 'action="'}
+ALLOWED_FRAGMENTS = {"-error", 'action="', "checkin-page",
+                     "registration.cancelled"}  # an example of an audit action's code, in a search box
 # CSS classes chosen in expressions ({{ ' refunded' if ... }}): they contain spaces but are not sentences.
 CLASS_NAMES = {"choice-disabled", "button button-small button-secondary", "button button-secondary", "refunded",
-               "button button-small"}
+               "button button-small", "button-small button-secondary", "button button-danger", "desk-ok", "card"}
 # Attributes a screen reader or a browser shows to people.
 READ_ATTRIBUTES = re.compile(r'\b(?:aria-label|title|alt|placeholder|data-label)="([^"]*)"')
 HOLE = "\x00"  # stands where a Jinja tag or expression was
@@ -74,7 +82,7 @@ def untranslated_text(source: str) -> list[str]:
         else:
             pieces.append(HOLE)
     text = "".join(pieces)
-    words += [value for value in READ_ATTRIBUTES.findall(text) if _has_words(value)]
+    words += [value for value in READ_ATTRIBUTES.findall(text) if _has_words(value) and value not in ALLOWED_FRAGMENTS]
     text = re.sub(r"<(style|script)\b.*?</\1>", " ", text, flags=re.S | re.I)
     text = re.sub(r"<!--.*?-->", " ", text, flags=re.S)
     text = re.sub(r"<[^>]*>", " ", text)
@@ -96,6 +104,11 @@ def test_attendee_facing_templates_mark_every_word_for_translation(path):
     assert untranslated_text(path.read_text(encoding="utf-8")) == []
 
 
+@pytest.mark.parametrize("path", BACK_OFFICE, ids=lambda p: str(p.relative_to(TEMPLATES)))
+def test_back_office_templates_mark_every_word_for_translation(path):
+    assert untranslated_text(path.read_text(encoding="utf-8")) == []
+
+
 def test_the_checker_finds_plain_words_and_lets_marked_ones_through():
     assert untranslated_text("<p>Hello {{ name }}</p>") == ["Hello"]
     assert untranslated_text('<a aria-label="Close" href="{{ url }}">×</a>') == ["Close"]
@@ -111,6 +124,16 @@ def fresh_template(tmp_path_factory) -> Path:
     """The messages a fresh extraction finds (what `make translations-extract` writes)."""
     out = tmp_path_factory.mktemp("pot") / "messages.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "--no-location",
+                    "-k", "lazy_gettext", "-k", "_l", "-k", "N_", "-o", str(out), "."],
+                   cwd=ROOT, check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fresh_admin_template(tmp_path_factory) -> Path:
+    """The back office's messages a fresh extraction finds (what `make translations-extract` writes to admin.pot)."""
+    out = tmp_path_factory.mktemp("pot") / "admin.pot"
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel-admin.cfg", "--no-location",
                     "-k", "lazy_gettext", "-k", "_l", "-k", "N_", "-o", str(out), "."],
                    cwd=ROOT, check=True, capture_output=True)
     return out
@@ -156,3 +179,46 @@ def test_translations_keep_every_placeholder(lang):
         for string in strings:
             found = set(re.findall(r"%\(\w+\)[sd]|\{\w+\}", string)) - {"%(num)d"}
             assert found == wanted, (lang, message.id, string)
+
+
+def _first_method(config: Path, path: Path) -> str | None:
+    """The extraction method the first matching pattern of a babel config gives a file (as pybabel picks it)."""
+    from babel.messages.extract import pathmatch
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with config.open(encoding="utf-8") as handle:
+        method_map, _ = parse_mapping_cfg(handle)
+    relative = path.relative_to(ROOT).as_posix()
+    return next((method for pattern, method in method_map if pathmatch(pattern, relative)), None)
+
+
+@pytest.mark.parametrize("path", BACK_OFFICE + BACK_OFFICE_PYTHON, ids=lambda p: str(p.relative_to(ROOT)))
+def test_back_office_files_feed_only_the_admin_catalogue(path):
+    assert _first_method(ROOT / "babel.cfg", path) == "ignore"
+    assert _first_method(ROOT / "babel-admin.cfg", path) in {"python", "jinja2"}
+
+
+def test_attendee_files_still_feed_the_messages_catalogue():
+    for path in (TEMPLATES / "public" / "register.html", TEMPLATES / "email" / "confirmation.txt",
+                 TEMPLATES / "printing" / "agendas.html", ROOT / "convene" / "public" / "forms.py"):
+        assert _first_method(ROOT / "babel.cfg", path) in {"python", "jinja2"}, path
+        assert _first_method(ROOT / "babel-admin.cfg", path) is None, path
+
+
+def test_shipped_admin_template_is_up_to_date(fresh_admin_template, fresh_template):
+    fresh = {m.id for m in _catalog(fresh_admin_template) if m.id}
+    shipped = {m.id for m in _catalog(TRANSLATIONS / "admin.pot") if m.id}
+    assert sorted(fresh - shipped, key=str) == [], "run `make translations`"
+    assert sorted(shipped - fresh, key=str) == [], "run `make translations`"
+    assert "Log of changes" in fresh  # a back-office heading...
+    assert "Log of changes" not in {m.id for m in _catalog(fresh_template)}  # ...that the attendee catalogue leaves out
+
+
+def test_each_admin_catalogue_knows_every_back_office_string(fresh_admin_template):
+    wanted = _catalog(fresh_admin_template)
+    catalogues = sorted(TRANSLATIONS.glob("*/LC_MESSAGES/admin.po"))
+    assert TRANSLATIONS / "en" / "LC_MESSAGES" / "admin.po" in catalogues
+    for path in catalogues:
+        shipped = _catalog(path, locale=path.parent.parent.name)
+        assert [m.id for m in wanted if m.id and m.id not in shipped] == [], f"{path}: run `make translations`"
+        assert [m.id for m in shipped if m.id and m.fuzzy] == [], path
