@@ -1,6 +1,8 @@
 """Forms of the back office's payments and codes pages."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -37,27 +39,29 @@ class AmountField(PriceField):
 class RefundForm(ConveneForm):
     """Send back part or all of what an order paid."""
 
-    amount = AmountField("Amount to refund", description="In the order's currency, for example 45.50.")
-    reason = StringField("Reason", [Optional(), Length(max=300)], description="Shown to the buyer in the email.")
-    cancel_registrations = BooleanField("Also cancel the registrations and free their seats")
+    amount = AmountField(_l("Amount to refund"), description=_l("In the order's currency, for example 45.50."))
+    reason = StringField(_l("Reason"), [Optional(), Length(max=300)],
+                         description=_l("Shown to the buyer in the email."))
+    cancel_registrations = BooleanField(_l("Also cancel the registrations and free their seats"))
 
 
 class MarkPaidForm(ConveneForm):
     """Record that an invoice was paid in full."""
 
-    note = StringField("Note", [Optional(), Length(max=300)],
-                       description="How it was paid, for example “Bank transfer received 3 March”.")
+    note = StringField(_l("Note"), [Optional(), Length(max=300)],
+                       description=_l("How it was paid, for example “Bank transfer received 3 March”."))
 
 
 class DeskPaymentForm(ConveneForm):
     """Money taken at the desk against what an order still owes."""
 
-    method = RadioField("How was it paid?", choices=choice_list(DESK_METHODS.items()), validate_choice=True,
+    method = RadioField(_l("How was it paid?"), choices=choice_list(DESK_METHODS.items()), validate_choice=True,
                         validators=[InputRequired(message=MESSAGES["desk_method_invalid"])])
-    amount = AmountField("Amount received", validators=[InputRequired(message=MESSAGES["amount_invalid"])],
-                         description="In the order's currency, for example 45.50; less than the balance records a part payment.")
-    note = StringField("Note", [Optional(), Length(max=120)],
-                       description="For example the cheque number or the terminal's slip number.")
+    amount = AmountField(_l("Amount received"), validators=[InputRequired(message=MESSAGES["amount_invalid"])],
+                         description=_l("In the order's currency, for example 45.50; less than the balance records a "
+                                        "part payment."))
+    note = StringField(_l("Note"), [Optional(), Length(max=120)],
+                       description=_l("For example the cheque number or the terminal's slip number."))
 
 
 KIND_CHOICES = choice_list((kind.value, kind.label) for kind in CodeKind)
@@ -66,24 +70,27 @@ KIND_CHOICES = choice_list((kind.value, kind.label) for kind in CodeKind)
 class CodeForm(ConveneForm):
     """A discount or access code; its validity window is in the convening's time zone."""
 
-    code = StringField("Code", [Length(max=60)], render_kw={"autocomplete": "off", "spellcheck": "false"},
-                       description="3 to 40 letters, digits, hyphens or underscores; people may type it in any case.")
-    kind = RadioField("What it does", choices=KIND_CHOICES, default=CodeKind.PERCENT.value, validate_choice=False)
-    percent = IntegerField("Percent off", [Optional()], invalid_value_message="Enter a whole percentage from 1 to 100.",
+    code = StringField(_l("Code"), [Length(max=60)], render_kw={"autocomplete": "off", "spellcheck": "false"},
+                       description=_l("3 to 40 letters, digits, hyphens or underscores; people may type it in any "
+                                      "case."))
+    kind = RadioField(_l("What it does"), choices=KIND_CHOICES, default=CodeKind.PERCENT.value, validate_choice=False)
+    percent = IntegerField(_l("Percent off"), [Optional()],
+                           invalid_value_message=_l("Enter a whole percentage from 1 to 100."),
                            range_message=MESSAGES["percent_invalid"],
-                           description="For a percent-off code: 1 to 100.")
-    amount_cents = AmountField("Amount off each ticket", description="For an amount-off code, for example 25.")
-    max_uses = IntegerField("Maximum uses", [Optional()], invalid_value_message=COUNT,
+                           description=_l("For a percent-off code: 1 to 100."))
+    amount_cents = AmountField(_l("Amount off each ticket"), description=_l("For an amount-off code, for example 25."))
+    max_uses = IntegerField(_l("Maximum uses"), [Optional()], invalid_value_message=COUNT,
                             range_message=MESSAGES["max_uses_invalid"],
-                            description="Each seat booked with the code is one use; leave empty for no limit.")
-    valid_from = _local_datetime("Valid from")
-    valid_until = _local_datetime("Valid until")
+                            description=_l("Each seat booked with the code is one use; leave empty for no limit."))
+    valid_from = _local_datetime(_l("Valid from"))
+    valid_until = _local_datetime(_l("Valid until"))
     ticket_type_ids = MultiCheckboxField(
-        "Ticket types", coerce=int, validate_choice=False,
-        description="None ticked: every public ticket type. A hidden ticket type ticked here is unlocked by the code.",
+        _l("Ticket types"), coerce=int, validate_choice=False,
+        description=_l("None ticked: every public ticket type. A hidden ticket type ticked here is unlocked by the "
+                       "code."),
     )
-    active = BooleanField("Active (people can use it)", default=True)
-    note = TextAreaField("Note for organizers", [Optional(), Length(max=200)])
+    active = BooleanField(_l("Active (people can use it)"), default=True)
+    note = TextAreaField(_l("Note for organizers"), [Optional(), Length(max=200)])
 
     @classmethod
     def for_code(cls, code: DiscountCode, convening: Convening) -> CodeForm:
@@ -98,7 +105,7 @@ class CodeForm(ConveneForm):
 
     def fill_choices(self, convening: Convening) -> None:
         self.ticket_type_ids.choices = choice_list(
-            (t.id, f"{t.name} (hidden)" if t.hidden else t.name) for t in convening.ticket_types)
+            (t.id, _("%(name)s (hidden)", name=t.name) if t.hidden else t.name) for t in convening.ticket_types)
 
     def code_data(self) -> dict:
         return {key: getattr(self, key).data for key in CODE_FIELDS}

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import aliased
 
@@ -32,7 +34,7 @@ from convene.services.receipts import credit_note_pdf, has_invoice, has_receipt,
 from convene.services.stripe_api import stripe_configured
 from convene.text import search_key
 
-SHOW_FILTERS = {"review": "Needs review", "outstanding": "Outstanding invoices"}
+SHOW_FILTERS = {"review": _l("Needs review"), "outstanding": _l("Outstanding invoices")}
 
 
 @bp.context_processor
@@ -87,9 +89,9 @@ def _order_args() -> OrderArgs:
     """Read the query string; a value that makes no sense is dropped and named, never an error."""
     args, parsed = request.args, OrderArgs()
     parsed.q = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", args.get("q", "")).split())[:200]
-    for name, allowed, label in (("status", {s.value for s in OrderStatus}, "status"),
-                                 ("method", {m.value for m in PaymentMethod}, "payment method"),
-                                 ("show", set(SHOW_FILTERS), "view")):
+    for name, allowed, label in (("status", {s.value for s in OrderStatus}, _("status")),
+                                 ("method", {m.value for m in PaymentMethod}, _("payment method")),
+                                 ("show", set(SHOW_FILTERS), _("view"))):
         value = args.get(name, "")
         if value in allowed:
             setattr(parsed, name, value)
@@ -98,7 +100,7 @@ def _order_args() -> OrderArgs:
     raw = args.get("page", "")
     page = _int_arg(raw)
     if raw and (page is None or not 1 <= page <= MAX_PAGE):
-        parsed.ignored.append("page")
+        parsed.ignored.append(_("page"))
     parsed.page = page if page and 1 <= page <= MAX_PAGE else 1
     return parsed
 
@@ -155,9 +157,13 @@ def record_desk_payment_from(form: DeskPaymentForm, order: Order) -> bool:
             flash(error.message, "error")
         return False
     db.session.refresh(order)
-    left = f"; {format_amount(order.balance_cents, order.currency)} is still owed" if order.balance_cents else ""
-    flash(f"{format_amount(form.amount.data, order.currency)} is recorded{left}. "
-          f"A receipt went to {order.buyer_email}.", "success")
+    recorded = format_amount(form.amount.data, order.currency)
+    if order.balance_cents:
+        flash(_("%(amount)s is recorded; %(owed)s is still owed. A receipt went to %(email)s.", amount=recorded,
+                owed=format_amount(order.balance_cents, order.currency), email=order.buyer_email), "success")
+    else:
+        flash(_("%(amount)s is recorded. A receipt went to %(email)s.", amount=recorded, email=order.buyer_email),
+              "success")
     return True
 
 
@@ -232,8 +238,11 @@ def order_refund(convening_id: int, order_id: int):
                 return _back(convening, order)
             show_error(form, error)
         else:
-            done = "and the registrations are cancelled" if refund.cancel_registrations else "and the buyer is emailed"
-            flash(f"{format_amount(refund.amount_cents, order.currency)} is refunded {done}.", "success")
+            refunded = format_amount(refund.amount_cents, order.currency)
+            if refund.cancel_registrations:
+                flash(_("%(amount)s is refunded and the registrations are cancelled.", amount=refunded), "success")
+            else:
+                flash(_("%(amount)s is refunded and the buyer is emailed.", amount=refunded), "success")
             return _back(convening, order)
     return _order_page(convening, order, refund_form=form, status=400)
 
@@ -253,7 +262,7 @@ def order_retry_refund(convening_id: int, order_id: int, refund_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("The refund went through.", "success")
+            flash(_("The refund went through."), "success")
     return _back(convening, order)
 
 
@@ -270,7 +279,8 @@ def order_mark_paid(convening_id: int, order_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"Invoice {order.invoice_number} is marked paid; a receipt went to {order.buyer_email}.", "success")
+            flash(_("Invoice %(number)s is marked paid; a receipt went to %(email)s.", number=order.invoice_number,
+                    email=order.buyer_email), "success")
         return _back(convening, order)
     return _order_page(convening, order, paid_form=form, status=400)
 
@@ -301,7 +311,7 @@ def order_accept(convening_id: int, order_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("The payment is accepted and the seats are confirmed.", "success")
+            flash(_("The payment is accepted and the seats are confirmed."), "success")
     return _back(convening, order)
 
 
@@ -353,7 +363,7 @@ def new_code(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"Code {code.code} is added.", "success")
+            flash(_("Code %(code)s is added.", code=code.code), "success")
             return redirect(url_for("admin.codes", convening_id=convening.id))
     return render_template("admin/payments/code_form.html", convening=convening, form=form, code=None), (
         400 if form.errors else 200)
@@ -372,7 +382,7 @@ def edit_code(convening_id: int, code_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The code is saved.", "success")
+            flash(_("The code is saved."), "success")
             return redirect(url_for("admin.codes", convening_id=convening.id))
     return render_template("admin/payments/code_form.html", convening=convening, form=form, code=code,
                            delete_form=EmptyForm()), (400 if form.errors else 200)

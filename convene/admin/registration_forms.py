@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length, Optional
@@ -20,7 +22,7 @@ NO_DELEGATION = 0
 
 
 def _ticket_select(label: str) -> SelectField:
-    return SelectField(label, coerce=int, validators=[InputRequired(message="Choose a ticket type.")])
+    return SelectField(label, coerce=int, validators=[InputRequired(message=_l("Choose a ticket type."))])
 
 
 def _delegation_select(label: str) -> SelectField:
@@ -30,11 +32,11 @@ def _delegation_select(label: str) -> SelectField:
 class RegistrationAdminForm(PersonForm):
     """The person form plus what only organizers set; questions are added per convening."""
 
-    ticket_type_id = _ticket_select("Ticket type")
-    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.DELEGATE.value)
-    delegation_id = _delegation_select("Delegation")
-    language = SelectField("Language", choices=[], validate_choice=True,
-                           description="Their emails, badge back, agenda and receipts are in this language.")
+    ticket_type_id = _ticket_select(_l("Ticket type"))
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=Role.DELEGATE.value)
+    delegation_id = _delegation_select(_l("Delegation"))
+    language = SelectField(_l("Language"), choices=[], validate_choice=True,
+                           description=_l("Their emails, badge back, agenda and receipts are in this language."))
 
     def admin_changes(self) -> dict:
         return {"role": self.role.data, "delegation_id": self.delegation_id.data or None,
@@ -48,19 +50,19 @@ def _settlement_radio(label: str, description: str) -> RadioField:
 
 
 def _payment_note(description: str) -> StringField:
-    return StringField("Payment note", [Optional(), Length(max=300)], description=description)
+    return StringField(_l("Payment note"), [Optional(), Length(max=300)], description=description)
 
 
 class NewRegistrationForm(RegistrationAdminForm):
     """Add someone by hand: any ticket type, hidden ones included; a paid ticket says how it is settled."""
 
     settlement = _settlement_radio(
-        "How is it settled?",
-        "For a ticket with a price. Invoice: a numbered invoice is emailed to them. Paid elsewhere: recorded as "
-        "paid, with the note below. Complimentary: no charge.",
+        _l("How is it settled?"),
+        _l("For a ticket with a price. Invoice: a numbered invoice is emailed to them. Paid elsewhere: recorded as "
+           "paid, with the note below. Complimentary: no charge."),
     )
-    payment_note = _payment_note("Needed for “Paid elsewhere”, for example “Cheque 1042 received”.")
-    send_email = BooleanField("Email them their confirmation (and invoice)", default=True)
+    payment_note = _payment_note(_l("Needed for “Paid elsewhere”, for example “Cheque 1042 received”."))
+    send_email = BooleanField(_l("Email them their confirmation (and invoice)"), default=True)
 
 
 class BadgeForm(ConveneForm):
@@ -88,19 +90,21 @@ class WalkInForm(ConveneForm):
     pronouns = PersonForm.pronouns
     email = PersonForm.email
     organization = PersonForm.organization
-    ticket_type_id = SelectField("Ticket", coerce=int, validators=[InputRequired(message="Choose a ticket type.")])
+    ticket_type_id = SelectField(_l("Ticket"), coerce=int,
+                                 validators=[InputRequired(message=_l("Choose a ticket type."))])
     # Checked against the chosen ticket's price below: a free ticket needs none.
-    method = RadioField("How did they pay?", choices=choice_list(DESK_METHODS.items()), validate_choice=False,
-                        description="For a ticket with a price: the full price is recorded as paid, and a receipt "
-                                    "is emailed to them.")
-    send_email = BooleanField("Email them the link to their registration", default=True)
+    method = RadioField(_l("How did they pay?"), choices=choice_list(DESK_METHODS.items()), validate_choice=False,
+                        description=_l("For a ticket with a price: the full price is recorded as paid, and a receipt "
+                                       "is emailed to them."))
+    send_email = BooleanField(_l("Email them the link to their registration"), default=True)
 
     def fill(self, convening: Convening, now: datetime) -> None:
         """Offer the public ticket types with today's price; hidden ones (comps, hosts) stay with organizers."""
         tickets = [t for t in convening.ticket_types if not t.hidden]
         self.prices = {t.id: t.price_at(now) for t in tickets}
         self.ticket_type_id.choices = choice_list(
-            (t.id, f"{t.name} · {format_amount(self.prices[t.id], convening.currency) if self.prices[t.id] else 'free'}")
+            (t.id, f"{t.name} · "
+                   f"{format_amount(self.prices[t.id], convening.currency) if self.prices[t.id] else _('free')}")
             for t in tickets
         )
 
@@ -117,10 +121,10 @@ class WalkInForm(ConveneForm):
 def fill_choices(form: FlaskForm, convening: Convening) -> None:
     """Offer the convening's ticket types (hidden ones marked) and delegations."""
     form.ticket_type_id.choices = choice_list(
-        (t.id, t.name + (" (hidden)" if t.hidden else "")) for t in convening.ticket_types
+        (t.id, _("%(name)s (hidden)", name=t.name) if t.hidden else t.name) for t in convening.ticket_types
     )
     form.delegation_id.choices = choice_list(
-        [(NO_DELEGATION, "— none —")] + [(d.id, d.name) for d in convening.delegations]
+        [(NO_DELEGATION, _("— none —"))] + [(d.id, d.name) for d in convening.delegations]
     )
     if hasattr(form, "language"):
         codes = list(dict.fromkeys([*(convening.languages or []), convening.default_language]))

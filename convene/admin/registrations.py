@@ -5,6 +5,7 @@ import re
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from convene.admin import bp
@@ -123,8 +124,9 @@ def _detail_page(convening: Convening, registration: Registration, *, desk_form:
         for name in rank_field_names(hosts):
             host = by_id.get(str(getattr(ranking_form, name).data or ""))
             if host is not None and not host.accessible:
-                ranking_warnings[name] = (f"{host.name} does not have step-free access, which "
-                                          f"{registration.given_name} needs: the assigner will not place them there.")
+                ranking_warnings[name] = _("%(host)s does not have step-free access, which %(name)s needs: the "
+                                           "assigner will not place them there.", host=host.name,
+                                           name=registration.given_name)
     answers = [(q, format_answer(registration.answer_for(q.id))) for q in convening.questions]
     emails = db.session.execute(
         sa.select(OutboxMessage).where(OutboxMessage.registration_id == registration.id)
@@ -152,7 +154,7 @@ def registration_visit_preferences(convening_id: int, registration_id: int):
     registration = _registration(convening, registration_id)
     hosts = visit_service.hosts_of(convening.id)
     if not hosts:
-        flash("This convening has no site-visit hosts to rank yet.", "error")
+        flash(_("This convening has no site-visit hosts to rank yet."), "error")
         return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
     form = _ranking_form(hosts)()
     if form.validate_on_submit():
@@ -171,13 +173,14 @@ def _ranking_saved(convening: Convening, registration: Registration) -> str:
     """What saving a ranking did, and when it will count."""
     from convene.models.visits import VISITING_ROLES
 
-    said = f"{registration.full_name}'s site-visit ranking is saved."
+    said = _("%(name)s's site-visit ranking is saved.", name=registration.full_name)
     if registration.role not in VISITING_ROLES:
-        return f"{said} As {registration.role_label.lower()}, they are not placed on site visits, so it is not used."
+        return said + " " + _("As %(role)s, they are not placed on site visits, so it is not used.",
+                              role=registration.role_label.lower())
     if convening.visits_published_at is not None:
-        return (f"{said} The plan is already published: it changes for them only when the assigner is run again "
-                "and the plan published.")
-    return f"{said} The assigner uses it the next time it runs."
+        return said + " " + _("The plan is already published: it changes for them only when the assigner is run "
+                              "again and the plan published.")
+    return said + " " + _("The assigner uses it the next time it runs.")
 
 
 @bp.post("/c/<int:convening_id>/registrations/<int:registration_id>/badge")
@@ -193,7 +196,7 @@ def edit_badge(convening_id: int, registration_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The badge details are saved; the badge is in the print queue as changed.", "success")
+            flash(_("The badge details are saved; the badge is in the print queue as changed."), "success")
             return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
     return _detail_page(convening, registration, badge_form=form, status=400)
 
@@ -238,7 +241,7 @@ def edit_registration(convening_id: int, registration_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The changes are saved.", "success")
+            flash(_("The changes are saved."), "success")
             return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
     return render_template("admin/registrations/form.html", convening=convening, registration=registration,
                            form=form, questions=questions), (400 if form.errors else 200)
@@ -264,7 +267,8 @@ def new_registration(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{registration.full_name} is registered ({registration.reference}).", "success")
+            flash(_("%(name)s is registered (%(reference)s).", name=registration.full_name,
+                    reference=registration.reference), "success")
             return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration.id))
     return render_template("admin/registrations/form.html", convening=convening, registration=None, form=form,
                            questions=questions), (400 if form.errors else 200)
@@ -301,20 +305,22 @@ def _settle_walk_in(registration: Registration, form: WalkInForm) -> None:
     from convene.services import payments
 
     order = registration.order
-    done = f"{registration.full_name} is registered ({registration.reference})"
+    who = {"name": registration.full_name, "reference": registration.reference}
     if order is None or order.status != OrderStatus.INVOICED:
-        flash(f"{done}.", "success")
+        flash(_("%(name)s is registered (%(reference)s).", **who), "success")
         return
     try:
         payments.record_desk_payment(order.id, form.method.data, order.balance_cents, user_id=current_user.id)
     except ConveneError as error:
-        flash(f"{done}, but the payment was not recorded: {error.message} Record it below.", "error")
+        flash(_("%(name)s is registered (%(reference)s), but the payment was not recorded: %(error)s Record it "
+                "below.", error=error.message, **who), "error")
         return
     if form.send_email.data:
         service.send_manage_link(registration.convening_id, registration.email)
     db.session.refresh(order)
-    flash(f"{done}; {format_amount(order.paid_cents, order.currency)} is recorded "
-          f"({payments.DESK_METHODS[form.method.data]}) and a receipt went to {registration.email}.", "success")
+    flash(_("%(name)s is registered (%(reference)s); %(amount)s is recorded (%(method)s) and a receipt went to "
+            "%(email)s.", amount=format_amount(order.paid_cents, order.currency),
+            method=payments.DESK_METHODS[form.method.data], email=registration.email, **who), "success")
 
 
 @bp.route("/c/<int:convening_id>/registrations/<int:registration_id>/cancel", methods=["GET", "POST"])
@@ -331,7 +337,7 @@ def cancel_registration(convening_id: int, registration_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash(f"{name} is cancelled and the seat is released; they have been emailed.", "success")
+            flash(_("%(name)s is cancelled and the seat is released; they have been emailed.", name=name), "success")
         return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration_id))
     return render_template("admin/registrations/cancel.html", convening=convening, registration=registration,
                            form=form)
@@ -344,11 +350,11 @@ def resend_manage_link(convening_id: int, registration_id: int):
     convening = convening_or_404(convening_id)
     registration = _registration(convening, registration_id)
     if not EmptyForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
     elif service.send_manage_link(convening.id, registration.email):
-        flash(f"The link to manage the registration was sent to {registration.email}.", "success")
+        flash(_("The link to manage the registration was sent to %(email)s.", email=registration.email), "success")
     else:
-        flash("Nothing was sent: this registration is cancelled.", "error")
+        flash(_("Nothing was sent: this registration is cancelled."), "error")
     return redirect(url_for("admin.registration", convening_id=convening.id, registration_id=registration_id))
 
 
@@ -378,12 +384,13 @@ def queue_registrations_export(convening_id: int):
     """Have the worker make a big export (filtered like the list); its page offers the file once made."""
     convening = convening_or_404(convening_id)
     if not EmptyForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
         return redirect(url_for("admin.registrations", convening_id=convening.id))
     query = {k: v for k, v in request.form.items() if k in exports.EXPORT_ARGS}
     args = parse_list_args(convening, query)
     total = db.session.scalar(sa.select(sa.func.count(Registration.id))
                               .where(Registration.convening_id == convening.id, *args.conditions()))
     job = exports.request_registrations_export(convening.id, query, total=total, requested_by=current_user.id)
-    flash(f"The export of {total} registrations is being made; this page offers it once it is ready.", "success")
+    flash(_("The export of %(total)s registrations is being made; this page offers it once it is ready.", total=total),
+          "success")
     return redirect(url_for("admin.job", convening_id=convening.id, job_id=job.id))

@@ -8,6 +8,8 @@ import re
 from datetime import date
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from convene.admin import bp
@@ -50,7 +52,7 @@ def _session(convening: Convening, session_id: int):
 
 def _flash_warnings(warnings) -> None:
     for conflict in warnings:
-        flash(f"Warning: {conflict.message}", "warning")
+        flash(_("Warning: %(message)s", message=conflict.message), "warning")
 
 
 def _session_form(convening: Convening, form: SessionForm) -> SessionForm:
@@ -151,7 +153,7 @@ def schedule_new_session(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{saved.session.title} is added to the program.", "success")
+            flash(_("%(title)s is added to the program.", title=saved.session.title), "success")
             _flash_warnings(saved.warnings)
             return _back(convening, saved.session)
     return render_template("admin/schedule/session_form.html", convening=convening, form=form, session=None,
@@ -185,7 +187,7 @@ def schedule_edit_session(convening_id: int, session_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{saved.session.title} is saved.", "success")
+            flash(_("%(title)s is saved.", title=saved.session.title), "success")
             _flash_warnings(saved.warnings)
             return _back(convening, saved.session)
     return render_template("admin/schedule/session_form.html", convening=convening, form=form, session=session,
@@ -201,7 +203,7 @@ def schedule_duplicate_session(convening_id: int, session_id: int):
     if request.method == "POST":
         form = SessionForm()
     else:
-        form = SessionForm.for_session(session, convening, title=f"{session.title} (copy)")
+        form = SessionForm.for_session(session, convening, title=_("%(title)s (copy)", title=session.title))
     _session_form(convening, form)
     if form.validate_on_submit():
         try:
@@ -209,7 +211,7 @@ def schedule_duplicate_session(convening_id: int, session_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{saved.session.title} is added to the program.", "success")
+            flash(_("%(title)s is added to the program.", title=saved.session.title), "success")
             _flash_warnings(saved.warnings)
             return _back(convening, saved.session)
     return render_template("admin/schedule/session_form.html", convening=convening, form=form, session=session,
@@ -233,8 +235,8 @@ def schedule_move_session(convening_id: int, session_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{saved.session.title} is moved to "
-                  f"{service.span(convening, saved.session.starts_at, saved.session.ends_at)}.", "success")
+            flash(_("%(title)s is moved to %(when)s.", title=saved.session.title,
+                    when=service.span(convening, saved.session.starts_at, saved.session.ends_at)), "success")
             _flash_warnings(saved.warnings)
             return _back(convening, saved.session)
     return render_template("admin/schedule/move.html", convening=convening, form=form, session=session)
@@ -259,7 +261,7 @@ def schedule_delete_session(convening_id: int, session_id: int):
             else:
                 flash(error.message, "error")
         else:
-            flash(f"{title} is deleted from the program.", "success")
+            flash(_("%(title)s is deleted from the program.", title=title), "success")
             return redirect(url_for("admin.schedule", convening_id=convening.id, day=day))
     return render_template("admin/schedule/confirm_delete.html", convening=convening, form=form,
                            deletion=service.deletion_preview(session.id), reason=reason, reason_error=reason_error)
@@ -279,8 +281,9 @@ def schedule_publish(convening_id: int):
         except ConveneError as error:
             flash(error.message, "error")
         else:
-            flash("The program is published" + (f" over {warned} open {'warning' if warned == 1 else 'warnings'}."
-                                                 if warned else "."), "success")
+            flash(ngettext("The program is published over %(num)d open warning.",
+                           "The program is published over %(num)d open warnings.", warned) if warned
+                  else _("The program is published."), "success")
             return redirect(url_for("admin.schedule", convening_id=convening.id))
     view = service.program_view(convening)
     return render_template("admin/schedule/publish.html", convening=convening, form=form, view=view,
@@ -294,7 +297,7 @@ def schedule_unpublish(convening_id: int):
     convening = convening_or_404(convening_id)
     if EmptyForm().validate_on_submit():
         service.unpublish_program(convening.id)
-        flash("The program is back to draft: only organizers and staff see it.", "success")
+        flash(_("The program is back to draft: only organizers and staff see it."), "success")
     return redirect(url_for("admin.schedule", convening_id=convening.id))
 
 
@@ -312,7 +315,7 @@ def schedule_rules(convening_id: int):
             except ConveneError as error:
                 show_error(form, error)
             else:
-                flash("The conflict rules are saved.", "success")
+                flash(_("The conflict rules are saved."), "success")
                 return redirect(url_for("admin.schedule_rules", convening_id=convening.id))
     return render_template("admin/schedule/rules.html", convening=convening, form=form, kinds=CONFLICT_KINDS,
                            can_edit=can(current_user, Permission.SCHEDULE_MANAGE, convening))
@@ -340,7 +343,7 @@ def schedule_new_room(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"Room {room.name} is added.", "success")
+            flash(_("Room %(name)s is added.", name=room.name), "success")
             return redirect(url_for("admin.schedule_rooms", convening_id=convening.id))
     return render_template("admin/schedule/room_form.html", convening=convening, form=form, room=None)
 
@@ -358,7 +361,7 @@ def schedule_edit_room(convening_id: int, room_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The room is saved.", "success")
+            flash(_("The room is saved."), "success")
             _flash_warnings(warnings)
             return redirect(url_for("admin.schedule_rooms", convening_id=convening.id))
     return render_template("admin/schedule/room_form.html", convening=convening, form=form, room=room)
@@ -399,7 +402,7 @@ def schedule_new_presenter(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{presenter.display_name} is added as a presenter.", "success")
+            flash(_("%(name)s is added as a presenter.", name=presenter.display_name), "success")
             return redirect(url_for("admin.schedule_presenters", convening_id=convening.id))
     return render_template("admin/schedule/presenter_form.html", convening=convening, form=form, presenter=None)
 
@@ -418,7 +421,7 @@ def schedule_edit_presenter(convening_id: int, presenter_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The presenter is saved.", "success")
+            flash(_("The presenter is saved."), "success")
             _flash_warnings(warnings)
             return redirect(url_for("admin.schedule_presenters", convening_id=convening.id))
     return render_template("admin/schedule/presenter_form.html", convening=convening, form=form,
@@ -481,10 +484,13 @@ def _block_page(convening: Convening, block: SessionBlock | None):
                 return _ranking_confirmation(convening, block, form)
             show_error(form, error)
         else:
-            told = f" Ranking is open; {saved.notified} {'person was' if saved.notified == 1 else 'people were'} " \
-                "emailed to rank its sessions." if saved.notified else ""
-            flash((f"Block {saved.name} is added. Choose it on the sessions that belong to it." if block is None
-                   else "The block is saved.") + told, "success")
+            said = (_("Block %(name)s is added. Choose it on the sessions that belong to it.", name=saved.name)
+                    if block is None else _("The block is saved."))
+            if saved.notified:
+                said += " " + ngettext("Ranking is open; %(num)d person was emailed to rank its sessions.",
+                                       "Ranking is open; %(num)d people were emailed to rank its sessions.",
+                                       saved.notified)
+            flash(said, "success")
             return redirect(url_for("admin.schedule_blocks", convening_id=convening.id))
     return render_template("admin/schedule/block_form.html", convening=convening, form=form, block=block,
                            audience=service.ranking_audience(convening.id))
@@ -542,6 +548,11 @@ def schedule_allocate(convening_id: int, block_id: int):
 def _allocation_summary(result) -> str:
     """What allocating did, for the message after it: placed, not placed (by name), emailed."""
     unplaced = "; ".join(f"{registration.full_name} ({reason})" for registration, reason in result.unassigned)
-    return (f"{result.placed} of {result.people} people are placed" + (" (optimal)." if result.optimal else ".")
-            + (f" {len(result.unassigned)} could not be placed: {unplaced}." if result.unassigned else "")
-            + f" {result.emailed} {'person was' if result.emailed == 1 else 'people were'} emailed their session.")
+    said = [_("%(placed)s of %(people)s people are placed (optimal).", placed=result.placed, people=result.people)
+            if result.optimal else
+            _("%(placed)s of %(people)s people are placed.", placed=result.placed, people=result.people)]
+    if result.unassigned:
+        said.append(_("%(count)s could not be placed: %(names)s.", count=len(result.unassigned), names=unplaced))
+    said.append(ngettext("%(num)d person was emailed their session.", "%(num)d people were emailed their session.",
+                         result.emailed))
+    return " ".join(said)

@@ -1,6 +1,7 @@
 """Forms of the site-visit tools: settings, hosts, slots, the visit grid, the assigner, moves."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, StringField, SubmitField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 from wtforms.widgets import HiddenInput
@@ -18,28 +19,31 @@ from convene.services.visits import (
     grid_cell,
 )
 
-LOCAL_TIME_HINT = "In the convening's own time zone."
-WHOLE_NUMBER = "Enter a whole number."
+MAX_CAPACITY_TEXT = f"{MAX_CAPACITY:,}"
+LOCAL_TIME_HINT = _l("In the convening's own time zone.")
+WHOLE_NUMBER = _l("Enter a whole number.")
 
 
-CAPACITY_RANGE = dict(minimum=0, maximum=MAX_CAPACITY, range_message=f"Enter a capacity from 0 to {MAX_CAPACITY:,}.")
+CAPACITY_RANGE = dict(minimum=0, maximum=MAX_CAPACITY,
+                      range_message=_l("Enter a capacity from 0 to %(max)s.", max=MAX_CAPACITY_TEXT))
 
 
 def _local_datetime(label: str, *validators) -> DateTimeLocalField:
     return DateTimeLocalField(label, list(validators) or [Optional()], description=LOCAL_TIME_HINT,
-                              invalid_value_message="Enter a date and time.")
+                              invalid_value_message=_l("Enter a date and time."))
 
 
 class VisitSettingsForm(ConveneForm):
     """How many visits each person makes, and whether attendees may rank hosts now."""
 
     visits_per_person = IntegerField(
-        "Visits per person",
-        [InputRequired(message="Enter how many visits each person makes.")],
+        _l("Visits per person"),
+        [InputRequired(message=_l("Enter how many visits each person makes."))],
         minimum=1, maximum=MAX_VISITS_PER_PERSON, range_message=MESSAGES["visits_per_person_invalid"],
-        invalid_value_message=WHOLE_NUMBER, description="Each person visits this many different hosts, one per slot.",
+        invalid_value_message=WHOLE_NUMBER,
+        description=_l("Each person visits this many different hosts, one per slot."),
     )
-    preferences_open = BooleanField("Preferences open: attendees may rank the hosts on their registration page")
+    preferences_open = BooleanField(_l("Preferences open: attendees may rank the hosts on their registration page"))
 
     @classmethod
     def for_convening(cls, convening: Convening) -> VisitSettingsForm:
@@ -50,16 +54,17 @@ class VisitSettingsForm(ConveneForm):
 class HostForm(ConveneForm):
     """A host organization that receives visitors."""
 
-    name = StringField("Name", [DataRequired(message="Enter a name."), Length(max=200)])
-    address = StringField("Address", [Optional(), Length(max=300)])
-    description = TextAreaField("Description", [Optional(), Length(max=5000)],
-                                description="Shown to attendees when they rank the hosts.")
-    accessible = BooleanField("Step-free access (people who need it may be placed here)", default=True)
-    contact_name = StringField("Contact name", [Optional(), Length(max=160)])
+    name = StringField(_l("Name"), [DataRequired(message=_l("Enter a name.")), Length(max=200)])
+    address = StringField(_l("Address"), [Optional(), Length(max=300)])
+    description = TextAreaField(_l("Description"), [Optional(), Length(max=5000)],
+                                description=_l("Shown to attendees when they rank the hosts."))
+    accessible = BooleanField(_l("Step-free access (people who need it may be placed here)"), default=True)
+    contact_name = StringField(_l("Contact name"), [Optional(), Length(max=160)])
     contact_email = EmailField(
-        "Contact email", [Optional(), Email(message="Enter an email address like name@example.org."), Length(max=254)]
+        _l("Contact email"), [Optional(), Email(message=_l("Enter an email address like name@example.org.")),
+                              Length(max=254)]
     )
-    contact_phone = TelField("Contact phone", [Optional(), PHONE])
+    contact_phone = TelField(_l("Contact phone"), [Optional(), PHONE])
 
     @classmethod
     def for_host(cls, host: HostOrganization) -> HostForm:
@@ -72,10 +77,10 @@ class HostForm(ConveneForm):
 class SlotForm(ConveneForm):
     """A block of time in which every group is at one host."""
 
-    label = StringField("Label", [DataRequired(message=MESSAGES["slot_label_required"]), Length(max=120)],
-                        description="For example “Tuesday morning”; attendees see it.")
-    starts_at = _local_datetime("Starts", InputRequired(message="Enter when the slot starts."))
-    ends_at = _local_datetime("Ends", InputRequired(message="Enter when the slot ends."))
+    label = StringField(_l("Label"), [DataRequired(message=MESSAGES["slot_label_required"]), Length(max=120)],
+                        description=_l("For example “Tuesday morning”; attendees see it."))
+    starts_at = _local_datetime(_l("Starts"), InputRequired(message=_l("Enter when the slot starts.")))
+    ends_at = _local_datetime(_l("Ends"), InputRequired(message=_l("Enter when the slot ends.")))
 
     @classmethod
     def for_slot(cls, slot: VisitSlot, convening: Convening) -> SlotForm:
@@ -89,12 +94,12 @@ class SlotForm(ConveneForm):
 class SiteVisitForm(ConveneForm):
     """One host in one slot: its capacity and the practical details attendees are sent."""
 
-    capacity = IntegerField("Capacity", [InputRequired(message=MESSAGES["capacity_required"])], **CAPACITY_RANGE,
+    capacity = IntegerField(_l("Capacity"), [InputRequired(message=MESSAGES["capacity_required"])], **CAPACITY_RANGE,
                             invalid_value_message=WHOLE_NUMBER)
-    meeting_point = StringField("Meeting point", [Optional(), Length(max=300)],
-                                description="Where the group gathers, for example “Hotel lobby, north doors”.")
-    departs_at = _local_datetime("Departure")
-    transport_notes = TextAreaField("Transport notes", [Optional(), Length(max=500)])
+    meeting_point = StringField(_l("Meeting point"), [Optional(), Length(max=300)],
+                                description=_l("Where the group gathers, for example “Hotel lobby, north doors”."))
+    departs_at = _local_datetime(_l("Departure"))
+    transport_notes = TextAreaField(_l("Transport notes"), [Optional(), Length(max=500)])
 
     @classmethod
     def for_visit(cls, visit: SiteVisit, convening: Convening) -> SiteVisitForm:
@@ -109,7 +114,7 @@ class SiteVisitForm(ConveneForm):
 class VisitGridForm(ConveneForm):
     """Base of the hosts × slots capacity grid; `visit_grid_form` adds one field per cell."""
 
-    confirm_removals = BooleanField("Yes, remove the emptied visits even though people are placed in them")
+    confirm_removals = BooleanField(_l("Yes, remove the emptied visits even though people are placed in them"))
     cells: tuple[tuple[int, int], ...] = ()
 
     def capacities(self) -> dict[tuple[int, int], int | None]:
@@ -137,16 +142,17 @@ def grid_data(visits) -> dict[str, int]:
 class AssignForm(ConveneForm):
     """Run the assigner, as a preview or for real."""
 
-    keep_published = BooleanField("Keep the published plan: move as few people as possible")
+    keep_published = BooleanField(_l("Keep the published plan: move as few people as possible"))
     mix_limit = IntegerField(
-        "Mix limit", [Optional()], minimum=1, maximum=MAX_CAPACITY,
-        range_message="Enter 1 or more, or leave it empty.", too_large_message=f"Enter at most {MAX_CAPACITY:,}.",
+        _l("Mix limit"), [Optional()], minimum=1, maximum=MAX_CAPACITY,
+        range_message=_l("Enter 1 or more, or leave it empty."),
+        too_large_message=_l("Enter at most %(max)s.", max=MAX_CAPACITY_TEXT),
         invalid_value_message=WHOLE_NUMBER,
-        description="At most this many people of one delegation in one visit. Soft: exceeded only when there "
-                    "is no other way. Leave empty for no limit.",
+        description=_l("At most this many people of one delegation in one visit. Soft: exceeded only when there "
+                       "is no other way. Leave empty for no limit."),
     )
-    preview = SubmitField("Preview (dry run)")
-    save = SubmitField("Run and save")
+    preview = SubmitField(_l("Preview (dry run)"))
+    save = SubmitField(_l("Run and save"))
 
 
 class MoveForm(ConveneForm):
@@ -154,8 +160,8 @@ class MoveForm(ConveneForm):
 
     registration_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
     slot_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
-    site_visit_id = IntegerField("Visit", [Optional()])  # empty: no visit in this slot
-    locked = BooleanField("Lock", default=True)
+    site_visit_id = IntegerField(_l("Visit"), [Optional()])  # empty: no visit in this slot
+    locked = BooleanField(_l("Lock"), default=True)
 
 
 class UnlockForm(ConveneForm):

@@ -8,6 +8,8 @@ import re
 from collections import Counter
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from convene.admin import bp
@@ -28,7 +30,7 @@ from convene.admin.visit_forms import (
 )
 from convene.errors import ConveneError
 from convene.extensions import db
-from convene.forms import ORDINALS, EmptyForm
+from convene.forms import RANK_LABELS, EmptyForm
 from convene.models import AssignmentRun, Convening, HostOrganization, Registration, SiteVisit, VisitSlot
 from convene.services import visits as service
 
@@ -55,7 +57,8 @@ def _csv_response(text: str, filename: str) -> Response:
 def rank_labels(profile_length: int) -> list[str]:
     """Column heads of a rank profile: 1st choice, 2nd choice, ..., Unranked."""
     ranks = max(profile_length - 1, 0)
-    return [f"{ORDINALS[n] if n < len(ORDINALS) else f'{n + 1}th'} choice" for n in range(ranks)] + ["Unranked"]
+    return [str(RANK_LABELS[n]) if n < len(RANK_LABELS) else _("%(rank)sth choice", rank=n + 1)
+            for n in range(ranks)] + [_("Unranked")]
 
 
 def profile_text(profile) -> str:
@@ -97,7 +100,7 @@ def visit_settings(convening_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash("The site-visit settings are saved.", "success")
+            flash(_("The site-visit settings are saved."), "success")
             return redirect(url_for("admin.visits", convening_id=convening.id))
     return _overview(convening, form)
 
@@ -112,12 +115,13 @@ def _save_host_view(convening: Convening, host: HostOrganization | None):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{saved.name} is {'saved' if host else 'added'}.", "success")
+            flash(_("%(name)s is saved.", name=saved.name) if host else _("%(name)s is added.", name=saved.name),
+                  "success")
             if host and not saved.accessible:
                 stuck = [r for r, v in service.step_free_conflicts(convening.id) if v.host_id == saved.id]
                 if stuck:
-                    flash(f"{len(stuck)} placed here need step-free access: move them or re-run the assigner.",
-                          "warning")
+                    flash(_("%(count)s placed here need step-free access: move them or re-run the assigner.",
+                            count=len(stuck)), "warning")
             return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="hosts"))
     return render_template("admin/visits/host_form.html", convening=convening, form=form, host=host)
 
@@ -162,7 +166,8 @@ def _save_slot_view(convening: Convening, slot: VisitSlot | None):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"Slot {saved.label} is {'saved' if slot else 'added'}.", "success")
+            flash(_("Slot %(label)s is saved.", label=saved.label) if slot
+                  else _("Slot %(label)s is added.", label=saved.label), "success")
             return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="slots"))
     return render_template("admin/visits/slot_form.html", convening=convening, form=form, slot=slot)
 
@@ -214,11 +219,12 @@ def visit_grid(convening_id: int):
             show_error(form, error)
             asks_confirmation = any(p.code == "visit_in_use" for p in error.details.get("problems", [error]))
         else:
-            flash(f"The visits are saved: {result.added} added, {result.changed} changed, "
-                  f"{result.removed} removed.", "success")
+            flash(_("The visits are saved: %(added)s added, %(changed)s changed, %(removed)s removed.",
+                    added=result.added, changed=result.changed, removed=result.removed), "success")
             for visit, load in result.over_capacity:
-                flash(f"{visit.host.name} in {visit.slot.label} now has {load} people for {visit.capacity} places: "
-                      "re-run the assigner (or move people by hand).", "warning")
+                flash(_("%(host)s in %(slot)s now has %(load)s people for %(places)s places: re-run the assigner "
+                        "(or move people by hand).", host=visit.host.name, slot=visit.slot.label, load=load,
+                        places=visit.capacity), "warning")
             return redirect(url_for("admin.visit_grid", convening_id=convening.id))
     return render_template("admin/visits/grid.html", convening=convening, form=form, hosts=hosts, slots=slots,
                            visits={(v.host_id, v.slot_id): v for v in visits}, loads=service.visit_loads(convening.id),
@@ -238,11 +244,11 @@ def visit_edit(convening_id: int, visit_id: int):
         except ConveneError as error:
             show_error(form, error)
         else:
-            flash(f"{saved.host.name} in {saved.slot.label} is saved.", "success")
+            flash(_("%(host)s in %(slot)s is saved.", host=saved.host.name, slot=saved.slot.label), "success")
             load = service.visit_loads(convening.id).get(saved.id, 0)
             if load > saved.capacity:
-                flash(f"{load} people are placed here for {saved.capacity} places: re-run the assigner "
-                      "(or move people by hand).", "warning")
+                flash(_("%(load)s people are placed here for %(places)s places: re-run the assigner (or move people by "
+                        "hand).", load=load, places=saved.capacity), "warning")
             return redirect(url_for("admin.visits", convening_id=convening.id, _anchor="visits"))
     return render_template("admin/visits/visit_form.html", convening=convening, form=form, visit=visit)
 
@@ -289,7 +295,7 @@ def visit_assign(convening_id: int):
             job = service.request_assignment(convening.id, keep_published=form.keep_published.data,
                                              mix_limit=form.mix_limit.data, run_by=current_user.email,
                                              requested_by=current_user.id)
-            flash("The assigner is running in the background; this page shows when the plan is saved.", "success")
+            flash(_("The assigner is running in the background; this page shows when the plan is saved."), "success")
             return redirect(url_for("admin.job", convening_id=convening.id, job_id=job.id))
         try:
             result = service.assign_site_visits(
@@ -300,8 +306,8 @@ def visit_assign(convening_id: int):
             flash(error.message, "error")
         else:
             if result.saved:
-                flash(f"The plan is saved as the working plan ({result.changed} places changed). "
-                      "Check it, then publish it to email everyone.", "success")
+                flash(_("The plan is saved as the working plan (%(changed)s places changed). Check it, then publish it "
+                        "to email everyone.", changed=result.changed), "success")
                 return redirect(url_for("admin.visit_assign", convening_id=convening.id, run=result.run.id))
             shown = result.run
     elif request.method == "GET" and (run_id := int_arg("run")):
@@ -342,7 +348,7 @@ def visit_plan(convening_id: int):
     top = {vid: max(mix.values()) for vid, mix in report.group_mix.items() if mix}
     options = {
         s.id: sorted(((v.id, f"{v.host.name} ({report.load.get(v.id, 0)}/{v.capacity})"
-                       + ("" if v.host.accessible else " · steps"))
+                       + ("" if v.host.accessible else " · " + _("steps")))
                       for v in visits.values() if v.slot_id == s.id), key=lambda o: o[1].lower())
         for s in slots
     }
@@ -383,7 +389,7 @@ def visit_move(convening_id: int):
     convening = convening_or_404(convening_id)
     form = MoveForm()
     if not form.validate_on_submit():
-        flash("That move was not understood; reload the page and try again.", "error")
+        flash(_("That move was not understood; reload the page and try again."), "error")
         return _back_to_plan(convening)
     registration = _person(convening, form.registration_id.data)
     name = registration.full_name
@@ -394,9 +400,14 @@ def visit_move(convening_id: int):
     else:
         visit = db.session.get(SiteVisit, form.site_visit_id.data) if form.site_visit_id.data else None
         slot = db.session.get(VisitSlot, form.slot_id.data)
-        where = f"moved to {visit.host.name}" if visit else "taken out of their visit"
-        locked = " and locked" if visit and form.locked.data else ""
-        flash(f"{name} is {where} in {slot.label}{locked}.", "success")
+        if visit is None:
+            said = _("%(name)s is taken out of their visit in %(slot)s.", name=name, slot=slot.label)
+        elif form.locked.data:
+            said = _("%(name)s is moved to %(host)s in %(slot)s and locked.", name=name, host=visit.host.name,
+                     slot=slot.label)
+        else:
+            said = _("%(name)s is moved to %(host)s in %(slot)s.", name=name, host=visit.host.name, slot=slot.label)
+        flash(said, "success")
     return _back_to_plan(convening, registration.id)
 
 
@@ -407,12 +418,13 @@ def visit_unlock(convening_id: int):
     convening = convening_or_404(convening_id)
     form = UnlockForm()
     if not form.validate_on_submit():
-        flash("That request was not understood; reload the page and try again.", "error")
+        flash(_("That request was not understood; reload the page and try again."), "error")
         return _back_to_plan(convening)
     registration = _person(convening, form.registration_id.data)
     slot = child_or_404(VisitSlot, convening, form.slot_id.data)
     service.unlock_visitor(registration.id, slot.id)
-    flash(f"{registration.full_name} is unlocked in {slot.label}: the next run may move them.", "success")
+    flash(_("%(name)s is unlocked in %(slot)s: the next run may move them.", name=registration.full_name,
+            slot=slot.label), "success")
     return _back_to_plan(convening, registration.id)
 
 
@@ -433,14 +445,16 @@ def visit_publish(convening_id: int):
             flash(error.message, "error")
         else:
             emailed = published.emailed
-            people = f"{emailed} {'person' if emailed == 1 else 'people'}"
             if published.written or not emailed:
-                flash(f"The plan is published; {people} {'was' if emailed == 1 else 'were'} emailed "
-                      "what changed in their visits.", "success")
+                flash(ngettext("The plan is published; %(num)d person was emailed what changed in their visits.",
+                               "The plan is published; %(num)d people were emailed what changed in their visits.",
+                               emailed), "success")
             else:
-                flash(f"The plan is published. The emails to {people} about what changed in their visits are "
-                      "being written and sent in the background; the dashboard shows if any could not be.",
-                      "success")
+                flash(ngettext("The plan is published. The emails to %(num)d person about what changed in their visits "
+                               "are being written and sent in the background; the dashboard shows if any could not be.",
+                               "The plan is published. The emails to %(num)d people about what changed in their "
+                               "visits are being written and sent in the background; the dashboard shows if any could "
+                               "not be.", emailed), "success")
             return redirect(url_for("admin.visit_plan", convening_id=convening.id))
     report = service.plan_report(convening)
     preview = service.publish_preview(convening.id)
