@@ -39,7 +39,7 @@ BACK_OFFICE_PYTHON = sorted((ROOT / "convene" / "admin").glob("*.py"))
 # Words that are the same in every language: the product's name.
 ALLOWED_WORDS = {"Convene"}
 # Pieces of markup that macros write outside a tag (an id suffix, an attribute), not words anyone reads.
-ALLOWED_FRAGMENTS = {"-error", 'action="', "checkin-page",
+ALLOWED_FRAGMENTS = {"-error", 'action="', "checkin-page", "page-visit-plan", "page-roster",
                      "registration.cancelled"}  # an example of an audit action's code, in a search box
 # CSS classes chosen in expressions ({{ ' refunded' if ... }}): they contain spaces but are not sentences.
 CLASS_NAMES = {"choice-disabled", "button button-small button-secondary", "button button-secondary", "refunded",
