@@ -18,6 +18,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -226,6 +227,90 @@ def _qr_map(badges: list[BadgeData]) -> dict[str, str]:
     return {badge.checkin_token: str(qr_svg(badge.checkin_token)) for badge in badges}
 
 
+# A name in a content stream: resources are called by name (/F1 Tf, /Im1 Do, /a1 gs, ...).
+_NAME = re.compile(rb"/([^\s/\[\]()<>{}%]+)")
+_NAMED_RESOURCES = ("/Font", "/XObject", "/ExtGState", "/Pattern", "/Shading", "/ColorSpace", "/Properties")
+
+
+def _only_resources_used(page):
+    """`page` with a resource dictionary of its own, holding only the fonts, images and states its content names.
+
+    WeasyPrint gives every page of a document one shared resource dictionary. Merged page by page,
+    each page would carry everything any page of its chunk used: the font pages' glyph images and
+    fonts the badges never show, for one.
+    """
+    from pypdf.generic import DictionaryObject, NameObject
+
+    resources = page.get("/Resources")
+    contents = page.get_contents()
+    if resources is None or contents is None:
+        return page
+    used = {b"/" + name for name in _NAME.findall(contents.get_data())}
+    own = DictionaryObject()
+    for category, entries in resources.get_object().items():
+        entries = entries.get_object()
+        if category in _NAMED_RESOURCES and isinstance(entries, DictionaryObject):
+            entries = DictionaryObject({key: value for key, value in entries.items() if key.encode() in used})
+        own[NameObject(category)] = entries
+    page[NameObject("/Resources")] = own
+    return page
+
+
+def _dedupe(writer) -> None:
+    """Keep one copy of objects equal to the byte, dropping what nothing refers to any more.
+
+    A pass merges objects equal to the byte, references included, so a font whose parts were merged
+    becomes equal to its twins only in the next pass: repeat while it still finds some.
+    """
+    left = None
+    while left != (left := sum(o is not None for o in writer._objects)):
+        writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
+
+
+def _font_signature(font) -> tuple | None:
+    """What a composite font draws and how its text reads back: same signature, same font on the page.
+
+    Chunks embed identical subsets (font_pages) but list the glyph-to-text map in the order each met
+    its glyphs, so their font dictionaries differ by bytes, not by meaning.
+    """
+    from hashlib import sha256
+
+    if font.get("/Subtype") != "/Type0" or "/ToUnicode" not in font:
+        return None
+    described = font["/DescendantFonts"][0].get_object()
+    descriptor = described["/FontDescriptor"].get_object()
+    files = [descriptor[key] for key in ("/FontFile2", "/FontFile3", "/FontFile") if key in descriptor]
+    if not files:
+        return None
+    to_unicode = font["/ToUnicode"].get_object().get_data()
+    return (str(font["/BaseFont"]), sha256(files[0].get_object()._data).digest(), repr(described.get("/W")),
+            repr(described.get("/W2")), frozenset(_CMAP_PAIR.findall(to_unicode)), _CMAP_PAIR.sub(b"", to_unicode))
+
+
+_CMAP_PAIR = re.compile(rb"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>")
+
+
+def _share_fonts(writer) -> None:
+    """Pages of every chunk point at one font dictionary for each font whose signature is the same."""
+    from pypdf.generic import NameObject
+
+    signatures: dict[int, tuple | None] = {}
+    first: dict[tuple, object] = {}
+    for page in writer.pages:
+        fonts = page["/Resources"].get("/Font")
+        if fonts is None:
+            continue
+        fonts = fonts.get_object()
+        for key, reference in list(fonts.items()):
+            if not hasattr(reference, "idnum"):
+                continue
+            if reference.idnum not in signatures:
+                signatures[reference.idnum] = _font_signature(reference.get_object())
+            signature = signatures[reference.idnum]
+            if signature is not None:
+                fonts[NameObject(key)] = first.setdefault(signature, reference)
+
+
 def _write(writer, out: Path | str | BinaryIO) -> None:
     if isinstance(out, (str, Path)):
         path = Path(out)
@@ -266,7 +351,7 @@ def render_in_chunks(
             # named destinations, which badge sheets do not have, at twice the cost.
             pages = PdfReader(io.BytesIO(finished.pop(next_index))).pages
             for page in pages[:keep_pages(next_index)] if keep_pages else pages:
-                writer.add_page(page)
+                writer.add_page(_only_resources_used(page))
             next_index += 1
         if progress:
             progress(done)
@@ -306,9 +391,9 @@ def render_in_chunks(
         # The chunks' font subsets are identical (font_pages): keep one copy of each, drop the font pages' objects.
         # A pass merges objects equal to the byte, references included, so a font whose parts were merged
         # becomes equal to its twins only in the next pass: repeat while it still finds some.
-        left = None
-        while left != (left := sum(o is not None for o in writer._objects)):
-            writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
+        _dedupe(writer)
+        _share_fonts(writer)
+        _dedupe(writer)
     _write(writer, out)
     writer.close()
     return pages
