@@ -36,9 +36,12 @@ from convene.printing.qr import qr_svg
 log = logging.getLogger(__name__)
 
 CHUNK_SHEETS = 10
-# Batches smaller than this render in one document in this process (when the caller leaves `workers`
-# to us): measured with bench/badges.py, the pool wins clearly only from a few hundred badges on.
+# Batches smaller than these render as one document in this process when the caller leaves `workers`
+# to us (config: PRINT_POOL_MIN_BADGES, PRINT_POOL_MIN_AGENDAS). Measured with bench/badges.py and
+# bench/agendas.py on 2 cores: starting the pool costs a few seconds of CPU (each worker imports
+# WeasyPrint and loads the fonts) and each badge chunk lays out the batch's font pages again.
 POOL_MIN_BADGES = 400
+POOL_MIN_AGENDAS = 60
 
 _pool: ProcessPoolExecutor | None = None
 _pool_workers = 0
@@ -322,6 +325,16 @@ def _write(writer, out: Path | str | BinaryIO) -> None:
         writer.write(out)
 
 
+def _write_bytes(pdf: bytes, out: Path | str | BinaryIO) -> None:
+    if isinstance(out, (str, Path)):
+        path = Path(out)
+        partial = path.with_name(path.name + ".part")
+        partial.write_bytes(pdf)
+        partial.replace(path)
+    else:
+        out.write(pdf)
+
+
 def render_in_chunks(
     task: Callable[..., bytes], sizes: list[int], args_for: Callable[[int, bool], tuple],
     out: Path | str | BinaryIO, *, workers: int | None = None, progress: Callable[[int], None] | None = None,
@@ -356,6 +369,13 @@ def render_in_chunks(
         if progress:
             progress(done)
 
+    if len(sizes) == 1 and not keep_pages:
+        # One document: WeasyPrint's own file (object streams and all) is the result, no merge.
+        pdf = task(*args_for(0, False))
+        _write_bytes(pdf, out)
+        if progress:
+            progress(sizes[0])
+        return len(PdfReader(io.BytesIO(pdf)).pages)
     if workers == 0 or len(sizes) == 1:
         for index in range(len(sizes)):
             collect(index, task(*args_for(index, False)))
@@ -402,15 +422,16 @@ def render_in_chunks(
 def render_badges_pdf(
     badges: list[BadgeData], layout: Layout, out: Path | str | BinaryIO, *, duplex: bool = False,
     cut_guides: bool = True, workers: int | None = None, chunk_sheets: int = CHUNK_SHEETS,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, pool_min: int | None = None,
 ) -> int:
     """Render a batch of badges into `out` (a path or binary file); returns the number of pages.
 
     The QR codes are made here (and cached) while the pool starts, and handed to the workers.
+    Below `pool_min` badges (POOL_MIN_BADGES when None) and with `workers` left to None, the batch is one document.
     """
     if not badges:
         raise ValueError("no badges to render")
-    if workers is None and len(badges) < POOL_MIN_BADGES:
+    if workers is None and len(badges) < (POOL_MIN_BADGES if pool_min is None else pool_min):
         # Below this, starting the pool and laying out every chunk's font pages cost more than two cores gain.
         workers, chunk_sheets = 0, math.ceil(len(badges) / layout.per_sheet)
     pool_size = 1 if workers == 0 else (workers or default_workers())
@@ -434,11 +455,16 @@ AGENDAS_PER_CHUNK = 25
 
 def render_agendas_pdf(
     agendas: list, out: Path | str | BinaryIO, *, paper: str = "letter", workers: int | None = None,
-    per_chunk: int = AGENDAS_PER_CHUNK, progress: Callable[[int], None] | None = None,
+    per_chunk: int = AGENDAS_PER_CHUNK, progress: Callable[[int], None] | None = None, pool_min: int | None = None,
 ) -> int:
-    """Render personal agendas (one or more pages each) into `out`, in chunks; returns the number of pages."""
+    """Render personal agendas (one or more pages each) into `out`, in chunks; returns the number of pages.
+
+    Below `pool_min` agendas (POOL_MIN_AGENDAS when None) and with `workers` left to None, the batch is one document.
+    """
     if not agendas:
         raise ValueError("no agendas to render")
+    if workers is None and len(agendas) < (POOL_MIN_AGENDAS if pool_min is None else pool_min):
+        workers, per_chunk = 0, len(agendas)
     pool_size = 1 if workers == 0 else (workers or default_workers())
     count = math.ceil(len(agendas) / max(1, per_chunk))
     if pool_size > 1 and count > 1:
