@@ -141,7 +141,7 @@ class Config:
     PRINT_CHUNK_SHEETS = _int("PRINT_CHUNK_SHEETS", 10)
     # Smaller batches render as one document without the pool (it wins only above these; bench/badges.py,
     # bench/agendas.py).
-    PRINT_POOL_MIN_BADGES = _int("PRINT_POOL_MIN_BADGES", 400)
+    PRINT_POOL_MIN_BADGES = _int("PRINT_POOL_MIN_BADGES", 300)
     PRINT_POOL_MIN_AGENDAS = _int("PRINT_POOL_MIN_AGENDAS", 60)
     # A batch with no sign of life from its process for this long is failed (its process died).
     PRINT_HEARTBEAT_TIMEOUT = _int("PRINT_HEARTBEAT_TIMEOUT", 600)

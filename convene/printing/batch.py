@@ -40,7 +40,7 @@ CHUNK_SHEETS = 10
 # to us (config: PRINT_POOL_MIN_BADGES, PRINT_POOL_MIN_AGENDAS). Measured with bench/badges.py and
 # bench/agendas.py on 2 cores: starting the pool costs a few seconds of CPU (each worker imports
 # WeasyPrint and loads the fonts) and each badge chunk lays out the batch's font pages again.
-POOL_MIN_BADGES = 400
+POOL_MIN_BADGES = 300
 POOL_MIN_AGENDAS = 60
 
 _pool: ProcessPoolExecutor | None = None
