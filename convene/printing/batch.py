@@ -193,7 +193,7 @@ _TEMPLATE_CHARACTERS = "".join(chr(c) for c in range(32, 127)) + "\u2026\u2013\u
 
 
 def font_text(badges: list[BadgeData]) -> dict[int, str]:
-    """Every string the batch's badges print, by the font weight badges.css sets it in, once each."""
+    """Every word the batch's badges print, by the font weight badges.css sets it in, once each."""
     by_weight: dict[int, set[str]] = {400: set(), 600: set(), 700: set()}
     for badge in badges:
         by_weight[700].update((badge.name, badge.role_label.upper(), badge.convening))  # name, ribbon, back title
@@ -202,7 +202,9 @@ def font_text(badges: list[BadgeData]) -> dict[int, str]:
         for visit in badge.visits:
             by_weight[700].add(visit.when)
             by_weight[400].update((visit.host, visit.meeting_point, visit.departs))
-    return {weight: " ".join(sorted(s for s in strings if s)) + " " + _TEMPLATE_CHARACTERS
+    # Shaping happens within words, so each word once gives the glyphs of every string made of them,
+    # and each chunk lays out a fraction of the text (names and organizations repeat words).
+    return {weight: " ".join(sorted({word for s in strings for word in s.split()})) + " " + _TEMPLATE_CHARACTERS
             for weight, strings in by_weight.items()}
 
 
