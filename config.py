@@ -143,6 +143,10 @@ class Config:
     PRINT_INLINE_MAX = _int("PRINT_INLINE_MAX", 50)
     PRINT_WORKERS = _int("PRINT_WORKERS", 0) or None  # None: one per core
     PRINT_CHUNK_SHEETS = _int("PRINT_CHUNK_SHEETS", 10)
+    # Smaller batches render as one document without the pool (it wins only above these; bench/badges.py,
+    # bench/agendas.py).
+    PRINT_POOL_MIN_BADGES = _int("PRINT_POOL_MIN_BADGES", 300)
+    PRINT_POOL_MIN_AGENDAS = _int("PRINT_POOL_MIN_AGENDAS", 60)
     # A batch with no sign of life from its process for this long is failed (its process died).
     PRINT_HEARTBEAT_TIMEOUT = _int("PRINT_HEARTBEAT_TIMEOUT", 600)
 

@@ -12,6 +12,8 @@ which reads the program and the person's sign-ups and visits again for each pers
 reads them once with agenda_sources. The two lists of agendas are checked to be equal. "render" is
 the same WeasyPrint batch (render_agendas_pdf, chunks in a process pool) for both, timed once, so
 the totals are old data + render and new data + render. The ratio is old / new in the same run.
+"render CPU s" is the user + system time of this process and its rendering workers during the render,
+which other load on the machine barely changes: on two idle cores the render takes about half of it.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ from convene.models import (  # noqa: E402
     VisitSlot,
     utcnow,
 )
-from convene.printing.batch import render_agendas_pdf  # noqa: E402
+from convene.printing.batch import render_agendas_pdf, shutdown_pool  # noqa: E402
 from convene.services import printing, schedule  # noqa: E402
 from convene.text import name_sort_key, search_text  # noqa: E402
 
@@ -123,9 +125,10 @@ def main() -> None:
         db.session.remove()
         Base.metadata.drop_all(db.engine)
         Base.metadata.create_all(db.engine)
-        print(f"{db.engine.dialect.name}; {os.cpu_count()} cores; rendering workers: {args.workers or 'one per core'}")
+        print(f"{db.engine.dialect.name}; {os.cpu_count()} cores; rendering workers: {args.workers or 'one per core'}; "
+              f"load average at start {os.getloadavg()[0]:.2f}")
         print(f"{'agendas':>8}{'pages':>7}{'old data s':>12}{'new data s':>12}{'data ratio':>11}{'render s':>10}"
-              f"{'old total s':>13}{'new total s':>13}{'ratio':>7}")
+              f"{'render CPU s':>14}{'old total s':>13}{'new total s':>13}{'ratio':>7}")
         for n in args.sizes:
             convening_id = seed(n)
             people = list(db.session.scalars(sa.select(Registration).where(Registration.convening_id == convening_id)
@@ -152,13 +155,33 @@ def main() -> None:
             new_s = time.perf_counter() - started
             assert old_agendas == new_agendas, "the batch's agendas differ from the one-by-one ones"
             db.session.rollback()
+            shutdown_pool()  # a fresh pool: its start-up is part of the render
             with tempfile.TemporaryDirectory() as folder:
+                cpu_before = _cpu_seconds()
                 started = time.perf_counter()
                 pages = render_agendas_pdf(new_agendas, Path(folder) / "agendas.pdf", workers=args.workers)
                 render_s = time.perf_counter() - started
-            print(f"{n:>8,}{pages:>7,}{old_s:>12.2f}{new_s:>12.2f}{old_s / new_s:>11.1f}{render_s:>10.1f}"
+                render_cpu = _cpu_seconds() - cpu_before  # before the pool stops: its workers are still there to ask
+            shutdown_pool()
+            print(f"{n:>8,}{pages:>7,}{old_s:>12.2f}{new_s:>12.2f}{old_s / new_s:>11.1f}{render_s:>10.1f}{render_cpu:>14.1f}"
                   f"{old_s + render_s:>13.1f}{new_s + render_s:>13.1f}{(old_s + render_s) / (new_s + render_s):>7.2f}",
                   flush=True)
+        print(f"load average at end {os.getloadavg()[0]:.2f}")
+
+
+def _cpu_seconds() -> float:
+    """User + system seconds of this process and every process under it (the pool's forkserver and workers)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for process in (me, *me.children(recursive=True)):
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 if __name__ == "__main__":

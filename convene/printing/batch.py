@@ -18,6 +18,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,9 +36,12 @@ from convene.printing.qr import qr_svg
 log = logging.getLogger(__name__)
 
 CHUNK_SHEETS = 10
-# Batches smaller than this render in one document in this process (when the caller leaves `workers`
-# to us): measured with bench/badges.py, the pool wins clearly only from a few hundred badges on.
-POOL_MIN_BADGES = 400
+# Batches smaller than these render as one document in this process when the caller leaves `workers`
+# to us (config: PRINT_POOL_MIN_BADGES, PRINT_POOL_MIN_AGENDAS). Measured with bench/badges.py and
+# bench/agendas.py on 2 cores: starting the pool costs a few seconds of CPU (each worker imports
+# WeasyPrint and loads the fonts) and each badge chunk lays out the batch's font pages again.
+POOL_MIN_BADGES = 300
+POOL_MIN_AGENDAS = 60
 
 _pool: ProcessPoolExecutor | None = None
 _pool_workers = 0
@@ -189,7 +193,7 @@ _TEMPLATE_CHARACTERS = "".join(chr(c) for c in range(32, 127)) + "\u2026\u2013\u
 
 
 def font_text(badges: list[BadgeData]) -> dict[int, str]:
-    """Every string the batch's badges print, by the font weight badges.css sets it in, once each."""
+    """Every word the batch's badges print, by the font weight badges.css sets it in, once each."""
     by_weight: dict[int, set[str]] = {400: set(), 600: set(), 700: set()}
     for badge in badges:
         by_weight[700].update((badge.name, badge.role_label.upper(), badge.convening))  # name, ribbon, back title
@@ -198,7 +202,9 @@ def font_text(badges: list[BadgeData]) -> dict[int, str]:
         for visit in badge.visits:
             by_weight[700].add(visit.when)
             by_weight[400].update((visit.host, visit.meeting_point, visit.departs))
-    return {weight: " ".join(sorted(s for s in strings if s)) + " " + _TEMPLATE_CHARACTERS
+    # Shaping happens within words, so each word once gives the glyphs of every string made of them,
+    # and each chunk lays out a fraction of the text (names and organizations repeat words).
+    return {weight: " ".join(sorted({word for s in strings for word in s.split()})) + " " + _TEMPLATE_CHARACTERS
             for weight, strings in by_weight.items()}
 
 
@@ -226,6 +232,90 @@ def _qr_map(badges: list[BadgeData]) -> dict[str, str]:
     return {badge.checkin_token: str(qr_svg(badge.checkin_token)) for badge in badges}
 
 
+# A name in a content stream: resources are called by name (/F1 Tf, /Im1 Do, /a1 gs, ...).
+_NAME = re.compile(rb"/([^\s/\[\]()<>{}%]+)")
+_NAMED_RESOURCES = ("/Font", "/XObject", "/ExtGState", "/Pattern", "/Shading", "/ColorSpace", "/Properties")
+
+
+def _only_resources_used(page):
+    """`page` with a resource dictionary of its own, holding only the fonts, images and states its content names.
+
+    WeasyPrint gives every page of a document one shared resource dictionary. Merged page by page,
+    each page would carry everything any page of its chunk used: the font pages' glyph images and
+    fonts the badges never show, for one.
+    """
+    from pypdf.generic import DictionaryObject, NameObject
+
+    resources = page.get("/Resources")
+    contents = page.get_contents()
+    if resources is None or contents is None:
+        return page
+    used = {b"/" + name for name in _NAME.findall(contents.get_data())}
+    own = DictionaryObject()
+    for category, entries in resources.get_object().items():
+        entries = entries.get_object()
+        if category in _NAMED_RESOURCES and isinstance(entries, DictionaryObject):
+            entries = DictionaryObject({key: value for key, value in entries.items() if key.encode() in used})
+        own[NameObject(category)] = entries
+    page[NameObject("/Resources")] = own
+    return page
+
+
+def _dedupe(writer) -> None:
+    """Keep one copy of objects equal to the byte, dropping what nothing refers to any more.
+
+    A pass merges objects equal to the byte, references included, so a font whose parts were merged
+    becomes equal to its twins only in the next pass: repeat while it still finds some.
+    """
+    left = None
+    while left != (left := sum(o is not None for o in writer._objects)):
+        writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
+
+
+def _font_signature(font) -> tuple | None:
+    """What a composite font draws and how its text reads back: same signature, same font on the page.
+
+    Chunks embed identical subsets (font_pages) but list the glyph-to-text map in the order each met
+    its glyphs, so their font dictionaries differ by bytes, not by meaning.
+    """
+    from hashlib import sha256
+
+    if font.get("/Subtype") != "/Type0" or "/ToUnicode" not in font:
+        return None
+    described = font["/DescendantFonts"][0].get_object()
+    descriptor = described["/FontDescriptor"].get_object()
+    files = [descriptor[key] for key in ("/FontFile2", "/FontFile3", "/FontFile") if key in descriptor]
+    if not files:
+        return None
+    to_unicode = font["/ToUnicode"].get_object().get_data()
+    return (str(font["/BaseFont"]), sha256(files[0].get_object()._data).digest(), repr(described.get("/W")),
+            repr(described.get("/W2")), frozenset(_CMAP_PAIR.findall(to_unicode)), _CMAP_PAIR.sub(b"", to_unicode))
+
+
+_CMAP_PAIR = re.compile(rb"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>")
+
+
+def _share_fonts(writer) -> None:
+    """Pages of every chunk point at one font dictionary for each font whose signature is the same."""
+    from pypdf.generic import NameObject
+
+    signatures: dict[int, tuple | None] = {}
+    first: dict[tuple, object] = {}
+    for page in writer.pages:
+        fonts = page["/Resources"].get("/Font")
+        if fonts is None:
+            continue
+        fonts = fonts.get_object()
+        for key, reference in list(fonts.items()):
+            if not hasattr(reference, "idnum"):
+                continue
+            if reference.idnum not in signatures:
+                signatures[reference.idnum] = _font_signature(reference.get_object())
+            signature = signatures[reference.idnum]
+            if signature is not None:
+                fonts[NameObject(key)] = first.setdefault(signature, reference)
+
+
 def _write(writer, out: Path | str | BinaryIO) -> None:
     if isinstance(out, (str, Path)):
         path = Path(out)
@@ -235,6 +325,16 @@ def _write(writer, out: Path | str | BinaryIO) -> None:
         partial.replace(path)  # a half-written file never appears under the final name
     else:
         writer.write(out)
+
+
+def _write_bytes(pdf: bytes, out: Path | str | BinaryIO) -> None:
+    if isinstance(out, (str, Path)):
+        path = Path(out)
+        partial = path.with_name(path.name + ".part")
+        partial.write_bytes(pdf)
+        partial.replace(path)
+    else:
+        out.write(pdf)
 
 
 def render_in_chunks(
@@ -266,11 +366,18 @@ def render_in_chunks(
             # named destinations, which badge sheets do not have, at twice the cost.
             pages = PdfReader(io.BytesIO(finished.pop(next_index))).pages
             for page in pages[:keep_pages(next_index)] if keep_pages else pages:
-                writer.add_page(page)
+                writer.add_page(_only_resources_used(page))
             next_index += 1
         if progress:
             progress(done)
 
+    if len(sizes) == 1 and not keep_pages:
+        # One document: WeasyPrint's own file (object streams and all) is the result, no merge.
+        pdf = task(*args_for(0, False))
+        _write_bytes(pdf, out)
+        if progress:
+            progress(sizes[0])
+        return len(PdfReader(io.BytesIO(pdf)).pages)
     if workers == 0 or len(sizes) == 1:
         for index in range(len(sizes)):
             collect(index, task(*args_for(index, False)))
@@ -306,9 +413,9 @@ def render_in_chunks(
         # The chunks' font subsets are identical (font_pages): keep one copy of each, drop the font pages' objects.
         # A pass merges objects equal to the byte, references included, so a font whose parts were merged
         # becomes equal to its twins only in the next pass: repeat while it still finds some.
-        left = None
-        while left != (left := sum(o is not None for o in writer._objects)):
-            writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
+        _dedupe(writer)
+        _share_fonts(writer)
+        _dedupe(writer)
     _write(writer, out)
     writer.close()
     return pages
@@ -317,15 +424,16 @@ def render_in_chunks(
 def render_badges_pdf(
     badges: list[BadgeData], layout: Layout, out: Path | str | BinaryIO, *, duplex: bool = False,
     cut_guides: bool = True, workers: int | None = None, chunk_sheets: int = CHUNK_SHEETS,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, pool_min: int | None = None,
 ) -> int:
     """Render a batch of badges into `out` (a path or binary file); returns the number of pages.
 
     The QR codes are made here (and cached) while the pool starts, and handed to the workers.
+    Below `pool_min` badges (POOL_MIN_BADGES when None) and with `workers` left to None, the batch is one document.
     """
     if not badges:
         raise ValueError("no badges to render")
-    if workers is None and len(badges) < POOL_MIN_BADGES:
+    if workers is None and len(badges) < (POOL_MIN_BADGES if pool_min is None else pool_min):
         # Below this, starting the pool and laying out every chunk's font pages cost more than two cores gain.
         workers, chunk_sheets = 0, math.ceil(len(badges) / layout.per_sheet)
     pool_size = 1 if workers == 0 else (workers or default_workers())
@@ -349,11 +457,16 @@ AGENDAS_PER_CHUNK = 25
 
 def render_agendas_pdf(
     agendas: list, out: Path | str | BinaryIO, *, paper: str = "letter", workers: int | None = None,
-    per_chunk: int = AGENDAS_PER_CHUNK, progress: Callable[[int], None] | None = None,
+    per_chunk: int = AGENDAS_PER_CHUNK, progress: Callable[[int], None] | None = None, pool_min: int | None = None,
 ) -> int:
-    """Render personal agendas (one or more pages each) into `out`, in chunks; returns the number of pages."""
+    """Render personal agendas (one or more pages each) into `out`, in chunks; returns the number of pages.
+
+    Below `pool_min` agendas (POOL_MIN_AGENDAS when None) and with `workers` left to None, the batch is one document.
+    """
     if not agendas:
         raise ValueError("no agendas to render")
+    if workers is None and len(agendas) < (POOL_MIN_AGENDAS if pool_min is None else pool_min):
+        workers, per_chunk = 0, len(agendas)
     pool_size = 1 if workers == 0 else (workers or default_workers())
     count = math.ceil(len(agendas) / max(1, per_chunk))
     if pool_size > 1 and count > 1:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from convene.printing.layouts import DEFAULT_LAYOUT, LAYOUTS
@@ -73,7 +74,8 @@ def badges_command(slug: str, layout: str, out: str | None, only_unprinted: bool
         def progress(done: int) -> None:
             bar.update(done - bar.pos)
 
-        pages = render_badges_pdf(badges, LAYOUTS[layout], out, duplex=duplex, workers=workers, progress=progress)
+        pages = render_badges_pdf(badges, LAYOUTS[layout], out, duplex=duplex, workers=workers, progress=progress,
+                                  pool_min=current_app.config.get("PRINT_POOL_MIN_BADGES"))
     click.echo(f"Wrote {len(badges)} badges on {pages} page(s) to {out}.")
     if mark_printed:
         marked = service.mark_badges_printed(convening.id, ids)
@@ -137,7 +139,8 @@ def agendas_command(slug: str, out: str | None, paper: str, workers: int | None,
     agendas = [service.personal_agenda_data(convening, r, sources) for r in registrations]
     with click.progressbar(length=len(agendas), label=f"Rendering {len(agendas)} agendas", show_pos=True) as bar:
         pages = render_agendas_pdf(agendas, out, paper=paper, workers=workers,
-                                   progress=lambda done: bar.update(done - bar.pos))
+                                   progress=lambda done: bar.update(done - bar.pos),
+                                   pool_min=current_app.config.get("PRINT_POOL_MIN_AGENDAS"))
     click.echo(f"Wrote {len(agendas)} agendas on {pages} page(s) to {out}.")
 
 

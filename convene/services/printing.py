@@ -477,13 +477,14 @@ def run_print_job(job_id: int, *, workers: int | None = None, on_progress=None) 
             items = badge_data(convening, registrations, with_visits=duplex)
             db.session.rollback()  # end the read transaction: rendering takes a while
             pages = render_badges_pdf(items, layout, path, duplex=duplex, workers=workers, progress=progress,
-                                      chunk_sheets=current_app.config.get("PRINT_CHUNK_SHEETS", CHUNK_SHEETS))
+                                      chunk_sheets=current_app.config.get("PRINT_CHUNK_SHEETS", CHUNK_SHEETS),
+                                      pool_min=current_app.config.get("PRINT_POOL_MIN_BADGES"))
         elif job.kind == "agendas":
             sources = agenda_sources(convening, [r.id for r in registrations])  # the program once, not per person
             items = [personal_agenda_data(convening, r, sources) for r in registrations if r.status == Status.CONFIRMED]
             db.session.rollback()
             pages = render_agendas_pdf(items, path, paper=job.params.get("paper", "letter"), workers=workers,
-                                       progress=progress)
+                                       progress=progress, pool_min=current_app.config.get("PRINT_POOL_MIN_AGENDAS"))
         elif job.kind in DOCUMENTS:
             # One document: rendered whole (it is one layout), then written where a batch's file goes.
             pdf = DOCUMENTS[job.kind](job.convening_id, paper=job.params.get("paper", "letter"))
