@@ -56,6 +56,17 @@ def _pdf_response(pdf: bytes, filename: str, *, download: bool = True) -> Respon
     return Response(pdf, content_type="application/pdf", headers={"Content-Disposition": f"{disposition}; filename={safe}"})
 
 
+def _one_pdf(render, filename: str) -> Response:
+    """A PDF of one thing (a site visit's roster, a person's agenda); 404 when that thing is not this convening's."""
+    try:
+        pdf = render()
+    except ConveneError as error:
+        if error.status_code == 404:
+            abort(404)
+        raise
+    return _pdf_response(pdf, filename)
+
+
 @bp.get("/c/<int:convening_id>/print")
 @allow(Permission.PRINT)
 def print_queue(convening_id: int):
@@ -203,13 +214,8 @@ def print_rosters(convening_id: int):
 def print_roster(convening_id: int, site_visit_id: int):
     """One site visit's roster and sign-in sheet."""
     convening = convening_or_404(convening_id)
-    try:
-        pdf = service.render_rosters_pdf(convening.id, site_visit_id, paper=_paper())
-    except ConveneError as error:
-        if error.status_code == 404:
-            abort(404)
-        raise
-    return _pdf_response(pdf, f"{convening.slug}-roster-{site_visit_id}.pdf")
+    return _one_pdf(lambda: service.render_rosters_pdf(convening.id, site_visit_id, paper=_paper()),
+                    f"{convening.slug}-roster-{site_visit_id}.pdf")
 
 
 @bp.get("/c/<int:convening_id>/print/program.pdf")
@@ -226,13 +232,8 @@ def print_program(convening_id: int):
 def print_agenda(convening_id: int, registration_id: int):
     """One attendee's personal agenda."""
     convening = convening_or_404(convening_id)
-    try:
-        pdf = service.render_agenda_pdf(convening.id, registration_id, paper=_paper())
-    except ConveneError as error:
-        if error.status_code == 404:
-            abort(404)
-        raise
-    return _pdf_response(pdf, f"{convening.slug}-agenda-{registration_id}.pdf")
+    return _one_pdf(lambda: service.render_agenda_pdf(convening.id, registration_id, paper=_paper()),
+                    f"{convening.slug}-agenda-{registration_id}.pdf")
 
 
 @bp.post("/c/<int:convening_id>/print/agendas")
