@@ -159,6 +159,8 @@ def cached_page(convening, page: str, language: str, render: Callable[[SeatMarks
     if not shared:
         response.cache_control.private = True
         return response
+    if "lang" in request.args:
+        response.cache_control.private = True  # it also sets this visitor's language cookie
     seats = ",".join(f"{sid}:{count}" for sid, count in sorted(taken.items()))
     response.set_etag(hashlib.sha256(f"{entry.digest}|{seats}".encode()).hexdigest()[:32])
     return response.make_conditional(request)

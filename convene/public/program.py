@@ -32,7 +32,9 @@ CALENDAR_TYPE = "text/calendar; charset=utf-8"
 def _program_convening(slug: str) -> Convening:
     """The published convening the URL names, read once with its program revision (the cache's key)."""
     convening = request_convening()  # the query that picks the page's language, reused
-    if convening is None or convening.slug != slug or not convening.published:
+    if convening is None or convening.slug != slug:
+        return published_convening(slug)  # asked again: a 404, or the database's own error (not a 404)
+    if not convening.published:
         abort(404)
     return convening
 
