@@ -35,9 +35,16 @@ def bump_program_revision(connection, convening_ids: Iterable[int]) -> None:
                            .values(program_revision=Convening.__table__.c.program_revision + 1))
 
 
+# Collections whose change deletes rows the flush finds only then (delete-orphan): a presenter taken
+# off a session changes no column of the session.
+SHOWN_COLLECTIONS = {ProgramSession: ("presenter_links",), Presenter: ("session_links",)}
+
+
 def _changed(obj, only: Iterable[str] | None = None, skip: frozenset[str] = frozenset()) -> bool:
     state = sa.inspect(obj)
     names = only if only is not None else [attr.key for attr in state.mapper.column_attrs]
+    if only is None:
+        names = [*names, *SHOWN_COLLECTIONS.get(type(obj), ())]
     return any(state.attrs[name].history.has_changes() for name in names if name not in skip)
 
 

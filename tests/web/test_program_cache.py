@@ -106,6 +106,7 @@ CHANGES = {
     "presenter's registration renamed": (
         lambda s: registration_service.update_registration(s.speaker_person.id, {"family_name": "Volkova-Brandt"}),
         "Irina Volkova-Brandt", None),
+    "presenter taken off directly": (lambda s: _take_presenters_off(s), None, "Irina Volkova"),
     "convening renamed": (lambda s: _rename_convening(s, "Cached Summit"), "Cached Summit", None),
     "new session": (lambda s: make_session(s.convening, "Closing plenary", 2, "16:00", "17:00"), "Closing plenary",
                     None),
@@ -113,6 +114,13 @@ CHANGES = {
     "moved to another room": (lambda s: _edit_session(s, room_id=make_room(s.convening, "Salon A", 40).id),
                               "Salon A", None),
 }
+
+
+def _take_presenters_off(scene):
+    """Only the links change (deleted as orphans during the flush); no column of the session does."""
+    session = db.session.get(ProgramSession, scene.keynote.id)
+    session.presenter_links = []
+    db.session.commit()
 
 
 def _rename_convening(scene, name):
