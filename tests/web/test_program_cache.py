@@ -300,3 +300,14 @@ def test_processes_share_pages_in_redis_and_still_see_changes_at_once(redis_conf
         db.session.remove()
         db.engine.dispose()
     assert "Edited in the second process" in text(first.get(scene.program))
+
+
+def test_merging_a_presenters_duplicate_registration_shows_at_once(client, scene):
+    """The merge moves the presenter's link with a Core UPDATE, which the flush listener cannot see."""
+    from convene.services.merges import merge_registrations
+
+    assert "Irina Volkova" in text(client.get(scene.program))
+    kept_name = scene.me.full_name
+    merge_registrations(scene.me.id, scene.speaker_person.id)
+    page = text(client.get(scene.program))
+    assert kept_name in page and "Irina Volkova" not in page
