@@ -1,16 +1,15 @@
 """The public program's cache: 304s, a change shown at once (from any process), languages and visitors kept apart."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from types import SimpleNamespace
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import event
 
 from convene import create_app
 from convene.extensions import db
-from convene.models import Convening, ProgramSession, Registration, Room
+from convene.models import Convening, ProgramSession, Registration
 from convene.services import languages as language_service
 from convene.services import registrations as registration_service
 from convene.services import schedule as service
@@ -95,8 +94,8 @@ def _edit_session(scene, **changes):
 
 CHANGES = {
     "title": (lambda s: _edit_session(s, title="Welcome address"), "Welcome address", "Opening keynote"),
-    "time": (lambda s: _edit_session(s, starts_at=local(s.convening, 0, "08:15"), ends_at=local(s.convening, 0, "10:00")),
-             "08:15", "09:00"),
+    "time": (lambda s: _edit_session(s, starts_at=local(s.convening, 0, "08:15"),
+                                     ends_at=local(s.convening, 0, "10:00")), "08:15", "09:00"),
     "room": (lambda s: service.update_room(s.hall.id, {"name": "Salon B", "capacity": 150, "accessible": True}),
              "Salon B", "Great Hall"),
     "presenter added": (lambda s: _edit_session(s, presenter_ids=[s.speaker.id, s.guest.id]), "Omar Haddad", None),
@@ -187,8 +186,8 @@ def test_a_change_made_by_another_process_shows_at_once(app, app_config, client,
     assert "Opening keynote" in text(client.get(scene.program))
     with other.app_context():
         assert "Opening keynote" in text(other_client.get(scene.program))
-        service.update_session(scene.keynote.id, {**service.session_data(db.session.get(ProgramSession, scene.keynote.id)),
-                                                  "title": "Changed elsewhere"})
+        keynote = db.session.get(ProgramSession, scene.keynote.id)
+        service.update_session(keynote.id, {**service.session_data(keynote), "title": "Changed elsewhere"})
         service.sign_up(scene.me.id, scene.workshop.id)
         db.session.remove()
     page = text(client.get(scene.program))
