@@ -170,6 +170,11 @@ class Config:
     # The site-visit assigner runs on the worker for convenings with more visitors than this.
     ASSIGN_INLINE_MAX = _int("ASSIGN_INLINE_MAX", 300)
 
+    # The public program pages, cached per program revision (convene/page_cache.py): this many pages in
+    # each process, and shared between processes in Redis when a URL is set.
+    PAGE_CACHE_SIZE = _int("PAGE_CACHE_SIZE", 128)
+    PAGE_CACHE_REDIS_URL = os.environ.get("PAGE_CACHE_REDIS_URL") or REDIS_URL
+
 
 class DevelopmentConfig(Config):
     """Local use: SQLite under instance/, outbox files, debug pages."""
@@ -190,6 +195,7 @@ class TestingConfig(Config):
     MAIL_INLINE_LIMIT = 10_000  # tests read the outbox right after the action
     JOBS_REDIS_URL = ""  # the in-process worker, unless a test sets its own Redis database
     JOBS_EMBEDDED_SCHEDULER = False  # no sweeps on a timer: tests queue the jobs they count
+    PAGE_CACHE_REDIS_URL = ""  # each app its own cache, unless a test sets its own Redis database
     PUBLISH_INLINE_MAX = 10_000  # tests read the outbox right after publishing (the job's tests lower it)
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # test accounts only; a sign-in costs 1 ms, not 100
     # The suite signs in and registers hundreds of times from 127.0.0.1 (in Redis shared across tests

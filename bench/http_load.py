@@ -3,6 +3,7 @@
     python bench/http_load.py                          # the working tree
     python bench/http_load.py --baseline HEAD~20       # ... and that commit, side by side in one run
     python bench/http_load.py --seconds 20 --clients 16 --workers 4
+    python bench/http_load.py --baseline main --tag c  # databases and baseline tree of one's own
 
 For each code tree it makes its own PostgreSQL database (CONVENE_BENCH_PG, default
 postgresql://postgres@127.0.0.1:5432, databases `convene_bench_http_<label>`), migrates it, loads the demo
@@ -116,10 +117,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare_tree(commit: str | None) -> Path:
+def prepare_tree(commit: str | None, tag: str = "") -> Path:
     if not commit:
         return ROOT
-    path = Path(tempfile.gettempdir()) / f"convene-bench-{commit.replace('/', '_').replace('~', '-')}"
+    path = Path(tempfile.gettempdir()) / f"convene-bench-{commit.replace('/', '_').replace('~', '-')}{tag}"
     if path.exists():
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False)
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(path), commit], check=True)
@@ -280,12 +281,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--tag", default="", help="appended to the databases' and baseline tree's names, so "
+                        "runs side by side on one machine do not share them")
     args = parser.parse_args()
-    runs = {"current": measure(ROOT, "current", args)}
+    runs = {"current": measure(ROOT, "current" + args.tag, args)}
     if args.baseline:
-        tree = prepare_tree(args.baseline)
+        tree = prepare_tree(args.baseline, args.tag)
         try:
-            runs["baseline"] = measure(tree, "baseline", args)
+            runs["baseline"] = measure(tree, "baseline" + args.tag, args)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     print(f"\ngunicorn {args.workers} sync workers, {args.clients} clients x {args.seconds:.0f} s per page; "

@@ -65,7 +65,7 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from convene import i18n, security
+    from convene import i18n, page_cache, security
     from convene.extensions import csrf, db, limiter, login_manager, migrate
     from convene.services import audit  # noqa: F401  (its session hooks log every change)
     from convene.services.db import configure_sqlite
@@ -77,6 +77,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
+    page_cache.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine, app.config["DATABASE_STATEMENT_TIMEOUT"])
 

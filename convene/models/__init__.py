@@ -54,6 +54,8 @@ from convene.models.visits import (
     VisitSlot,
 )
 
+from convene.models import program_revision  # noqa: E402,F401  (its flush listener bumps program revisions)
+
 __all__ = [
     "ACCESSIBILITY_NEEDS", "ACTIVE", "DIETARY_NEEDS", "HOLDING_SEAT", "PERSON_FIELDS", "Answer", "Base", "Convening",
     "Delegation", "OutboxMessage", "Question", "QuestionKind", "Registration", "Role", "Status",

@@ -65,6 +65,9 @@ class Convening(TimestampMixin, Base):
     interpretation_languages: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
     # {language: {field: text}} for name and description, in languages other than the default.
     translations: Mapped[dict[str, dict]] = mapped_column(sa.JSON, default=dict, server_default="{}")
+    # Bumped in the same transaction as any change to what the public program pages show
+    # (convene.models.program_revision), so every process sees at once that its cached copy is old.
+    program_revision: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="convening", order_by="TicketType.position, TicketType.id", cascade="all, delete-orphan"

@@ -1,7 +1,7 @@
 """The public program, session pages, calendars, and the attendee's agenda, sign-ups and rankings."""
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, render_template, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_wtf import FlaskForm
 
@@ -16,8 +16,10 @@ from convene.forms import (
     choice_list,
     rank_select,
 )
+from convene.i18n import current_language, request_convening
 from convene.languages import localized
 from convene.models import Convening, Registration, SessionBlock, Status
+from convene.page_cache import cached_page
 from convene.public import bp
 from convene.public.forms import ManageForm
 from convene.public.routes import _manage_context, _manage_page, published_convening, registration_from_token
@@ -27,9 +29,12 @@ from convene.services.registrations import external_url
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
 
 
-def _published_program(slug: str) -> Convening:
-    convening = published_convening(slug)
-    if not service.is_published(convening.id):
+def _program_convening(slug: str) -> Convening:
+    """The published convening the URL names, read once with its program revision (the cache's key)."""
+    convening = request_convening()  # the query that picks the page's language, reused
+    if convening is None or convening.slug != slug:
+        return published_convening(slug)  # asked again: a 404, or the database's own error (not a 404)
+    if not convening.published:
         abort(404)
     return convening
 
@@ -43,32 +48,58 @@ def _calendar(body: bytes, filename: str) -> Response:
                     headers={"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-cache"})
 
 
+def _cached(convening: Convening, page: str, render, **options) -> Response:
+    """The page everyone gets, from the cache while the program is unchanged (convene.page_cache)."""
+    def render_published(seats_left) -> str:
+        if not service.is_published(convening.id):  # publishing and unpublishing bump the revision
+            abort(404)
+        return render(seats_left)
+
+    return cached_page(convening, page, current_language(), render_published,
+                       seats_taken=lambda: service.seats_taken(convening.id), **options)
+
+
 @bp.get("/c/<slug>/program")
 def program(slug: str):
     """The published program by day, with rooms, local times and presenters."""
-    convening = _published_program(slug)
-    sessions = service.sessions_of(convening.id)
-    return render_template("public/program.html", convening=convening,
-                           by_day=service.sessions_by_day(convening, sessions), taken=service.seats_taken(convening.id))
+    convening = _program_convening(slug)
+
+    def render(seats_left) -> str:
+        sessions = service.sessions_of(convening.id)
+        return render_template("public/program.html", convening=convening,
+                               by_day=service.sessions_by_day(convening, sessions), seats_left=seats_left)
+
+    return _cached(convening, "program", render)
 
 
 @bp.get("/c/<slug>/program/<int:session_id>")
 def program_session(slug: str, session_id: int):
     """One session: when, where, who presents, seats left."""
-    convening = _published_program(slug)
-    try:
-        session = service.session_of(convening, session_id)
-    except ConveneError:
-        abort(404)
-    taken = service.seats_taken(convening.id).get(session.id, 0)
-    return render_template("public/program_session.html", convening=convening, session=session, taken=taken)
+    convening = _program_convening(slug)
+
+    def render(seats_left) -> str:
+        try:
+            session = service.session_of(convening, session_id)
+        except ConveneError:
+            abort(404)
+        return render_template("public/program_session.html", convening=convening, session=session,
+                               seats_left=seats_left)
+
+    return _cached(convening, f"session/{session_id}", render)
 
 
 @bp.get("/c/<slug>/program.ics")
 def program_calendar(slug: str):
     """The whole program as an iCalendar file (subscribe to it: entries update in place)."""
-    convening = _published_program(slug)
-    return _calendar(service.program_calendar(convening, _session_url(convening)), f"{convening.slug}-program.ics")
+    convening = _program_convening(slug)
+
+    def render(seats_left) -> str:
+        return service.program_calendar(convening, _session_url(convening)).decode()
+
+    # Its links are absolute: one copy per address the site is reached at.
+    root = current_app.config.get("BASE_URL") or request.host_url
+    return _cached(convening, "calendar", render, content_type=CALENDAR_TYPE, root=root, headers={
+        "Content-Disposition": f'inline; filename="{convening.slug}-program.ics"'})
 
 
 @bp.get("/c/<slug>/manage/<token>/agenda.ics")

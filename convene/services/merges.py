@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from convene.errors import ConveneError, NotFound
 from convene.extensions import db
 from convene.models import Convening, Delegation
+from convene.models.program_revision import bump_program_revision
 from convene.services.db import lock, unit_of_work
 
 
@@ -128,6 +129,8 @@ def merge_registrations(keep_id: int, drop_id: int, *, now=None):
             db.session.execute(moving.values({column.name: keep.id}).execution_options(synchronize_session=False))
             if table.name in _DROP_LEFTOVERS:
                 db.session.execute(sa.delete(table).where(column == drop.id))
+        # The moves above are Core statements the flush listener does not see; a presenter may be one of them.
+        bump_program_revision(db.session.connection(), [convening.id])
         if keep.delegation_id is None:
             keep.delegation_id = drop.delegation_id
         if order is not None:  # credited before the cancellation, as credit_invoice_locked needs
