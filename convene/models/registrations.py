@@ -256,3 +256,39 @@ class Answer(Base):
 # Schemas made by create_all (benches, scripts) need pg_trgm before the search index, as migration 0018 does.
 sa.event.listen(Registration.__table__, "before_create",
                 sa.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+
+
+# SQLite's index for the back office's search: an FTS5 table of search_text's trigrams, its content read
+# from the registration table itself (external content, so the text is stored once) and kept by triggers,
+# whichever code path writes. PostgreSQL has its trigram GIN index instead. Migration 0021 makes the same
+# objects; a batch migration that rebuilds the registration table drops its triggers and must make them again
+# (test_models_and_migrations_agree compares them).
+SEARCH_INDEX_TABLE = "registration_search"
+SQLITE_SEARCH_INDEX = (
+    # case_sensitive 0 folds more than LIKE does, so a match is a superset of LIKE's, never less; the
+    # search still checks LIKE on the rows found (registration_lists.search_conditions).
+    "CREATE VIRTUAL TABLE registration_search USING fts5("
+    "search_text, content='registration', content_rowid='id', tokenize='trigram case_sensitive 0')",
+    "CREATE TRIGGER registration_search_insert AFTER INSERT ON registration BEGIN "
+    "INSERT INTO registration_search (rowid, search_text) VALUES (new.id, new.search_text); END",
+    "CREATE TRIGGER registration_search_delete AFTER DELETE ON registration BEGIN "
+    "INSERT INTO registration_search (registration_search, rowid, search_text) "
+    "VALUES ('delete', old.id, old.search_text); END",
+    "CREATE TRIGGER registration_search_update AFTER UPDATE OF id, search_text ON registration BEGIN "
+    "INSERT INTO registration_search (registration_search, rowid, search_text) "
+    "VALUES ('delete', old.id, old.search_text); "
+    "INSERT INTO registration_search (rowid, search_text) VALUES (new.id, new.search_text); END",
+)
+
+
+def autogenerate_includes(name: str, type_: str, parent_names: dict) -> bool:
+    """Alembic's include_name: False for the SQLite search index's tables, which no model describes."""
+    return not (type_ == "table" and (name == SEARCH_INDEX_TABLE or name.startswith(SEARCH_INDEX_TABLE + "_")))
+
+
+# Schemas made by create_all (benches, scripts, tests' own databases) get the same search index;
+# drop_all takes it away with its table.
+for _statement in SQLITE_SEARCH_INDEX:
+    sa.event.listen(Registration.__table__, "after_create", sa.DDL(_statement).execute_if(dialect="sqlite"))
+sa.event.listen(Registration.__table__, "before_drop",
+                sa.DDL(f"DROP TABLE IF EXISTS {SEARCH_INDEX_TABLE}").execute_if(dialect="sqlite"))

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from convene.extensions import db
 from convene.models import ACTIVE, Convening, Registration, Role, Status
+from convene.models.registrations import SEARCH_INDEX_TABLE
 from convene.text import search_key
 
 MAX_PAGE = 100_000  # beyond any real list; keeps OFFSET inside a bigint
@@ -44,10 +45,7 @@ class ListArgs:
 
     def conditions(self, *, with_status: bool = True) -> list:
         """WHERE clauses on Registration for everything but the convening."""
-        where = []
-        for term in search_terms(self.q):
-            # search_text is folded the same way (see Registration), so case and accents never matter.
-            where.append(Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
+        where = search_conditions(search_terms(self.q))
         if with_status and self.status == "active":
             where.append(Registration.status.in_(ACTIVE))
         elif with_status and self.status:
@@ -73,6 +71,24 @@ class ListArgs:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_conditions(terms: Sequence[str]) -> list:
+    """WHERE clauses on Registration for rows whose search_text holds every term (folded by search_key).
+
+    Each term is matched with LIKE '%term%'. On SQLite, terms of three characters or more are first looked up
+    in the trigram index (registration_search), which finds a superset of LIKE's rows, so LIKE only reads those;
+    shorter terms have no trigram and are read by LIKE alone. PostgreSQL's trigram index serves LIKE itself.
+    """
+    # search_text is folded the same way (see Registration), so case and accents never matter.
+    where = [Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\") for term in terms]
+    long_terms = [term for term in terms if len(term) >= 3]
+    if long_terms and db.session.get_bind().dialect.name == "sqlite":
+        # Each term a quoted string ("" for a quote inside), so NEAR, AND, *, -, : are only text to find.
+        query = " AND ".join('"' + term.replace('"', '""') + '"' for term in long_terms)
+        index = sa.table(SEARCH_INDEX_TABLE, sa.column("rowid"), sa.column(SEARCH_INDEX_TABLE))
+        where.insert(0, Registration.id.in_(sa.select(index.c.rowid).where(index.c[SEARCH_INDEX_TABLE].match(query))))
+    return where
 
 
 def search_terms(q: str) -> list[str]:
