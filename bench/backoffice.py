@@ -98,6 +98,7 @@ def seed(n: int, rng: random.Random) -> int:
                 convening_id=convening.id, ticket_type_id=tickets[i % 3].id, reference=ref,
                 status=rng.choice(STATUSES), given_name=given, family_name=family, email=email, organization=org,
                 job_title="Analyst", delegation_id=delegations[i % 20].id if i % 4 else None,
+                role="speaker" if i % 50 == 0 else "delegate",
                 dietary_needs=["vegan"] if i % 7 == 0 else [], accessibility_needs=[],
                 created_at=start + timedelta(minutes=rng.randrange(60 * 24 * 60)),
                 search_text=search_text(given, family, "", email, org, ref), sort_key=name_sort_key(family, given),
@@ -122,30 +123,33 @@ def best(repeat: int, action) -> float:
     return min(times)
 
 
-def old_page(convening_id: int, q: str, page: int, *, no_index: bool) -> None:
+def old_page(convening_id: int, q: str, page: int, *, no_index: bool, filters: dict | None = None) -> None:
     """The baseline view's queries: paginate with its COUNT, and the counts by status."""
     from sqlalchemy.orm import joinedload
 
     if no_index and db.engine.dialect.name == "postgresql":
         db.session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
         db.session.execute(sa.text("SET LOCAL enable_indexscan = off"))
-    where = [Registration.convening_id == convening_id]
+    where = [Registration.convening_id == convening_id,
+             *registration_lists.ListArgs(**(filters or {})).conditions(with_status=False)]
     if q:
         where.append(Registration.search_text.like(f"%{q}%"))
     db.paginate(sa.select(Registration).options(joinedload(Registration.ticket_type),
                                                 joinedload(Registration.delegation))
-                .where(*where).order_by(Registration.sort_key, Registration.id),
+                .where(*where, *registration_lists.ListArgs(**(filters or {})).conditions())
+                .order_by(Registration.sort_key, Registration.id),
                 page=page, per_page=PAGE, error_out=False, count=True).items
     db.session.execute(sa.select(Registration.status, sa.func.count()).where(*where)
                        .group_by(Registration.status)).all()
 
 
-def new_page(convening_id: int, q: str, page: int, after: int | None = None) -> list:
-    where = [Registration.search_text.like(f"%{q}%")] if q else []
-    counts = registration_lists.status_counts(convening_id, where)
+def new_page(convening_id: int, q: str, page: int, after: int | None = None, filters: dict | None = None) -> list:
+    """The view's queries: the counts by status (the total comes from them) and the page."""
+    args = registration_lists.ListArgs(q=q, **(filters or {}))
+    counts = registration_lists.status_counts(convening_id, args.conditions(with_status=False))
     return registration_lists.list_page(
-        convening_id, where, (Registration.sort_key, Registration.id), descending=False, page=page, per_page=PAGE,
-        total=registration_lists.total_for(counts, ""), after=after).items
+        convening_id, args.conditions(), (Registration.sort_key, Registration.id), descending=False, page=page,
+        per_page=PAGE, total=registration_lists.total_for(counts, args.status), after=after).items
 
 
 def import_text(n: int, tag: str) -> str:
@@ -231,6 +235,23 @@ def main() -> None:
                  best(args.repeat, lambda: new_page(cid, "", 1)), best(args.repeat, http(base)))
             line(n, "search", best(args.repeat, lambda: old_page(cid, "okafor", 1, no_index=True)),
                  best(args.repeat, lambda: new_page(cid, "okafor", 1)), best(args.repeat, http(base + "?q=Okafor")))
+            rare = f"b{n}-000123"  # one person's reference
+            line(n, "search 1", best(args.repeat, lambda: old_page(cid, rare, 1, no_index=True)),
+                 best(args.repeat, lambda: new_page(cid, rare, 1)), best(args.repeat, http(f"{base}?q={rare}")))
+            line(n, "search 2ch", best(args.repeat, lambda: old_page(cid, "ok", 1, no_index=True)),
+                 best(args.repeat, lambda: new_page(cid, "ok", 1)), best(args.repeat, http(base + "?q=ok")))
+            line(n, "search 2w", best(args.repeat, lambda: old_page(cid, "amina1 okafor", 1, no_index=True)),
+                 best(args.repeat, lambda: new_page(cid, "amina1 okafor", 1)),
+                 best(args.repeat, http(base + "?q=amina1+okafor")))
+            ticket_id = min(t.id for t in convening.ticket_types)
+            delegation_id = min(d.id for d in convening.delegations)
+            for what, filters in (("status", {"status": "waitlisted"}), ("ticket", {"ticket": ticket_id}),
+                                  ("delegation", {"delegation": delegation_id}), ("no deleg.", {"delegation": "none"}),
+                                  ("role", {"role": "speaker"})):
+                query = "&".join(f"{k}={v}" for k, v in filters.items())
+                line(n, f"f:{what}", best(args.repeat, lambda: old_page(cid, "", 1, no_index=False, filters=filters)),
+                     best(args.repeat, lambda: new_page(cid, "", 1, filters=filters)),
+                     best(args.repeat, http(f"{base}?{query}")))
             last = -(-n // PAGE)
             before_last = db.session.scalars(
                 sa.select(Registration.id).where(Registration.convening_id == cid)
@@ -246,7 +267,10 @@ def main() -> None:
                  best(args.repeat, lambda: reports.build_dashboard(convening)))
             old_text, new_text = old_exports.registrations_csv(convening), "".join(
                 exports.iter_registrations_csv(convening))
-            assert old_text == new_text, "the streamed export differs from the old one"
+            if old_text.partition("\n")[0] == new_text.partition("\n")[0]:
+                assert old_text == new_text, "the streamed export differs from the old one"
+            else:  # columns were added since the baseline: the same people, not the same file
+                assert old_text.count("\n") == new_text.count("\n"), "the exports list different people"
             line(n, "CSV export", best(args.repeat, lambda: old_exports.registrations_csv(convening)),
                  best(args.repeat, lambda: "".join(exports.iter_registrations_csv(convening))),
                  best(args.repeat, lambda: client.get(base.replace("registrations", "registrations.csv")).data))
