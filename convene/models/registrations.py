@@ -166,7 +166,11 @@ class Registration(TimestampMixin, Base):
     __table_args__ = (
         # One registration per email per convening; emails are stored lower-cased.
         sa.UniqueConstraint("convening_id", "email"),
-        sa.Index("ix_registration_convening_status", "convening_id", "status"),
+        # Counts by status and by ticket and status (list, dashboard, seats) read this index alone.
+        sa.Index("ix_registration_convening_status_ticket", "convening_id", "status", "ticket_type_id"),
+        # A list filtered by delegation or role reads its first page in order from these.
+        sa.Index("ix_registration_convening_delegation", "convening_id", "delegation_id", "sort_key"),
+        sa.Index("ix_registration_convening_role", "convening_id", "role", "sort_key"),
         sa.Index("ix_registration_convening_created", "convening_id", "created_at"),
         sa.Index("ix_registration_convening_family", "convening_id", "family_name", "given_name"),
         sa.Index("ix_registration_convening_sort_key", "convening_id", "sort_key"),
@@ -265,10 +269,10 @@ sa.event.listen(Registration.__table__, "before_create",
 # (test_models_and_migrations_agree compares them).
 SEARCH_INDEX_TABLE = "registration_search"
 SQLITE_SEARCH_INDEX = (
-    # case_sensitive 0 folds more than LIKE does, so a match is a superset of LIKE's, never less; the
-    # search still checks LIKE on the rows found (registration_lists.search_conditions).
+    # Case-sensitive: search_text and the words searched are both folded by search_key already, so a match is
+    # exactly a substring, as LIKE '%word%' finds it (tests/services/test_registration_search.py).
     "CREATE VIRTUAL TABLE registration_search USING fts5("
-    "search_text, content='registration', content_rowid='id', tokenize='trigram case_sensitive 0')",
+    "search_text, content='registration', content_rowid='id', tokenize='trigram case_sensitive 1')",
     "CREATE TRIGGER registration_search_insert AFTER INSERT ON registration BEGIN "
     "INSERT INTO registration_search (rowid, search_text) VALUES (new.id, new.search_text); END",
     "CREATE TRIGGER registration_search_delete AFTER DELETE ON registration BEGIN "

@@ -76,18 +76,21 @@ def _escape_like(text: str) -> str:
 def search_conditions(terms: Sequence[str]) -> list:
     """WHERE clauses on Registration for rows whose search_text holds every term (folded by search_key).
 
-    Each term is matched with LIKE '%term%'. On SQLite, terms of three characters or more are first looked up
-    in the trigram index (registration_search), which finds a superset of LIKE's rows, so LIKE only reads those;
-    shorter terms have no trigram and are read by LIKE alone. PostgreSQL's trigram index serves LIKE itself.
+    A term is found as LIKE '%term%' finds it. PostgreSQL's trigram index serves LIKE itself. On SQLite, terms
+    of three characters or more are looked up in the FTS5 trigram index (registration_search), whose
+    case-sensitive match of a quoted phrase is exactly a substring; shorter terms have no trigram to look up
+    and are read by LIKE.
     """
     # search_text is folded the same way (see Registration), so case and accents never matter.
-    where = [Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\") for term in terms]
-    long_terms = [term for term in terms if len(term) >= 3]
-    if long_terms and db.session.get_bind().dialect.name == "sqlite":
-        # Each term a quoted string ("" for a quote inside), so NEAR, AND, *, -, : are only text to find.
-        query = " AND ".join('"' + term.replace('"', '""') + '"' for term in long_terms)
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    indexed = [term for term in terms if sqlite and len(term) >= 3]
+    where = [Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\")
+             for term in terms if term not in indexed]
+    if indexed:
+        # Each term a quoted phrase ("" for a quote inside), so NEAR, AND, *, -, : are only text to find.
+        query = " AND ".join('"' + term.replace('"', '""') + '"' for term in indexed)
         index = sa.table(SEARCH_INDEX_TABLE, sa.column("rowid"), sa.column(SEARCH_INDEX_TABLE))
-        where.insert(0, Registration.id.in_(sa.select(index.c.rowid).where(index.c[SEARCH_INDEX_TABLE].match(query))))
+        where.append(Registration.id.in_(sa.select(index.c.rowid).where(index.c[SEARCH_INDEX_TABLE].match(query))))
     return where
 
 
