@@ -168,9 +168,12 @@ class Registration(TimestampMixin, Base):
         sa.UniqueConstraint("convening_id", "email"),
         # Counts by status and by ticket and status (list, dashboard, seats) read this index alone.
         sa.Index("ix_registration_convening_status_ticket", "convening_id", "status", "ticket_type_id"),
-        # A list filtered by delegation or role reads its first page in order from these.
+        # A list filtered by delegation or role reads its first page in order, and its counts by status,
+        # from these alone.
         sa.Index("ix_registration_convening_delegation", "convening_id", "delegation_id", "sort_key"),
+        sa.Index("ix_registration_convening_delegation_status", "convening_id", "delegation_id", "status"),
         sa.Index("ix_registration_convening_role", "convening_id", "role", "sort_key"),
+        sa.Index("ix_registration_convening_role_status", "convening_id", "role", "status"),
         sa.Index("ix_registration_convening_created", "convening_id", "created_at"),
         sa.Index("ix_registration_convening_family", "convening_id", "family_name", "given_name"),
         sa.Index("ix_registration_convening_sort_key", "convening_id", "sort_key"),

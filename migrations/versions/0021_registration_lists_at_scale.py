@@ -36,7 +36,10 @@ def upgrade():
                               unique=False)
         batch_op.create_index('ix_registration_convening_delegation', ['convening_id', 'delegation_id', 'sort_key'],
                               unique=False)
+        batch_op.create_index('ix_registration_convening_delegation_status', ['convening_id', 'delegation_id', 'status'],
+                              unique=False)
         batch_op.create_index('ix_registration_convening_role', ['convening_id', 'role', 'sort_key'], unique=False)
+        batch_op.create_index('ix_registration_convening_role_status', ['convening_id', 'role', 'status'], unique=False)
         batch_op.drop_index('ix_registration_convening_status')
     # PostgreSQL searches through its trigram GIN index (0018) and needs nothing more.
     if op.get_bind().dialect.name != 'sqlite':
@@ -54,6 +57,8 @@ def downgrade():
         op.execute('DROP TABLE IF EXISTS registration_search')
     with op.batch_alter_table('registration', schema=None) as batch_op:
         batch_op.create_index('ix_registration_convening_status', ['convening_id', 'status'], unique=False)
+        batch_op.drop_index('ix_registration_convening_role_status')
         batch_op.drop_index('ix_registration_convening_role')
+        batch_op.drop_index('ix_registration_convening_delegation_status')
         batch_op.drop_index('ix_registration_convening_delegation')
         batch_op.drop_index('ix_registration_convening_status_ticket')
