@@ -2,6 +2,7 @@
 
     python bench/backoffice.py                               # SQLite in a temporary folder
     python bench/backoffice.py --sizes 500 5000              # fewer sizes
+    python bench/backoffice.py --sizes 50000 --pages-only    # the list pages and the dashboard only
     CONVENE_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/convene_bench_x python bench/backoffice.py
 
 The database's tables are dropped and made again. One convening of each size shares the table (so
@@ -12,6 +13,10 @@ every query also has to skip the others' rows). For each size it times, best of 
   from them) and the page. "http" is the whole new page through the Flask test client, signed in.
 - search: the same with a search for a family name a tenth of the people share; on PostgreSQL the
   old way runs with index scans off (there was no index), the new way uses the trigram index.
+- search 1, search 2ch, search 2w: a search for one person's reference, for two letters (too short for
+  SQLite's trigram index: LIKE reads the rows) and for two words.
+- f:status, f:ticket, f:delegation, f:no deleg., f:role: the first page under one filter (an empty
+  delegation, people without one, the speakers: one in fifty).
 - deep page: the last page. Old: OFFSET. New: keyset, after the last row of the page before.
 - dashboard: build_dashboard of the baseline commit (rows looped over in Python) and of this one.
 - CSV export: the baseline commit's registrations_csv (ORM objects) and the streamed one; the
@@ -192,6 +197,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--import-rows", type=int, default=5000)
     parser.add_argument("--baseline", default=BASELINE, help="commit whose dashboard and export are the old way")
+    parser.add_argument("--pages-only", action="store_true", help="leave out the CSV export and the import")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     url = os.environ.get("CONVENE_BENCH_DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
@@ -265,6 +271,8 @@ def main() -> None:
                  best(args.repeat, http(f"{base}?page={last}&after={before_last}")))
             line(n, "dashboard", best(args.repeat, lambda: old_reports.build_dashboard(convening)),
                  best(args.repeat, lambda: reports.build_dashboard(convening)))
+            if args.pages_only:
+                continue
             old_text, new_text = old_exports.registrations_csv(convening), "".join(
                 exports.iter_registrations_csv(convening))
             if old_text.partition("\n")[0] == new_text.partition("\n")[0]:
