@@ -186,9 +186,15 @@ def test_migration_0009_backfills_search_columns_of_existing_registrations(empty
     assert [row.sort_key.split("\x1f")[0] for row in rows] == ["alvarez", "dang", "عبد الله"]
 
 
-def test_migration_0021_indexes_existing_registrations_on_sqlite_and_goes_down_again(empty_database, tmp_path):
+def test_migration_0021_indexes_existing_registrations_on_sqlite_and_goes_down_again(backend, tmp_path):
     """0021 fills the trigram index from the rows already there; its downgrade leaves the schema of 0018."""
     from flask_migrate import downgrade, upgrade
+
+    if backend != "sqlite":
+        # 0018's pg_trgm lives in the public schema, out of a schema of its own's reach; the test run's own
+        # schema is built by every migration from empty.
+        pytest.skip("the trigram index of 0021 is SQLite's")
+    empty_database = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'migrations.db'}"}
 
     from convene.services.registration_lists import search_conditions
 
@@ -196,8 +202,6 @@ def test_migration_0021_indexes_existing_registrations_on_sqlite_and_goes_down_a
                       "PRINTS_DIR": str(tmp_path / "prints")})
 
     def objects() -> set:
-        if db.engine.dialect.name != "sqlite":
-            return set()
         with db.engine.connect() as connection:
             return set(connection.execute(sa.text(
                 "SELECT type, name FROM sqlite_master WHERE name LIKE 'registration_search%'")).all())
@@ -222,8 +226,7 @@ def test_migration_0021_indexes_existing_registrations_on_sqlite_and_goes_down_a
                         search_text=text)
         upgrade(revision="0021")
         assert found("alvarez") == ["OLD-0"] and found("عبد") == ["OLD-1"]
-        if db.engine.dialect.name == "sqlite":
-            assert len(objects() - before) == 8  # the FTS5 table, its four shadow tables, three triggers
+        assert len(objects() - before) == 8  # the FTS5 table, its four shadow tables, three triggers
         downgrade(revision="0018")
         assert objects() == before
         upgrade()
