@@ -9,9 +9,10 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
 from convene.models.base import Base
+from convene.models.registrations import autogenerate_includes
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(compare_type=True, render_as_batch=True)
+migrate = Migrate(compare_type=True, render_as_batch=True, include_name=autogenerate_includes)
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "admin.login"

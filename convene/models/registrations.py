@@ -166,7 +166,14 @@ class Registration(TimestampMixin, Base):
     __table_args__ = (
         # One registration per email per convening; emails are stored lower-cased.
         sa.UniqueConstraint("convening_id", "email"),
-        sa.Index("ix_registration_convening_status", "convening_id", "status"),
+        # Counts by status and by ticket and status (list, dashboard, seats) read this index alone.
+        sa.Index("ix_registration_convening_status_ticket", "convening_id", "status", "ticket_type_id"),
+        # A list filtered by delegation or role reads its first page in order, and its counts by status,
+        # from these alone.
+        sa.Index("ix_registration_convening_delegation", "convening_id", "delegation_id", "sort_key"),
+        sa.Index("ix_registration_convening_delegation_status", "convening_id", "delegation_id", "status"),
+        sa.Index("ix_registration_convening_role", "convening_id", "role", "sort_key"),
+        sa.Index("ix_registration_convening_role_status", "convening_id", "role", "status"),
         sa.Index("ix_registration_convening_created", "convening_id", "created_at"),
         sa.Index("ix_registration_convening_family", "convening_id", "family_name", "given_name"),
         sa.Index("ix_registration_convening_sort_key", "convening_id", "sort_key"),
@@ -256,3 +263,39 @@ class Answer(Base):
 # Schemas made by create_all (benches, scripts) need pg_trgm before the search index, as migration 0018 does.
 sa.event.listen(Registration.__table__, "before_create",
                 sa.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+
+
+# SQLite's index for the back office's search: an FTS5 table of search_text's trigrams, its content read
+# from the registration table itself (external content, so the text is stored once) and kept by triggers,
+# whichever code path writes. PostgreSQL has its trigram GIN index instead. Migration 0021 makes the same
+# objects; a batch migration that rebuilds the registration table drops its triggers and must make them again
+# (test_models_and_migrations_agree compares them).
+SEARCH_INDEX_TABLE = "registration_search"
+SQLITE_SEARCH_INDEX = (
+    # Case-sensitive: search_text and the words searched are both folded by search_key already, so a match is
+    # exactly a substring, as LIKE '%word%' finds it (tests/services/test_registration_search.py).
+    "CREATE VIRTUAL TABLE registration_search USING fts5("
+    "search_text, content='registration', content_rowid='id', tokenize='trigram case_sensitive 1')",
+    "CREATE TRIGGER registration_search_insert AFTER INSERT ON registration BEGIN "
+    "INSERT INTO registration_search (rowid, search_text) VALUES (new.id, new.search_text); END",
+    "CREATE TRIGGER registration_search_delete AFTER DELETE ON registration BEGIN "
+    "INSERT INTO registration_search (registration_search, rowid, search_text) "
+    "VALUES ('delete', old.id, old.search_text); END",
+    "CREATE TRIGGER registration_search_update AFTER UPDATE OF id, search_text ON registration BEGIN "
+    "INSERT INTO registration_search (registration_search, rowid, search_text) "
+    "VALUES ('delete', old.id, old.search_text); "
+    "INSERT INTO registration_search (rowid, search_text) VALUES (new.id, new.search_text); END",
+)
+
+
+def autogenerate_includes(name: str, type_: str, parent_names: dict) -> bool:
+    """Alembic's include_name: False for the SQLite search index's tables, which no model describes."""
+    return not (type_ == "table" and (name == SEARCH_INDEX_TABLE or name.startswith(SEARCH_INDEX_TABLE + "_")))
+
+
+# Schemas made by create_all (benches, scripts, tests' own databases) get the same search index;
+# drop_all takes it away with its table.
+for _statement in SQLITE_SEARCH_INDEX:
+    sa.event.listen(Registration.__table__, "after_create", sa.DDL(_statement).execute_if(dialect="sqlite"))
+sa.event.listen(Registration.__table__, "before_drop",
+                sa.DDL(f"DROP TABLE IF EXISTS {SEARCH_INDEX_TABLE}").execute_if(dialect="sqlite"))

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from convene.extensions import db
 from convene.models import ACTIVE, Convening, Registration, Role, Status
+from convene.models.registrations import SEARCH_INDEX_TABLE
 from convene.text import search_key
 
 MAX_PAGE = 100_000  # beyond any real list; keeps OFFSET inside a bigint
@@ -44,10 +45,7 @@ class ListArgs:
 
     def conditions(self, *, with_status: bool = True) -> list:
         """WHERE clauses on Registration for everything but the convening."""
-        where = []
-        for term in search_terms(self.q):
-            # search_text is folded the same way (see Registration), so case and accents never matter.
-            where.append(Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
+        where = search_conditions(search_terms(self.q))
         if with_status and self.status == "active":
             where.append(Registration.status.in_(ACTIVE))
         elif with_status and self.status:
@@ -73,6 +71,27 @@ class ListArgs:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_conditions(terms: Sequence[str]) -> list:
+    """WHERE clauses on Registration for rows whose search_text holds every term (folded by search_key).
+
+    A term is found as LIKE '%term%' finds it. PostgreSQL's trigram index serves LIKE itself. On SQLite, terms
+    of three characters or more are looked up in the FTS5 trigram index (registration_search), whose
+    case-sensitive match of a quoted phrase is exactly a substring; shorter terms have no trigram to look up
+    and are read by LIKE.
+    """
+    # search_text is folded the same way (see Registration), so case and accents never matter.
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    indexed = [term for term in terms if sqlite and len(term) >= 3]
+    where = [Registration.search_text.like(f"%{_escape_like(term)}%", escape="\\")
+             for term in terms if term not in indexed]
+    if indexed:
+        # Each term a quoted phrase ("" for a quote inside), so NEAR, AND, *, -, : are only text to find.
+        query = " AND ".join('"' + term.replace('"', '""') + '"' for term in indexed)
+        index = sa.table(SEARCH_INDEX_TABLE, sa.column("rowid"), sa.column(SEARCH_INDEX_TABLE))
+        where.append(Registration.id.in_(sa.select(index.c.rowid).where(index.c[SEARCH_INDEX_TABLE].match(query))))
+    return where
 
 
 def search_terms(q: str) -> list[str]:
