@@ -41,6 +41,7 @@ def configure_sqlite(engine: Engine, busy_timeout_seconds: int = 30) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")  # what is erased or deleted is overwritten in the file, not left in free pages
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")

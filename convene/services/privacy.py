@@ -67,6 +67,7 @@ from convene.models import (
 )
 from convene.models.payments import CreditNote
 from convene.models.privacy import PersonalDataErasure
+from convene.models.registrations import SEARCH_INDEX_TABLE
 from convene.models.teams import AuditEntry
 from convene.services.audit import name_action
 from convene.services.db import lock, unit_of_work
@@ -577,6 +578,7 @@ def erase_personal_data(convening_id: int, *, expected: str | None = None, by: s
         convening.personal_data_erased_at = now
         name_action(convening, "convening.personal_data_erased")
         slug = convening.slug
+    _forget_on_sqlite()
     # Files go once the database no longer names them; a file that cannot go is logged and left.
     for path in [*plan.print_files, *eml_files]:
         try:
@@ -586,6 +588,20 @@ def erase_personal_data(convening_id: int, *, expected: str | None = None, by: s
         except OSError as error:
             log.error("could not delete %s while erasing %s: %s", path, slug, error)
     return ErasureResult(slug, counts)
+
+
+def _forget_on_sqlite() -> None:
+    """SQLite keeps what a search index or the write-ahead log held until they are merged or checkpointed:
+    merge the search index into one segment (secure_delete zeroes the pages it frees) and empty the log."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    with unit_of_work():
+        db.session.execute(sa.text(f"INSERT INTO {SEARCH_INDEX_TABLE} ({SEARCH_INDEX_TABLE}) VALUES ('optimize')"))
+    raw = db.engine.raw_connection()  # outside any transaction, which a checkpoint needs
+    try:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
 
 
 def due_for_erasure(now: datetime | None = None) -> list[Convening]:

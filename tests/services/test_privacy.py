@@ -326,3 +326,26 @@ def test_erase_expired_command_says_what_it_erased(app, runner):
     result = runner.invoke(args=["convene", "erase-expired"])
 
     assert result.exit_code == 0 and "Erased personal data of old-one: 1 registrations" in result.output
+
+
+def test_on_sqlite_no_erased_value_is_left_in_the_database_file_its_log_or_the_search_index(scene, app, backend):
+    """Free pages, the write-ahead log and the search index's merged-away segments keep old bytes unless told."""
+    if backend != "sqlite":
+        pytest.skip("a file-level check: PostgreSQL's storage is its own business (VACUUM)")
+    from convene.text import search_key
+
+    path = Path(db.engine.url.database)
+    wanted = [v.encode() for v in ERASED_VALUES] + [search_key(v).encode() for v in ERASED_VALUES]
+
+    def left() -> list[bytes]:
+        data = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+        return [v for v in wanted if v in data]
+
+    db.session.commit()
+    assert left(), "the scene's values are in the file before erasure (else this test proves nothing)"
+    privacy.erase_personal_data(scene.convening.id, by="organizer@example.org")
+    db.session.commit()
+    assert left() == []
+    found = db.session.execute(sa.text("SELECT rowid FROM registration_search WHERE registration_search MATCH :q"),
+                               {"q": '"okonkwoqx"'}).all()
+    assert found == []
