@@ -56,6 +56,47 @@ def queue_email(kind: str, to: str, subject: str | Callable[[], str], template: 
     return message
 
 
+# kind → build(message) returning (template, context, language): the emails whose bodies are rendered at delivery.
+_renderers: dict[str, Callable[[OutboxMessage], tuple[str, dict, str]]] = {}
+
+
+def register_renderer(kind: str, build: Callable[[OutboxMessage], tuple[str, dict, str]]) -> None:
+    """Have the deliverer render `kind` emails: `build(message)` gives (template, context, language)."""
+    _renderers[kind] = build
+
+
+def queue_email_data(kind: str, to: str, subject: str | Callable[[], str], registration) -> OutboxMessage:
+    """Write an email about a registration into the outbox as data: its kind, recipient, subject and registration.
+
+    Its bodies are rendered when it is delivered after the commit (by the delivery job, or inline as
+    deliver_after_commit decides), by the renderer registered for `kind`, in the registration's stored
+    language: the transaction, and the lock it holds, does no template work. The subject is written
+    now, in that language, as queue_email writes it.
+    """
+    if kind not in _renderers:
+        raise ValueError(f"no renderer registered for {kind!r} emails")
+    with in_language(recipient_language(registration, {})):
+        message = OutboxMessage(kind=kind, attachments=[], registration_id=registration.id, to_address=to,
+                                subject=subject() if callable(subject) else str(subject),
+                                text_body="", html_body="")
+    db.session.add(message)
+    db.session.flush()
+    db.session.info.setdefault("queued_email", []).append(message)
+    return message
+
+
+def render_bodies(message: OutboxMessage) -> tuple[str, str]:
+    """The text and HTML bodies of an email queued as data, rendered by its kind's renderer."""
+    template, context, language = _renderers[message.kind](message)
+    with in_language(language):
+        return (render_template(f"email/{template}.txt", **context),
+                render_template(f"email/{template}.html", **context))
+
+
+def _needs_rendering(message: OutboxMessage) -> bool:
+    return not message.text_body and not message.html_body and message.kind in _renderers
+
+
 def recipient_language(registration, context: dict, language: str | None = None) -> str:
     """The language to write to someone in: asked for, else their registration's, else their order's first."""
     if registration is None and context.get("order") is not None:
@@ -173,7 +214,12 @@ def _send_one(transport: _Transport, message: OutboxMessage, token: str, lease: 
         log.info("email %s was taken over by another sender; not sending it", message.id)
         result.lost += 1
         return
+    rendered = {}
     try:
+        if _needs_rendering(message):
+            message.text_body, message.html_body = render_bodies(message)
+            rendered = dict(text_body=message.text_body, html_body=message.html_body)
+            db.session.rollback()  # end the read transaction the rendering opened
         transport.send(message)
     except UnsendableAddress as exc:  # trying again would not help: nobody can send to this address
         log.warning("email %s to %r not sent: %s", message.id, message.to_address, exc.message)
@@ -188,7 +234,7 @@ def _send_one(transport: _Transport, message: OutboxMessage, token: str, lease: 
         result.sent += 1
     with unit_of_work():
         marked = db.session.execute(
-            _holding(message.id, token).values(claimed_by="", lease_expires_at=None, **values)
+            _holding(message.id, token).values(claimed_by="", lease_expires_at=None, **rendered, **values)
         ).rowcount
     if not marked:  # the send outlasted the lease and another sender took the message over
         log.warning("email %s was taken over by another sender while it was being sent", message.id)
