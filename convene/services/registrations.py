@@ -608,9 +608,10 @@ def expire_offers(convening_id: int | None = None, *, now: datetime | None = Non
     ).distinct()
     if convening_id is not None:
         query = query.where(Registration.convening_id == convening_id)
-    from convene.services.payments import convenings_with_overdue_holds
+    from convene.services.payments import overdue_holds_query
 
-    due = set(db.session.execute(query).scalars()) | set(convenings_with_overdue_holds(now, convening_id))
+    # One statement for both: every view of the registration form asks.
+    due = set(db.session.execute(sa.union(query, overdue_holds_query(now, convening_id))).scalars())
     lapsed = 0
     for cid in sorted(due):
         with unit_of_work():
