@@ -3,6 +3,7 @@
     python bench/registration_profile.py                        # SQLite file under the temp folder
     CONVENE_PROFILE_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/convene_bench_x python bench/registration_profile.py
     python bench/registration_profile.py --attempts 200 --html /tmp/reg.html
+    python bench/registration_profile.py --seats 20 --get   # GET and POST, most of them finding no seat left
 
 It builds the schema with the real migrations, adds a free ticket of `--seats` seats, then drives the real
 form (GET, then POST with its CSRF token) through Flask's test client, with the development settings
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--seats", type=int, default=100_000)
     parser.add_argument("--html", help="write pyinstrument's HTML report of the POSTs here")
     parser.add_argument("--show", action="store_true", help="print the statements of one GET and one POST")
+    parser.add_argument("--get", action="store_true", help="profile the GETs of the form too")
     args = parser.parse_args()
 
     from flask_migrate import upgrade
@@ -76,10 +78,14 @@ def main() -> None:
 
     def attempt(i: int, profiler=None) -> tuple[list[str], list[str], int]:
         statements.clear()
+        if profiler and args.get:
+            profiler.start()
         page = client.get(form_url)
+        if profiler and args.get:
+            profiler.stop()
         got = list(statements)
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-        data = {"csrf_token": token, "given_name": f"Amina{i}", "family_name": "Hassan",
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)  # none once sold out
+        data = {"csrf_token": token.group(1) if token else "", "given_name": f"Amina{i}", "family_name": "Hassan",
                 "email": f"amina{i}@bench.example", "organization": "City of Toronto", "ticket_type_id": ticket_id}
         statements.clear()
         if profiler:
