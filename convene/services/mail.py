@@ -52,8 +52,21 @@ def queue_email(kind: str, to: str, subject: str | Callable[[], str], template: 
         )
     db.session.add(message)
     db.session.flush()
-    db.session.info.setdefault("queued_email", []).append(message)
+    by_job = current_app.config.get("MAIL_RENDER_BY_JOB", True)
+    db.session.info.setdefault("email_by_job" if by_job else "queued_email", []).append(message)
     return message
+
+
+def hand_to_delivery_job(messages: list[OutboxMessage]) -> None:
+    """Inside the unit of work, before its commit: one delivery job for these messages, queued once it commits.
+
+    The way password-reset emails go: the request answers without rendering or sending anything.
+    Should the job be lost, the periodic sweep renders and sends them like any pending message.
+    """
+    from convene import jobs
+
+    ids = [message.id for message in messages]
+    jobs.enqueue("deliver_mail", params={"ids": ids}, total=len(ids))
 
 
 # kind → build(message) returning (template, context, language): the emails whose bodies are rendered at delivery.
@@ -68,10 +81,10 @@ def register_renderer(kind: str, build: Callable[[OutboxMessage], tuple[str, dic
 def queue_email_data(kind: str, to: str, subject: str | Callable[[], str], registration) -> OutboxMessage:
     """Write an email about a registration into the outbox as data: its kind, recipient, subject and registration.
 
-    Its bodies are rendered when it is delivered after the commit (by the delivery job, or inline as
-    deliver_after_commit decides), by the renderer registered for `kind`, in the registration's stored
-    language: the transaction, and the lock it holds, does no template work. The subject is written
-    now, in that language, as queue_email writes it.
+    Its bodies are rendered when it is delivered after the commit, by the renderer registered for
+    `kind`, in the registration's stored language: the transaction, and the lock it holds, does no
+    template work. The subject is written now, in that language, as queue_email writes it. It goes
+    out through the delivery job (MAIL_RENDER_BY_JOB, the default), else as other email after the commit.
     """
     if kind not in _renderers:
         raise ValueError(f"no renderer registered for {kind!r} emails")
@@ -81,8 +94,21 @@ def queue_email_data(kind: str, to: str, subject: str | Callable[[], str], regis
                                 text_body="", html_body="")
     db.session.add(message)
     db.session.flush()
-    db.session.info.setdefault("queued_email", []).append(message)
+    by_job = current_app.config.get("MAIL_RENDER_BY_JOB", True)
+    db.session.info.setdefault("email_by_job" if by_job else "queued_email", []).append(message)
     return message
+
+
+def hand_to_delivery_job(messages: list[OutboxMessage]) -> None:
+    """Inside the unit of work, before its commit: one delivery job for these messages, queued once it commits.
+
+    The way password-reset emails go: the request answers without rendering or sending anything.
+    Should the job be lost, the periodic sweep renders and sends them like any pending message.
+    """
+    from convene import jobs
+
+    ids = [message.id for message in messages]
+    jobs.enqueue("deliver_mail", params={"ids": ids}, total=len(ids))
 
 
 def render_bodies(message: OutboxMessage) -> tuple[str, str]:

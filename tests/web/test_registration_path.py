@@ -92,7 +92,7 @@ def test_the_registration_post_is_few_statements_and_its_lock_renders_nothing(cl
 
 
 def test_the_confirmation_is_rendered_by_the_delivery_job_in_the_registrants_language_as_before(app, client, smtp):  # noqa: F811
-    app.config["MAIL_INLINE_LIMIT"] = 0  # every email goes to the delivery job, as with Redis
+    app.config["MAIL_RENDER_BY_JOB"] = True  # as outside the test suite: the delivery job renders and sends it
     convening, ticket = launch()
     slug, ticket_id = convening.slug, ticket.id
     response = client.post(f"/c/{slug}/register?lang=fr", data=form(ticket_id, 7))
