@@ -52,7 +52,11 @@ def queue_email(kind: str, to: str, subject: str | Callable[[], str], template: 
         )
     db.session.add(message)
     db.session.flush()
-    by_job = current_app.config.get("MAIL_RENDER_BY_JOB", True)
+    by_job = current_app.config.get("MAIL_RENDER_BY_JOB")
+    if by_job is None:  # with the in-process queue, a job costs a web worker more than sending one email
+        from convene import jobs
+
+        by_job = jobs.uses_redis()
     db.session.info.setdefault("email_by_job" if by_job else "queued_email", []).append(message)
     return message
 
@@ -84,7 +88,8 @@ def queue_email_data(kind: str, to: str, subject: str | Callable[[], str], regis
     Its bodies are rendered when it is delivered after the commit, by the renderer registered for
     `kind`, in the registration's stored language: the transaction, and the lock it holds, does no
     template work. The subject is written now, in that language, as queue_email writes it. It goes
-    out through the delivery job (MAIL_RENDER_BY_JOB, the default), else as other email after the commit.
+    out through the delivery job when MAIL_RENDER_BY_JOB is on (by default: when the queue runs on
+    Redis), else as other email does after the commit (deliver_after_commit).
     """
     if kind not in _renderers:
         raise ValueError(f"no renderer registered for {kind!r} emails")
@@ -94,7 +99,11 @@ def queue_email_data(kind: str, to: str, subject: str | Callable[[], str], regis
                                 text_body="", html_body="")
     db.session.add(message)
     db.session.flush()
-    by_job = current_app.config.get("MAIL_RENDER_BY_JOB", True)
+    by_job = current_app.config.get("MAIL_RENDER_BY_JOB")
+    if by_job is None:  # with the in-process queue, a job costs a web worker more than sending one email
+        from convene import jobs
+
+        by_job = jobs.uses_redis()
     db.session.info.setdefault("email_by_job" if by_job else "queued_email", []).append(message)
     return message
 
