@@ -5,8 +5,7 @@
     python bench/http_load.py --seconds 20 --clients 16 --workers 4
 
 For each code tree it makes its own PostgreSQL database (CONVENE_BENCH_PG, default
-postgresql://postgres@127.0.0.1:5432, databases `convene_bench_http_<label>`, suffixed with `_<CONVENE_BENCH_TAG>`
-when that is set, so two runs on one machine keep apart), migrates it, loads the demo
+postgresql://postgres@127.0.0.1:5432, databases `convene_bench_http_<label>`), migrates it, loads the demo
 convening and a "launch" convening with one free ticket of 100 seats, starts gunicorn with that tree's code
 (`--workers` sync workers) and measures:
 - GET of the convening page, the public program and one session page: `--clients` keep-alive clients for
@@ -42,7 +41,6 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 PG = os.environ.get("CONVENE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
-TAG = "".join(c for c in os.environ.get("CONVENE_BENCH_TAG", "").lower() if c.isalnum())
 LAUNCH_SEATS = 100
 ATTEMPTS = 400
 REGISTER_CLIENTS = 50
@@ -121,7 +119,7 @@ def free_port() -> int:
 def prepare_tree(commit: str | None) -> Path:
     if not commit:
         return ROOT
-    path = Path(tempfile.gettempdir()) / f"convene-bench-{commit.replace('/', '_').replace('~', '-')}{TAG and '-' + TAG}"
+    path = Path(tempfile.gettempdir()) / f"convene-bench-{commit.replace('/', '_').replace('~', '-')}"
     if path.exists():
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False)
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(path), commit], check=True)
@@ -129,7 +127,7 @@ def prepare_tree(commit: str | None) -> Path:
 
 
 def prepare_database(tree: Path, label: str) -> tuple[str, dict]:
-    name = f"convene_bench_http_{label}{TAG and '_' + TAG}"
+    name = f"convene_bench_http_{label}"
     admin = sa.create_engine(f"postgresql+psycopg://{PG.split('://', 1)[1]}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -138,7 +136,7 @@ def prepare_database(tree: Path, label: str) -> tuple[str, dict]:
     url = f"{PG}/{name}"
     env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "PYTHONPATH": str(tree),
            "SECRET_KEY": "bench-" + "x" * 40, "RATELIMIT_REGISTER": "1000000 per minute",
-           "RATELIMIT_STORAGE_URI": "memory://", "MAIL_OUTBOX_DIR": str(Path(tempfile.gettempdir()) / f"convene-bench-mail-{label}{TAG and '-' + TAG}"), "REDIS_URL": ""}
+           "RATELIMIT_STORAGE_URI": "memory://", "MAIL_OUTBOX_DIR": str(Path(tempfile.gettempdir()) / f"convene-bench-mail-{label}"), "REDIS_URL": ""}
     env.pop("CONVENE_TEST_DATABASE_URL", None)
     flask = [PYTHON, "-m", "flask"]
     subprocess.run([*flask, "db", "upgrade"], cwd=tree, env=env, check=True, capture_output=True)
