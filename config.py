@@ -107,6 +107,9 @@ class Config:
     MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "outbox"))
     # More emails than this from one action (an import, a publish) are sent in the background.
     MAIL_INLINE_LIMIT = _int("MAIL_INLINE_LIMIT", 25)
+    # Registration emails (confirmed, waitlisted) are queued as data and rendered after the commit: by the
+    # delivery job when on (the default when the queue runs on Redis), else like other email (inline when few).
+    MAIL_RENDER_BY_JOB = _bool("MAIL_RENDER_BY_JOB") if os.environ.get("MAIL_RENDER_BY_JOB") else None
     # A sender holds the emails it claimed this long; a sender that died loses them to the next one then.
     MAIL_LEASE_SECONDS = _int("MAIL_LEASE_SECONDS", 300)
     # The mail provider's bounce and complaint events (README, "Bounces"): HMAC-SHA256 of the body with this.
@@ -193,6 +196,7 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     MAIL_SERVER = ""
     MAIL_INLINE_LIMIT = 10_000  # tests read the outbox right after the action
+    MAIL_RENDER_BY_JOB = False  # ... registration emails too (rendered and sent after the commit, in the request)
     JOBS_REDIS_URL = ""  # the in-process worker, unless a test sets its own Redis database
     JOBS_EMBEDDED_SCHEDULER = False  # no sweeps on a timer: tests queue the jobs they count
     PAGE_CACHE_REDIS_URL = ""  # each app its own cache, unless a test sets its own Redis database

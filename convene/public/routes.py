@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 from wtforms.fields.choices import SelectChoice
 
@@ -37,6 +37,8 @@ def published_convening(slug: str) -> Convening:
     convening = db.session.execute(sa.select(Convening).where(Convening.slug == slug)).scalar_one_or_none()
     if convening is None or not convening.published:
         abort(404)
+    if "i18n_convening" not in g:  # the language of the page is picked for this convening: no second look-up
+        g.i18n_convening = convening
     return convening
 
 

@@ -67,9 +67,14 @@ def unit_of_work() -> Iterator:
     session.rollback()
     token = _write_intent.set(True)
     session.info["queued_email"] = []
+    session.info["email_by_job"] = []
     session.info["after_commit"] = {}
     try:
         yield session
+        if session.info["email_by_job"]:
+            from convene.services.mail import hand_to_delivery_job
+
+            hand_to_delivery_job(session.info["email_by_job"])
         queued = [message.id for message in session.info["queued_email"]]
         handed_on = session.info["after_commit"]
         session.commit()
@@ -78,6 +83,7 @@ def unit_of_work() -> Iterator:
         raise
     finally:
         session.info.pop("queued_email", None)
+        session.info.pop("email_by_job", None)
         session.info.pop("after_commit", None)
         _write_intent.reset(token)
     for name, items in handed_on.items():

@@ -52,8 +52,84 @@ def queue_email(kind: str, to: str, subject: str | Callable[[], str], template: 
         )
     db.session.add(message)
     db.session.flush()
-    db.session.info.setdefault("queued_email", []).append(message)
+    by_job = current_app.config.get("MAIL_RENDER_BY_JOB")
+    if by_job is None:  # with the in-process queue, a job costs a web worker more than sending one email
+        from convene import jobs
+
+        by_job = jobs.uses_redis()
+    db.session.info.setdefault("email_by_job" if by_job else "queued_email", []).append(message)
     return message
+
+
+def hand_to_delivery_job(messages: list[OutboxMessage]) -> None:
+    """Inside the unit of work, before its commit: one delivery job for these messages, queued once it commits.
+
+    The way password-reset emails go: the request answers without rendering or sending anything.
+    Should the job be lost, the periodic sweep renders and sends them like any pending message.
+    """
+    from convene import jobs
+
+    ids = [message.id for message in messages]
+    jobs.enqueue("deliver_mail", params={"ids": ids}, total=len(ids))
+
+
+# kind → build(message) returning (template, context, language): the emails whose bodies are rendered at delivery.
+_renderers: dict[str, Callable[[OutboxMessage], tuple[str, dict, str]]] = {}
+
+
+def register_renderer(kind: str, build: Callable[[OutboxMessage], tuple[str, dict, str]]) -> None:
+    """Have the deliverer render `kind` emails: `build(message)` gives (template, context, language)."""
+    _renderers[kind] = build
+
+
+def queue_email_data(kind: str, to: str, subject: str | Callable[[], str], registration) -> OutboxMessage:
+    """Write an email about a registration into the outbox as data: its kind, recipient, subject and registration.
+
+    Its bodies are rendered when it is delivered after the commit, by the renderer registered for
+    `kind`, in the registration's stored language: the transaction, and the lock it holds, does no
+    template work. The subject is written now, in that language, as queue_email writes it. It goes
+    out through the delivery job when MAIL_RENDER_BY_JOB is on (by default: when the queue runs on
+    Redis), else as other email does after the commit (deliver_after_commit).
+    """
+    if kind not in _renderers:
+        raise ValueError(f"no renderer registered for {kind!r} emails")
+    with in_language(recipient_language(registration, {})):
+        message = OutboxMessage(kind=kind, attachments=[], registration_id=registration.id, to_address=to,
+                                subject=subject() if callable(subject) else str(subject),
+                                text_body="", html_body="")
+    db.session.add(message)
+    db.session.flush()
+    by_job = current_app.config.get("MAIL_RENDER_BY_JOB")
+    if by_job is None:  # with the in-process queue, a job costs a web worker more than sending one email
+        from convene import jobs
+
+        by_job = jobs.uses_redis()
+    db.session.info.setdefault("email_by_job" if by_job else "queued_email", []).append(message)
+    return message
+
+
+def hand_to_delivery_job(messages: list[OutboxMessage]) -> None:
+    """Inside the unit of work, before its commit: one delivery job for these messages, queued once it commits.
+
+    The way password-reset emails go: the request answers without rendering or sending anything.
+    Should the job be lost, the periodic sweep renders and sends them like any pending message.
+    """
+    from convene import jobs
+
+    ids = [message.id for message in messages]
+    jobs.enqueue("deliver_mail", params={"ids": ids}, total=len(ids))
+
+
+def render_bodies(message: OutboxMessage) -> tuple[str, str]:
+    """The text and HTML bodies of an email queued as data, rendered by its kind's renderer."""
+    template, context, language = _renderers[message.kind](message)
+    with in_language(language):
+        return (render_template(f"email/{template}.txt", **context),
+                render_template(f"email/{template}.html", **context))
+
+
+def _needs_rendering(message: OutboxMessage) -> bool:
+    return not message.text_body and not message.html_body and message.kind in _renderers
 
 
 def recipient_language(registration, context: dict, language: str | None = None) -> str:
@@ -173,7 +249,12 @@ def _send_one(transport: _Transport, message: OutboxMessage, token: str, lease: 
         log.info("email %s was taken over by another sender; not sending it", message.id)
         result.lost += 1
         return
+    rendered = {}
     try:
+        if _needs_rendering(message):
+            message.text_body, message.html_body = render_bodies(message)
+            rendered = dict(text_body=message.text_body, html_body=message.html_body)
+            db.session.rollback()  # end the read transaction the rendering opened
         transport.send(message)
     except UnsendableAddress as exc:  # trying again would not help: nobody can send to this address
         log.warning("email %s to %r not sent: %s", message.id, message.to_address, exc.message)
@@ -188,7 +269,7 @@ def _send_one(transport: _Transport, message: OutboxMessage, token: str, lease: 
         result.sent += 1
     with unit_of_work():
         marked = db.session.execute(
-            _holding(message.id, token).values(claimed_by="", lease_expires_at=None, **values)
+            _holding(message.id, token).values(claimed_by="", lease_expires_at=None, **rendered, **values)
         ).rowcount
     if not marked:  # the send outlasted the lease and another sender took the message over
         log.warning("email %s was taken over by another sender while it was being sent", message.id)

@@ -571,13 +571,13 @@ def expire_overdue_holds_locked(convening: Convening, now: datetime) -> int:
     return len(overdue)
 
 
-def convenings_with_overdue_holds(now: datetime, convening_id: int | None = None) -> list[int]:
-    """Convenings (or just this one) with a pending order whose checkout ended more than the grace ago."""
+def overdue_holds_query(now: datetime, convening_id: int | None = None):
+    """SELECT of the convenings (or just this one) with a pending order whose checkout ended more than the grace ago."""
     query = sa.select(Order.convening_id).where(Order.status == OrderStatus.PENDING,
                                                 Order.hold_expires_at <= now - EXPIRY_GRACE).distinct()
     if convening_id is not None:
         query = query.where(Order.convening_id == convening_id)
-    return list(db.session.execute(query).scalars())
+    return query
 
 
 def release_order(order_id: int) -> Order:

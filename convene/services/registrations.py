@@ -39,7 +39,7 @@ from convene.models import (
     utcnow,
 )
 from convene.services.db import lock, unit_of_work
-from convene.services.mail import queue_email
+from convene.services.mail import queue_email, queue_email_data, recipient_language, register_renderer
 from convene.services.tokens import manage_token, offer_token
 from convene.text import delegation_key
 
@@ -166,6 +166,8 @@ def _language_fields(convening: Convening, person: dict, *, new: bool = False) -
 
 
 def _write_answers(registration: Registration, answers: dict[int, object]) -> None:
+    if not answers:  # nothing to write: neither the answers nor the questions need loading
+        return
     existing = {a.question_id: a for a in registration.answers}
     valid_ids = {q.id for q in registration.convening.questions}
     for question_id, value in answers.items():
@@ -208,6 +210,9 @@ def register_attendee(
 
     now = now or utcnow()
     payment = payment or {}
+    # Drawn before the lock: a fresh reference is not a question of seats (the column is unique besides).
+    known = db.session.get(Convening, convening_id)
+    reference = new_reference(known) if known is not None else None
     with unit_of_work():
         convening, tickets = _lock_for_seats(convening_id, ticket_type_id)
         _check_open(convening, now)
@@ -219,10 +224,10 @@ def register_attendee(
         payments.check_code_uses(discount, 1)
         _sweep_locked(convening, now)
         registration = _place(convening, ticket, person, answers or {}, now=now, join_waitlist=join_waitlist,
-                              source="online",
-                              seat_status=Status.PENDING if method == payments.PaymentMethod.CARD else Status.CONFIRMED)
-        registration.price_cents, registration.discount_cents = price.list_cents, price.discount_cents
-        registration.discount_code_id = discount.id if discount is not None else None
+                              source="online", reference=reference,
+                              seat_status=Status.PENDING if method == payments.PaymentMethod.CARD else Status.CONFIRMED,
+                              price_cents=price.list_cents, discount_cents=price.discount_cents,
+                              discount_code_id=discount.id if discount is not None else None)
         if registration.status != Status.WAITLISTED and (method is not None or price.discount_cents):
             buyer = {"name": registration.full_name, "email": registration.email,
                      "organization": payment.get("organization") or registration.organization, **payment}
@@ -369,9 +374,11 @@ def _place(
     send_email: bool = True,
     full_code: str = "sold_out",
     seat_status: str = Status.CONFIRMED,
+    reference: str | None = None,
+    **fields,
 ) -> Registration:
     """Under the convening lock, after `_sweep_locked`: take a seat (as `seat_status`) or a waitlist place,
-    and queue the email that says so."""
+    and queue the email that says so. `fields` (price, discount) are written with the rest, in the one INSERT."""
     clean = _clean_person(person)
     registration = _existing(convening.id, clean["email"])
     if registration is not None and registration.status in ACTIVE:
@@ -388,7 +395,7 @@ def _place(
                            field="ticket_type_id", waitlist=convening.waitlist_enabled)
 
     if registration is None:
-        registration = Registration(convening=convening, reference=new_reference(convening))
+        registration = Registration(convening=convening, reference=reference or new_reference(convening), answers=[])
         db.session.add(registration)
     else:  # a cancelled, lapsed or expired registration comes back to life with the same reference
         registration.answers.clear()
@@ -404,6 +411,8 @@ def _place(
     registration.delegation_id = delegation_id
     registration.source = source
     registration.status = status
+    for key, value in fields.items():
+        setattr(registration, key, value)
     if status == Status.CONFIRMED:
         registration.confirmed_at = now
     elif status == Status.WAITLISTED:
@@ -416,18 +425,35 @@ def _place(
 
 
 def queue_status_email(registration: Registration) -> None:
+    """Queue the email saying a registration is confirmed, or waitlisted; the delivery job renders it."""
     convening = registration.convening
     if registration.status == Status.CONFIRMED:
         def subject():
             return gettext("You are registered for %(convening)s (%(reference)s)",
                            convening=localized(convening, "name"), reference=registration.reference)
-        template = "confirmation"
+        kind = "confirmation"
     else:
         def subject():
             return gettext("You are on the waitlist for %(convening)s", convening=localized(convening, "name"))
-        template = "waitlisted"
-    queue_email(template, registration.email, subject, template, registration=registration,
-                convening=convening, manage_url=manage_url(registration))
+        kind = "waitlisted"
+    queue_email_data(kind, registration.email, subject, registration)
+
+
+def status_email(message) -> tuple[str, dict, str]:
+    """What a confirmation or waitlist email is rendered from: (template, context, language).
+
+    The template is the email's kind; the registration's stored language decides the language.
+    """
+    registration = db.session.get(Registration, message.registration_id)
+    if registration is None:
+        raise ConveneError("link_invalid")  # erased or deleted since: nothing to say to anyone
+    convening = registration.convening
+    context = {"registration": registration, "convening": convening, "manage_url": manage_url(registration)}
+    return message.kind, context, recipient_language(registration, context)
+
+
+register_renderer("confirmation", status_email)
+register_renderer("waitlisted", status_email)
 
 
 def update_registration(
@@ -582,9 +608,10 @@ def expire_offers(convening_id: int | None = None, *, now: datetime | None = Non
     ).distinct()
     if convening_id is not None:
         query = query.where(Registration.convening_id == convening_id)
-    from convene.services.payments import convenings_with_overdue_holds
+    from convene.services.payments import overdue_holds_query
 
-    due = set(db.session.execute(query).scalars()) | set(convenings_with_overdue_holds(now, convening_id))
+    # One statement for both: every view of the registration form asks.
+    due = set(db.session.execute(sa.union(query, overdue_holds_query(now, convening_id))).scalars())
     lapsed = 0
     for cid in sorted(due):
         with unit_of_work():
