@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 
 from convene.errors import ConveneError
 from convene.extensions import db
@@ -67,7 +68,7 @@ def request_password_reset(email: str, *, hourly_cap: int | None = None) -> int 
             OutboxMessage.kind == EMAIL_KIND, OutboxMessage.to_address == address,
             OutboxMessage.created_at >= utcnow() - timedelta(hours=1))).scalar_one()
         if user is not None and (hourly_cap is None or sent < hourly_cap):
-            message = queue_email(EMAIL_KIND, user.email, "Reset your Convene password", "password_reset",
+            message = queue_email(EMAIL_KIND, user.email, lambda: gettext("Reset your Convene password"), "password_reset",
                                   user=user, url=reset_url(user),
                                   duration=link_duration(), language=staff_language())
             # Not delivered inline after the commit like other small email: the delivery job sends it.

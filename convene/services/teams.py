@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 
 from convene.emails import sendable_address
 from convene.errors import ConveneError, NotFound
@@ -110,7 +111,8 @@ def invite_member(convening_id: int, email: str, role: str, *, invited_by_id: in
         db.session.add(invitation)
         db.session.flush()
         inviter = db.session.get(User, invited_by_id) if invited_by_id is not None else None
-        queue_email("invitation", address, f"You are invited to the team of {convening.name}", "invitation",
+        queue_email("invitation", address,
+                    lambda: gettext("You are invited to the team of %(convening)s", convening=convening.name), "invitation",
                     convening=convening, invitation=invitation, role=role_label(role), inviter=inviter,
                     url=invitation_url(token), language=staff_language(convening))
     return invitation

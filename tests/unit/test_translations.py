@@ -35,7 +35,9 @@ STAFF_ONLY = {"email/invitation.html", "email/invitation.txt", "email/password_r
               "email/password_reset.txt", "printing/rosters.html", "printing/attendance.html"}
 # Read by the organizing team: their words go to the back office's catalogue, admin.pot (babel-admin.cfg).
 BACK_OFFICE = sorted({*(TEMPLATES / "admin").rglob("*.html"), *(TEMPLATES / name for name in STAFF_ONLY)})
-BACK_OFFICE_PYTHON = sorted((ROOT / "convene" / "admin").glob("*.py"))
+# The back office's views and forms, and the services that write the staff-only emails' subjects.
+BACK_OFFICE_PYTHON = sorted([*(ROOT / "convene" / "admin").glob("*.py"), ROOT / "convene" / "services" / "teams.py",
+                             ROOT / "convene" / "services" / "passwords.py"])
 # Words that are the same in every language: the product's name.
 ALLOWED_WORDS = {"Convene"}
 # Pieces of markup that macros write outside a tag (an id suffix, an attribute), not words anyone reads.
