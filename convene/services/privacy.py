@@ -598,9 +598,16 @@ def _forget_on_sqlite() -> None:
     with unit_of_work():
         db.session.execute(sa.text(f"INSERT INTO {SEARCH_INDEX_TABLE} ({SEARCH_INDEX_TABLE}) VALUES ('optimize')"))
     raw = db.engine.raw_connection()  # outside any transaction, which a checkpoint needs
+    waits = raw.execute("PRAGMA busy_timeout").fetchone()[0]
     try:
-        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # A checkpoint that empties the log waits for every reader to finish: wait a moment, not the whole busy
+        # timeout; if readers stay, the log's frames are overwritten by later writes instead.
+        raw.execute("PRAGMA busy_timeout=500")
+        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.warning("the write-ahead log could not be emptied after an erasure: readers were busy")
     finally:
+        raw.execute(f"PRAGMA busy_timeout={int(waits)}")
         raw.close()
 
 
