@@ -592,6 +592,7 @@ def scene(app):
             "d": make_delegation(convening).id}
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize(("method", "url"), ORGANIZER_PAGES + VIEWER_PAGES)
 def test_anonymous_visitors_are_sent_to_sign_in(client, scene, method, url):
     response = getattr(client, method)(url.format(**scene))
@@ -599,6 +600,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, scene, method, url):
     assert "/admin/login" in response.headers["Location"]
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize(("method", "url"), ORGANIZER_PAGES)
 def test_staff_cannot_open_or_change_setup_pages(staff_client, scene, method, url):
     assert getattr(staff_client, method)(url.format(**scene)).status_code == 403
@@ -612,6 +614,7 @@ def test_staff_can_view_the_index_and_dashboard(staff_client, scene, method, url
     assert "New convening" not in response.text
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize(("method", "url"), ORGANIZER_PAGES + VIEWER_PAGES)
 def test_organizers_can_open_every_page(organizer_client, scene, method, url):
     response = getattr(organizer_client, method)(url.format(**scene))

@@ -103,6 +103,7 @@ def test_bad_input_is_refused_beside_its_field_and_creates_nothing(organizer_cli
 ALLOWED = {"admin", "owner", "organizer"}
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize("role", ["anonymous", "viewer", "finance", "desk", "site_visit_lead", "staff",
                                   "organizer", "owner", "admin", "other_owner"])
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -128,6 +128,7 @@ PAGES = [
 ]
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize("method,path", PAGES)
 @pytest.mark.parametrize("role", ["anonymous", "staff", "organizer"])
 def test_money_pages_are_for_organizers_only(request, scene, method, path, role):

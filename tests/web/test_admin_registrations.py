@@ -112,6 +112,7 @@ PAGES = [  # method, path, staff may open it
 ]
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize("method,path,staff_allowed", PAGES)
 @pytest.mark.parametrize("role", ["anonymous", "staff", "organizer"])
 def test_registrations_pages_need_a_login_and_changes_need_an_organizer(request, scene, method, path, staff_allowed,

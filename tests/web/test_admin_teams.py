@@ -270,6 +270,7 @@ def _state(convening_id: int):
             db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)))
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize("who, status", [
     ("organizer@team.example", 403), ("desk@team.example", 403), ("viewer@team.example", 403),
     ("other-owner@team.example", 404), (None, 302),
@@ -286,6 +287,7 @@ def test_only_owners_may_open_or_use_the_team_pages(client, team_scene, who, sta
     assert _state(team_scene["c"]) == before
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize("who", ["owner@example.org", "admin@example.org"])
 @pytest.mark.parametrize("method, url, data", TEAM_REQUESTS, ids=[f"{m} {u}" for m, u, _ in TEAM_REQUESTS])
 def test_owners_and_platform_administrators_may_use_the_team_pages(client, team_scene, who, method, url, data):

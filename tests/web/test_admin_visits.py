@@ -705,6 +705,7 @@ PAGES = [
 ]
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize("role", ["anonymous", "staff", "organizer"])
 @pytest.mark.parametrize("method, path, kind", PAGES, ids=[f"{m} {p or '/'}" for m, p, _ in PAGES])
 def test_access_rules(request, scene, role, method, path, kind):

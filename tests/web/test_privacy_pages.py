@@ -246,6 +246,7 @@ def test_after_erasure_emailed_links_give_a_plain_gone_page_and_registration_is_
 ROUTES = [("get", "/privacy"), ("post", "/privacy"), ("get", "/privacy/erase"), ("post", "/privacy/erase")]
 
 
+@pytest.mark.one_database  # who may open what is decided in Python, the same on either database
 @pytest.mark.parametrize("method,path", ROUTES)
 @pytest.mark.parametrize("role", ["anonymous", "staff", "organizer"])
 def test_privacy_pages_are_for_organizers_only(request, app, method, path, role):
