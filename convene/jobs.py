@@ -545,14 +545,17 @@ class _Embedded:
         self.jobs: queue.Queue[tuple[Flask, int | None]] = queue.Queue()  # None: look for dead jobs
         self.threads: list[threading.Thread] = []
         self.pending: Counter[int] = Counter()  # job id → hand-overs not run yet
+        self.outstanding = 0  # hand-overs (jobs and looks for dead jobs) not finished yet
         self.guard = threading.Lock()
 
     def submit(self, job_id: int) -> None:
         app = current_app._get_current_object()
         with self.guard:
             if not self.threads:  # this process's first job: first run again what a process before it left
+                self.outstanding += 1
                 self.jobs.put((app, None))
             self.pending[job_id] += 1
+            self.outstanding += 1
             wanted = max(1, int(app.config.get("JOBS_THREADS", 2)))
             while len(self.threads) < wanted:
                 thread = threading.Thread(target=self._loop, name=f"convene-job-{len(self.threads)}", daemon=True)
@@ -563,32 +566,35 @@ class _Embedded:
     def holds(self, job_id: int) -> bool:
         return self.pending[job_id] > 0
 
+    def idle(self) -> bool:
+        """Nothing handed over is waiting or running (tests wait for this between one test and the next)."""
+        with self.guard:
+            return self.outstanding == 0
+
     def _loop(self) -> None:
         while True:
             app, job_id = self.jobs.get()
-            if job_id is None:
-                try:
-                    with app.app_context():
-                        try:
-                            recover_stalled()
-                        finally:
-                            db.session.remove()
-                except Exception:
-                    log.exception("looking for jobs whose worker died failed")
-                continue
             try:
                 with app.app_context():
                     try:
-                        run(job_id)
+                        if job_id is None:
+                            recover_stalled()
+                        else:
+                            run(job_id)
                     finally:
                         db.session.remove()
             except Exception:  # the database went away, say: the sweep hands the job on again
-                log.exception("job %s could not be run", job_id)
+                if job_id is None:
+                    log.exception("looking for jobs whose worker died failed")
+                else:
+                    log.exception("job %s could not be run", job_id)
             finally:
                 with self.guard:
-                    self.pending[job_id] -= 1
-                    if self.pending[job_id] <= 0:
-                        del self.pending[job_id]
+                    self.outstanding -= 1
+                    if job_id is not None:
+                        self.pending[job_id] -= 1
+                        if self.pending[job_id] <= 0:
+                            del self.pending[job_id]
 
 
 _embedded = _Embedded()

@@ -271,10 +271,7 @@ def _drain_job_threads(timeout: float = 30.0) -> None:
     from convene.jobs import _embedded
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with _embedded.guard:
-            if not _embedded.pending and _embedded.jobs.empty():
-                return
+    while time.monotonic() < deadline and not _embedded.idle():
         time.sleep(0.01)
 
 

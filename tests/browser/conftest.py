@@ -31,6 +31,9 @@ def app_config(app_config) -> dict:
 def live_server(app):
     """Serve the test app on 127.0.0.1 in a thread; emailed links point at it. Yields the base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # server_close() then waits for requests still being answered (a page's last poll, say), so none of them
+    # writes to the database while the next test empties it.
+    server.daemon_threads, server.block_on_close = False, True
     base_url = f"http://127.0.0.1:{server.server_port}"
     app.config["BASE_URL"] = base_url
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
