@@ -108,18 +108,6 @@ def queue_email_data(kind: str, to: str, subject: str | Callable[[], str], regis
     return message
 
 
-def hand_to_delivery_job(messages: list[OutboxMessage]) -> None:
-    """Inside the unit of work, before its commit: one delivery job for these messages, queued once it commits.
-
-    The way password-reset emails go: the request answers without rendering or sending anything.
-    Should the job be lost, the periodic sweep renders and sends them like any pending message.
-    """
-    from convene import jobs
-
-    ids = [message.id for message in messages]
-    jobs.enqueue("deliver_mail", params={"ids": ids}, total=len(ids))
-
-
 def render_bodies(message: OutboxMessage) -> tuple[str, str]:
     """The text and HTML bodies of an email queued as data, rendered by its kind's renderer."""
     template, context, language = _renderers[message.kind](message)
